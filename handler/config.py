@@ -1,0 +1,54 @@
+"""Relay configuration from the environment, read once per process and validated."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from store.config import int_setting
+from store.errors import ConfigError
+
+DEFAULT_FUNCTION = "baton-worker"
+DEFAULT_MIN_MARGIN_MS = 10_000
+DEFAULT_CHECKPOINT_S = 10
+
+_FUNCTION_NAME = re.compile(
+    r"^(arn:[a-z-]+:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+)
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    function_name: str = DEFAULT_FUNCTION
+    min_margin_ms: int = DEFAULT_MIN_MARGIN_MS
+    checkpoint_s: int = DEFAULT_CHECKPOINT_S
+    action_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RelaySettings:
+        env = os.environ if env is None else env
+        function = env.get("BATON_FUNCTION", DEFAULT_FUNCTION).strip()
+        if not _FUNCTION_NAME.match(function):
+            raise ConfigError(
+                f"BATON_FUNCTION must be a Lambda function name or ARN, got {function!r}"
+            )
+        modules = tuple(
+            m.strip() for m in env.get("BATON_ACTION_MODULES", "").split(",") if m.strip()
+        )
+        for module in modules:
+            if not _MODULE_NAME.match(module):
+                raise ConfigError(
+                    f"BATON_ACTION_MODULES must be a comma-separated list of Python module names, "
+                    f"got {module!r}"
+                )
+        return cls(
+            function_name=function,
+            min_margin_ms=int_setting(
+                env, "BATON_MIN_MARGIN_MS", DEFAULT_MIN_MARGIN_MS, 0, 900_000
+            ),
+            checkpoint_s=int_setting(env, "BATON_CHECKPOINT_S", DEFAULT_CHECKPOINT_S, 1, 900),
+            action_modules=modules,
+        )

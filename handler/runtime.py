@@ -1,0 +1,69 @@
+"""Everything the relay needs, made once per process and reused across warm invocations.
+
+Only clients and configuration live here; nothing job-specific survives an invocation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from handler.config import RelaySettings
+from handler.faults import FaultPoints, NoFaults
+from store.clock import Clock, SystemClock
+from store.config import StoreSettings, resolve_region
+from store.protocol import JobStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+@dataclass
+class Runtime:
+    settings: RelaySettings
+    store: JobStore
+    s3: S3Client
+    lambda_client: LambdaClient
+    clock: Clock = field(default_factory=SystemClock)
+    faults: FaultPoints = field(default_factory=NoFaults)
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        region = resolve_region()
+        session = boto3.session.Session(region_name=region)
+        return cls(
+            settings=RelaySettings.from_env(),
+            store=JobStore.from_settings(StoreSettings.from_env()),
+            s3=session.client("s3", config=CLIENT_CONFIG),
+            lambda_client=session.client("lambda", config=CLIENT_CONFIG),
+        )
+
+
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _current  # noqa: PLW0603 - one runtime per process, as Lambda reuses sandboxes
+    if _current is None:
+        _current = Runtime.from_env()
+    return _current
+
+
+def use_runtime(runtime: Runtime | None) -> None:
+    """Install a runtime (tests, simulators, the local worker), or None to rebuild from env."""
+    global _current  # noqa: PLW0603
+    _current = runtime

@@ -1,0 +1,1 @@
+"""Tasks: small resumable units of work driven by the relay loop."""

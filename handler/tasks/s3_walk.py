@@ -1,0 +1,153 @@
+"""s3-walk: visit every object under a bucket/prefix in key order and apply an action to each.
+
+The cursor is `start_after`, the last key whose action finished: readable, and valid forever
+because ListObjectsV2 takes it as StartAfter. Listed pages are a transient buffer of the hop;
+after a crash the walk lists again from the cursor, so no key is skipped (I4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from handler.actions import ActionContext, ObjectRef, resolve_action, validate_action_name
+from handler.tasks.base import JobFailure, Resources, StepContext, Task
+from store.errors import InvalidJob
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_KEYS = 1_000
+MAX_KEY_BYTES = 1_024
+FAILURES_KEPT = 100
+DEFAULT_MAX_FAILED = 1_000
+PARAMS = ("bucket", "prefix", "start_after", "action", "action_params", "on_error", "max_failed")
+
+
+class S3Walk(Task):
+    name = "s3-walk"
+    progress_counter = "objects"
+
+    def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
+        super().__init__(params, resources)
+        self.bucket: str = params["bucket"]
+        self.prefix: str = params.get("prefix", "")
+        self.on_error: str = params.get("on_error", "fail")
+        self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
+        self.action_name: str = params.get("action", "count")
+        self.action = resolve_action(self.action_name, resources.action_modules)
+        self._buffer: deque[ObjectRef] = deque()
+        self._listed_all = False
+        self._object_ms = 0.0
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise InvalidJob(
+                f"s3-walk does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
+            )
+        bucket = params.get("bucket")
+        if not isinstance(bucket, str) or not _BUCKET.match(bucket):
+            raise InvalidJob(f"s3-walk needs bucket: an S3 bucket name, got {bucket!r}")
+        out: dict[str, Any] = {"bucket": bucket}
+        for key in ("prefix", "start_after"):
+            value = params.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or len(value.encode()) > MAX_KEY_BYTES:
+                raise InvalidJob(f"s3-walk {key} must be a string of at most 1,024 bytes")
+            if value:
+                out[key] = value
+        action = params.get("action", "count")
+        if not isinstance(action, str):
+            raise InvalidJob("s3-walk action must be a string")
+        out["action"] = validate_action_name(action, action_modules)
+        action_params = params.get("action_params", {})
+        if not isinstance(action_params, dict):
+            raise InvalidJob("s3-walk action_params must be an object")
+        if action_params:
+            out["action_params"] = action_params
+        on_error = params.get("on_error", "fail")
+        if on_error not in ("fail", "skip"):
+            raise InvalidJob(f"s3-walk on_error must be 'fail' or 'skip', got {on_error!r}")
+        out["on_error"] = on_error
+        max_failed = params.get("max_failed", DEFAULT_MAX_FAILED)
+        if isinstance(max_failed, bool) or not isinstance(max_failed, int) or max_failed < 0:
+            raise InvalidJob(f"s3-walk max_failed must be a whole number >= 0, got {max_failed!r}")
+        out["max_failed"] = max_failed
+        return out
+
+    def start(self) -> dict[str, Any]:
+        return {"start_after": self.params.get("start_after"), "failures": []}
+
+    def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        if not self._buffer:
+            if self._listed_all:
+                return True
+            self._list_page(state, ctx)
+            return self._listed_all and not self._buffer
+        obj = self._buffer.popleft()
+        before = ctx.remaining_ms()
+        self._apply(obj, state, ctx)
+        spent = max(0, before - ctx.remaining_ms())
+        self._object_ms = spent if self._object_ms == 0 else 0.8 * self._object_ms + 0.2 * spent
+        state["start_after"] = obj.key
+        return self._listed_all and not self._buffer
+
+    def _page_size(self, ctx: StepContext) -> int:
+        """Size the page to the time left, so one listing never outruns the hop's window."""
+        if self._object_ms <= 0:
+            return MAX_KEYS
+        return max(1, min(MAX_KEYS, int(ctx.work_window_ms() / self._object_ms)))
+
+    def _list_page(self, state: dict[str, Any], ctx: StepContext) -> None:
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self.prefix,
+            "MaxKeys": self._page_size(ctx),
+        }
+        if state.get("start_after"):
+            request["StartAfter"] = state["start_after"]
+        page = self.resources.s3.list_objects_v2(**request)
+        for item in page.get("Contents", []):
+            self._buffer.append(
+                ObjectRef(
+                    bucket=self.bucket,
+                    key=item["Key"],
+                    size=int(item.get("Size", 0)),
+                    etag=str(item.get("ETag", "")).strip('"'),
+                    storage_class=str(item.get("StorageClass", "STANDARD")),
+                    last_modified=item["LastModified"].isoformat()
+                    if "LastModified" in item
+                    else "",
+                )
+            )
+        self._listed_all = not page.get("IsTruncated", False)
+
+    def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
+        actx = ActionContext(
+            s3=self.resources.s3,
+            params=self.params.get("action_params", {}),
+            count=ctx.count,
+            logger=ctx.logger,
+        )
+        try:
+            self.action(obj, actx)
+        except Exception as exc:
+            where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
+            if self.on_error == "fail":
+                raise RuntimeError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            ctx.count("failed")
+            failures = state.setdefault("failures", [])
+            failures.append({"key": obj.key, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            del failures[:-FAILURES_KEPT]
+            ctx.logger.warning("object skipped", extra={"key": obj.key, "error": str(exc)})
+            if ctx.counters.get("failed", 0) > self.max_failed:
+                raise JobFailure(
+                    f"{ctx.counters['failed']} objects failed, over max_failed "
+                    f"{self.max_failed}; last: {where}: {exc}"
+                ) from exc
+            return
+        ctx.count("objects")
+        ctx.count("bytes", obj.size)

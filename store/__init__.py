@@ -1,0 +1,54 @@
+"""The job store: one DynamoDB item per job and the conditional writes of the hand-off protocol.
+
+Nothing here knows about Lambda beyond deadlines as numbers; the handler and the CLI build on it.
+"""
+
+from store.errors import (
+    BatonError,
+    ConfigError,
+    IllegalTransition,
+    InvalidJob,
+    JobConflict,
+    JobNotFound,
+    LeaseLost,
+    StateCorrupt,
+    StateTooLarge,
+)
+from store.protocol import JobStore
+from store.records import (
+    Claim,
+    ClaimRejected,
+    Counters,
+    FailureOutcome,
+    HopEnd,
+    Job,
+    JobSpec,
+    JobStatus,
+    Lease,
+    Progress,
+    RejectReason,
+)
+
+__all__ = [
+    "BatonError",
+    "Claim",
+    "ClaimRejected",
+    "ConfigError",
+    "Counters",
+    "FailureOutcome",
+    "HopEnd",
+    "IllegalTransition",
+    "InvalidJob",
+    "Job",
+    "JobConflict",
+    "JobNotFound",
+    "JobSpec",
+    "JobStatus",
+    "JobStore",
+    "Lease",
+    "LeaseLost",
+    "Progress",
+    "RejectReason",
+    "StateCorrupt",
+    "StateTooLarge",
+]

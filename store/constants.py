@@ -1,0 +1,32 @@
+"""Limits and defaults of the job store, gathered in one place instead of scattered literals."""
+
+import re
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+DEFAULT_TABLE = "baton-jobs"
+BY_STATUS_INDEX = "by-status"
+
+# DynamoDB refuses items above 400 KB (moto above 405,000 bytes). The compressed state gets a
+# budget well below that so the rest of the item (params, counters, recent hops, last error)
+# always fits, and so a checkpoint costs a bounded number of write units.
+STATE_INLINE_LIMIT_BYTES = 64 * 1024
+# Parameters are fixed at creation and copied into the item as a readable map.
+PARAMS_LIMIT_BYTES = 32 * 1024
+# last_error is for people: long tracebacks are cut to this many characters.
+LAST_ERROR_LIMIT_CHARS = 2_000
+# Bounded timeline kept on the item for `baton history`.
+RECENT_HOPS_KEPT = 20
+
+DEFAULT_MAX_HOPS = 1_000
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_MAX_HOPS = 1_000_000
+MAX_MAX_ATTEMPTS = 100
+
+# A lease ends at the holder's own hard deadline plus this margin for clock skew between hosts.
+CLOCK_SKEW_MS = 2_000
+# Finished jobs are kept this long before DynamoDB's TTL removes them.
+DEFAULT_RETENTION_DAYS = 30
+
+# How many times an operator request re-reads the item after losing a race with the chain.
+OPERATOR_RETRIES = 5

@@ -1,0 +1,114 @@
+"""The pynamodb model of the jobs table: the table's shape is read here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from store.constants import BY_STATUS_INDEX
+
+# The by-status index projects the readable attributes, never the state blob, so a checkpoint
+# does not pay for copying the state into the index.
+STATUS_INDEX_ATTRIBUTES = [
+    "epoch",
+    "task",
+    "counters",
+    "hops",
+    "max_hops",
+    "attempts",
+    "lease_owner",
+    "lease_expires_ms",
+    "last_error",
+    "created_at",
+    "heartbeat_at",
+    "finished_at",
+    "parent_id",
+    "cancel_requested",
+    "pause_requested",
+]
+
+
+class HopAttribute(MapAttribute[str, Any]):
+    hop = NumberAttribute()
+    epoch = NumberAttribute()
+    owner = UnicodeAttribute()
+    started_at = UnicodeAttribute()
+    ended_at = UnicodeAttribute()
+    items = NumberAttribute()
+    ended_by = UnicodeAttribute()
+
+
+class ByStatusIndex(GlobalSecondaryIndex["JobModel"]):
+    class Meta:
+        index_name = BY_STATUS_INDEX
+        projection = IncludeProjection(STATUS_INDEX_ATTRIBUTES)
+
+    status = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
+class JobModel(Model):
+    """One item per job. Everything but `state` is a plain attribute a person can read."""
+
+    class Meta:
+        table_name = "baton-jobs"
+        billing_mode = "PAY_PER_REQUEST"
+
+    job_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    epoch = NumberAttribute()
+    task = UnicodeAttribute()
+    params = MapAttribute[str, Any](default=dict)
+    counters = MapAttribute[str, Any](default=dict)
+    state = BinaryAttribute(null=True, legacy_encoding=False)
+    state_codec = UnicodeAttribute(null=True)
+    state_size = NumberAttribute(null=True)
+    state_ref = MapAttribute[str, Any](null=True)
+    hops = NumberAttribute(default=0)
+    max_hops = NumberAttribute()
+    attempts = NumberAttribute(default=0)
+    max_attempts = NumberAttribute()
+    lease_owner = UnicodeAttribute(null=True)
+    lease_expires_ms = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    cancel_requested = BooleanAttribute(null=True)
+    pause_requested = BooleanAttribute(null=True)
+    recent_hops = ListAttribute(of=HopAttribute, null=True)
+    timing = MapAttribute[str, Any](null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    heartbeat_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    by_status = ByStatusIndex()
+
+
+@lru_cache(maxsize=8)
+def bind_job_model(table: str, region: str, host: str | None) -> type[JobModel]:
+    """A JobModel subclass bound to one table and endpoint (pynamodb reads Meta per class)."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": table,
+            "region": region,
+            "host": host,
+            "billing_mode": "PAY_PER_REQUEST",
+            "max_retry_attempts": 3,
+        },
+    )
+    return type(f"JobModel_{abs(hash((table, region, host)))}", (JobModel,), {"Meta": meta})

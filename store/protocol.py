@@ -1,0 +1,611 @@
+"""The hand-off protocol: every operation is one conditional write on the job item.
+
+The condition is the whole safety argument. A write by the lease holder carries
+`epoch = e AND lease_owner = me`; an operator's direct transition carries the status and epoch it
+read plus "no live lease". Whoever loses a race loses one failed conditional write, nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from store.clock import Clock, SystemClock, iso_from_ms
+from store.codec import decode_state, encode_state, to_json_bytes
+from store.config import DynamoEndpoint, StoreSettings
+from store.constants import (
+    CLOCK_SKEW_MS,
+    DEFAULT_RETENTION_DAYS,
+    LAST_ERROR_LIMIT_CHARS,
+    OPERATOR_RETRIES,
+    PARAMS_LIMIT_BYTES,
+    RECENT_HOPS_KEPT,
+)
+from store.errors import IllegalTransition, InvalidJob, JobConflict, JobNotFound, LeaseLost
+from store.model import HopAttribute, JobModel, bind_job_model
+from store.records import (
+    Claim,
+    ClaimRejected,
+    FailureOutcome,
+    HopEnd,
+    HopRecord,
+    Job,
+    JobSpec,
+    JobStatus,
+    Lease,
+    Progress,
+    RejectReason,
+)
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class CommitEvent:
+    """One committed write, reported to an optional audit sink (tests prove I1/I2 with it)."""
+
+    op: str
+    job_id: str
+    epoch: int
+    owner: str | None
+    at_ms: int
+    lease_expires_ms: int | None = None
+
+
+AuditSink = Callable[[CommitEvent], None]
+
+
+def _condition_failed(exc: UpdateError | PutError) -> bool:
+    return exc.cause_response_code == CONDITION_FAILED
+
+
+def _cut(text: str) -> str:
+    if len(text) <= LAST_ERROR_LIMIT_CHARS:
+        return text
+    return text[: LAST_ERROR_LIMIT_CHARS - 15] + " ...[truncated]"
+
+
+class JobStore:
+    """The protocol operations over one jobs table."""
+
+    def __init__(
+        self,
+        model: type[JobModel],
+        clock: Clock | None = None,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        skew_ms: int = CLOCK_SKEW_MS,
+        audit: AuditSink | None = None,
+    ) -> None:
+        self.model = model
+        self.clock = clock or SystemClock()
+        self.retention_days = retention_days
+        self.skew_ms = skew_ms
+        self.audit = audit
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, clock: Clock | None = None) -> JobStore:
+        endpoint = DynamoEndpoint.resolve()
+        model = bind_job_model(settings.table, endpoint.region, endpoint.host)
+        return cls(model, clock, retention_days=settings.retention_days)
+
+    @property
+    def table_name(self) -> str:
+        return str(self.model.Meta.table_name)
+
+    # ----------------------------------------------------------------- table
+
+    def ensure_table(self) -> bool:
+        """Create the jobs table (and its TTL) if missing; True when it was created."""
+        if self.model.exists():
+            return False
+        self.model.create_table(wait=True)
+        self.model.update_ttl(ignore_update_ttl_errors=True)
+        return True
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, job_id: str, *, with_state: bool = False) -> Job:
+        try:
+            item = self.model.get(job_id, consistent_read=True)
+        except DoesNotExist:
+            raise JobNotFound(job_id) from None
+        return self._to_job(item, with_state=with_state)
+
+    def find(self, job_id: str) -> Job | None:
+        try:
+            return self.get(job_id)
+        except JobNotFound:
+            return None
+
+    # ----------------------------------------------------------------- create
+
+    def create(self, spec: JobSpec) -> tuple[Job, bool]:
+        """Create a QUEUED job at epoch 1; an identical existing job is returned, not re-created."""
+        params_json = to_json_bytes(spec.params)
+        if len(params_json) > PARAMS_LIMIT_BYTES:
+            raise InvalidJob(
+                f"job parameters are {len(params_json):,} bytes, over the limit of "
+                f"{PARAMS_LIMIT_BYTES:,}; put large inputs in S3 and pass their location"
+            )
+        now = self._now()
+        stamp = iso_from_ms(now)
+        m = self.model
+        item = m(
+            spec.job_id,
+            status=JobStatus.QUEUED.value,
+            epoch=1,
+            task=spec.task,
+            params=json.loads(params_json),
+            counters={},
+            hops=0,
+            max_hops=spec.max_hops,
+            attempts=0,
+            max_attempts=spec.max_attempts,
+            created_at=stamp,
+            updated_at=stamp,
+            parent_id=spec.parent_id,
+        )
+        try:
+            item.save(condition=m.job_id.does_not_exist())
+        except PutError as exc:
+            if not _condition_failed(exc):
+                raise
+            existing = self.get(spec.job_id)
+            same = existing.task == spec.task and to_json_bytes(existing.params) == params_json
+            if not same:
+                raise JobConflict(
+                    f"job {spec.job_id!r} exists already with task {existing.task!r} and other "
+                    f"parameters; choose another --job-id"
+                ) from None
+            return existing, False
+        self._report("create", spec.job_id, 1, None, now)
+        return self.get(spec.job_id), True
+
+    # ----------------------------------------------------------------- the holder's writes
+
+    def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
+        """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
+        now = self._now()
+        m = self.model
+        condition = (
+            (m.epoch == epoch)
+            & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+            & (
+                m.lease_owner.does_not_exist()
+                | (m.lease_owner == owner)
+                | (m.lease_expires_ms < now)
+            )
+            & (m.hops < m.max_hops)
+        )
+        expires = deadline_ms + self.skew_ms
+        stamp = iso_from_ms(now)
+        actions: list[Action] = [
+            m.status.set(JobStatus.RUNNING.value),
+            m.lease_owner.set(owner),
+            m.lease_expires_ms.set(expires),
+            m.hops.add(1),
+            m.updated_at.set(stamp),
+            m.heartbeat_at.set(stamp),
+        ]
+        item = m(job_id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            return self._classify(job_id, epoch)
+        self._report("claim", job_id, epoch, owner, now, expires)
+        job = self._to_job(item, with_state=True)
+        lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
+        return Claim(lease=lease, job=job)
+
+    def checkpoint(self, claim: Claim, progress: Progress) -> Job:
+        """Commit state and counters together; the returned job carries operator requests."""
+        m = self.model
+        stamp = iso_from_ms(self._now())
+        actions = [
+            *self._progress_actions(progress),
+            m.attempts.set(0),
+            m.updated_at.set(stamp),
+            m.heartbeat_at.set(stamp),
+        ]
+        return self._commit("checkpoint", claim, actions)
+
+    def hand_off(
+        self, claim: Claim, progress: Progress, hop: HopEnd, timing: dict[str, int]
+    ) -> Job:
+        """Commit, bump the epoch and release the lease in one write; the caller then invokes."""
+        m = self.model
+        actions = [
+            *self._progress_actions(progress),
+            *self._release_actions(claim, hop),
+            m.epoch.set(claim.lease.epoch + 1),
+            m.status.set(JobStatus.QUEUED.value),
+            m.attempts.set(0),
+            m.timing.set(timing),
+        ]
+        return self._commit("hand_off", claim, actions)
+
+    def finish(self, claim: Claim, progress: Progress, hop: HopEnd) -> Job:
+        m = self.model
+        actions = [
+            *self._progress_actions(progress),
+            *self._release_actions(claim, hop),
+            *self._terminal_actions(),
+            m.status.set(JobStatus.SUCCEEDED.value),
+            m.attempts.set(0),
+        ]
+        return self._commit("finish", claim, actions)
+
+    def fail(self, claim: Claim, error: str, hop: HopEnd, progress: Progress | None = None) -> Job:
+        """End the job FAILED; progress, when given, is committed so a resume continues from it."""
+        m = self.model
+        actions = [
+            *(self._progress_actions(progress) if progress is not None else []),
+            *self._release_actions(claim, hop),
+            *self._terminal_actions(),
+            m.status.set(JobStatus.FAILED.value),
+            m.last_error.set(_cut(error)),
+        ]
+        return self._commit("fail", claim, actions)
+
+    def record_failure(self, claim: Claim, error: str, hop: HopEnd) -> FailureOutcome:
+        """Count a failed attempt at the current cursor: release for a retry, or fail the job."""
+        attempts = claim.job.attempts + 1
+        if attempts >= claim.job.max_attempts:
+            message = f"attempt {attempts} of {claim.job.max_attempts} failed: {error}"
+            job = self.fail(claim, message, hop)
+            return FailureOutcome(will_retry=False, job=job)
+        m = self.model
+        actions = [
+            *self._release_actions(claim, hop),
+            m.status.set(JobStatus.QUEUED.value),
+            m.attempts.set(attempts),
+            m.last_error.set(_cut(f"attempt {attempts} of {claim.job.max_attempts}: {error}")),
+        ]
+        return FailureOutcome(will_retry=True, job=self._commit("release", claim, actions))
+
+    def stop(
+        self, claim: Claim, status: JobStatus, hop: HopEnd, progress: Progress | None = None
+    ) -> Job:
+        """Honour an operator's request: PAUSED (resumable) or CANCELLED (final)."""
+        if status not in (JobStatus.PAUSED, JobStatus.CANCELLED):
+            raise ValueError(f"stop takes PAUSED or CANCELLED, not {status}")
+        m = self.model
+        actions = [
+            *(self._progress_actions(progress) if progress is not None else []),
+            *self._release_actions(claim, hop),
+            m.status.set(status.value),
+            m.cancel_requested.remove(),
+            m.pause_requested.remove(),
+        ]
+        if status is JobStatus.CANCELLED:
+            actions.extend(self._terminal_actions())
+        return self._commit(status.value.lower(), claim, actions)
+
+    # ----------------------------------------------------------------- operator requests
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Cancel now when nobody holds the job, else ask the holder to stop at its next commit."""
+        return self._request(job_id, JobStatus.CANCELLED)
+
+    def request_pause(self, job_id: str) -> Job:
+        """Pause now when nobody holds the job, else ask the holder to stop at its next commit."""
+        return self._request(job_id, JobStatus.PAUSED)
+
+    def settle_requests(self, job: Job) -> Job | None:
+        """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
+        target = self._requested_target(job)
+        if target is None:
+            return None
+        try:
+            return self._direct_transition(job, target)
+        except _Raced:
+            return None
+
+    def resume(self, job_id: str, max_hops: int | None = None) -> Job:
+        """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it."""
+        job = self.get(job_id)
+        now = self._now()
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            raise IllegalTransition(f"job {job_id!r} is {job.status.value}; it cannot be resumed")
+        if job.lease_alive(now):
+            raise IllegalTransition(
+                f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
+                f"{iso_from_ms(job.lease_expires_ms or 0)}; resume refuses a live lease"
+            )
+        new_max = max_hops if max_hops is not None else job.max_hops
+        if job.hops >= new_max:
+            raise IllegalTransition(
+                f"job {job_id!r} has used {job.hops} of {new_max} hops; resume with a higher "
+                f"max_hops"
+            )
+        m = self.model
+        actions: list[Action] = [
+            m.status.set(JobStatus.QUEUED.value),
+            m.epoch.set(job.epoch + 1),
+            m.attempts.set(0),
+            m.max_hops.set(new_max),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.cancel_requested.remove(),
+            m.pause_requested.remove(),
+            m.finished_at.remove(),
+            m.expires_at.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+        item = m(job_id)
+        try:
+            item.update(actions=actions, condition=self._unheld(job, now))
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            raise IllegalTransition(
+                f"job {job_id!r} changed while resuming; look at it again and retry"
+            ) from None
+        self._report("resume", job_id, job.epoch + 1, None, now)
+        return self._to_job(item)
+
+    # ----------------------------------------------------------------- internals
+
+    def _now(self) -> int:
+        return self.clock.now_ms()
+
+    def _report(
+        self,
+        op: str,
+        job_id: str,
+        epoch: int,
+        owner: str | None,
+        at_ms: int,
+        lease_expires_ms: int | None = None,
+    ) -> None:
+        if self.audit is not None:
+            self.audit(CommitEvent(op, job_id, epoch, owner, at_ms, lease_expires_ms))
+
+    def _commit(self, op: str, claim: Claim, actions: Sequence[Action]) -> Job:
+        """One write by the lease holder, fenced by epoch and owner."""
+        m = self.model
+        lease = claim.lease
+        condition = (m.epoch == lease.epoch) & (m.lease_owner == lease.owner)
+        item = m(lease.job_id)
+        try:
+            item.update(actions=list(actions), condition=condition)
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            raise LeaseLost(
+                f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
+                f"lease ({op} refused)"
+            ) from None
+        self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        return self._to_job(item)
+
+    def _progress_actions(self, progress: Progress) -> list[Action]:
+        m = self.model
+        encoded = encode_state(progress.state)
+        return [
+            m.state.set(encoded.blob),
+            m.state_codec.set(encoded.codec),
+            m.state_size.set(encoded.raw_size),
+            m.counters.set(dict(progress.counters)),
+        ]
+
+    def _release_actions(self, claim: Claim, hop: HopEnd) -> list[Action]:
+        m = self.model
+        now = self._now()
+        record = HopRecord(
+            hop=claim.job.hops,
+            epoch=claim.lease.epoch,
+            owner=claim.lease.owner,
+            started_at=iso_from_ms(claim.lease.started_ms),
+            ended_at=iso_from_ms(now),
+            items=hop.items,
+            ended_by=hop.ended_by,
+        )
+        kept = [*claim.job.recent_hops, record][-RECENT_HOPS_KEPT:]
+        return [
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.recent_hops.set([HopAttribute(**h.to_dict()) for h in kept]),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+
+    def _terminal_actions(self) -> list[Action]:
+        m = self.model
+        now = self._now()
+        expires = datetime.fromtimestamp(now / 1000, tz=UTC) + timedelta(days=self.retention_days)
+        return [m.finished_at.set(iso_from_ms(now)), m.expires_at.set(expires)]
+
+    def _unheld(self, job: Job, now: int) -> Condition:
+        """The item is as read (epoch, status) and no live invocation holds it."""
+        m = self.model
+        condition: Condition = (
+            (m.epoch == job.epoch)
+            & (m.status == job.status.value)
+            & (m.lease_owner.does_not_exist() | (m.lease_expires_ms < now))
+        )
+        return condition
+
+    @staticmethod
+    def _requested_target(job: Job) -> JobStatus | None:
+        if job.cancel_requested:
+            return JobStatus.CANCELLED
+        if job.pause_requested:
+            return JobStatus.PAUSED
+        return None
+
+    def _request(self, job_id: str, target: JobStatus) -> Job:
+        for _ in range(OPERATOR_RETRIES):
+            job = self.get(job_id)
+            now = self._now()
+            if job.status.terminal:
+                raise IllegalTransition(
+                    f"job {job_id!r} is {job.status.value}; there is nothing to "
+                    f"{'cancel' if target is JobStatus.CANCELLED else 'pause'}"
+                )
+            if target is JobStatus.PAUSED and job.status is JobStatus.PAUSED:
+                return job
+            try:
+                if job.status is JobStatus.PAUSED or not job.lease_alive(now):
+                    return self._direct_transition(job, target)
+                return self._flag(job, target)
+            except _Raced:
+                continue
+        raise IllegalTransition(f"job {job_id!r} kept changing under the request; try again")
+
+    def _direct_transition(self, job: Job, target: JobStatus) -> Job:
+        m = self.model
+        now = self._now()
+        actions: list[Action] = [
+            m.status.set(target.value),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.cancel_requested.remove(),
+            m.pause_requested.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+        if target is JobStatus.CANCELLED:
+            actions.extend(self._terminal_actions())
+        item = m(job.job_id)
+        try:
+            item.update(actions=actions, condition=self._unheld(job, now))
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            raise _Raced from None
+        self._report(target.value.lower(), job.job_id, job.epoch, None, now)
+        return self._to_job(item)
+
+    def _flag(self, job: Job, target: JobStatus) -> Job:
+        m = self.model
+        flag = m.cancel_requested if target is JobStatus.CANCELLED else m.pause_requested
+        condition = (
+            (m.epoch == job.epoch)
+            & (m.status == JobStatus.RUNNING.value)
+            & (m.lease_owner == job.lease_owner)
+        )
+        item = m(job.job_id)
+        try:
+            item.update(
+                actions=[flag.set(True), m.updated_at.set(iso_from_ms(self._now()))],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            raise _Raced from None
+        return self._to_job(item)
+
+    def _classify(self, job_id: str, epoch: int) -> ClaimRejected:
+        job = self.find(job_id)
+        now = self._now()
+        if job is None:
+            return ClaimRejected(RejectReason.NOT_FOUND)
+        if job.epoch > epoch:
+            reason = RejectReason.STALE_EPOCH
+        elif job.epoch < epoch:
+            reason = RejectReason.FUTURE_EPOCH
+        elif job.status.terminal:
+            reason = RejectReason.TERMINAL
+        elif job.status is JobStatus.PAUSED:
+            reason = RejectReason.PAUSED
+        elif job.hops >= job.max_hops:
+            reason = RejectReason.HOPS_EXHAUSTED
+        elif job.lease_alive(now):
+            reason = RejectReason.LEASE_HELD
+        else:
+            reason = RejectReason.CONTENDED
+        return ClaimRejected(reason, job)
+
+    def fail_exhausted(self, job: Job) -> Job | None:
+        """A job whose next claim would exceed max_hops ends FAILED (none of its hops ran)."""
+        m = self.model
+        now = self._now()
+        actions: list[Action] = [
+            m.status.set(JobStatus.FAILED.value),
+            m.last_error.set(
+                f"max_hops reached: the job used all {job.max_hops} hops; its cursor is kept, "
+                f"resume with a higher max_hops to continue"
+            ),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+            *self._terminal_actions(),
+        ]
+        condition = self._unheld(job, now) & (m.hops >= m.max_hops)
+        item = m(job.job_id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        self._report("fail", job.job_id, job.epoch, None, now)
+        return self._to_job(item)
+
+    def _to_job(self, item: JobModel, *, with_state: bool = False) -> Job:
+        state: Any = None
+        has_state = item.state is not None
+        if with_state and has_state:
+            state = decode_state(item.state, item.state_codec)
+        hops = tuple(
+            HopRecord(
+                hop=int(h.hop),
+                epoch=int(h.epoch),
+                owner=h.owner,
+                started_at=h.started_at,
+                ended_at=h.ended_at,
+                items=int(h.items),
+                ended_by=h.ended_by,
+            )
+            for h in (item.recent_hops or [])
+        )
+        return Job(
+            job_id=item.job_id,
+            status=JobStatus(item.status),
+            epoch=int(item.epoch),
+            task=item.task,
+            params=_plain(item.params),
+            counters={k: int(v) for k, v in _plain(item.counters).items()},
+            hops=int(item.hops),
+            max_hops=int(item.max_hops),
+            attempts=int(item.attempts),
+            max_attempts=int(item.max_attempts),
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+            state=state,
+            has_state=has_state,
+            state_size=int(item.state_size or 0),
+            lease_owner=item.lease_owner,
+            lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,
+            last_error=item.last_error,
+            cancel_requested=bool(item.cancel_requested),
+            pause_requested=bool(item.pause_requested),
+            recent_hops=hops,
+            timing={k: int(v) for k, v in _plain(item.timing).items()},
+            heartbeat_at=item.heartbeat_at,
+            finished_at=item.finished_at,
+            parent_id=item.parent_id,
+        )
+
+
+class _Raced(Exception):
+    """A conditional write lost to a concurrent change; the caller re-reads and decides again."""
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A raw pynamodb MapAttribute (or None) as a plain dict."""
+    if value is None:
+        return {}
+    if hasattr(value, "as_dict"):
+        return dict(value.as_dict())
+    return dict(value)

@@ -1,0 +1,195 @@
+"""Plain record types the protocol operations take and return, free of pynamodb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Counters = dict[str, int]
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+RUNNABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class RejectReason(StrEnum):
+    """Why a claim was refused; each is logged and counted, none is retried by Lambda."""
+
+    NOT_FOUND = "not_found"
+    STALE_EPOCH = "stale_epoch"
+    FUTURE_EPOCH = "future_epoch"
+    TERMINAL = "terminal"
+    PAUSED = "paused"
+    HOPS_EXHAUSTED = "hops_exhausted"
+    LEASE_HELD = "lease_held"
+    CONTENDED = "contended"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What `create` needs: the task, its validated parameters and the guards."""
+
+    job_id: str
+    task: str
+    params: dict[str, Any]
+    max_hops: int
+    max_attempts: int
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HopRecord:
+    """One line of the job's timeline."""
+
+    hop: int
+    epoch: int
+    owner: str
+    started_at: str
+    ended_at: str
+    items: int
+    ended_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hop": self.hop,
+            "epoch": self.epoch,
+            "owner": self.owner,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "items": self.items,
+            "ended_by": self.ended_by,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of the job item, decoded; `state` is None until the task has started."""
+
+    job_id: str
+    status: JobStatus
+    epoch: int
+    task: str
+    params: dict[str, Any]
+    counters: Counters
+    hops: int
+    max_hops: int
+    attempts: int
+    max_attempts: int
+    created_at: str
+    updated_at: str
+    state: Any = None
+    has_state: bool = False
+    state_size: int = 0
+    lease_owner: str | None = None
+    lease_expires_ms: int | None = None
+    last_error: str | None = None
+    cancel_requested: bool = False
+    pause_requested: bool = False
+    recent_hops: tuple[HopRecord, ...] = ()
+    timing: dict[str, int] = field(default_factory=dict)
+    heartbeat_at: str | None = None
+    finished_at: str | None = None
+    parent_id: str | None = None
+
+    def lease_alive(self, now_ms: int) -> bool:
+        return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The job as a person or a script sees it: everything but the raw state."""
+        return {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "epoch": self.epoch,
+            "task": self.task,
+            "params": self.params,
+            "counters": dict(self.counters),
+            "hops": self.hops,
+            "max_hops": self.max_hops,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "state_size": self.state_size,
+            "lease_owner": self.lease_owner,
+            "lease_expires_ms": self.lease_expires_ms,
+            "last_error": self.last_error,
+            "cancel_requested": self.cancel_requested,
+            "pause_requested": self.pause_requested,
+            "recent_hops": [h.to_dict() for h in self.recent_hops],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "heartbeat_at": self.heartbeat_at,
+            "finished_at": self.finished_at,
+            "parent_id": self.parent_id,
+        }
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Proof that this invocation holds epoch `epoch` of a job until `expires_ms`."""
+
+    job_id: str
+    epoch: int
+    owner: str
+    expires_ms: int
+    started_ms: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A successful claim: the lease and the job as it was claimed."""
+
+    lease: Lease
+    job: Job
+
+
+@dataclass(frozen=True)
+class ClaimRejected:
+    """A refused claim, classified from the item as it was read after the failed write."""
+
+    reason: RejectReason
+    job: Job | None = None
+
+    def describe(self, epoch: int) -> str:
+        if self.job is None:
+            return "job not found"
+        return (
+            f"event epoch {epoch}, job epoch {self.job.epoch}, status {self.job.status.value}, "
+            f"reason {self.reason.value}"
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What every commit writes together: the task's state and the counters it covers."""
+
+    state: Any
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class HopEnd:
+    """How a hop ended, for the timeline: items done and why it stopped."""
+
+    items: int
+    ended_by: str
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """After a task error: whether Lambda should retry the same epoch, and the job now."""
+
+    will_retry: bool
+    job: Job

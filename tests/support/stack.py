@@ -1,0 +1,84 @@
+"""An in-process stack: moto's DynamoDB and S3, the real relay, and LambdaSim delivering events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from handler.config import RelaySettings
+from handler.faults import FaultPoints, NoFaults
+from handler.launch import launch, prepare
+from handler.runtime import Runtime, use_runtime
+from store.model import bind_job_model
+from store.protocol import CommitEvent, JobStore
+from store.records import Job
+from tests.support.clock import VirtualClock
+from tests.support.lambda_sim import FUNCTION, LambdaSim
+
+REGION = "us-east-1"
+TEST_ACTIONS = "tests.support.actions"
+
+
+@dataclass
+class Stack:
+    clock: VirtualClock
+    store: JobStore
+    sim: LambdaSim
+    runtime: Runtime
+    commits: list[CommitEvent] = field(default_factory=list)
+
+    def start(self, params: dict[str, Any], **options: Any) -> Job:
+        spec = prepare(
+            "s3-walk",
+            params,
+            action_modules=self.runtime.settings.action_modules,
+            now_ms=self.clock.now_ms(),
+            **options,
+        )
+        return launch(self.store, self.runtime.lambda_client, FUNCTION, spec).job
+
+    def job(self, job_id: str) -> Job:
+        return self.store.get(job_id)
+
+
+@contextmanager
+def local_stack(
+    *,
+    timeout_ms: int = 2_000,
+    min_margin_ms: int = 300,
+    checkpoint_s: int = 1,
+    tick_ms: int = 3,
+    faults: FaultPoints | None = None,
+) -> Iterator[Stack]:
+    """Must run inside mock_aws. Each stack gets a table of its own."""
+    clock = VirtualClock(tick_ms=tick_ms)
+    commits: list[CommitEvent] = []
+    model = bind_job_model(f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
+    store = JobStore(model, clock, audit=commits.append)
+    store.ensure_table()
+    sim = LambdaSim(clock, timeout_ms)
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    sim.attach(lambda_client)
+    runtime = Runtime(
+        settings=RelaySettings(
+            min_margin_ms=min_margin_ms,
+            checkpoint_s=checkpoint_s,
+            action_modules=(TEST_ACTIONS,),
+        ),
+        store=store,
+        s3=boto3.client("s3", region_name=REGION),
+        lambda_client=lambda_client,
+        clock=clock,
+        faults=faults or NoFaults(),
+        sleep=lambda seconds: clock.advance(int(seconds * 1000)),
+    )
+    use_runtime(runtime)
+    try:
+        yield Stack(clock=clock, store=store, sim=sim, runtime=runtime, commits=commits)
+    finally:
+        use_runtime(None)

@@ -1,0 +1,253 @@
+"""Real chains over moto: the relay, the store and the s3-walk task, with Lambda simulated.
+
+Every test ends by comparing the counters with the bucket's truth and by replaying the store's
+commit record to check I1 (one holder) and I2 (no fork).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handler import faults
+from store.records import JobStatus
+from tests.support import actions
+from tests.support.audit import check_one_holder_no_fork
+from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.lambda_sim import KillAt, Killed
+from tests.support.stack import Stack, local_stack
+
+BUCKET = "awkward-keys"
+OBJECTS = 2_000
+
+
+@pytest.fixture(scope="module")
+def truth() -> Iterator[BucketTruth]:
+    with mock_aws():
+        yield fill_bucket(boto3.client("s3", region_name="us-east-1"), BUCKET, OBJECTS)
+
+
+@pytest.fixture
+def stack(truth: BucketTruth) -> Iterator[Stack]:
+    actions.reset()
+    with local_stack() as s:
+        yield s
+
+
+def assert_exact(stack: Stack, job_id: str, truth: BucketTruth, prefix: str = "") -> None:
+    job = stack.job(job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.last_error
+    expected = truth.counters(prefix)
+    assert {k: job.counters.get(k, 0) for k in expected} == expected
+    assert job.lease_owner is None
+    check_one_holder_no_fork(stack.commits)
+
+
+def test_chain_walks_awkward_bucket_exactly_over_many_hops(
+    stack: Stack, truth: BucketTruth
+) -> None:
+    job = stack.start({"bucket": BUCKET})
+    stack.sim.drain()
+
+    done = stack.job(job.job_id)
+    assert_exact(stack, job.job_id, truth)
+    assert done.hops >= 10, f"only {done.hops} hops; the deadline should force at least 10"
+    assert done.epoch == done.hops, "every hop but the last handed off to a new epoch"
+    assert [r["outcome"] for r in stack.sim.results].count("handed_off") == done.hops - 1
+    assert stack.sim.results[-1]["outcome"] == "finished"
+    assert not stack.sim.errors
+    assert sum(h.items for h in done.recent_hops) <= OBJECTS
+    assert done.recent_hops[-1].ended_by == "finished"
+    assert done.timing["step_ms"] >= 0 and done.finished_at is not None
+
+
+def test_prefix_and_start_after_limit_the_walk(stack: Stack, truth: BucketTruth) -> None:
+    job = stack.start({"bucket": BUCKET, "prefix": "unicode/"})
+    stack.sim.drain()
+    assert_exact(stack, job.job_id, truth, "unicode/")
+
+    keys = sorted(truth.under("plus+sign/"), key=lambda k: k.encode())
+    after = keys[99]
+    job = stack.start({"bucket": BUCKET, "prefix": "plus+sign/", "start_after": after})
+    stack.sim.drain()
+    done = stack.job(job.job_id)
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.counters["objects"] == len(keys) - 100
+
+
+def test_every_event_delivered_twice(stack: Stack, truth: BucketTruth) -> None:
+    job = stack.start({"bucket": BUCKET})
+    stack.sim.drain(duplicate=True)
+
+    assert_exact(stack, job.job_id, truth)
+    outcomes = [r["outcome"] for r in stack.sim.results]
+    copies = outcomes.count("discarded")
+    assert copies == len(stack.sim.invokes), "each duplicate costs one refused claim, no work"
+    assert {r["detail"] for r in stack.sim.results if r["outcome"] == "discarded"} <= {
+        "stale_epoch",
+        "terminal",
+    }
+
+
+def test_late_events_after_the_next_epoch_ran_are_discarded(
+    stack: Stack, truth: BucketTruth
+) -> None:
+    job = stack.start({"bucket": BUCKET})
+    stack.sim.drain(late_rate=0.6, seed=7)
+
+    assert_exact(stack, job.job_id, truth)
+    discarded = [r for r in stack.sim.results if r["outcome"] == "discarded"]
+    assert len(discarded) >= 3
+    assert all(r["detail"] in ("stale_epoch", "terminal") for r in discarded)
+
+
+@pytest.mark.parametrize("point", [faults.AFTER_CHECKPOINT, faults.MID_STEP, faults.AFTER_CLAIM])
+def test_killed_invocations_resume_from_the_last_checkpoint(point: str, truth: BucketTruth) -> None:
+    """Killed after a checkpoint (before any invoke), in the middle of the work, or right after
+    the claim: Lambda retries the epoch once the dead holder's lease expires."""
+    actions.reset()
+    every = {faults.AFTER_CHECKPOINT: 3, faults.MID_STEP: 150, faults.AFTER_CLAIM: 4}[point]
+    kill = KillAt(point, lambda n: n % every == 0)
+    with local_stack(faults=kill) as stack:
+        job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"})
+        stack.sim.drain()
+
+        assert kill.kills >= 3
+        assert all(isinstance(e, Killed) for e in stack.sim.errors)
+        assert_exact(stack, job.job_id, truth)
+        done = stack.job(job.job_id)
+        assert done.counters["recorded"] == OBJECTS, "counters cover each object exactly once"
+        assert set(actions.seen) == set(truth.sizes), "every object processed at least once (I4)"
+        if point == faults.MID_STEP:
+            assert sum(actions.seen.values()) > OBJECTS, "work after the checkpoint ran again"
+
+
+def test_killed_between_hand_off_write_and_invoke_waits_then_resumes(truth: BucketTruth) -> None:
+    kill = KillAt(faults.AFTER_HAND_OFF_WRITE, lambda n: n == 3)
+    with local_stack(faults=kill) as stack:
+        job = stack.start({"bucket": BUCKET})
+        stack.sim.drain()
+
+        stuck = stack.job(job.job_id)
+        assert kill.kills == 1
+        assert stuck.status is JobStatus.QUEUED, "the next epoch is committed but never invoked"
+        assert stuck.epoch == 4 and stuck.lease_owner is None
+        retried = [r for r in stack.sim.results if r["outcome"] == "discarded"]
+        # Lambda retried the killed invocation once; its epoch is fenced off and, discarded
+        # without an error, it is not retried again.
+        assert [r["detail"] for r in retried] == ["stale_epoch"]
+
+        resumed = stack.store.resume(job.job_id)
+        assert resumed.epoch == 5
+        stack.sim.send({"job_id": job.job_id, "epoch": resumed.epoch})
+        stack.sim.drain()
+        assert_exact(stack, job.job_id, truth)
+
+
+def test_task_error_is_retried_from_the_last_checkpoint(stack: Stack, truth: BucketTruth) -> None:
+    keys = sorted(truth.sizes, key=lambda k: k.encode())
+    actions.fail_once.update({keys[500], keys[1500]})
+    job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"})
+    stack.sim.drain()
+
+    assert_exact(stack, job.job_id, truth)
+    errors = [e for e in stack.sim.errors if isinstance(e, RuntimeError)]
+    assert len(errors) == 2 and "transient failure" in str(errors[0])
+    done = stack.job(job.job_id)
+    assert done.attempts == 0
+    assert done.counters["recorded"] == OBJECTS
+    assert any(h.ended_by == "error" for h in done.recent_hops)
+
+
+def test_job_fails_after_max_attempts_with_last_error(stack: Stack, truth: BucketTruth) -> None:
+    bad = sorted(truth.sizes, key=lambda k: k.encode())[700]
+    actions.fail_always.add(bad)
+    job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"}, max_attempts=3)
+    stack.sim.drain()
+
+    failed = stack.job(job.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.last_error is not None
+    assert "attempt 3 of 3" in failed.last_error and bad in failed.last_error
+    assert len(stack.sim.errors) == 2, "two errors re-raised for Lambda's retries, then FAILED"
+    assert stack.sim.results[-1]["outcome"] == "failed"
+    assert not stack.sim.dead_letters
+    assert 0 < failed.counters["objects"] <= 700, "the last checkpoint before the bad object"
+    check_one_holder_no_fork(stack.commits)
+
+
+def test_skip_policy_counts_failures_and_enforces_the_limit(
+    stack: Stack, truth: BucketTruth
+) -> None:
+    keys = sorted(truth.sizes, key=lambda k: k.encode())
+    actions.fail_always.update(keys[10:15])
+    params = {"bucket": BUCKET, "action": "tests.support.actions:record", "on_error": "skip"}
+    job = stack.start(params)
+    stack.sim.drain()
+    done = stack.job(job.job_id)
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.counters["failed"] == 5
+    assert done.counters["objects"] == OBJECTS - 5
+    assert done.counters["bytes"] == sum(truth.sizes.values()) - sum(
+        truth.sizes[k] for k in keys[10:15]
+    )
+
+    limited = stack.start({**params, "max_failed": 3})
+    stack.sim.drain()
+    failed = stack.job(limited.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.last_error is not None and "over max_failed 3" in failed.last_error
+
+
+def test_max_hops_stops_a_runaway_job_and_resume_continues_it(
+    stack: Stack, truth: BucketTruth
+) -> None:
+    job = stack.start({"bucket": BUCKET}, max_hops=3)
+    stack.sim.drain()
+
+    stopped = stack.job(job.job_id)
+    assert stopped.status is JobStatus.FAILED
+    assert stopped.hops == 3
+    assert stopped.last_error is not None and "max_hops" in stopped.last_error
+    assert 0 < stopped.counters["objects"] < OBJECTS, "progress up to the limit is kept"
+
+    resumed = stack.store.resume(job.job_id, max_hops=100)
+    stack.sim.send({"job_id": job.job_id, "epoch": resumed.epoch})
+    stack.sim.drain()
+    assert_exact(stack, job.job_id, truth)
+
+
+def test_pause_seen_at_checkpoint_then_resume_finishes(stack: Stack, truth: BucketTruth) -> None:
+    keys = sorted(truth.sizes, key=lambda k: k.encode())
+    job_id = "pause-me"
+    actions.hooks[keys[300]] = lambda: stack.store.request_pause(job_id)
+    stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"}, job_id=job_id)
+    stack.sim.drain()
+
+    paused = stack.job(job_id)
+    assert paused.status is JobStatus.PAUSED
+    assert not paused.pause_requested
+    assert 300 < paused.counters["objects"] < OBJECTS
+
+    resumed = stack.store.resume(job_id)
+    stack.sim.send({"job_id": job_id, "epoch": resumed.epoch})
+    stack.sim.drain()
+    assert_exact(stack, job_id, truth)
+
+
+def test_cancel_while_queued_stops_the_chain(stack: Stack, truth: BucketTruth) -> None:
+    job = stack.start({"bucket": BUCKET})
+    stack.sim.deliver(stack.sim.queue.popleft())
+    cancelled = stack.store.request_cancel(job.job_id)
+    assert cancelled.status is JobStatus.CANCELLED
+    stack.sim.drain()
+    assert stack.job(job.job_id).status is JobStatus.CANCELLED
+    assert stack.sim.results[-1] == {
+        "outcome": "discarded",
+        "job_id": job.job_id,
+        "epoch": 2,
+        "detail": "terminal",
+    }
