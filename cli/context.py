@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import boto3
+import typer
 
 from handler.config import RelaySettings
 from store.config import StoreSettings, resolve_region
@@ -23,8 +24,6 @@ class CliContext:
 
     table: str | None = None
     function: str | None = None
-    json_output: bool = False
-    overrides: dict[str, str] = field(default_factory=dict)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -49,3 +48,11 @@ class CliContext:
     @cached_property
     def lambda_client(self) -> LambdaClient:
         return boto3.session.Session(region_name=resolve_region()).client("lambda")
+
+
+def ctx_of(ctx: typer.Context) -> CliContext:
+    """The CliContext the `baton` callback stored on the typer context."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliContext):
+        raise RuntimeError("baton command run without the baton callback")
+    return obj

@@ -1,0 +1,100 @@
+"""`baton start` and `baton status`: create a job, read a job."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from cli.context import ctx_of
+from cli.errors import handles_errors
+from cli.output import console, print_job, print_json
+from handler.launch import launch, prepare
+from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
+from store.errors import InvalidJob, JobNotFound
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+@handles_errors
+def start(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="Task to run, e.g. s3-walk")],
+    bucket: Annotated[str | None, typer.Option(help="Bucket to walk")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Only keys under this prefix")] = None,
+    start_after: Annotated[str | None, typer.Option(help="Begin after this key")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Per-object action: count, or module:function")
+    ] = None,
+    action_params: Annotated[
+        str | None, typer.Option(help="JSON object passed to the action")
+    ] = None,
+    on_error: Annotated[
+        str | None, typer.Option(help="fail (retry, then fail the job) or skip (count it)")
+    ] = None,
+    max_failed: Annotated[int | None, typer.Option(help="With skip: fail past this many")] = None,
+    job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
+    max_hops: Annotated[
+        int, typer.Option(help="Recursion guard: most invocations")
+    ] = DEFAULT_MAX_HOPS,
+    max_attempts: Annotated[
+        int, typer.Option(help="Failed attempts before FAILED")
+    ] = DEFAULT_MAX_ATTEMPTS,
+    json_output: JsonFlag = False,
+) -> None:
+    """Create a job and send its first event to the worker function."""
+    c = ctx_of(ctx)
+    params: dict[str, Any] = {
+        "bucket": bucket,
+        "prefix": prefix,
+        "start_after": start_after,
+        "action": action,
+        "on_error": on_error,
+        "max_failed": max_failed,
+    }
+    if action_params is not None:
+        try:
+            params["action_params"] = json.loads(action_params)
+        except json.JSONDecodeError as exc:
+            raise InvalidJob(f"--action-params must be a JSON object: {exc}") from None
+    params = {k: v for k, v in params.items() if v is not None}
+    spec = prepare(
+        task,
+        params,
+        action_modules=c.relay_settings.action_modules,
+        now_ms=c.store.clock.now_ms(),
+        job_id=job_id,
+        max_hops=max_hops,
+        max_attempts=max_attempts,
+    )
+    launched = launch(c.store, c.lambda_client, c.relay_settings.function_name, spec)
+    if json_output:
+        print_json({**launched.job.to_public_dict(), "created": launched.created})
+        return
+    if launched.created:
+        console.print(f"started {launched.job.job_id} on {c.relay_settings.function_name}")
+    else:
+        console.print(f"job {launched.job.job_id} exists already; no second chain started")
+    print_job(launched.job)
+
+
+@handles_errors
+def status(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a job: status, epoch, hops, counters, lease and last error."""
+    job = ctx_of(ctx).store.find(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if json_output:
+        print_json(job.to_public_dict())
+    else:
+        print_job(job)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(start)
+    app.command()(status)

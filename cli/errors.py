@@ -1,0 +1,40 @@
+"""One place that turns expected failures into a one-line message and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from cli.output import EXIT_USAGE, fail
+from store.errors import BatonError, ConfigError, InvalidJob
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(command: F) -> F:
+    """Wrap a command: usage problems exit 2, everything else that went wrong exits 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (InvalidJob, ConfigError) as exc:
+            fail(str(exc), EXIT_USAGE)
+        except BatonError as exc:
+            fail(str(exc))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            fail(f"AWS refused the call: {error.get('Code', '?')}: {error.get('Message', exc)}")
+        except BotoCoreError as exc:
+            fail(f"cannot reach AWS: {exc}")
+        except PynamoDBException as exc:
+            cause = exc.cause_response_message or str(exc)
+            if exc.cause_response_code == "ResourceNotFoundException":
+                cause = "the jobs table does not exist; run `baton init`"
+            fail(f"DynamoDB: {cause}")
+
+    return wrapper  # type: ignore[return-value]
