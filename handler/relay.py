@@ -117,7 +117,7 @@ class Relay:
                 s3=rt.s3, action_modules=rt.settings.action_modules, logger=logger
             )
             task = task_cls(job.params, resources)
-            state = job.state if job.has_state else task.start()
+            state = rt.store.load_state(job) if job.has_state else task.start()
         except PERMANENT_ERRORS as exc:
             return self._fail(claim, f"{type(exc).__name__}: {exc}", 0)
         ctx = StepContext(counters, self.remaining, budget.work_window_ms, logger)

@@ -112,12 +112,18 @@ class JobStore:
 
     # ----------------------------------------------------------------- reads
 
-    def get(self, job_id: str, *, with_state: bool = False) -> Job:
+    def get(self, job_id: str) -> Job:
         try:
             item = self.model.get(job_id, consistent_read=True)
         except DoesNotExist:
             raise JobNotFound(job_id) from None
-        return self._to_job(item, with_state=with_state)
+        return self._to_job(item)
+
+    def load_state(self, job: Job) -> Any:
+        """The task state the job's last commit wrote; None before the first commit."""
+        if job.state_blob is None:
+            return None
+        return decode_state(job.state_blob, job.state_codec)
 
     def find(self, job_id: str) -> Job | None:
         try:
@@ -203,7 +209,7 @@ class JobStore:
                 raise
             return self._classify(job_id, epoch)
         self._report("claim", job_id, epoch, owner, now, expires)
-        job = self._to_job(item, with_state=True)
+        job = self._to_job(item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
         return Claim(lease=lease, job=job)
 
@@ -552,11 +558,7 @@ class JobStore:
         self._report("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
-    def _to_job(self, item: JobModel, *, with_state: bool = False) -> Job:
-        state: Any = None
-        has_state = item.state is not None
-        if with_state and has_state:
-            state = decode_state(item.state, item.state_codec)
+    def _to_job(self, item: JobModel) -> Job:
         hops = tuple(
             HopRecord(
                 hop=int(h.hop),
@@ -582,8 +584,8 @@ class JobStore:
             max_attempts=int(item.max_attempts),
             created_at=item.created_at,
             updated_at=item.updated_at,
-            state=state,
-            has_state=has_state,
+            state_blob=item.state,
+            state_codec=item.state_codec,
             state_size=int(item.state_size or 0),
             lease_owner=item.lease_owner,
             lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,

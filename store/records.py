@@ -91,8 +91,8 @@ class Job:
     max_attempts: int
     created_at: str
     updated_at: str
-    state: Any = None
-    has_state: bool = False
+    state_blob: bytes | None = field(default=None, repr=False)
+    state_codec: str | None = None
     state_size: int = 0
     lease_owner: str | None = None
     lease_expires_ms: int | None = None
@@ -104,6 +104,10 @@ class Job:
     heartbeat_at: str | None = None
     finished_at: str | None = None
     parent_id: str | None = None
+
+    @property
+    def has_state(self) -> bool:
+        return self.state_blob is not None
 
     def lease_alive(self, now_ms: int) -> bool:
         return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms

@@ -82,11 +82,15 @@ class S3Walk(Task):
         return {"start_after": self.params.get("start_after"), "failures": []}
 
     def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
-        if not self._buffer:
-            if self._listed_all:
-                return True
+        """Process one object, listing the next page first when the buffer is empty.
+
+        Listing and processing share a step so every step moves the cursor: a hop whose window
+        fits a single step still makes progress instead of listing the same page again.
+        """
+        if not self._buffer and not self._listed_all:
             self._list_page(state, ctx)
-            return self._listed_all and not self._buffer
+        if not self._buffer:
+            return True
         obj = self._buffer.popleft()
         before = ctx.remaining_ms()
         self._apply(obj, state, ctx)

@@ -1,0 +1,185 @@
+"""`baton init`, `start` and `status` against moto, as an operator runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from cli.context import CliContext
+from cli.main import app
+
+REGION = "us-east-1"
+runner = CliRunner()
+
+
+def baton(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env={"BATON_TABLE": "cli-jobs", **(env or {})})
+
+
+def make_function(name: str) -> None:
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return None\n")
+    boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """moto, with the worker function's invokes recorded (moto cannot run Lambda code here).
+
+    Invokes of any other function name go on to moto, which answers them as AWS would.
+    """
+    with mock_aws():
+        make_function("baton-worker")
+        invokes: list[dict[str, Any]] = []
+
+        def record(params: dict[str, Any], **_: Any) -> Any:
+            if "/functions/baton-worker/" not in params["url_path"]:
+                return None
+            invokes.append(json.loads(params["body"]))
+            return AWSResponse("https://lambda", 202, {}, None), {"StatusCode": 202}
+
+        client = boto3.client("lambda", region_name=REGION)
+        client.meta.events.register("before-call.lambda.Invoke", record)
+        monkeypatch.setattr(CliContext, "lambda_client", property(lambda self: client))
+        yield invokes
+
+
+def test_init_creates_the_table_once(aws: list[Any]) -> None:
+    first = baton("init")
+    assert first.exit_code == 0, first.output
+    assert "created cli-jobs" in first.output
+    again = baton("init")
+    assert again.exit_code == 0 and "exists already" in again.output
+
+
+def test_start_then_status_json(aws: list[Any]) -> None:
+    baton("init")
+    started = baton(
+        "start",
+        "s3-walk",
+        "--bucket",
+        "data-1",
+        "--prefix",
+        "logs/",
+        "--job-id",
+        "nightly-1",
+        "--max-hops",
+        "50",
+        "--json",
+    )
+    assert started.exit_code == 0, started.output
+    job = json.loads(started.output)
+    assert job["created"] is True
+    assert (job["job_id"], job["status"], job["epoch"], job["hops"]) == (
+        "nightly-1",
+        "QUEUED",
+        1,
+        0,
+    )
+    assert job["params"] == {
+        "bucket": "data-1",
+        "prefix": "logs/",
+        "action": "count",
+        "on_error": "fail",
+        "max_failed": 1000,
+    }
+    assert job["max_hops"] == 50
+
+    status = baton("status", "nightly-1", "--json")
+    assert status.exit_code == 0
+    shown = json.loads(status.output)
+    for key in ("job_id", "status", "epoch", "hops", "counters", "last_error"):
+        assert key in shown
+    assert shown["counters"] == {} and shown["last_error"] is None
+
+    human = baton("status", "nightly-1")
+    assert human.exit_code == 0 and "QUEUED" in human.output and "nightly-1" in human.output
+
+
+def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]]) -> None:
+    baton("init")
+    args = ("start", "s3-walk", "--bucket", "data-1", "--job-id", "once", "--json")
+    first, second = baton(*args), baton(*args)
+    assert json.loads(first.output)["created"] is True
+    assert json.loads(second.output)["created"] is False
+    assert aws == [{"job_id": "once", "epoch": 1}], "exactly one first event was sent"
+
+    conflict = baton("start", "s3-walk", "--bucket", "other-1", "--job-id", "once")
+    assert conflict.exit_code == 1
+    assert "exists already" in conflict.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("start", "s3-walk"), "needs bucket"),
+        (("start", "s3-walk", "--bucket", "UPPER"), "needs bucket"),
+        (("start", "nope", "--bucket", "b-1"), "unknown task"),
+        (("start", "s3-walk", "--bucket", "b-1", "--job-id", "a b"), "job id must match"),
+        (("start", "s3-walk", "--bucket", "b-1", "--action", "os:system"), "not allowed"),
+        (("start", "s3-walk", "--bucket", "b-1", "--action-params", "{x"), "must be a JSON"),
+        (("start", "s3-walk", "--bucket", "b-1", "--max-hops", "0"), "max_hops"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    aws: list[Any], args: tuple[str, ...], message: str
+) -> None:
+    baton("init")
+    result = baton(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert aws == [], "nothing was invoked"
+
+
+def test_unknown_job_and_missing_table_are_clear_errors(aws: list[Any]) -> None:
+    missing_table = baton("status", "whatever")
+    assert missing_table.exit_code == 1
+    assert "run `baton init`" in missing_table.output
+    baton("init")
+    unknown = baton("status", "whatever")
+    assert unknown.exit_code == 1
+    assert "no job 'whatever'" in unknown.output
+
+
+def test_a_missing_function_leaves_the_job_resumable(aws: list[Any]) -> None:
+    baton("init")
+    result = baton(
+        "start",
+        "s3-walk",
+        "--bucket",
+        "b-1",
+        "--job-id",
+        "orphan",
+        env={"BATON_FUNCTION": "no-such-function"},
+    )
+    assert result.exit_code == 1
+    assert "stored QUEUED at epoch 1" in result.output and "baton resume orphan" in result.output
+    assert json.loads(baton("status", "orphan", "--json").output)["status"] == "QUEUED"
+
+
+def test_bad_configuration_names_the_variable(aws: list[Any]) -> None:
+    result = baton("status", "x", env={"BATON_TABLE": "no spaces please"})
+    assert result.exit_code == 2
+    assert "BATON_TABLE" in result.output

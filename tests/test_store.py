@@ -1,0 +1,256 @@
+"""The protocol's conditional writes, one operation at a time, against moto's DynamoDB."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from store import (
+    HopEnd,
+    IllegalTransition,
+    InvalidJob,
+    JobConflict,
+    JobSpec,
+    JobStatus,
+    JobStore,
+    LeaseLost,
+    Progress,
+    RejectReason,
+    StateCorrupt,
+    StateTooLarge,
+)
+from store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
+from store.model import bind_job_model
+from store.records import Claim, ClaimRejected
+from tests.support.clock import VirtualClock
+
+DEADLINE_MS = 60_000
+
+
+@pytest.fixture
+def store() -> Iterator[JobStore]:
+    with mock_aws():
+        model = bind_job_model(f"jobs-{uuid.uuid4().hex[:8]}", "us-east-1", None)
+        s = JobStore(model, VirtualClock(tick_ms=1))
+        s.ensure_table()
+        yield s
+
+
+def spec(job_id: str = "job-1", **params: object) -> JobSpec:
+    return JobSpec(job_id, "s3-walk", {"bucket": "b", **params}, max_hops=10, max_attempts=3)
+
+
+def claim(store: JobStore, job_id: str = "job-1", epoch: int = 1, owner: str = "r1") -> Claim:
+    result = store.claim(job_id, epoch, owner, store.clock.now_ms() + DEADLINE_MS)
+    assert isinstance(result, Claim), result
+    return result
+
+
+def rejected(
+    store: JobStore, job_id: str = "job-1", epoch: int = 1, owner: str = "r2"
+) -> RejectReason:
+    result = store.claim(job_id, epoch, owner, store.clock.now_ms() + DEADLINE_MS)
+    assert isinstance(result, ClaimRejected), result
+    return result.reason
+
+
+def test_the_item_is_readable_without_baton(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    store.checkpoint(c, Progress({"start_after": "k"}, {"objects": 5, "bytes": 10}))
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=store.table_name, Key={"job_id": {"S": "job-1"}}
+    )["Item"]
+    assert raw["status"] == {"S": "RUNNING"}
+    assert raw["epoch"] == {"N": "1"}
+    assert raw["hops"] == {"N": "1"}
+    assert raw["counters"] == {"M": {"objects": {"N": "5"}, "bytes": {"N": "10"}}}
+    assert raw["params"]["M"]["bucket"] == {"S": "b"}
+    assert raw["created_at"]["S"].endswith("Z")
+    assert "B" in raw["state"] and raw["state_codec"] == {"S": "json+zlib"}
+
+
+def test_create_is_idempotent_and_refuses_a_different_job_under_the_same_id(
+    store: JobStore,
+) -> None:
+    first, created = store.create(spec())
+    again, created_again = store.create(spec())
+    assert created and not created_again
+    assert again.created_at == first.created_at
+    with pytest.raises(JobConflict, match="exists already"):
+        store.create(spec(prefix="other/"))
+
+
+def test_oversized_parameters_are_refused_before_any_write(store: JobStore) -> None:
+    with pytest.raises(InvalidJob, match="over the limit"):
+        store.create(spec(blob="x" * 40_000))
+    assert store.find("job-1") is None
+
+
+def test_claim_rejections_are_classified(store: JobStore) -> None:
+    assert rejected(store, "missing") is RejectReason.NOT_FOUND
+    store.create(spec())
+    assert rejected(store, epoch=2) is RejectReason.FUTURE_EPOCH
+    c = claim(store)
+    assert rejected(store) is RejectReason.LEASE_HELD
+    store.hand_off(c, Progress({}, {}), HopEnd(1, "budget"), {})
+    assert rejected(store, epoch=1) is RejectReason.STALE_EPOCH
+    c2 = claim(store, epoch=2)
+    store.stop(c2, JobStatus.PAUSED, HopEnd(0, "paused"))
+    assert rejected(store, epoch=2) is RejectReason.PAUSED
+    resumed = store.resume("job-1")
+    c3 = claim(store, epoch=resumed.epoch)
+    store.finish(c3, Progress({}, {}), HopEnd(0, "finished"))
+    assert rejected(store, epoch=resumed.epoch) is RejectReason.TERMINAL
+
+
+def test_hops_guard_refuses_the_claim_past_max_hops(store: JobStore) -> None:
+    store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
+    c = claim(store, "j")
+    store.record_failure(c, "boom", HopEnd(0, "error"))
+    assert rejected(store, "j") is RejectReason.HOPS_EXHAUSTED
+    failed = store.fail_exhausted(store.get("j"))
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.last_error is not None and "max_hops" in failed.last_error
+
+
+def test_an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced(
+    store: JobStore,
+) -> None:
+    store.create(spec())
+    old = store.claim("job-1", 1, "r1", store.clock.now_ms() + 100)
+    assert isinstance(old, Claim)
+    assert rejected(store) is RejectReason.LEASE_HELD
+    store.clock.advance(100 + store.skew_ms + 1)  # type: ignore[attr-defined]
+    new = claim(store, owner="r2")
+    assert new.job.hops == 2
+    with pytest.raises(LeaseLost):
+        store.checkpoint(old, Progress({"zombie": True}, {"objects": 999}))
+    with pytest.raises(LeaseLost):
+        store.hand_off(old, Progress({}, {}), HopEnd(0, "budget"), {})
+    store.checkpoint(new, Progress({"ok": True}, {"objects": 1}))
+    assert store.load_state(store.get("job-1")) == {"ok": True}
+
+
+def test_the_holder_can_repeat_its_own_claim(store: JobStore) -> None:
+    """A claim whose response was lost is retried by botocore; the retry must succeed."""
+    store.create(spec())
+    claim(store, owner="r1")
+    again = claim(store, owner="r1")
+    assert again.lease.owner == "r1"
+
+
+def test_state_over_the_inline_budget_fails_with_the_limit_named(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    noise = base64.b64encode(os.urandom(STATE_INLINE_LIMIT_BYTES * 2)).decode()
+    with pytest.raises(StateTooLarge, match="65,536"):
+        store.checkpoint(c, Progress({"noise": noise}, {}))
+    assert store.get("job-1").state_blob is None, "nothing was written"
+
+
+def test_corrupt_state_is_detected(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    store.checkpoint(c, Progress({"a": 1}, {}))
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=store.table_name,
+        Key={"job_id": {"S": "job-1"}},
+        UpdateExpression="SET #s = :b",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":b": {"B": b"\x78\x9cnot zlib"}},
+    )
+    with pytest.raises(StateCorrupt, match="cannot be decoded"):
+        store.load_state(store.get("job-1"))
+
+
+def test_failure_releases_for_retry_then_fails_after_max_attempts(store: JobStore) -> None:
+    store.create(spec())
+    for attempt in (1, 2):
+        c = claim(store, owner=f"r{attempt}")
+        outcome = store.record_failure(c, "ValueError: bad", HopEnd(0, "error"))
+        assert outcome.will_retry
+        assert outcome.job.status is JobStatus.QUEUED and outcome.job.attempts == attempt
+        assert outcome.job.epoch == 1 and outcome.job.lease_owner is None
+    c = claim(store, owner="r3")
+    outcome = store.record_failure(c, "ValueError: bad", HopEnd(0, "error"))
+    assert not outcome.will_retry
+    assert outcome.job.status is JobStatus.FAILED
+    assert outcome.job.last_error == "attempt 3 of 3 failed: ValueError: bad"
+
+
+def test_checkpoint_resets_attempts_and_reports_operator_requests(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    store.record_failure(c, "x", HopEnd(0, "error"))
+    c = claim(store, owner="r2")
+    assert c.job.attempts == 1
+    store.request_pause("job-1")
+    seen = store.checkpoint(c, Progress({}, {"objects": 1}))
+    assert seen.attempts == 0 and seen.pause_requested
+    paused = store.stop(c, JobStatus.PAUSED, HopEnd(1, "paused"))
+    assert paused.status is JobStatus.PAUSED and not paused.pause_requested
+
+
+def test_pause_and_cancel_act_at_once_when_nobody_holds_the_job(store: JobStore) -> None:
+    store.create(spec())
+    paused = store.request_pause("job-1")
+    assert paused.status is JobStatus.PAUSED
+    assert store.request_pause("job-1").status is JobStatus.PAUSED, "pausing twice is harmless"
+    cancelled = store.request_cancel("job-1")
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.finished_at is not None
+    with pytest.raises(IllegalTransition, match="CANCELLED"):
+        store.request_cancel("job-1")
+    with pytest.raises(IllegalTransition, match="cannot be resumed"):
+        store.resume("job-1")
+
+
+def test_resume_fences_the_old_epoch_and_refuses_a_live_lease(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    with pytest.raises(IllegalTransition, match="holds it until"):
+        store.resume("job-1")
+    store.fail(c, "boom", HopEnd(0, "failed"), Progress({"cursor": "k"}, {"objects": 7}))
+    resumed = store.resume("job-1")
+    assert resumed.status is JobStatus.QUEUED and resumed.epoch == 2
+    assert resumed.attempts == 0 and resumed.finished_at is None
+    assert resumed.counters == {"objects": 7}
+    assert rejected(store, epoch=1) is RejectReason.STALE_EPOCH
+    assert store.load_state(claim(store, epoch=2).job) == {"cursor": "k"}
+
+
+def test_settle_applies_a_request_seen_at_hand_off(store: JobStore) -> None:
+    store.create(spec())
+    c = claim(store)
+    store.request_cancel("job-1")
+    queued = store.hand_off(c, Progress({}, {}), HopEnd(3, "budget"), {})
+    assert queued.cancel_requested
+    settled = store.settle_requests(queued)
+    assert settled is not None and settled.status is JobStatus.CANCELLED
+    assert rejected(store, epoch=2) is RejectReason.TERMINAL
+
+
+def test_timeline_keeps_the_last_hops_only(store: JobStore) -> None:
+    store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=100, max_attempts=3))
+    for epoch in range(1, RECENT_HOPS_KEPT + 6):
+        c = claim(store, "j", epoch=epoch)
+        store.hand_off(c, Progress({}, {}), HopEnd(epoch, "budget"), {"step_ms": 1})
+    hops = store.get("j").recent_hops
+    assert len(hops) == RECENT_HOPS_KEPT
+    assert hops[-1].epoch == RECENT_HOPS_KEPT + 5 and hops[-1].items == RECENT_HOPS_KEPT + 5
+    assert hops[0].epoch == 6
+
+
+def test_audit_records_every_commit(store: JobStore) -> None:
+    events: list[object] = []
+    store.audit = events.append
+    store.create(spec())
+    c = claim(store)
+    store.finish(c, Progress({}, {}), HopEnd(0, "finished"))
+    assert [e.op for e in events] == ["create", "claim", "finish"]  # type: ignore[attr-defined]
