@@ -10,7 +10,7 @@ claim -> load state -> loop:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from handler import faults
@@ -19,10 +19,20 @@ from handler.event import RelayEvent
 from handler.invoker import SelfInvoker
 from handler.observability import count, logger
 from handler.runtime import Runtime
-from handler.tasks.base import JobFailure, Resources, StepContext
+from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.registry import get_task
-from store.errors import BatonError, InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
-from store.records import Claim, ClaimRejected, HopEnd, Job, JobStatus, Progress, RejectReason
+from store.errors import InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
+from store.records import (
+    Claim,
+    ClaimRejected,
+    Counters,
+    Ending,
+    HopEnd,
+    Job,
+    JobStatus,
+    Progress,
+    RejectReason,
+)
 
 # Errors that another attempt at the same cursor cannot fix.
 PERMANENT_ERRORS = (JobFailure, InvalidJob, StateCorrupt, StateTooLarge)
@@ -53,10 +63,48 @@ class Outcome:
         }
 
 
+@dataclass
+class Hop:
+    """One invocation's share of a job: the lease, the task and the work done so far."""
+
+    claim: Claim
+    counters: Counters
+    items_at_start: int
+    task: Task | None = None
+    state: Any = None
+    steps: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job(self) -> Job:
+        return self.claim.job
+
+    def items(self) -> int:
+        """Items done this hop: growth of the task's progress counter, else steps."""
+        name = self.task.progress_counter if self.task else None
+        if name:
+            return self.counters.get(name, 0) - self.items_at_start
+        return self.steps
+
+    def progress(self) -> Progress:
+        return Progress(self.state, self.counters)
+
+    def end(self, why: str) -> HopEnd:
+        return HopEnd(self.items(), why)
+
+
 def self_function(context: LambdaContext) -> str:
     """The function to hand off to: the invoked ARN keeps an alias or version, else the name."""
     arn = getattr(context, "invoked_function_arn", None)
     return arn if isinstance(arn, str) and arn else context.function_name
+
+
+def _requested(job: Job) -> JobStatus | None:
+    if job.cancel_requested:
+        return JobStatus.CANCELLED
+    if job.pause_requested:
+        return JobStatus.PAUSED
+    return None
 
 
 class Relay:
@@ -80,22 +128,27 @@ class Relay:
             return self._rejected(claimed)
         self.rt.faults.hit(faults.AFTER_CLAIM)
         logger.info("claimed", extra={"hop": claimed.job.hops, "lease_owner": self.owner})
-        requested = _requested(claimed.job)
-        if requested is not None:
-            store.stop(claimed, requested, HopEnd(0, requested.value.lower()))
-            return self.outcome(requested.value.lower(), "operator request seen at claim")
+        hop = Hop(
+            claim=claimed,
+            counters=dict(claimed.job.counters),
+            items_at_start=0,
+        )
         try:
-            return self._work(claimed)
+            requested = _requested(claimed.job)
+            if requested is not None:
+                return self._stop(hop, requested, "operator request seen at claim", commit=False)
+            return self._work(hop)
         except LeaseLost as exc:
             count("LeaseLost")
             logger.warning("lease lost; stopping without invoking", extra={"error": str(exc)})
             return self.outcome("lease_lost", str(exc))
 
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
-        exhausted = rejected.reason is RejectReason.HOPS_EXHAUSTED and rejected.job is not None
-        if exhausted and rejected.job and self.rt.store.fail_exhausted(rejected.job) is not None:
+        job = rejected.job
+        exhausted = rejected.reason is RejectReason.HOPS_EXHAUSTED and job is not None
+        if exhausted and job is not None and self.rt.store.fail_exhausted(job) is not None:
             count("JobsFailed")
-            logger.error("max_hops reached; job failed", extra={"max_hops": rejected.job.max_hops})
+            logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
         count("DiscardedEvents")
         count(f"Discarded_{rejected.reason.value}")
@@ -105,90 +158,134 @@ class Relay:
         )
         return self.outcome("discarded", rejected.reason.value)
 
-    def _work(self, claim: Claim) -> dict[str, Any]:
-        job = claim.job
+    def _start_task(self, hop: Hop) -> None:
         rt = self.rt
-        budget = TimeBudget(self.remaining, rt.settings.min_margin_ms, job.timing)
-        counters = dict(job.counters)
-        items_at_start = self._items(job.task, counters)
+        task_cls = get_task(hop.job.task)
+        resources = Resources(s3=rt.s3, action_modules=rt.settings.action_modules, logger=logger)
+        hop.task = task_cls(hop.job.params, resources)
+        hop.state = rt.store.load_state(hop.job) if hop.job.has_state else hop.task.start()
+        if task_cls.progress_counter:
+            hop.items_at_start = hop.counters.get(task_cls.progress_counter, 0)
+
+    def _work(self, hop: Hop) -> dict[str, Any]:
+        rt = self.rt
+        budget = TimeBudget(self.remaining, rt.settings.min_margin_ms, hop.job.timing)
         try:
-            task_cls = get_task(job.task)
-            resources = Resources(
-                s3=rt.s3, action_modules=rt.settings.action_modules, logger=logger
-            )
-            task = task_cls(job.params, resources)
-            state = rt.store.load_state(job) if job.has_state else task.start()
+            self._start_task(hop)
         except PERMANENT_ERRORS as exc:
-            return self._fail(claim, f"{type(exc).__name__}: {exc}", 0)
-        ctx = StepContext(counters, self.remaining, budget.work_window_ms, logger)
-        steps = 0
+            return self._fail(hop, f"{type(exc).__name__}: {exc}")
+        assert hop.task is not None
+        task = hop.task
+        ctx = StepContext(hop.counters, self.remaining, budget.work_window_ms, logger)
         dirty = False
         last_commit = self.remaining()
         checkpoint_ms = rt.settings.checkpoint_s * 1000
-
-        def items() -> int:
-            return (
-                self._items(job.task, counters) - items_at_start if task.progress_counter else steps
-            )
-
         try:
             while True:
-                if steps > 0 and budget.should_yield():
-                    return self._hand_off(claim, Progress(state, counters), items(), budget)
+                if hop.steps > 0 and budget.should_yield():
+                    return self._hand_off(hop, budget)
                 before = self.remaining()
-                done = task.step(state, ctx)
+                done = task.step(hop.state, ctx)
                 budget.observe_step(before - self.remaining())
-                steps += 1
+                hop.steps += 1
                 dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:
-                    rt.store.finish(claim, Progress(state, counters), HopEnd(items(), "finished"))
-                    rt.faults.hit(faults.AFTER_FINISH)
-                    count("JobsSucceeded")
-                    count("ItemsProcessed", items())
-                    logger.info("job finished", extra={"counters": counters})
-                    return self.outcome("finished")
+                    return self._finish(hop)
                 if dirty and last_commit - self.remaining() >= checkpoint_ms:
                     before = self.remaining()
-                    seen = rt.store.checkpoint(claim, Progress(state, counters))
+                    seen = rt.store.checkpoint(hop.claim, hop.progress())
                     budget.observe_write(before - self.remaining())
                     last_commit = self.remaining()
                     dirty = False
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
                     requested = _requested(seen)
                     if requested is not None:
-                        rt.store.stop(claim, requested, HopEnd(items(), requested.value.lower()))
-                        count("ItemsProcessed", items())
-                        logger.info(
-                            "stopped on operator request", extra={"status": requested.value}
-                        )
-                        return self.outcome(requested.value.lower(), "operator request")
+                        return self._stop(hop, requested, "operator request", commit=False)
         except LeaseLost:
             raise
         except PERMANENT_ERRORS as exc:
-            return self._fail(claim, f"{type(exc).__name__}: {exc}", items())
+            return self._fail(hop, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
-            return self._attempt_failed(claim, exc, items())
+            return self._attempt_failed(hop, exc)
 
-    def _hand_off(
-        self, claim: Claim, progress: Progress, items: int, budget: TimeBudget
-    ) -> dict[str, Any]:
+    def _ending(self, hop: Hop, status: JobStatus, error: str | None = None) -> Ending:
+        """The summary and report a job leaves when it ends; their failure never blocks the end."""
+        task = hop.task
+        summary: dict[str, Any] = {}
+        lines: list[dict[str, Any]] = []
+        if task is not None and hop.state is not None:
+            try:
+                summary = task.summary(hop.state)
+                lines = list(task.report(hop.state))
+            except Exception:
+                logger.exception("the task's summary or report failed; ending without it")
+        reports = self.rt.reports
+        if reports is None:
+            return Ending(summary=summary)
+        job = hop.job
+        header = {
+            "type": "job",
+            "job_id": job.job_id,
+            "task": job.task,
+            "params": job.params,
+            "status": status.value,
+            "counters": hop.counters,
+            "epoch": job.epoch,
+            "hops": job.hops,
+            "created_at": job.created_at,
+            "error": error,
+            "summary": summary,
+        }
+        try:
+            ref = reports.write(job.job_id, job.epoch, [header, *lines])
+        except Exception:
+            logger.exception("the job report could not be written; ending without it")
+            return Ending(summary=summary)
+        return Ending(summary=summary, report_ref=ref)
+
+    def _finish(self, hop: Hop) -> dict[str, Any]:
         rt = self.rt
-        job = claim.job
-        count("ItemsProcessed", items)
+        ending = self._ending(hop, JobStatus.SUCCEEDED)
+        rt.store.finish(hop.claim, hop.progress(), hop.end("finished"), ending)
+        rt.faults.hit(faults.AFTER_FINISH)
+        count("JobsSucceeded")
+        count("ItemsProcessed", hop.items())
+        logger.info("job finished", extra={"counters": hop.counters})
+        return self.outcome("finished")
+
+    def _stop(self, hop: Hop, status: JobStatus, why: str, *, commit: bool) -> dict[str, Any]:
+        """Pause or cancel on an operator's request; the state was committed just before."""
+        ending = None
+        if status is JobStatus.CANCELLED:
+            if hop.task is None:
+                try:
+                    self._start_task(hop)
+                except Exception:
+                    logger.exception("cannot load the task to report on the cancelled job")
+            ending = self._ending(hop, status)
+        progress = hop.progress() if commit else None
+        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), progress, ending)
+        count("ItemsProcessed", hop.items())
+        logger.info("stopped on operator request", extra={"status": status.value})
+        return self.outcome(status.value.lower(), why)
+
+    def _hand_off(self, hop: Hop, budget: TimeBudget) -> dict[str, Any]:
+        rt = self.rt
+        job = hop.job
+        count("ItemsProcessed", hop.items())
         if job.hops >= job.max_hops:
-            rt.store.fail(
-                claim,
+            error = (
                 f"max_hops reached: the job used all {job.max_hops} hops; its cursor is kept, "
-                f"resume with a higher max_hops to continue",
-                HopEnd(items, "max_hops"),
-                progress,
+                f"resume with a higher max_hops to continue"
             )
+            ending = self._ending(hop, JobStatus.FAILED, error)
+            rt.store.fail(hop.claim, error, hop.end("max_hops"), hop.progress(), ending)
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
         before = self.remaining()
-        queued = rt.store.hand_off(claim, progress, HopEnd(items, "budget"), budget.learned())
+        queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end("budget"), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
         if _requested(queued) is not None:
@@ -198,7 +295,9 @@ class Relay:
         payload = {"job_id": job.job_id, "epoch": queued.epoch}
         invoker = SelfInvoker(rt.lambda_client, rt.sleep)
         rt.faults.hit(faults.DURING_INVOKE)
+        before = self.remaining()
         sent = invoker.send(self_function(self.context), payload, self.remaining)
+        budget.observe_invoke(before - self.remaining())
         count("HandOffs")
         if not sent:
             count("HandOffInvokeFailed")
@@ -208,37 +307,26 @@ class Relay:
                 extra={"next_epoch": queued.epoch},
             )
             return self.outcome("handed_off_not_invoked", epoch=queued.epoch)
-        logger.info("handed off", extra={"next_epoch": queued.epoch, "items": items})
+        logger.info("handed off", extra={"next_epoch": queued.epoch, "items": hop.items()})
         return self.outcome("handed_off", epoch=queued.epoch)
 
-    def _fail(self, claim: Claim, error: str, items: int) -> dict[str, Any]:
-        self.rt.store.fail(claim, error, HopEnd(items, "failed"))
+    def _fail(self, hop: Hop, error: str) -> dict[str, Any]:
+        ending = self._ending(hop, JobStatus.FAILED, error)
+        self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
         count("JobsFailed")
         logger.error("job failed", extra={"error": error})
         return self.outcome("failed", error)
 
-    def _attempt_failed(self, claim: Claim, exc: Exception, items: int) -> dict[str, Any]:
+    def _attempt_failed(self, hop: Hop, exc: Exception) -> dict[str, Any]:
         """Count the attempt and re-raise so Lambda retries the same epoch, or fail for good."""
         error = f"{type(exc).__name__}: {exc}"
-        logger.exception("task error", extra={"attempt": claim.job.attempts + 1})
-        result = self.rt.store.record_failure(claim, error, HopEnd(items, "error"))
+        logger.exception("task error", extra={"attempt": hop.job.attempts + 1})
+        store = self.rt.store
+        last = store.will_fail_on_error(hop.claim)
+        ending = self._ending(hop, JobStatus.FAILED, error) if last else None
+        result = store.record_failure(hop.claim, error, hop.end("error"), ending)
         count("TaskErrors")
         if result.will_retry:
             raise exc
         count("JobsFailed")
         return self.outcome("failed", result.job.last_error or error)
-
-    def _items(self, task: str, counters: dict[str, int]) -> int:
-        try:
-            name = get_task(task).progress_counter
-        except BatonError:
-            return 0
-        return counters.get(name, 0) if name else 0
-
-
-def _requested(job: Job) -> JobStatus | None:
-    if job.cancel_requested:
-        return JobStatus.CANCELLED
-    if job.pause_requested:
-        return JobStatus.PAUSED
-    return None

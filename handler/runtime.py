@@ -18,6 +18,7 @@ from handler.faults import FaultPoints, NoFaults
 from store.clock import Clock, SystemClock
 from store.config import StoreSettings, resolve_region
 from store.protocol import JobStore
+from store.reports import ReportStore
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -39,16 +40,21 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     faults: FaultPoints = field(default_factory=NoFaults)
     sleep: Callable[[float], None] = time.sleep
+    reports: ReportStore | None = None
 
     @classmethod
     def from_env(cls) -> Runtime:
         region = resolve_region()
         session = boto3.session.Session(region_name=region)
+        store_settings = StoreSettings.from_env()
+        s3 = session.client("s3", config=CLIENT_CONFIG)
+        bucket = store_settings.state_bucket
         return cls(
             settings=RelaySettings.from_env(),
-            store=JobStore.from_settings(StoreSettings.from_env()),
-            s3=session.client("s3", config=CLIENT_CONFIG),
+            store=JobStore.from_settings(store_settings),
+            s3=s3,
             lambda_client=session.client("lambda", config=CLIENT_CONFIG),
+            reports=ReportStore(s3, bucket) if bucket else None,
         )
 
 

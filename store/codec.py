@@ -1,26 +1,63 @@
-"""The task state codec: JSON, compressed with zlib, inline on the item below a fixed budget.
+"""The task state codec: canonical JSON compressed with zlib, inline on the item or spilled to S3.
 
-Spilling larger states to S3 builds on this module (the item then holds a pointer instead).
+Inline while the compressed state fits the inline budget. Above it, the compressed bytes go to a
+new S3 object (never overwritten: a crash between the S3 write and the item commit must leave
+the committed pointer valid) and the item stores `{bucket, key, sha256, size}`. The item write
+that points to the object is the commit; loading verifies the hash and size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from store.constants import STATE_INLINE_LIMIT_BYTES
+from botocore.exceptions import ClientError
+
+from store.constants import STATE_INLINE_LIMIT_BYTES, STATE_PREFIX
 from store.errors import BatonError, StateCorrupt, StateTooLarge
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 CODEC_JSON_ZLIB = "json+zlib"
 
 
 @dataclass(frozen=True)
+class StateRef:
+    """Where a spilled state lives, and what its bytes must hash to."""
+
+    bucket: str
+    key: str
+    sha256: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> StateRef:
+        try:
+            return cls(str(raw["bucket"]), str(raw["key"]), str(raw["sha256"]), int(raw["size"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateCorrupt(f"state_ref on the job item is malformed: {raw!r}") from exc
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class EncodedState:
-    blob: bytes
+    """The state ready for the item: inline bytes, or a reference to the object just written."""
+
     codec: str
     raw_size: int
+    blob: bytes | None = None
+    ref: StateRef | None = None
 
 
 def to_json_bytes(value: Any) -> bytes:
@@ -35,17 +72,6 @@ def to_json_bytes(value: Any) -> bytes:
         ) from exc
 
 
-def encode_state(state: Any, limit: int = STATE_INLINE_LIMIT_BYTES) -> EncodedState:
-    raw = to_json_bytes(state)
-    blob = zlib.compress(raw, 6)
-    if len(blob) > limit:
-        raise StateTooLarge(
-            f"task state is {len(raw):,} bytes ({len(blob):,} compressed), over the inline "
-            f"limit of {limit:,} compressed bytes (STATE_INLINE_LIMIT_BYTES)"
-        )
-    return EncodedState(blob=blob, codec=CODEC_JSON_ZLIB, raw_size=len(raw))
-
-
 def decode_state(blob: bytes, codec: str | None) -> Any:
     if codec != CODEC_JSON_ZLIB:
         raise StateCorrupt(f"unknown state codec {codec!r}; expected {CODEC_JSON_ZLIB!r}")
@@ -53,3 +79,79 @@ def decode_state(blob: bytes, codec: str | None) -> Any:
         return json.loads(zlib.decompress(blob).decode("utf-8"))
     except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StateCorrupt(f"stored state cannot be decoded ({CODEC_JSON_ZLIB}): {exc}") from exc
+
+
+class StateCodec:
+    """Encodes states for commits and loads them back; spills to S3 when a bucket is set."""
+
+    def __init__(
+        self,
+        s3: S3Client | None = None,
+        bucket: str | None = None,
+        inline_limit: int = STATE_INLINE_LIMIT_BYTES,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.inline_limit = inline_limit
+
+    def encode(self, job_id: str, epoch: int, state: Any) -> EncodedState:
+        raw = to_json_bytes(state)
+        blob = zlib.compress(raw, 6)
+        if len(blob) <= self.inline_limit:
+            return EncodedState(codec=CODEC_JSON_ZLIB, raw_size=len(raw), blob=blob)
+        if self.s3 is None or not self.bucket:
+            raise StateTooLarge(
+                f"task state is {len(raw):,} bytes ({len(blob):,} compressed), over the inline "
+                f"limit of {self.inline_limit:,} compressed bytes; set BATON_STATE_BUCKET to "
+                f"spill larger states to S3"
+            )
+        key = f"{STATE_PREFIX}{job_id}/{epoch:010d}-{secrets.token_hex(6)}.json.zz"
+        digest = hashlib.sha256(blob).hexdigest()
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=blob,
+            ContentType="application/zlib",
+            Metadata={"job-id": job_id, "epoch": str(epoch), "sha256": digest},
+        )
+        ref = StateRef(bucket=self.bucket, key=key, sha256=digest, size=len(blob))
+        return EncodedState(codec=CODEC_JSON_ZLIB, raw_size=len(raw), ref=ref)
+
+    def load(self, blob: bytes | None, ref: StateRef | None, codec: str | None) -> Any:
+        if ref is None:
+            if blob is None:
+                return None
+            return decode_state(blob, codec)
+        return decode_state(self.fetch(ref), codec)
+
+    def fetch(self, ref: StateRef) -> bytes:
+        """The spilled bytes, verified against the size and hash the commit recorded."""
+        if self.s3 is None:
+            raise StateCorrupt(f"the state is in {ref.uri} but no S3 client is configured")
+        try:
+            body = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise StateCorrupt(
+                    f"the committed state object {ref.uri} is missing; the job cannot continue "
+                    f"on a state it cannot read"
+                ) from exc
+            raise
+        digest = hashlib.sha256(body).hexdigest()
+        if len(body) != ref.size or digest != ref.sha256:
+            raise StateCorrupt(
+                f"state object {ref.uri} does not match its commit: {len(body):,} bytes with "
+                f"sha256 {digest[:16]}..., expected {ref.size:,} bytes with sha256 "
+                f"{ref.sha256[:16]}..."
+            )
+        return body
+
+    def discard(self, ref: StateRef | None) -> None:
+        """Delete a superseded or orphaned state object; best effort (a lifecycle rule backs it)."""
+        if ref is None or self.s3 is None:
+            return
+        try:
+            self.s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError:
+            return

@@ -11,6 +11,11 @@ BY_STATUS_INDEX = "by-status"
 # budget well below that so the rest of the item (params, counters, recent hops, last error)
 # always fits, and so a checkpoint costs a bounded number of write units.
 STATE_INLINE_LIMIT_BYTES = 64 * 1024
+# Spilled states and job reports live under these prefixes of the state bucket.
+STATE_PREFIX = "state/"
+REPORT_PREFIX = "reports/"
+# A short summary of the task's result is kept on the item for `baton status`.
+SUMMARY_LIMIT_BYTES = 16 * 1024
 # Parameters are fixed at creation and copied into the item as a readable map.
 PARAMS_LIMIT_BYTES = 32 * 1024
 # last_error is for people: long tracebacks are cut to this many characters.

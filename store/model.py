@@ -76,6 +76,8 @@ class JobModel(Model):
     state_codec = UnicodeAttribute(null=True)
     state_size = NumberAttribute(null=True)
     state_ref = MapAttribute[str, Any](null=True)
+    summary = MapAttribute[str, Any](null=True)
+    report_ref = MapAttribute[str, Any](null=True)
     hops = NumberAttribute(default=0)
     max_hops = NumberAttribute()
     attempts = NumberAttribute(default=0)

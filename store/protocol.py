@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from store.clock import Clock, SystemClock, iso_from_ms
-from store.codec import decode_state, encode_state, to_json_bytes
-from store.config import DynamoEndpoint, StoreSettings
+from store.codec import StateCodec, StateRef, to_json_bytes
+from store.config import DynamoEndpoint, StoreSettings, resolve_region
 from store.constants import (
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
@@ -27,12 +28,14 @@ from store.constants import (
     OPERATOR_RETRIES,
     PARAMS_LIMIT_BYTES,
     RECENT_HOPS_KEPT,
+    SUMMARY_LIMIT_BYTES,
 )
 from store.errors import IllegalTransition, InvalidJob, JobConflict, JobNotFound, LeaseLost
 from store.model import HopAttribute, JobModel, bind_job_model
 from store.records import (
     Claim,
     ClaimRejected,
+    Ending,
     FailureOutcome,
     HopEnd,
     HopRecord,
@@ -60,6 +63,9 @@ class CommitEvent:
 
 
 AuditSink = Callable[[CommitEvent], None]
+# Called with "state_written:<op>" after a spilled state reached S3 and before the item write;
+# simulations crash there to prove such a crash loses nothing.
+FaultHook = Callable[[str], None]
 
 
 def _condition_failed(exc: UpdateError | PutError) -> bool:
@@ -83,18 +89,26 @@ class JobStore:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         skew_ms: int = CLOCK_SKEW_MS,
         audit: AuditSink | None = None,
+        codec: StateCodec | None = None,
+        fault_hook: FaultHook | None = None,
     ) -> None:
         self.model = model
         self.clock = clock or SystemClock()
         self.retention_days = retention_days
         self.skew_ms = skew_ms
         self.audit = audit
+        self.codec = codec or StateCodec()
+        self.fault_hook = fault_hook
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, clock: Clock | None = None) -> JobStore:
         endpoint = DynamoEndpoint.resolve()
         model = bind_job_model(settings.table, endpoint.region, endpoint.host)
-        return cls(model, clock, retention_days=settings.retention_days)
+        codec = StateCodec()
+        if settings.state_bucket:
+            s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
+            codec = StateCodec(s3, settings.state_bucket)
+        return cls(model, clock, retention_days=settings.retention_days, codec=codec)
 
     @property
     def table_name(self) -> str:
@@ -120,10 +134,8 @@ class JobStore:
         return self._to_job(item)
 
     def load_state(self, job: Job) -> Any:
-        """The task state the job's last commit wrote; None before the first commit."""
-        if job.state_blob is None:
-            return None
-        return decode_state(job.state_blob, job.state_codec)
+        """The task state the job's last commit wrote (verified if spilled); None before any."""
+        return self.codec.load(job.state_blob, job.state_ref, job.state_codec)
 
     def find(self, job_id: str) -> Job | None:
         try:
@@ -211,64 +223,82 @@ class JobStore:
         self._report("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
-        return Claim(lease=lease, job=job)
+        return Claim(lease=lease, job=job, committed_ref=job.state_ref)
 
     def checkpoint(self, claim: Claim, progress: Progress) -> Job:
         """Commit state and counters together; the returned job carries operator requests."""
         m = self.model
         stamp = iso_from_ms(self._now())
+        state_actions, ref = self._progress_actions(claim, progress, "checkpoint")
         actions = [
-            *self._progress_actions(progress),
+            *state_actions,
             m.attempts.set(0),
             m.updated_at.set(stamp),
             m.heartbeat_at.set(stamp),
         ]
-        return self._commit("checkpoint", claim, actions)
+        return self._commit("checkpoint", claim, actions, ref)
 
     def hand_off(
         self, claim: Claim, progress: Progress, hop: HopEnd, timing: dict[str, int]
     ) -> Job:
         """Commit, bump the epoch and release the lease in one write; the caller then invokes."""
         m = self.model
+        state_actions, ref = self._progress_actions(claim, progress, "hand_off")
         actions = [
-            *self._progress_actions(progress),
+            *state_actions,
             *self._release_actions(claim, hop),
             m.epoch.set(claim.lease.epoch + 1),
             m.status.set(JobStatus.QUEUED.value),
             m.attempts.set(0),
             m.timing.set(timing),
         ]
-        return self._commit("hand_off", claim, actions)
+        return self._commit("hand_off", claim, actions, ref)
 
-    def finish(self, claim: Claim, progress: Progress, hop: HopEnd) -> Job:
+    def finish(
+        self, claim: Claim, progress: Progress, hop: HopEnd, ending: Ending | None = None
+    ) -> Job:
         m = self.model
+        state_actions, ref = self._progress_actions(claim, progress, "finish")
         actions = [
-            *self._progress_actions(progress),
+            *state_actions,
             *self._release_actions(claim, hop),
-            *self._terminal_actions(),
+            *self._terminal_actions(ending),
             m.status.set(JobStatus.SUCCEEDED.value),
             m.attempts.set(0),
         ]
-        return self._commit("finish", claim, actions)
+        return self._commit("finish", claim, actions, ref)
 
-    def fail(self, claim: Claim, error: str, hop: HopEnd, progress: Progress | None = None) -> Job:
+    def fail(
+        self,
+        claim: Claim,
+        error: str,
+        hop: HopEnd,
+        progress: Progress | None = None,
+        ending: Ending | None = None,
+    ) -> Job:
         """End the job FAILED; progress, when given, is committed so a resume continues from it."""
         m = self.model
+        state_actions, ref = self._optional_progress(claim, progress, "fail")
         actions = [
-            *(self._progress_actions(progress) if progress is not None else []),
+            *state_actions,
             *self._release_actions(claim, hop),
-            *self._terminal_actions(),
+            *self._terminal_actions(ending),
             m.status.set(JobStatus.FAILED.value),
             m.last_error.set(_cut(error)),
         ]
-        return self._commit("fail", claim, actions)
+        return self._commit("fail", claim, actions, ref)
 
-    def record_failure(self, claim: Claim, error: str, hop: HopEnd) -> FailureOutcome:
-        """Count a failed attempt at the current cursor: release for a retry, or fail the job."""
+    def record_failure(
+        self, claim: Claim, error: str, hop: HopEnd, ending: Ending | None = None
+    ) -> FailureOutcome:
+        """Count a failed attempt at the current cursor: release for a retry, or fail the job.
+
+        `ending` (summary and report) is used only when this attempt was the last one.
+        """
         attempts = claim.job.attempts + 1
         if attempts >= claim.job.max_attempts:
             message = f"attempt {attempts} of {claim.job.max_attempts} failed: {error}"
-            job = self.fail(claim, message, hop)
+            job = self.fail(claim, message, hop, ending=ending)
             return FailureOutcome(will_retry=False, job=job)
         m = self.model
         actions = [
@@ -277,25 +307,37 @@ class JobStore:
             m.attempts.set(attempts),
             m.last_error.set(_cut(f"attempt {attempts} of {claim.job.max_attempts}: {error}")),
         ]
-        return FailureOutcome(will_retry=True, job=self._commit("release", claim, actions))
+        job = self._commit("release", claim, actions, NO_STATE)
+        return FailureOutcome(will_retry=True, job=job)
+
+    def will_fail_on_error(self, claim: Claim) -> bool:
+        """Whether one more failed attempt ends the job (so its report should be written)."""
+        return claim.job.attempts + 1 >= claim.job.max_attempts
 
     def stop(
-        self, claim: Claim, status: JobStatus, hop: HopEnd, progress: Progress | None = None
+        self,
+        claim: Claim,
+        status: JobStatus,
+        hop: HopEnd,
+        progress: Progress | None = None,
+        ending: Ending | None = None,
     ) -> Job:
         """Honour an operator's request: PAUSED (resumable) or CANCELLED (final)."""
         if status not in (JobStatus.PAUSED, JobStatus.CANCELLED):
             raise ValueError(f"stop takes PAUSED or CANCELLED, not {status}")
         m = self.model
+        op = status.value.lower()
+        state_actions, ref = self._optional_progress(claim, progress, op)
         actions = [
-            *(self._progress_actions(progress) if progress is not None else []),
+            *state_actions,
             *self._release_actions(claim, hop),
             m.status.set(status.value),
             m.cancel_requested.remove(),
             m.pause_requested.remove(),
         ]
         if status is JobStatus.CANCELLED:
-            actions.extend(self._terminal_actions())
-        return self._commit(status.value.lower(), claim, actions)
+            actions.extend(self._terminal_actions(ending))
+        return self._commit(op, claim, actions, ref)
 
     # ----------------------------------------------------------------- operator requests
 
@@ -377,8 +419,20 @@ class JobStore:
         if self.audit is not None:
             self.audit(CommitEvent(op, job_id, epoch, owner, at_ms, lease_expires_ms))
 
-    def _commit(self, op: str, claim: Claim, actions: Sequence[Action]) -> Job:
-        """One write by the lease holder, fenced by epoch and owner."""
+    def _commit(
+        self,
+        op: str,
+        claim: Claim,
+        actions: Sequence[Action],
+        written: StateRef | _NoState | None,
+    ) -> Job:
+        """One write by the lease holder, fenced by epoch and owner.
+
+        `written` is the state object this write points to (None when the state went inline,
+        NO_STATE when the write leaves the state alone). After the commit the object it
+        supersedes is deleted; after a refused commit the object just written is. A crash
+        between the S3 write and this write leaks at most that one object and loses nothing.
+        """
         m = self.model
         lease = claim.lease
         condition = (m.epoch == lease.epoch) & (m.lease_owner == lease.owner)
@@ -386,6 +440,8 @@ class JobStore:
         try:
             item.update(actions=list(actions), condition=condition)
         except UpdateError as exc:
+            if isinstance(written, StateRef):
+                self.codec.discard(written)
             if not _condition_failed(exc):
                 raise
             raise LeaseLost(
@@ -393,17 +449,38 @@ class JobStore:
                 f"lease ({op} refused)"
             ) from None
         self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        if not isinstance(written, _NoState):
+            superseded = claim.committed_ref
+            claim.committed_ref = written
+            if superseded is not None and superseded != written:
+                self.codec.discard(superseded)
         return self._to_job(item)
 
-    def _progress_actions(self, progress: Progress) -> list[Action]:
+    def _progress_actions(
+        self, claim: Claim, progress: Progress, op: str
+    ) -> tuple[list[Action], StateRef | None]:
+        """The state (inline, or written to S3 now) and the counters, for one commit."""
         m = self.model
-        encoded = encode_state(progress.state)
-        return [
-            m.state.set(encoded.blob),
+        encoded = self.codec.encode(claim.lease.job_id, claim.lease.epoch, progress.state)
+        if encoded.ref is not None and self.fault_hook is not None:
+            self.fault_hook(f"state_written:{op}")
+        actions: list[Action] = [
             m.state_codec.set(encoded.codec),
             m.state_size.set(encoded.raw_size),
             m.counters.set(dict(progress.counters)),
         ]
+        if encoded.ref is not None:
+            actions += [m.state_ref.set(encoded.ref.to_dict()), m.state.remove()]
+        elif encoded.blob is not None:
+            actions += [m.state.set(encoded.blob), m.state_ref.remove()]
+        return actions, encoded.ref
+
+    def _optional_progress(
+        self, claim: Claim, progress: Progress | None, op: str
+    ) -> tuple[list[Action], StateRef | _NoState | None]:
+        if progress is None:
+            return [], NO_STATE
+        return self._progress_actions(claim, progress, op)
 
     def _release_actions(self, claim: Claim, hop: HopEnd) -> list[Action]:
         m = self.model
@@ -425,11 +502,20 @@ class JobStore:
             m.updated_at.set(iso_from_ms(now)),
         ]
 
-    def _terminal_actions(self) -> list[Action]:
+    def _terminal_actions(self, ending: Ending | None = None) -> list[Action]:
         m = self.model
         now = self._now()
         expires = datetime.fromtimestamp(now / 1000, tz=UTC) + timedelta(days=self.retention_days)
-        return [m.finished_at.set(iso_from_ms(now)), m.expires_at.set(expires)]
+        actions: list[Action] = [m.finished_at.set(iso_from_ms(now)), m.expires_at.set(expires)]
+        if ending is not None and ending.summary:
+            encoded = to_json_bytes(ending.summary)
+            if len(encoded) > SUMMARY_LIMIT_BYTES:
+                note = f"summary of {len(encoded):,} bytes is over the item budget; see the report"
+                encoded = to_json_bytes({"note": note})
+            actions.append(m.summary.set(json.loads(encoded)))
+        if ending is not None and ending.report_ref:
+            actions.append(m.report_ref.set(dict(ending.report_ref)))
+        return actions
 
     def _unheld(self, job: Job, now: int) -> Condition:
         """The item is as read (epoch, status) and no live invocation holds it."""
@@ -586,6 +672,9 @@ class JobStore:
             updated_at=item.updated_at,
             state_blob=item.state,
             state_codec=item.state_codec,
+            state_ref=StateRef.from_dict(_plain(item.state_ref)) if item.state_ref else None,
+            summary=_plain(item.summary),
+            report_ref={k: str(v) for k, v in _plain(item.report_ref).items()} or None,
             state_size=int(item.state_size or 0),
             lease_owner=item.lease_owner,
             lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,
@@ -598,6 +687,13 @@ class JobStore:
             finished_at=item.finished_at,
             parent_id=item.parent_id,
         )
+
+
+class _NoState:
+    """Marks a commit that leaves the state as it is (a released attempt, a stop)."""
+
+
+NO_STATE = _NoState()
 
 
 class _Raced(Exception):

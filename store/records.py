@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from store.codec import StateRef
+
 Counters = dict[str, int]
 
 
@@ -93,6 +95,7 @@ class Job:
     updated_at: str
     state_blob: bytes | None = field(default=None, repr=False)
     state_codec: str | None = None
+    state_ref: StateRef | None = None
     state_size: int = 0
     lease_owner: str | None = None
     lease_expires_ms: int | None = None
@@ -105,9 +108,12 @@ class Job:
     finished_at: str | None = None
     parent_id: str | None = None
 
+    summary: dict[str, Any] = field(default_factory=dict)
+    report_ref: dict[str, str] | None = None
+
     @property
     def has_state(self) -> bool:
-        return self.state_blob is not None
+        return self.state_blob is not None or self.state_ref is not None
 
     def lease_alive(self, now_ms: int) -> bool:
         return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms
@@ -126,6 +132,9 @@ class Job:
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
             "state_size": self.state_size,
+            "state_ref": self.state_ref.to_dict() if self.state_ref else None,
+            "summary": self.summary,
+            "report": self.report_ref,
             "lease_owner": self.lease_owner,
             "lease_expires_ms": self.lease_expires_ms,
             "last_error": self.last_error,
@@ -151,12 +160,14 @@ class Lease:
     started_ms: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """A successful claim: the lease and the job as it was claimed."""
+    """A successful claim: the lease, the job as it was claimed, and the state object that the
+    holder's last commit points to (superseded objects are deleted after each commit)."""
 
     lease: Lease
     job: Job
+    committed_ref: StateRef | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,14 @@ class HopEnd:
 
     items: int
     ended_by: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What a job leaves when it ends: a short summary for the item and its report's location."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    report_ref: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,11 @@ def test_generated_job_ids_sort_by_time() -> None:
 
 
 def test_custom_actions_resolve_only_from_allowed_modules() -> None:
-    assert callable(resolve_action("tests.support.actions:record", ALLOWED))
+    assert resolve_action("tests.support.actions:record", {}, ALLOWED).name.endswith(":record")
     with pytest.raises(InvalidJob, match="has no function"):
-        resolve_action("tests.support.actions:missing", ALLOWED)
+        resolve_action("tests.support.actions:missing", {}, ALLOWED)
     with pytest.raises(InvalidJob, match="not allowed"):
-        resolve_action("tests.support.actions:record", ())
+        resolve_action("tests.support.actions:record", {}, ())
 
 
 class FlakyLambda:

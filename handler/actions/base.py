@@ -1,8 +1,13 @@
-"""What an action sees: one listed object and a small context."""
+"""What an action is and what it sees: one listed object, its own state, and the hop's counters.
+
+An action processes one object. It must be idempotent: objects after the last checkpoint are
+processed again after a crash (at-least-once). Its `state` is part of the job's committed state,
+so aggregates it keeps there are exact, like the counters.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +31,51 @@ class ObjectRef:
 
 @dataclass
 class ActionContext:
-    """The S3 client, the job's action parameters and the counters of the hop."""
+    """The S3 client, the action's parameters and state, and the hop's counters."""
 
     s3: S3Client
     params: Mapping[str, Any]
     count: Callable[[str, int], None]
     logger: Logger
+    state: dict[str, Any]
 
 
-# An action processes one object. It must be idempotent: after a crash, objects after the last
-# checkpoint are processed again (at-least-once).
-Action = Callable[[ObjectRef, ActionContext], None]
+class ObjectAction:
+    """Base of the actions: `process` each object; `summary` and `report` describe the result."""
+
+    name = "action"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise `action_params` at job creation."""
+        return dict(params)
+
+    def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
+        raise NotImplementedError
+
+    def summary(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """A few KB at most, kept on the job item for `baton status`."""
+        return {}
+
+    def report(self, state: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        """The full result, one JSON object per line of the job's report."""
+        return ()
+
+
+# A custom action is a plain function of (object, context).
+ActionFunction = Callable[[ObjectRef, ActionContext], None]
+
+
+class FunctionAction(ObjectAction):
+    """Wraps a `module:function` custom action."""
+
+    def __init__(self, name: str, function: ActionFunction, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        self.name = name
+        self.function = function
+
+    def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
+        self.function(obj, ctx)

@@ -1,10 +1,12 @@
-"""Built-in actions. The walk itself counts `objects` and `bytes` for every action."""
+"""`count`: the walk's own `objects` and `bytes` counters are the whole result."""
 
 from __future__ import annotations
 
-from handler.actions.base import ActionContext, ObjectRef
+from handler.actions.base import ActionContext, ObjectAction, ObjectRef
 
 
-def count(obj: ObjectRef, ctx: ActionContext) -> None:
-    """Only count: the walk's own `objects` and `bytes` counters are the result."""
-    return None
+class CountAction(ObjectAction):
+    name = "count"
+
+    def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
+        return None

@@ -1,24 +1,32 @@
-"""Turn an action name into a function, importing only modules the deployment allows."""
+"""Turn an action name into an action, importing only modules the deployment allows."""
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
-from handler.actions import builtin
-from handler.actions.base import Action
+from handler.actions.base import ActionFunction, FunctionAction, ObjectAction
+from handler.actions.builtin import CountAction
+from handler.actions.duplicates import DuplicatesAction
+from handler.actions.inventory import InventoryAction
 from store.errors import InvalidJob
 
-BUILTIN_ACTIONS: dict[str, Action] = {"count": builtin.count}
+BUILTIN_ACTIONS: dict[str, type[ObjectAction]] = {
+    action.name: action for action in (CountAction, InventoryAction, DuplicatesAction)
+}
 _CUSTOM = re.compile(
     r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([A-Za-z_][A-Za-z0-9_]*)$"
 )
 
 
-def validate_action_name(name: str, allowed_modules: tuple[str, ...]) -> str:
-    """Check the name without importing anything; returns it unchanged."""
+def validate_action(
+    name: str, params: Mapping[str, Any], allowed_modules: tuple[str, ...]
+) -> dict[str, Any]:
+    """Check the name (without importing anything) and normalise the action's parameters."""
     if name in BUILTIN_ACTIONS:
-        return name
+        return BUILTIN_ACTIONS[name].validate(params)
     match = _CUSTOM.match(name)
     if match is None:
         raise InvalidJob(
@@ -31,13 +39,15 @@ def validate_action_name(name: str, allowed_modules: tuple[str, ...]) -> str:
         raise InvalidJob(
             f"action module {module!r} is not allowed; BATON_ACTION_MODULES lists: {allowed}"
         )
-    return name
+    return dict(params)
 
 
-def resolve_action(name: str, allowed_modules: tuple[str, ...]) -> Action:
-    validate_action_name(name, allowed_modules)
+def resolve_action(
+    name: str, params: Mapping[str, Any], allowed_modules: tuple[str, ...]
+) -> ObjectAction:
+    validate_action(name, params, allowed_modules)
     if name in BUILTIN_ACTIONS:
-        return BUILTIN_ACTIONS[name]
+        return BUILTIN_ACTIONS[name](params)
     module_name, function_name = name.split(":", 1)
     try:
         module = importlib.import_module(module_name)
@@ -46,5 +56,5 @@ def resolve_action(name: str, allowed_modules: tuple[str, ...]) -> Action:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise InvalidJob(f"{module_name!r} has no function {function_name!r}")
-    action: Action = function
-    return action
+    custom: ActionFunction = function
+    return FunctionAction(name, custom, params)

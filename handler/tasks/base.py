@@ -7,7 +7,7 @@ counters) is committed together by the relay, so a crash never leaves counters a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -74,3 +74,11 @@ class Task(ABC):
     @abstractmethod
     def step(self, state: Any, ctx: StepContext) -> bool:
         """Do one small unit of work, updating state and counters; True when the job is done."""
+
+    def summary(self, state: Any) -> dict[str, Any]:
+        """A short result (a few KB) kept on the job item when the job ends."""
+        return {}
+
+    def report(self, state: Any) -> Iterable[dict[str, Any]]:
+        """The full result, one JSON object per line of the job's report."""
+        return ()

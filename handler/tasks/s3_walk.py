@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions import ActionContext, ObjectRef, resolve_action, validate_action_name
+from handler.actions import ActionContext, ObjectRef, resolve_action, validate_action
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from store.errors import InvalidJob
 
@@ -35,7 +35,9 @@ class S3Walk(Task):
         self.on_error: str = params.get("on_error", "fail")
         self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
         self.action_name: str = params.get("action", "count")
-        self.action = resolve_action(self.action_name, resources.action_modules)
+        self.action = resolve_action(
+            self.action_name, params.get("action_params", {}), resources.action_modules
+        )
         self._buffer: deque[ObjectRef] = deque()
         self._listed_all = False
         self._object_ms = 0.0
@@ -62,10 +64,11 @@ class S3Walk(Task):
         action = params.get("action", "count")
         if not isinstance(action, str):
             raise InvalidJob("s3-walk action must be a string")
-        out["action"] = validate_action_name(action, action_modules)
         action_params = params.get("action_params", {})
         if not isinstance(action_params, dict):
             raise InvalidJob("s3-walk action_params must be an object")
+        out["action"] = action
+        action_params = validate_action(action, action_params, action_modules)
         if action_params:
             out["action_params"] = action_params
         on_error = params.get("on_error", "fail")
@@ -79,7 +82,19 @@ class S3Walk(Task):
         return out
 
     def start(self) -> dict[str, Any]:
-        return {"start_after": self.params.get("start_after"), "failures": []}
+        return {"start_after": self.params.get("start_after"), "failures": [], "action": {}}
+
+    def summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        result = {"last_key": state.get("start_after")}
+        result.update(self.action.summary(state.get("action", {})))
+        if state.get("failures"):
+            result["last_failures"] = state["failures"][-5:]
+        return result
+
+    def report(self, state: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        yield from self.action.report(state.get("action", {}))
+        for failure in state.get("failures", []):
+            yield {"type": "failed_object", **failure}
 
     def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
         """Process one object, listing the next page first when the buffer is empty.
@@ -135,9 +150,10 @@ class S3Walk(Task):
             params=self.params.get("action_params", {}),
             count=ctx.count,
             logger=ctx.logger,
+            state=state.setdefault("action", {}),
         )
         try:
-            self.action(obj, actx)
+            self.action.process(obj, actx)
         except Exception as exc:
             where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
             if self.on_error == "fail":
