@@ -16,6 +16,7 @@ from store.protocol import JobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass
@@ -44,6 +45,10 @@ class CliContext:
     @cached_property
     def store(self) -> JobStore:
         return JobStore.from_settings(self.store_settings)
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return boto3.session.Session(region_name=resolve_region()).client("s3")
 
     @cached_property
     def lambda_client(self) -> LambdaClient:

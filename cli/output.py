@@ -46,4 +46,8 @@ def print_job(job: Job) -> None:
         table.add_row("attempts", f"{job.attempts} of {job.max_attempts}")
     if job.last_error:
         table.add_row("last error", job.last_error)
+    if job.summary:
+        table.add_row("summary", json.dumps(job.summary, ensure_ascii=False)[:2_000])
+    if job.report_ref:
+        table.add_row("report", f"s3://{job.report_ref['bucket']}/{job.report_ref['key']}")
     console.print(table)

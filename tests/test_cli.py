@@ -183,3 +183,49 @@ def test_bad_configuration_names_the_variable(aws: list[Any]) -> None:
     result = baton("status", "x", env={"BATON_TABLE": "no spaces please"})
     assert result.exit_code == 2
     assert "BATON_TABLE" in result.output
+
+
+def test_init_creates_a_private_state_bucket(aws: list[Any]) -> None:
+    result = baton("init", env={"BATON_STATE_BUCKET": "my-state"})
+    assert result.exit_code == 0, result.output
+    assert "state bucket created my-state" in result.output
+    s3 = boto3.client("s3", region_name=REGION)
+    block = s3.get_public_access_block(Bucket="my-state")["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    again = baton("init", env={"BATON_STATE_BUCKET": "my-state"})
+    assert "exists already: my-state" in again.output
+
+
+def test_report_prints_saves_or_explains_its_absence(aws: list[Any], tmp_path: Any) -> None:
+    from store.records import Ending, HopEnd, Progress
+    from store.reports import ReportStore
+
+    env = {"BATON_STATE_BUCKET": "my-state"}
+    baton("init", env=env)
+    baton("start", "s3-walk", "--bucket", "b-1", "--job-id", "done-job", env=env)
+    none_yet = baton("report", "done-job", env=env)
+    assert none_yet.exit_code == 1 and "has no report: it is QUEUED" in none_yet.output
+
+    store = CliContext(table="cli-jobs").store
+    claim = store.claim("done-job", 1, "worker", store.clock.now_ms() + 60_000)
+    lines = [{"type": "job", "status": "SUCCEEDED"}, {"type": "failed_object", "key": "k"}]
+    ref = ReportStore(boto3.client("s3", region_name=REGION), "my-state").write(
+        "done-job", 1, lines
+    )
+    store.finish(
+        claim,
+        Progress({}, {"objects": 3}),
+        HopEnd(3, "finished"),  # type: ignore[arg-type]
+        Ending({"objects": 3}, ref),
+    )
+
+    printed = baton("report", "done-job", env=env)
+    assert printed.exit_code == 0
+    assert [json.loads(line) for line in printed.output.splitlines()] == lines
+    as_json = baton("report", "done-job", "--json", env=env)
+    assert json.loads(as_json.output) == lines
+    target = tmp_path / "r.jsonl"
+    saved = baton("report", "done-job", "-o", str(target), env=env)
+    assert saved.exit_code == 0 and target.read_text().count("\n") == 2
+    status = json.loads(baton("status", "done-job", "--json", env=env).output)
+    assert status["summary"] == {"objects": 3} and status["report"]["key"] == ref["key"]

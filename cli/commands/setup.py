@@ -2,20 +2,66 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+from botocore.exceptions import ClientError
 
 from cli.context import ctx_of
 from cli.errors import handles_errors
 from cli.output import console
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 @handles_errors
 def init(ctx: typer.Context) -> None:
-    """Create the jobs table (with its by-status index and TTL) if it is missing."""
-    store = ctx_of(ctx).store
-    created = store.ensure_table()
+    """Create the jobs table (by-status index, TTL) and the state bucket if they are missing."""
+    c = ctx_of(ctx)
+    created = c.store.ensure_table()
     verb = "created" if created else "exists already:"
-    console.print(f"jobs table {verb} {store.table_name}")
+    console.print(f"jobs table {verb} {c.store.table_name}")
+    bucket = c.store_settings.state_bucket
+    if not bucket:
+        console.print("no BATON_STATE_BUCKET: states stay inline (64 KiB) and no reports are kept")
+        return
+    made = ensure_state_bucket(c.s3, bucket)
+    console.print(f"state bucket {'created' if made else 'exists already:'} {bucket}")
+
+
+def ensure_state_bucket(s3: S3Client, bucket: str) -> bool:
+    """Create the state bucket, private and encrypted, unless it exists; True when created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    region = s3.meta.region_name
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(
+            Bucket=bucket,
+            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+        )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    return True
 
 
 def register(app: typer.Typer) -> None:

@@ -14,9 +14,11 @@ from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
 from handler.launch import launch, prepare
 from handler.runtime import Runtime, use_runtime
+from store.codec import StateCodec
 from store.model import bind_job_model
 from store.protocol import CommitEvent, JobStore
 from store.records import Job
+from store.reports import ReportStore
 from tests.support.clock import VirtualClock
 from tests.support.lambda_sim import FUNCTION, LambdaSim
 
@@ -32,9 +34,9 @@ class Stack:
     runtime: Runtime
     commits: list[CommitEvent] = field(default_factory=list)
 
-    def start(self, params: dict[str, Any], **options: Any) -> Job:
+    def start(self, params: dict[str, Any], task: str = "s3-walk", **options: Any) -> Job:
         spec = prepare(
-            "s3-walk",
+            task,
             params,
             action_modules=self.runtime.settings.action_modules,
             now_ms=self.clock.now_ms(),
@@ -54,12 +56,22 @@ def local_stack(
     checkpoint_s: int = 1,
     tick_ms: int = 3,
     faults: FaultPoints | None = None,
+    state_bucket: str | None = None,
+    action_modules: tuple[str, ...] = (TEST_ACTIONS,),
 ) -> Iterator[Stack]:
-    """Must run inside mock_aws. Each stack gets a table of its own."""
+    """Must run inside mock_aws. Each stack gets a table of its own (and a state bucket if
+    one is named: spilled states and reports go there)."""
     clock = VirtualClock(tick_ms=tick_ms)
     commits: list[CommitEvent] = []
     model = bind_job_model(f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
-    store = JobStore(model, clock, audit=commits.append)
+    s3 = boto3.client("s3", region_name=REGION)
+    codec = StateCodec()
+    reports = None
+    if state_bucket:
+        s3.create_bucket(Bucket=state_bucket)
+        codec = StateCodec(s3, state_bucket)
+        reports = ReportStore(s3, state_bucket)
+    store = JobStore(model, clock, audit=commits.append, codec=codec)
     store.ensure_table()
     sim = LambdaSim(clock, timeout_ms)
     lambda_client = boto3.client("lambda", region_name=REGION)
@@ -68,10 +80,11 @@ def local_stack(
         settings=RelaySettings(
             min_margin_ms=min_margin_ms,
             checkpoint_s=checkpoint_s,
-            action_modules=(TEST_ACTIONS,),
+            action_modules=action_modules,
         ),
         store=store,
-        s3=boto3.client("s3", region_name=REGION),
+        s3=s3,
+        reports=reports,
         lambda_client=lambda_client,
         clock=clock,
         faults=faults or NoFaults(),

@@ -1,0 +1,50 @@
+"""`baton report`: the JSON Lines report a job left in the state bucket when it ended."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.context import ctx_of
+from cli.errors import handles_errors
+from cli.output import console, print_json
+from store.reports import ReportMissing, read_report
+
+
+@handles_errors
+def report(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Save the report to this file")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report as one JSON array")
+    ] = False,
+) -> None:
+    """Print (or save) the report of an ended job: summary, failed keys, result lines."""
+    c = ctx_of(ctx)
+    job = c.store.get(job_id)
+    if job.report_ref is None:
+        where = "" if c.store_settings.state_bucket else " (BATON_STATE_BUCKET is not set)"
+        raise ReportMissing(
+            f"job {job_id!r} has no report: it is {job.status.value}{where}; reports are written "
+            f"when a job ends"
+        )
+    body = read_report(c.s3, job.report_ref)
+    if output is not None:
+        output.write_bytes(body)
+        console.print(f"saved {len(body):,} bytes to {output}")
+        return
+    if json_output:
+        print_json([json.loads(line) for line in body.decode().splitlines() if line])
+        return
+    sys.stdout.write(body.decode())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
