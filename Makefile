@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup test lint format demo clean package deploy
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "baton needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.12"'
@@ -24,10 +24,37 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/cfn-lint infra/template.yaml
+	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
+	$(BIN)/cfn-lint build/infra/template.cfn.json
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The Lambda package (code + runtime deps for the template's runtime and architecture), proven
+# to import in a fresh virtual environment; prints its size.
+package: $(STAMP)
+	$(BIN)/python -m infra.package build --out build/lambda
+	$(BIN)/python -m infra.package verify --out build/lambda
+
+# The SAM CLI pins older boto3 and click: it gets its own virtual environment, made here only.
+SAM_VENV  := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_ARGS  ?=
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170,<2'
+	touch $@
+
+# First run (no infra/samconfig.toml): `sam deploy --guided`, which saves infra/samconfig.toml.
+deploy: package $(SAM_STAMP)
+	cd infra && if [ -f samconfig.toml ]; then \
+		../$(SAM_VENV)/bin/sam deploy --template-file template.yaml $(SAM_ARGS); \
+	else \
+		../$(SAM_VENV)/bin/sam deploy --guided --template-file template.yaml $(SAM_ARGS); \
+	fi
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

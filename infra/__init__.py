@@ -1,0 +1,1 @@
+"""Deployment helpers: the SAM template, its offline transform, the Lambda package."""

@@ -1,0 +1,174 @@
+"""Deploy the transformed template into moto's CloudFormation, and finish what moto skips.
+
+moto creates most resources of the template, resolving every intrinsic function itself. It
+skips two types, which it lists with an empty logical id: `AWS::CloudWatch::Alarm` and
+`AWS::Lambda::EventInvokeConfig`. For those, `deploy` resolves the properties against the
+deployed stack (Ref, Fn::GetAtt, Fn::If and the template's conditions) and creates them through
+the service APIs, so afterwards every resource of the template exists and can be inspected the
+same way. Anything else moto skips fails the deploy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from infra.sam import PLACEHOLDER_CODE_URI
+
+MOTO_SKIPS = {"AWS::CloudWatch::Alarm", "AWS::Lambda::EventInvokeConfig"}
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def client(service: Any) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+@dataclass
+class Stack:
+    name: str
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template["Resources"]
+        return resources
+
+    def parameter(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        return str(self.template["Parameters"][name].get("Default", ""))
+
+    # ------------------------------------------------------------ resolving intrinsics
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.resolve(x) for x in node) if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self._get_att(*arg)
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.condition(name) else no)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(x) for x in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::Join":
+                return arg[0].join(str(x) for x in self.resolve(arg[1]))
+            if key.startswith("Fn::"):
+                raise NotImplementedError(f"{key} in a resource moto skips")
+        out = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in out.items() if v is not _NO_VALUE}
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::NoValue": _NO_VALUE,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.name,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.template.get("Parameters", {}):
+            spec = self.template["Parameters"][name]
+            value = self.parameter(name)
+            return value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+        return self.physical[name]
+
+    def _get_att(self, logical: str, attribute: str) -> str:
+        kind = self.resources[logical]["Type"]
+        physical = self.physical[logical]
+        if kind == "AWS::SQS::Queue" and attribute in ("Arn", "QueueName"):
+            arn = client("sqs").get_queue_attributes(
+                QueueUrl=physical, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            return str(arn) if attribute == "Arn" else str(arn.rsplit(":", 1)[1])
+        if kind == "AWS::Lambda::Function" and attribute == "Arn":
+            return str(
+                client("lambda").get_function(FunctionName=physical)["Configuration"]["FunctionArn"]
+            )
+        raise NotImplementedError(f"Fn::GetAtt {logical}.{attribute}")
+
+    # ------------------------------------------------------------ what moto skips
+
+    def create_skipped(self, logical: str) -> str:
+        resource = self.resources[logical]
+        props = self.resolve(resource["Properties"])
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            name = f"{self.name}-{logical}"
+            client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+            return name
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig":
+            client("lambda").put_function_event_invoke_config(**props)
+            return f"{props['FunctionName']}:{props['Qualifier']}"
+        raise AssertionError(f"moto skipped {logical} ({resource['Type']})")
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+_NO_VALUE = _NoValue()
+
+
+def upload_placeholder_code() -> None:
+    """The bucket and key the transform's placeholder CodeUri names, holding a tiny zip."""
+    bucket, key = PLACEHOLDER_CODE_URI.removeprefix("s3://").split("/", 1)
+    s3 = client("s3")
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    if bucket not in buckets:
+        s3.create_bucket(Bucket=bucket)
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as zf:
+        zf.writestr("handler/__init__.py", "")
+    s3.put_object(Bucket=bucket, Key=key, Body=body.getvalue())
+
+
+def deploy(template: dict[str, Any], name: str, parameters: dict[str, str]) -> Stack:
+    """Create the stack in moto (inside an active mock) and return what was made."""
+    upload_placeholder_code()
+    cfn = client("cloudformation")
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    described = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE", described
+    stack = Stack(name=name, template=template, parameters=parameters)
+    listed = cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+    skipped = 0
+    for page in listed:
+        for summary in page["StackResourceSummaries"]:
+            assert summary["ResourceStatus"] == "CREATE_COMPLETE", summary
+            if summary["LogicalResourceId"]:
+                stack.physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+            else:
+                skipped += 1
+    missing = sorted(set(stack.resources) - set(stack.physical))
+    assert skipped == len(missing), (skipped, missing)
+    for logical in missing:
+        stack.physical[logical] = stack.create_skipped(logical)
+    stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    return stack

@@ -1,0 +1,763 @@
+"""The SAM template: linted, transformed offline, deployed into moto, and held to least privilege.
+
+Nobody here has an AWS account, so the template is proven three ways: cfn-lint on the SAM
+template and on its CloudFormation transform, a deploy of the transform into moto's
+CloudFormation (every resource created and inspected through the service APIs), and checks on
+the template itself for what moto ignores (EventInvokeConfig, RecursiveLoop, architecture,
+TTL, point-in-time recovery, bucket settings). The Lambda package is built and imported in a
+fresh virtual environment.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import subprocess
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from pynamodb.attributes import TTLAttribute
+
+from handler.config import RelaySettings
+from infra import package as lambda_package
+from infra.sam import PLACEHOLDER_CODE_URI, load_template, transform
+from store.config import StoreSettings
+from store.constants import BY_STATUS_INDEX, DEFAULT_TABLE
+from store.model import JobModel
+from tests.infra_iam import allows, grants, policy_documents
+from tests.infra_stack import ACCOUNT, REGION, Stack, client, deploy
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def sam() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return transform()
+
+
+@pytest.fixture(scope="module")
+def stacks(cfn: dict[str, Any]) -> Iterator[dict[str, Stack]]:
+    """Three deployments of the same template into one moto account.
+
+    - `baton`: the CLI's default names, buckets to read and write, reserved concurrency 5,
+      2048 MB, an alarm topic;
+    - `bare`: every parameter left at its default;
+    - `killed`: reserved concurrency 0, the kill switch.
+    """
+    with warnings.catch_warnings(), mock_aws():
+        # moto warns about each resource type it skips; infra_stack handles those.
+        warnings.simplefilter("ignore", UserWarning)
+        yield {
+            "baton": deploy(
+                cfn,
+                "baton",
+                {
+                    "ReadBuckets": "walk-me,walk-me-too",
+                    "WriteBuckets": "copy-here",
+                    "WorkerReservedConcurrency": "5",
+                    "WorkerMemoryMB": "2048",
+                    "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:baton-ops",
+                },
+            ),
+            "bare": deploy(cfn, "bare", {}),
+            "killed": deploy(cfn, "killed", {"WorkerReservedConcurrency": "0"}),
+        }
+
+
+@pytest.fixture(scope="module")
+def stack(stacks: dict[str, Stack]) -> Stack:
+    return stacks["baton"]
+
+
+def role_documents(role_name: str) -> list[dict[str, Any]]:
+    iam = client("iam")
+    attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+    assert attached == [], f"{role_name} has managed policies attached: {attached}"
+    return [
+        _document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
+        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    ]
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    """A policy document as IAM returns it.
+
+    moto hands back the inline policies of a role made by CloudFormation as the Python repr of
+    a dict, not JSON: read that too.
+    """
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = ast.literal_eval(raw)
+    assert isinstance(parsed, dict)
+    # CloudFormation drops a list element that resolves to AWS::NoValue (the bucket statements
+    # when no bucket is named); moto leaves None in its place.
+    if isinstance(parsed["Statement"], list):
+        parsed["Statement"] = [x for x in parsed["Statement"] if x is not None]
+    return parsed
+
+
+def managed_policy_document(arn: str) -> dict[str, Any]:
+    iam = client("iam")
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+    return _document(document["Document"])
+
+
+def function_config(name: str) -> dict[str, Any]:
+    config: dict[str, Any] = client("lambda").get_function(FunctionName=name)["Configuration"]
+    return config
+
+
+def bucket_arn(stack: Stack) -> str:
+    return f"arn:aws:s3:::{stack.physical['StateBucket']}"
+
+
+def table_arn(stack: Stack) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{stack.physical['JobsTable']}"
+
+
+def queue_arn(stack: Stack) -> str:
+    url = stack.physical["FailedEvents"]
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[1]}"
+
+
+def actions_anywhere(node: Any, key: str | None = None) -> Iterator[str]:
+    """Every string under an Action or NotAction key, through Fn::If branches and lists."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from actions_anywhere(v, k if k in ("Action", "NotAction") else key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from actions_anywhere(v, key)
+    elif isinstance(node, str) and key is not None:
+        yield node
+
+
+# ---------------------------------------------------------------------------- lint
+
+
+def _lint(template: dict[str, Any]) -> list[str]:
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(template), config=ManualArgs(regions=[REGION]))
+    return [f"{m.rule.id} {m.message}" for m in matches]
+
+
+def test_the_transform_lints_clean_and_lint_catches_a_planted_error(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    assert _lint(cfn) == []
+    broken = copy.deepcopy(sam)
+    broken["Resources"]["Worker"]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] = 7
+    errors = _lint(transform(broken))
+    assert any("MaximumRetryAttempts" in e or "7" in e for e in errors), errors
+
+
+def test_make_lint_runs_cfn_lint_on_the_template_and_its_transform() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "lint"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"cfn-lint infra/template\.yaml", dry)
+    assert re.search(r"-m infra\.sam transform --out (\S+)", dry)
+    out = re.search(r"-m infra\.sam transform --out (\S+)", dry)
+    assert out and f"cfn-lint {out.group(1)}" in dry
+
+
+def test_sam_cli_venv_is_made_only_by_deploy() -> None:
+    for target in ("lint", "test", "package"):
+        dry = subprocess.run(
+            ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        assert ".venv-sam" not in dry, target
+    dry = subprocess.run(
+        ["make", "-n", "-B", "deploy"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert ".venv-sam/bin/python -m pip install" in dry
+    assert "sam deploy --guided" in dry
+
+
+# ---------------------------------------------------------------------------- every resource
+
+
+def _exists(stack: Stack, logical: str) -> bool:
+    kind = stack.resources[logical]["Type"]
+    physical = stack.physical[logical]
+    if kind == "AWS::DynamoDB::Table":
+        return client("dynamodb").describe_table(TableName=physical)["Table"]["TableStatus"] == (
+            "ACTIVE"
+        )
+    if kind == "AWS::S3::Bucket":
+        client("s3").head_bucket(Bucket=physical)
+        return True
+    if kind == "AWS::SQS::Queue":
+        return bool(
+            client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["All"])[
+                "Attributes"
+            ]
+        )
+    if kind == "AWS::Logs::LogGroup":
+        groups = client("logs").describe_log_groups(logGroupNamePrefix=physical)["logGroups"]
+        return [g["logGroupName"] for g in groups] == [physical]
+    if kind == "AWS::IAM::Role":
+        return client("iam").get_role(RoleName=physical)["Role"]["RoleName"] == physical
+    if kind == "AWS::IAM::ManagedPolicy":
+        return client("iam").get_policy(PolicyArn=physical)["Policy"]["Arn"] == physical
+    if kind == "AWS::Lambda::Function":
+        return function_config(physical)["State"] == "Active"
+    if kind == "AWS::Events::Rule":
+        return client("events").describe_rule(Name=physical)["State"] == "ENABLED"
+    if kind == "AWS::Lambda::Permission":
+        props = {
+            key: stack.resolve(value)
+            for key, value in stack.resources[logical]["Properties"].items()
+            if key in ("FunctionName", "Principal", "Action")
+        }
+        policy = json.loads(
+            client("lambda").get_policy(FunctionName=props["FunctionName"])["Policy"]
+        )
+        return any(
+            s["Principal"] == {"Service": props["Principal"]} and s["Action"] == props["Action"]
+            for s in policy["Statement"]
+        )
+    if kind == "AWS::CloudWatch::Alarm":
+        return len(client("cloudwatch").describe_alarms(AlarmNames=[physical])["MetricAlarms"]) == 1
+    if kind == "AWS::Lambda::EventInvokeConfig":
+        name, qualifier = physical.rsplit(":", 1)
+        config = client("lambda").get_function_event_invoke_config(
+            FunctionName=name, Qualifier=qualifier
+        )
+        return bool(config["FunctionArn"])
+    raise AssertionError(f"no existence check for {kind}: add one")
+
+
+@pytest.mark.parametrize("name", ["baton", "bare", "killed"])
+def test_every_resource_of_the_template_is_created(
+    stacks: dict[str, Stack], cfn: dict[str, Any], name: str
+) -> None:
+    stack = stacks[name]
+    assert set(stack.physical) == set(cfn["Resources"])
+    assert all(_exists(stack, logical) for logical in cfn["Resources"])
+    kinds = {r["Type"] for r in cfn["Resources"].values()}
+    assert {
+        "AWS::Lambda::Function",
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::CloudWatch::Alarm",
+        "AWS::Lambda::EventInvokeConfig",
+        "AWS::Events::Rule",
+    } <= kinds
+
+
+def test_outputs_give_the_cli_its_environment(stack: Stack) -> None:
+    env = dict(pair.split("=", 1) for pair in stack.outputs["BatonEnvironment"].split())
+    assert env == {
+        "BATON_FUNCTION": "baton-worker",
+        "BATON_TABLE": "baton-jobs",
+        "BATON_STATE_BUCKET": stack.physical["StateBucket"],
+        "AWS_REGION": REGION,
+    }
+    # With the stack named "baton", the names are the CLI's defaults.
+    assert env["BATON_TABLE"] == DEFAULT_TABLE
+    assert env["BATON_FUNCTION"] == RelaySettings().function_name
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def _model_table() -> dict[str, Any]:
+    """What the pynamodb model declares, in CloudFormation's terms; read from the class."""
+    schema = JobModel._get_schema()
+    (ttl,) = [
+        a.attr_name for a in JobModel.get_attributes().values() if isinstance(a, TTLAttribute)
+    ]
+    return {
+        "KeySchema": sorted((k["AttributeName"], k["KeyType"]) for k in schema["key_schema"]),
+        "AttributeDefinitions": sorted(
+            (a["AttributeName"], a["AttributeType"]) for a in schema["attribute_definitions"]
+        ),
+        "GlobalSecondaryIndexes": {
+            index["index_name"]: {
+                "KeySchema": sorted(
+                    (k["AttributeName"], k["KeyType"]) for k in index["key_schema"]
+                ),
+                "ProjectionType": index["projection"]["ProjectionType"],
+                "NonKeyAttributes": sorted(index["projection"].get("NonKeyAttributes", [])),
+            }
+            for index in schema["global_secondary_indexes"]
+        },
+        "LocalSecondaryIndexes": schema["local_secondary_indexes"],
+        "BillingMode": JobModel.Meta.billing_mode,
+        "TTL": ttl,
+    }
+
+
+def _declared_table(props: dict[str, Any]) -> dict[str, Any]:
+    """The same shape read from the template's (or DescribeTable's) table properties."""
+    ttl = props.get("TimeToLiveSpecification", {})
+    return {
+        "KeySchema": sorted((k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]),
+        "AttributeDefinitions": sorted(
+            (a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]
+        ),
+        "GlobalSecondaryIndexes": {
+            index["IndexName"]: {
+                "KeySchema": sorted((k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]),
+                "ProjectionType": index["Projection"]["ProjectionType"],
+                "NonKeyAttributes": sorted(index["Projection"].get("NonKeyAttributes", [])),
+            }
+            for index in props.get("GlobalSecondaryIndexes", [])
+        },
+        "LocalSecondaryIndexes": props.get("LocalSecondaryIndexes", []),
+        "BillingMode": props.get(
+            "BillingMode", props.get("BillingModeSummary", {}).get("BillingMode")
+        ),
+        "TTL": ttl.get("AttributeName") if ttl.get("Enabled") else None,
+    }
+
+
+def table_drift(props: dict[str, Any]) -> list[str]:
+    model, declared = _model_table(), _declared_table(props)
+    return [
+        f"{key}: model {model[key]!r} != template {declared[key]!r}"
+        for key in model
+        if model[key] != declared[key]
+    ]
+
+
+def test_the_template_table_matches_the_pynamodb_model(sam: dict[str, Any]) -> None:
+    props = sam["Resources"]["JobsTable"]["Properties"]
+    assert table_drift(props) == []
+    assert BY_STATUS_INDEX in _model_table()["GlobalSecondaryIndexes"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TableName"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
+    assert sam["Resources"]["JobsTable"]["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p["GlobalSecondaryIndexes"][0]["Projection"]["NonKeyAttributes"].pop(),
+        lambda p: p["GlobalSecondaryIndexes"][0]["KeySchema"].pop(),
+        lambda p: p["GlobalSecondaryIndexes"][0].update(IndexName="by-state"),
+        lambda p: p["AttributeDefinitions"][0].update(AttributeType="N"),
+        lambda p: p["TimeToLiveSpecification"].update(AttributeName="ttl"),
+        lambda p: p.update(BillingMode="PROVISIONED"),
+    ],
+    ids=["projection", "index-key", "index-name", "key-type", "ttl", "billing"],
+)
+def test_table_drift_is_detected(sam: dict[str, Any], mutate: Any) -> None:
+    props = copy.deepcopy(sam["Resources"]["JobsTable"]["Properties"])
+    mutate(props)
+    assert table_drift(props) != []
+
+
+def test_the_deployed_table_matches_the_model(stack: Stack) -> None:
+    described = client("dynamodb").describe_table(TableName=stack.physical["JobsTable"])["Table"]
+    assert (
+        table_drift(
+            {
+                **described,
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            }
+        )
+        == []
+    )
+    # moto ignores TTL and point-in-time recovery from a template: those are asserted above.
+
+
+# ---------------------------------------------------------------------------- the worker
+
+
+def test_worker_runs_the_handler_on_arm64_with_recursion_allowed(
+    sam: dict[str, Any], cfn: dict[str, Any], stack: Stack
+) -> None:
+    function = sam["Globals"]["Function"]
+    assert function["Runtime"] in ("python3.12", "python3.13")
+    assert function["Architectures"] == ["arm64"]
+    worker = cfn["Resources"]["Worker"]["Properties"]
+    assert worker["RecursiveLoop"] == "Allow"
+    assert worker["Architectures"] == ["arm64"]
+    assert sam["Parameters"]["WorkerTimeoutSeconds"]["Default"] == 900
+    assert sam["Parameters"]["WorkerTimeoutSeconds"]["MaxValue"] == 900
+    deployed = function_config("baton-worker")
+    assert deployed["Handler"] == "handler.app.lambda_handler"
+    assert deployed["Runtime"] == function["Runtime"]
+    assert deployed["Timeout"] == 900
+    assert deployed["MemorySize"] == 2048
+    assert deployed["Role"].endswith(f"/{stack.physical['WorkerRole']}")
+    watchdog = function_config("baton-watchdog")
+    assert watchdog["Handler"] == "handler.watchdog.lambda_handler"
+
+
+def test_reserved_concurrency_is_optional_and_zero_is_the_kill_switch(
+    stacks: dict[str, Stack],
+) -> None:
+    lam = client("lambda")
+    assert (
+        lam.get_function_concurrency(FunctionName="baton-worker")["ReservedConcurrentExecutions"]
+        == 5
+    )
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
+        FunctionName="bare-worker"
+    )
+    assert (
+        lam.get_function_concurrency(FunctionName="killed-worker")["ReservedConcurrentExecutions"]
+        == 0
+    )
+
+
+def test_async_retries_and_on_failure_destination(
+    sam: dict[str, Any], cfn: dict[str, Any], stack: Stack
+) -> None:
+    config = sam["Resources"]["Worker"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["FailedEvents", "Arn"]},
+    }
+    assert cfn["Resources"]["FailedEvents"]["Type"] == "AWS::SQS::Queue"
+    transformed = cfn["Resources"]["WorkerEventInvokeConfig"]["Properties"]
+    assert transformed["FunctionName"] == {"Ref": "Worker"}
+    assert transformed["MaximumRetryAttempts"] == 2
+    # Resolved against the deployed stack, the destination is the real queue, and the worker's
+    # role may send to it (Lambda sends with the function's role).
+    deployed = client("lambda").get_function_event_invoke_config(FunctionName="baton-worker")
+    assert deployed["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn(stack)
+    assert allows(role_documents(stack.physical["WorkerRole"]), "sqs:SendMessage", queue_arn(stack))
+
+
+def test_worker_environment_configures_the_code(stacks: dict[str, Stack]) -> None:
+    for name, stack in stacks.items():
+        env = {
+            k: str(v)
+            for k, v in function_config(f"{name}-worker")["Environment"]["Variables"].items()
+        }
+        assert {
+            "BATON_TABLE",
+            "BATON_STATE_BUCKET",
+            "BATON_ACTION_MODULES",
+            "BATON_MIN_MARGIN_MS",
+            "BATON_CHECKPOINT_S",
+        } <= set(env)
+        assert env["POWERTOOLS_SERVICE_NAME"] == "baton"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Baton"
+        store = StoreSettings.from_env(env)
+        relay = RelaySettings.from_env(env)
+        assert store.table == stack.physical["JobsTable"]
+        assert store.state_bucket == stack.physical["StateBucket"]
+        assert relay.function_name == f"{name}-worker"
+        assert relay.min_margin_ms == 10_000
+        assert relay.checkpoint_s == 10
+        assert relay.action_modules == ()
+        watchdog = {
+            k: str(v)
+            for k, v in function_config(f"{name}-watchdog")["Environment"]["Variables"].items()
+        }
+        assert StoreSettings.from_env(watchdog).table == stack.physical["JobsTable"]
+        assert RelaySettings.from_env(watchdog).function_name == f"{name}-worker"
+
+
+# ---------------------------------------------------------------------------- least privilege
+
+
+def test_no_statement_has_a_star_action_anywhere(
+    sam: dict[str, Any], cfn: dict[str, Any], stacks: dict[str, Stack]
+) -> None:
+    template_actions = list(actions_anywhere(cfn))
+    assert "lambda:InvokeFunction" in template_actions
+    assert [a for a in template_actions if "*" in a or "?" in a] == []
+    assert [a for a in actions_anywhere(sam) if "*" in a or "?" in a] == []
+    for stack in stacks.values():
+        documents = [
+            *role_documents(stack.physical["WorkerRole"]),
+            *role_documents(stack.physical["WatchdogRole"]),
+            managed_policy_document(stack.physical["OperatorPolicy"]),
+        ]
+        deployed = [action for action, _ in grants(documents)]
+        assert deployed and [a for a in deployed if "*" in a or "?" in a] == []
+    # Every role is one of ours, with inline policies only (role_documents checks none is
+    # attached): nothing from SAM's default role and its managed policy.
+    roles = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 2
+    assert all("ManagedPolicyArns" not in r["Properties"] for r in roles)
+    assert len(list(policy_documents(cfn))) >= 3
+
+
+def test_worker_may_invoke_itself_and_nothing_broader(stack: Stack) -> None:
+    documents = role_documents(stack.physical["WorkerRole"])
+    worker = function_config("baton-worker")["FunctionArn"]
+    assert worker == f"{LAMBDA_ARN}baton-worker"
+    lambda_grants = {(a, r) for a, r in grants(documents) if a.lower().startswith("lambda:")}
+    assert lambda_grants == {
+        ("lambda:InvokeFunction", worker),
+        ("lambda:InvokeFunction", f"{worker}:*"),
+    }
+    assert allows(documents, "lambda:InvokeFunction", worker)
+    assert allows(documents, "lambda:InvokeFunction", f"{worker}:live")  # alias
+    assert allows(documents, "lambda:InvokeFunction", f"{worker}:7")  # version
+    for other in ("baton-watchdog", "baton-worker-2", "bare-worker", "killed-worker"):
+        assert not allows(documents, "lambda:InvokeFunction", f"{LAMBDA_ARN}{other}")
+    for action in (
+        "lambda:UpdateFunctionCode",
+        "lambda:PutFunctionConcurrency",
+        "lambda:InvokeAsync",
+    ):
+        assert not allows(documents, action, worker)
+
+
+def test_worker_uses_only_its_table_and_index(stack: Stack) -> None:
+    documents = role_documents(stack.physical["WorkerRole"])
+    table = table_arn(stack)
+    for action in ("GetItem", "PutItem", "UpdateItem", "Query"):
+        assert allows(documents, f"dynamodb:{action}", table)
+    assert allows(documents, "dynamodb:Query", f"{table}/index/{BY_STATUS_INDEX}")
+    for action in ("Scan", "DeleteItem", "DeleteTable", "UpdateTable", "BatchWriteItem"):
+        assert not allows(documents, f"dynamodb:{action}", table)
+    other = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/bare-jobs"
+    assert not allows(documents, "dynamodb:GetItem", other)
+    assert not allows(documents, "dynamodb:Query", f"{table}/index/another")
+
+
+def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
+    stacks: dict[str, Stack],
+) -> None:
+    stack = stacks["baton"]
+    documents = role_documents(stack.physical["WorkerRole"])
+    state = bucket_arn(stack)
+    allowed = [
+        ("s3:ListBucket", state),
+        ("s3:PutObject", f"{state}/state/job-1/00000007"),
+        ("s3:GetObject", f"{state}/state/job-1/00000007"),
+        ("s3:DeleteObject", f"{state}/state/job-1/00000006"),
+        ("s3:PutObject", f"{state}/reports/job-1.jsonl"),
+        ("s3:ListBucket", "arn:aws:s3:::walk-me"),
+        ("s3:GetObject", "arn:aws:s3:::walk-me/logs/a.gz"),
+        ("s3:GetObject", "arn:aws:s3:::walk-me-too/b"),
+        ("s3:ListBucket", "arn:aws:s3:::copy-here"),
+        ("s3:PutObject", "arn:aws:s3:::copy-here/logs/a.gz"),
+        ("s3:PutObjectTagging", "arn:aws:s3:::copy-here/logs/a.gz"),
+    ]
+    denied = [
+        ("s3:PutObject", "arn:aws:s3:::walk-me/logs/a.gz"),  # read-only bucket
+        ("s3:DeleteObject", "arn:aws:s3:::copy-here/logs/a.gz"),
+        ("s3:GetObject", "arn:aws:s3:::walk-me-3/x"),  # no prefix match on names
+        ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x"),
+        ("s3:PutObject", f"{state}/elsewhere/x"),
+        ("s3:DeleteObject", f"{state}/reports/job-1.jsonl"),
+        ("s3:DeleteBucket", state),
+        ("s3:PutBucketPolicy", state),
+        ("s3:ListAllMyBuckets", "*"),
+    ]
+    assert [p for p in allowed if not allows(documents, *p)] == []
+    assert [p for p in denied if allows(documents, *p)] == []
+    # With no bucket parameters, only the state bucket.
+    bare = stacks["bare"]
+    bare_documents = role_documents(bare.physical["WorkerRole"])
+    s3_resources = {r for a, r in grants(bare_documents) if a.startswith("s3:")}
+    assert s3_resources == {
+        bucket_arn(bare),
+        f"{bucket_arn(bare)}/state/*",
+        f"{bucket_arn(bare)}/reports/*",
+    }
+
+
+def test_bucket_statements_name_each_bucket_in_every_partition(sam: dict[str, Any]) -> None:
+    # The partition is spelled out per branch (Fn::Join takes no function as delimiter): check
+    # every branch names the same partition throughout.
+    text = json.dumps(sam["Resources"]["WorkerRole"])
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        assert f'"arn:{partition}:s3:::"' in text
+        assert f'",arn:{partition}:s3:::"' in text
+        assert f'"/*,arn:{partition}:s3:::"' in text
+    assert sam["Conditions"]["InChina"] == {"Fn::Equals": [{"Ref": "AWS::Partition"}, "aws-cn"]}
+
+
+def test_watchdog_queries_the_index_updates_jobs_and_invokes_the_worker(stack: Stack) -> None:
+    documents = role_documents(stack.physical["WatchdogRole"])
+    table = table_arn(stack)
+    worker = f"{LAMBDA_ARN}baton-worker"
+    assert allows(documents, "dynamodb:Query", f"{table}/index/{BY_STATUS_INDEX}")
+    assert allows(documents, "dynamodb:UpdateItem", table)
+    assert allows(documents, "dynamodb:GetItem", table)
+    assert allows(documents, "lambda:InvokeFunction", worker)
+    assert allows(documents, "lambda:InvokeFunction", f"{worker}:live")
+    assert not allows(documents, "lambda:InvokeFunction", f"{LAMBDA_ARN}baton-watchdog")
+    assert not allows(documents, "dynamodb:PutItem", table)
+    assert not allows(documents, "dynamodb:Scan", table)
+    assert not any(a.startswith("s3:") for a, _ in grants(documents))
+    assert allows(
+        documents,
+        "logs:PutLogEvents",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/baton-watchdog:log-stream:x",
+    )
+    assert not allows(
+        documents,
+        "logs:PutLogEvents",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/baton-worker:log-stream:x",
+    )
+
+
+def test_operator_policy_covers_the_cli_and_the_kill_switch(stack: Stack) -> None:
+    documents = [managed_policy_document(stack.physical["OperatorPolicy"])]
+    worker = f"{LAMBDA_ARN}baton-worker"
+    for action in ("InvokeFunction", "PutFunctionConcurrency", "DeleteFunctionConcurrency"):
+        assert allows(documents, f"lambda:{action}", worker)
+        assert not allows(documents, f"lambda:{action}", f"{LAMBDA_ARN}baton-watchdog")
+    assert allows(documents, "dynamodb:Query", f"{table_arn(stack)}/index/{BY_STATUS_INDEX}")
+    assert allows(documents, "s3:GetObject", f"{bucket_arn(stack)}/reports/job-1.jsonl")
+    assert not allows(documents, "s3:PutObject", f"{bucket_arn(stack)}/state/job-1/1")
+
+
+# ---------------------------------------------------------------------------- schedule, alarms
+
+
+def test_watchdog_runs_on_a_schedule(sam: dict[str, Any], stack: Stack) -> None:
+    assert sam["Parameters"]["WatchdogSchedule"]["Default"] == "rate(5 minutes)"
+    events = client("events")
+    rule = events.describe_rule(Name=stack.physical["WatchdogSweep"])
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = events.list_targets_by_rule(Rule=stack.physical["WatchdogSweep"])["Targets"]
+    assert target["Arn"] == f"{LAMBDA_ARN}baton-watchdog"
+
+
+def test_alarms_watch_errors_the_failure_queue_and_dropped_recursion(stack: Stack) -> None:
+    alarms = {
+        (a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]): a
+        for a in client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack.name}-")[
+            "MetricAlarms"
+        ]
+    }
+    queue_name = stack.physical["FailedEvents"].rsplit("/", 1)[1]
+    for key in [
+        ("AWS/Lambda", "Errors", "baton-worker"),
+        ("AWS/Lambda", "Errors", "baton-watchdog"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_name),
+        ("AWS/Lambda", "RecursiveInvocationsDropped", "baton-worker"),
+    ]:
+        assert key in alarms, sorted(alarms)
+        alarm = alarms[key]
+        assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:baton-ops"]
+
+
+# ---------------------------------------------------------------------------- the state bucket
+
+
+def test_state_bucket_is_private_encrypted_and_cleans_superseded_state(
+    sam: dict[str, Any], stack: Stack
+) -> None:
+    encryption = client("s3").get_bucket_encryption(Bucket=stack.physical["StateBucket"])
+    (rule,) = encryption["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # moto ignores these from a template: assert them there.
+    props = sam["Resources"]["StateBucket"]["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    superseded = rules["superseded-state"]
+    assert superseded["Status"] == "Enabled"
+    assert superseded["Prefix"] == "state/"
+    assert superseded["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "SupersededStateDays"}
+    }
+    leaked = rules["leaked-state"]
+    assert leaked["Prefix"] == "state/"
+    assert leaked["Status"] == {"Fn::If": ["HasStateExpiration", "Enabled", "Disabled"]}
+    # Off by default: a long-paused job's current state must not expire under it.
+    assert sam["Parameters"]["StateExpirationDays"]["Default"] == 0
+    assert not stack.condition("HasStateExpiration")
+    # Reports are never expired (only their old versions).
+    assert all("ExpirationInDays" not in r for r in rules.values() if r["Prefix"] == "reports/")
+
+
+# ---------------------------------------------------------------------------- the package
+
+
+def test_package_targets_the_template_runtime_and_architecture(sam: dict[str, Any]) -> None:
+    target = lambda_package.lambda_target()
+    assert f"python{target.python_version}" == sam["Globals"]["Function"]["Runtime"]
+    assert [target.architecture] == sam["Globals"]["Function"]["Architectures"]
+    code_uri = (ROOT / "infra" / sam["Globals"]["Function"]["CodeUri"]).resolve()
+    assert code_uri == (lambda_package.DEFAULT_OUT / lambda_package.ZIP_NAME).resolve()
+    assert PLACEHOLDER_CODE_URI.startswith("s3://")
+    requirements = {
+        lambda_package._requirement_name(r) for r in lambda_package.runtime_requirements()
+    }
+    assert {"boto3", "pynamodb", "aws-lambda-powertools"} <= requirements
+    assert not requirements & {"typer", "rich", "moto", "pytest"}
+
+
+def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The package `make deploy` ships: code and runtime deps only, importable on its own."""
+    manifest = lambda_package.build(tmp_path)
+    print("\n" + lambda_package.report(manifest))
+    archive = Path(manifest["zip"])
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {"handler", "store", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"} <= tops
+    assert "pydantic" in tops  # handler/event.py parses events with pydantic
+    for unwanted in (
+        "cli",
+        "local",
+        "tests",
+        "infra",
+        "typer",
+        "rich",
+        "moto",
+        "pytest",
+        "mypy",
+        "ruff",
+        "cfnlint",
+        "samtranslator",
+        "hypothesis",
+        "bin",
+    ):
+        assert unwanted not in tops, unwanted
+    assert not any("__pycache__" in n for n in names)
+    # Compiled code is for the target: Linux arm64, the runtime's CPython.
+    target = lambda_package.lambda_target()
+    tag = target.python_version.replace(".", "")
+    compiled = [n for n in names if n.endswith(".so")]
+    assert compiled, "pydantic-core ships compiled code; none found"
+    assert all(f"cpython-{tag}-aarch64-linux-gnu" in n for n in compiled), compiled
+    assert manifest["zip_bytes"] < 50 * 1024 * 1024
+    assert manifest["unzipped_bytes"] < 250 * 1024 * 1024
+    # The same versions the tests run with.
+    import pydantic
+    import pynamodb
+
+    assert manifest["distributions"]["pydantic"]["version"] == pydantic.VERSION
+    assert manifest["distributions"]["pynamodb"]["version"] == pynamodb.__version__
+
+    seen = lambda_package.verify(tmp_path)
+    assert seen["outcome"] == "rejected"
+    modules = [p for pkg in ("handler", "store") for p in (ROOT / pkg).rglob("*.py")]
+    assert seen["modules"] == len(modules)
+    print(
+        f"imported {seen['modules']} modules with Python {seen['python']} "
+        f"(runtime version matched: {seen['runtime_version_matched']})"
+    )
