@@ -29,7 +29,7 @@ from handler.config import RelaySettings
 from infra import package as lambda_package
 from infra.sam import PLACEHOLDER_CODE_URI, load_template, transform
 from store.config import StoreSettings
-from store.constants import BY_STATUS_INDEX, DEFAULT_TABLE
+from store.constants import BY_STATUS_INDEX, DEFAULT_TABLE, REPORT_PREFIX, STATE_PREFIX
 from store.model import JobModel
 from tests.infra_iam import allows, grants, policy_documents
 from tests.infra_stack import ACCOUNT, REGION, Stack, client, deploy
@@ -547,10 +547,10 @@ def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
     state = bucket_arn(stack)
     allowed = [
         ("s3:ListBucket", state),
-        ("s3:PutObject", f"{state}/state/job-1/00000007"),
-        ("s3:GetObject", f"{state}/state/job-1/00000007"),
-        ("s3:DeleteObject", f"{state}/state/job-1/00000006"),
-        ("s3:PutObject", f"{state}/reports/job-1.jsonl"),
+        ("s3:PutObject", f"{state}/{STATE_PREFIX}job-1/0000000007-a1b2c3.json.zz"),
+        ("s3:GetObject", f"{state}/{STATE_PREFIX}job-1/0000000007-a1b2c3.json.zz"),
+        ("s3:DeleteObject", f"{state}/{STATE_PREFIX}job-1/0000000006-d4e5f6.json.zz"),
+        ("s3:PutObject", f"{state}/{REPORT_PREFIX}job-1/0000000009.jsonl"),
         ("s3:ListBucket", "arn:aws:s3:::walk-me"),
         ("s3:GetObject", "arn:aws:s3:::walk-me/logs/a.gz"),
         ("s3:GetObject", "arn:aws:s3:::walk-me-too/b"),
@@ -564,7 +564,7 @@ def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
         ("s3:GetObject", "arn:aws:s3:::walk-me-3/x"),  # no prefix match on names
         ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x"),
         ("s3:PutObject", f"{state}/elsewhere/x"),
-        ("s3:DeleteObject", f"{state}/reports/job-1.jsonl"),
+        ("s3:DeleteObject", f"{state}/{REPORT_PREFIX}job-1/0000000009.jsonl"),
         ("s3:DeleteBucket", state),
         ("s3:PutBucketPolicy", state),
         ("s3:ListAllMyBuckets", "*"),
@@ -577,8 +577,8 @@ def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
     s3_resources = {r for a, r in grants(bare_documents) if a.startswith("s3:")}
     assert s3_resources == {
         bucket_arn(bare),
-        f"{bucket_arn(bare)}/state/*",
-        f"{bucket_arn(bare)}/reports/*",
+        f"{bucket_arn(bare)}/{STATE_PREFIX}*",
+        f"{bucket_arn(bare)}/{REPORT_PREFIX}*",
     }
 
 
@@ -625,8 +625,10 @@ def test_operator_policy_covers_the_cli_and_the_kill_switch(stack: Stack) -> Non
         assert allows(documents, f"lambda:{action}", worker)
         assert not allows(documents, f"lambda:{action}", f"{LAMBDA_ARN}baton-watchdog")
     assert allows(documents, "dynamodb:Query", f"{table_arn(stack)}/index/{BY_STATUS_INDEX}")
-    assert allows(documents, "s3:GetObject", f"{bucket_arn(stack)}/reports/job-1.jsonl")
-    assert not allows(documents, "s3:PutObject", f"{bucket_arn(stack)}/state/job-1/1")
+    assert allows(
+        documents, "s3:GetObject", f"{bucket_arn(stack)}/{REPORT_PREFIX}job-1/0000000009.jsonl"
+    )
+    assert not allows(documents, "s3:PutObject", f"{bucket_arn(stack)}/{STATE_PREFIX}job-1/1")
 
 
 # ---------------------------------------------------------------------------- schedule, alarms
@@ -679,18 +681,18 @@ def test_state_bucket_is_private_encrypted_and_cleans_superseded_state(
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     superseded = rules["superseded-state"]
     assert superseded["Status"] == "Enabled"
-    assert superseded["Prefix"] == "state/"
+    assert superseded["Prefix"] == STATE_PREFIX
     assert superseded["NoncurrentVersionExpiration"] == {
         "NoncurrentDays": {"Ref": "SupersededStateDays"}
     }
     leaked = rules["leaked-state"]
-    assert leaked["Prefix"] == "state/"
+    assert leaked["Prefix"] == STATE_PREFIX
     assert leaked["Status"] == {"Fn::If": ["HasStateExpiration", "Enabled", "Disabled"]}
     # Off by default: a long-paused job's current state must not expire under it.
     assert sam["Parameters"]["StateExpirationDays"]["Default"] == 0
     assert not stack.condition("HasStateExpiration")
     # Reports are never expired (only their old versions).
-    assert all("ExpirationInDays" not in r for r in rules.values() if r["Prefix"] == "reports/")
+    assert all("ExpirationInDays" not in r for r in rules.values() if r["Prefix"] == REPORT_PREFIX)
 
 
 # ---------------------------------------------------------------------------- the package
