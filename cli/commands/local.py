@@ -1,0 +1,178 @@
+"""`baton up` and `baton demo`: baton on the embedded local stack, no AWS account needed."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from cli.context import ctx_of
+from cli.output import EXIT_USAGE, console, fail, print_job
+from handler.config import DEFAULT_FUNCTION
+from local.demo import DemoOptions, run_demo
+from local.faults import Fault, FaultConfig
+from local.function import DEFAULT_RETRY_SCALE, FunctionConfig
+from local.stack import DEMO_ACTIONS, LocalStack
+from store.constants import DEFAULT_TABLE
+
+FaultOption = Annotated[
+    str | None,
+    typer.Option(metavar="RATE[:SEED]", help="Fault rate 0-1, optionally with a seed"),
+]
+
+
+def _faults(
+    duplicate: str | None, kill: str | None, throttle: str | None, chaos: bool
+) -> FaultConfig:
+    defaults = {"duplicate": "0.2:1", "kill": "0.1:2", "throttle": "0.1:3"} if chaos else {}
+    chosen = {"duplicate": duplicate, "kill": kill, "throttle": throttle}
+    try:
+        return FaultConfig(
+            **{
+                name: Fault.parse(value)
+                for name, value in {**defaults, **{k: v for k, v in chosen.items() if v}}.items()
+            }
+        )
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def up(
+    ctx: typer.Context,
+    timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 10.0,
+    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS for the workers")] = 2_000,
+    checkpoint_s: Annotated[int, typer.Option(help="BATON_CHECKPOINT_S for the workers")] = 2,
+    retries: Annotated[int, typer.Option(help="MaximumRetryAttempts for async events (0-2)")] = 2,
+    retry_scale: Annotated[
+        float, typer.Option(help="Divide Lambda's retry delays (~1 and ~2 min) by this")
+    ] = DEFAULT_RETRY_SCALE,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Reserved concurrency (0 stops every async event)")
+    ] = None,
+    account_concurrency: Annotated[
+        int, typer.Option(help="Most workers at once when nothing is reserved")
+    ] = 4,
+    bucket: Annotated[
+        list[str] | None, typer.Option(help="Create this bucket (repeatable)")
+    ] = None,
+    action_module: Annotated[
+        list[str] | None, typer.Option(help="Allow actions from this module (repeatable)")
+    ] = None,
+    duplicate: FaultOption = None,
+    kill: FaultOption = None,
+    throttle: FaultOption = None,
+    log_level: Annotated[str, typer.Option(help="POWERTOOLS_LOG_LEVEL of the workers")] = "INFO",
+) -> None:
+    """Run the local stack in the foreground and print the environment to export.
+
+    In another terminal, paste the export lines, then use `baton start` and `baton status` as
+    against AWS. Ctrl-C stops everything and removes every temporary file.
+    """
+    c = ctx_of(ctx)
+    faults = _faults(duplicate, kill, throttle, chaos=False)
+    try:
+        function = FunctionConfig(
+            name=c.function or DEFAULT_FUNCTION,
+            timeout_ms=int(timeout * 1000),
+            max_retry_attempts=retries,
+            retry_scale=retry_scale,
+            account_concurrency=account_concurrency,
+            reserved_concurrency=concurrency,
+        )
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    _stop_on_sigterm()
+    stack = LocalStack(
+        function=function,
+        faults=faults,
+        table=c.table or DEFAULT_TABLE,
+        buckets=bucket or (),
+        min_margin_ms=min_margin_ms,
+        checkpoint_s=checkpoint_s,
+        action_modules=(DEMO_ACTIONS, *(action_module or ())),
+        log_level=log_level,
+    )
+    try:
+        with stack:
+            service = stack.lambda_
+            console.print("# baton local stack is up. In another terminal, run:", highlight=False)
+            for line in stack.export_lines():
+                console.print(line, highlight=False, soft_wrap=True)
+            console.print(f"# function log:  {service.log_path}", highlight=False, soft_wrap=True)
+            console.print(
+                f"# dead letters:  {service.dead_letter_path}", highlight=False, soft_wrap=True
+            )
+            console.print(
+                f"# function {function.arn}, timeout {timeout:g} s, faults "
+                f"{faults.describe()}; Ctrl-C stops the stack",
+                highlight=False,
+                soft_wrap=True,
+            )
+            last: dict[str, int] = {}
+            while True:
+                time.sleep(1.0)
+                now = service.snapshot()
+                if now != last:
+                    console.print(
+                        "# " + "  ".join(f"{k} {v}" for k, v in sorted(now.items())),
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                    last = now
+    except KeyboardInterrupt:
+        console.print("# stopped; the local stack is gone", highlight=False)
+
+
+def demo(
+    objects: Annotated[int, typer.Option(help="How many objects to put in the bucket")] = 4_000,
+    size: Annotated[int, typer.Option(help="Average object size, bytes")] = 2_048,
+    timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 2.0,
+    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS")] = 1_000,
+    checkpoint_s: Annotated[int, typer.Option(help="BATON_CHECKPOINT_S")] = 1,
+    action: Annotated[
+        str, typer.Option(help="checksum (GET and hash each object) or count (listing only)")
+    ] = "checksum",
+    chaos: Annotated[
+        bool, typer.Option(help="Duplicate, kill and throttle now and then (0.2/0.1/0.1)")
+    ] = False,
+    duplicate: FaultOption = None,
+    kill: FaultOption = None,
+    throttle: FaultOption = None,
+) -> None:
+    """Run the main job on the local stack and check it: `make demo`.
+
+    Fills a bucket, walks it with s3-walk under a short function timeout so the chain hops many
+    times, shows progress live, prints the job and compares its counters with the bucket.
+    """
+    if objects < 1 or size < 0:
+        fail("--objects must be at least 1 and --size at least 0", EXIT_USAGE)
+    actions = {"checksum": f"{DEMO_ACTIONS}:checksum", "count": "count"}
+    if action not in actions:
+        fail(f"--action must be checksum or count, got {action!r}", EXIT_USAGE)
+    options = DemoOptions(
+        objects=objects,
+        size=size,
+        timeout_s=timeout,
+        min_margin_ms=min_margin_ms,
+        checkpoint_s=checkpoint_s,
+        action=actions[action],
+        faults=_faults(duplicate, kill, throttle, chaos),
+    )
+    _stop_on_sigterm()
+    code = run_demo(options, console, print_job)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(demo)

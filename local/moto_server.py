@@ -1,0 +1,154 @@
+"""moto's server for DynamoDB and S3, in a child process, with its requests serialised.
+
+Why serialise: moto's threaded server handles requests concurrently, and moto applies a
+conditional write as "evaluate the condition, then apply the update" in plain Python with no
+lock (`moto/dynamodb/models/__init__.py`, `update_item`/`put_item`). Two worker processes racing
+conditional writes on one job item could then both succeed, which DynamoDB never allows and
+which would break the hand-off protocol's safety in our own tests. `SerialisedApp` holds one
+lock around each whole request (the response body included), so every request is atomic, as
+each single-item write is on DynamoDB. Requests still arrive on many threads, so keep-alive
+connections from many clients never block each other for longer than one request.
+
+Run as `python -m local.moto_server --parent PID`; it binds 127.0.0.1 on a free port and
+prints `{"port": N}` as its first line of output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from local.children import become_child
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+READY_TIMEOUT_S = 30.0
+
+
+class SerialisedApp:
+    """WSGI middleware: one request at a time through the wrapped app."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.requests = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self.lock:
+            self.requests += 1
+            result = self.app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return [body]
+
+
+def serve(parent_pid: int) -> None:
+    become_child(parent_pid)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def stdin_closed() -> None:
+        sys.stdin.read()  # returns at EOF: the parent closed our stdin, or died
+        os._exit(0)
+
+    threading.Thread(target=stdin_closed, name="stdin-watch", daemon=True).start()
+    sys.stdout.write(json.dumps({"port": server.server_port, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+class MotoServer:
+    """The parent's handle on the moto child process."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self._log: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> MotoServer:
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "local.moto_server", "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        assert self.proc.stdout is not None
+        line = _readline_within(self.proc.stdout, READY_TIMEOUT_S)
+        if not line:
+            self.stop()
+            raise RuntimeError(f"moto server did not start; see {self.log_path}")
+        self.port = int(json.loads(line)["port"])
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _readline_within(stream: IO[str], timeout_s: float) -> str:
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return result[0] if result else ""
+
+
+def _pythonpath() -> str:
+    """The project root first, so children import this checkout's packages (and tests.support)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH", "")
+    return root + (os.pathsep + existing if existing else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args()
+    serve(args.parent)
+
+
+if __name__ == "__main__":
+    main()

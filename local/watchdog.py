@@ -1,0 +1,50 @@
+"""A stand-in for baton's scheduled watchdog, for chains running on the local stack.
+
+A job waiting QUEUED with no lease, while the local Lambda service has nothing queued and nothing
+running, can never move again by itself: the hop that handed off died (a kill, a timeout while a
+throttled invoke was being retried) after committing the next epoch but before Lambda accepted
+the event. The design leaves such a job to the watchdog, which re-sends the event for the job's
+current epoch. This one looks at the local service's queue instead of waiting minutes, and it
+must see the stall on two consecutive polls before it acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from handler.launch import send_event
+from local.stack import LocalStack
+from store.records import Job, JobStatus
+
+
+@dataclass
+class LocalWatchdog:
+    stack: LocalStack
+    on_nudge: Callable[[Job], None] | None = None
+    nudges: list[int] = field(default_factory=list)
+    _suspect: int | None = None
+
+    def __call__(self, job: Job) -> None:
+        if not self._stalled(job):
+            self._suspect = None
+            return
+        if self._suspect != job.epoch:
+            self._suspect = job.epoch
+            return
+        again = self.stack.store.get(job.job_id)
+        if again.epoch != job.epoch or not self._stalled(again):
+            return
+        send_event(self.stack.client("lambda"), self.stack.function.name, again)
+        self.nudges.append(again.epoch)
+        self._suspect = None
+        if self.on_nudge is not None:
+            self.on_nudge(again)
+
+    def _stalled(self, job: Job) -> bool:
+        return (
+            job.status is JobStatus.QUEUED
+            and job.lease_owner is None
+            and self.stack.lambda_.config.concurrency_cap > 0
+            and self.stack.lambda_.idle()
+        )

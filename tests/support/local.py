@@ -1,0 +1,52 @@
+"""Helpers for the end-to-end tests through the local stack (tests/test_local_*.py)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from handler.launch import launch, prepare
+from local.stack import LocalStack
+from store.records import Job
+from tests.support.buckets import BucketTruth
+
+LOCAL_ACTIONS = "tests.support.local_actions"
+SLOW = f"{LOCAL_ACTIONS}:slow"
+
+
+def fill(stack: LocalStack, bucket: str, count: int) -> BucketTruth:
+    """`count` objects named k00000..., sizes varying, uploaded in parallel."""
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    sizes = {f"k{i:05d}": (i * 37) % 300 for i in range(count)}
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=b"x" * kv[1]), sizes.items()
+            )
+        )
+    return BucketTruth(bucket=bucket, sizes=sizes)
+
+
+def start_walk(
+    stack: LocalStack, bucket: str, action_params: dict[str, Any], **options: Any
+) -> Job:
+    spec = prepare(
+        "s3-walk",
+        {"bucket": bucket, "action": SLOW, "action_params": action_params},
+        action_modules=stack.action_modules,
+        now_ms=stack.store.clock.now_ms(),
+        **options,
+    )
+    launched = launch(stack.store, stack.client("lambda"), stack.function.name, spec)
+    assert launched.created and launched.invoked
+    return launched.job
+
+
+def read_trace(path: Path) -> list[tuple[int, str]]:
+    """(pid, key) per processed object, in the order they finished; BLOCK lines included."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(int(pid), rest) for pid, _, rest in (line.partition(" ") for line in lines)]

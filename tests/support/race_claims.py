@@ -1,0 +1,37 @@
+"""One racer: at a given instant, try to claim each of N jobs at epoch 1; print what it won.
+
+Run as `python -m tests.support.race_claims ENDPOINT TABLE START_MS JOBS OWNER`. Several of these
+processes started together race conditional writes on the same items through one server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from store.model import bind_job_model
+from store.protocol import JobStore
+from store.records import Claim
+
+
+def main() -> None:
+    endpoint, table, start_ms, jobs, owner = sys.argv[1:6]
+    model = bind_job_model(table, "us-east-1", endpoint)
+    model.Meta.aws_access_key_id = "local"
+    model.Meta.aws_secret_access_key = "local"
+    store = JobStore(model)
+    store.find("warm-up-the-connection")
+    while time.time_ns() // 1_000_000 < int(start_ms):
+        time.sleep(0.0005)
+    deadline = int(start_ms) + 60_000
+    won = []
+    for i in range(int(jobs)):
+        result = store.claim(f"race-{i:03d}", 1, owner, deadline)
+        if isinstance(result, Claim):
+            won.append(i)
+    sys.stdout.write(json.dumps({"owner": owner, "won": won}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
