@@ -5,6 +5,7 @@ Nothing here knows about Lambda beyond deadlines as numbers; the handler and the
 
 from store.errors import (
     BatonError,
+    ChangedMeanwhile,
     ConfigError,
     IllegalTransition,
     InvalidJob,
@@ -31,6 +32,7 @@ from store.records import (
 
 __all__ = [
     "BatonError",
+    "ChangedMeanwhile",
     "Claim",
     "ClaimRejected",
     "ConfigError",

@@ -35,3 +35,8 @@ DEFAULT_RETENTION_DAYS = 30
 
 # How many times an operator request re-reads the item after losing a race with the chain.
 OPERATOR_RETRIES = 5
+
+# A QUEUED job not claimed for this long, or a RUNNING one without a commit for this long, is
+# looked at by the watchdog; it re-sends or re-arms a job at most this many times, then fails it.
+DEFAULT_STALL_AFTER_S = 300
+DEFAULT_MAX_REARMS = 3

@@ -39,3 +39,7 @@ class StateTooLarge(BatonError):
 
 class StateCorrupt(BatonError):
     """The stored state cannot be decoded; running on would mean running on bad state."""
+
+
+class ChangedMeanwhile(BatonError):
+    """The item changed between a read and the conditional write based on it."""

@@ -81,6 +81,7 @@ class JobModel(Model):
     hops = NumberAttribute(default=0)
     max_hops = NumberAttribute()
     attempts = NumberAttribute(default=0)
+    rearms = NumberAttribute(null=True)
     max_attempts = NumberAttribute()
     lease_owner = UnicodeAttribute(null=True)
     lease_expires_ms = NumberAttribute(null=True)

@@ -30,7 +30,14 @@ from store.constants import (
     RECENT_HOPS_KEPT,
     SUMMARY_LIMIT_BYTES,
 )
-from store.errors import IllegalTransition, InvalidJob, JobConflict, JobNotFound, LeaseLost
+from store.errors import (
+    ChangedMeanwhile,
+    IllegalTransition,
+    InvalidJob,
+    JobConflict,
+    JobNotFound,
+    LeaseLost,
+)
 from store.model import HopAttribute, JobModel, bind_job_model
 from store.records import (
     Claim,
@@ -356,19 +363,31 @@ class JobStore:
             return None
         try:
             return self._direct_transition(job, target)
-        except _Raced:
+        except ChangedMeanwhile:
             return None
 
-    def resume(self, job_id: str, max_hops: int | None = None) -> Job:
-        """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it."""
+    def resume(self, job_id: str, max_hops: int | None = None, *, force: bool = False) -> Job:
+        """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it.
+
+        A live lease is refused. With `force`, a lease whose holder's own deadline has passed
+        (the clock-skew margin is all that is left of it) is taken over.
+        """
         job = self.get(job_id)
         now = self._now()
         if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
             raise IllegalTransition(f"job {job_id!r} is {job.status.value}; it cannot be resumed")
-        if job.lease_alive(now):
+        grace = self.skew_ms if force else 0
+        if job.lease_alive(now + grace):
+            deadline = (job.lease_expires_ms or 0) - self.skew_ms
+            hint = (
+                "its holder's deadline has not passed, so it may still be running"
+                if force
+                else "resume refuses a live lease (--force takes it once the holder's deadline "
+                f"{iso_from_ms(deadline)} has passed)"
+            )
             raise IllegalTransition(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
-                f"{iso_from_ms(job.lease_expires_ms or 0)}; resume refuses a live lease"
+                f"{iso_from_ms(job.lease_expires_ms or 0)}; {hint}"
             )
         new_max = max_hops if max_hops is not None else job.max_hops
         if job.hops >= new_max:
@@ -376,12 +395,95 @@ class JobStore:
                 f"job {job_id!r} has used {job.hops} of {new_max} hops; resume with a higher "
                 f"max_hops"
             )
+        actions = [*self._rearm_actions(job, now), self.model.max_hops.set(new_max)]
+        try:
+            item = self._conditional(job.job_id, actions, self._unheld(job, now + grace))
+        except ChangedMeanwhile:
+            raise IllegalTransition(
+                f"job {job_id!r} changed while resuming; look at it again and retry"
+            ) from None
+        self._report("resume", job_id, job.epoch + 1, None, now)
+        return self._to_job(item)
+
+    # ----------------------------------------------------------------- reads for operators
+
+    def list_jobs(
+        self,
+        status: JobStatus,
+        *,
+        limit: int = 50,
+        start_key: dict[str, Any] | None = None,
+        updated_before: str | None = None,
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        """Jobs in one status through the by-status index, newest first, a page at a time.
+
+        The index holds the readable attributes only (no state, no parameters).
+        """
         m = self.model
+        condition = m.updated_at < updated_before if updated_before else None
+        results = m.by_status.query(
+            status.value,
+            range_key_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start_key,
+            page_size=limit,
+        )
+        jobs = [self._to_job(item) for item in results]
+        return jobs, results.last_evaluated_key
+
+    # ----------------------------------------------------------------- watchdog
+
+    def nudge(self, job: Job) -> Job:
+        """Count a watchdog re-send of a QUEUED job's event; refused if anything moved since."""
+        m = self.model
+        now = self._now()
+        condition = (
+            (m.epoch == job.epoch)
+            & (m.status == JobStatus.QUEUED.value)
+            & m.lease_owner.does_not_exist()
+            & (m.updated_at == job.updated_at)
+        )
         actions: list[Action] = [
+            m.rearms.set(job.rearms + 1),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+        item = self._conditional(job.job_id, actions, condition)
+        self._report("nudge", job.job_id, job.epoch, None, now)
+        return self._to_job(item)
+
+    def rearm(self, job: Job) -> Job:
+        """Re-arm a RUNNING job whose holder died (lease expired) at a new epoch."""
+        now = self._now()
+        actions = self._rearm_actions(job, now, rearms=job.rearms + 1)
+        item = self._conditional(job.job_id, actions, self._unheld(job, now))
+        self._report("rearm", job.job_id, job.epoch + 1, None, now)
+        return self._to_job(item)
+
+    def fail_stalled(self, job: Job, reason: str) -> Job:
+        """End a job the watchdog could not revive; resumable by an operator later."""
+        m = self.model
+        now = self._now()
+        actions: list[Action] = [
+            m.status.set(JobStatus.FAILED.value),
+            m.last_error.set(_cut(f"stalled: {reason}")),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+            *self._terminal_actions(),
+        ]
+        item = self._conditional(job.job_id, actions, self._unheld(job, now))
+        self._report("fail", job.job_id, job.epoch, None, now)
+        return self._to_job(item)
+
+    def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
+        """A new epoch, QUEUED and unheld; `rearms` counts watchdog restarts (None clears it)."""
+        m = self.model
+        return [
             m.status.set(JobStatus.QUEUED.value),
             m.epoch.set(job.epoch + 1),
             m.attempts.set(0),
-            m.max_hops.set(new_max),
+            m.rearms.remove() if rearms is None else m.rearms.set(rearms),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
             m.cancel_requested.remove(),
@@ -390,17 +492,19 @@ class JobStore:
             m.expires_at.remove(),
             m.updated_at.set(iso_from_ms(now)),
         ]
-        item = m(job_id)
+
+    def _conditional(self, job_id: str, actions: list[Action], condition: Condition) -> JobModel:
+        """One conditional update; a failed condition raises ChangedMeanwhile."""
+        item = self.model(job_id)
         try:
-            item.update(actions=actions, condition=self._unheld(job, now))
+            item.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if not _condition_failed(exc):
                 raise
-            raise IllegalTransition(
-                f"job {job_id!r} changed while resuming; look at it again and retry"
+            raise ChangedMeanwhile(
+                f"job {job_id!r} changed meanwhile; look at it again and retry"
             ) from None
-        self._report("resume", job_id, job.epoch + 1, None, now)
-        return self._to_job(item)
+        return item
 
     # ----------------------------------------------------------------- internals
 
@@ -468,6 +572,7 @@ class JobStore:
             m.state_codec.set(encoded.codec),
             m.state_size.set(encoded.raw_size),
             m.counters.set(dict(progress.counters)),
+            m.rearms.remove(),
         ]
         if encoded.ref is not None:
             actions += [m.state_ref.set(encoded.ref.to_dict()), m.state.remove()]
@@ -518,7 +623,10 @@ class JobStore:
         return actions
 
     def _unheld(self, job: Job, now: int) -> Condition:
-        """The item is as read (epoch, status) and no live invocation holds it."""
+        """The item is as read (epoch, status) and no live invocation holds it.
+
+        `now` may include a grace period: resume --force passes now + clock skew.
+        """
         m = self.model
         condition: Condition = (
             (m.epoch == job.epoch)
@@ -550,7 +658,7 @@ class JobStore:
                 if job.status is JobStatus.PAUSED or not job.lease_alive(now):
                     return self._direct_transition(job, target)
                 return self._flag(job, target)
-            except _Raced:
+            except ChangedMeanwhile:
                 continue
         raise IllegalTransition(f"job {job_id!r} kept changing under the request; try again")
 
@@ -573,7 +681,7 @@ class JobStore:
         except UpdateError as exc:
             if not _condition_failed(exc):
                 raise
-            raise _Raced from None
+            raise ChangedMeanwhile(f"job {job.job_id!r} changed meanwhile") from None
         self._report(target.value.lower(), job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
@@ -594,7 +702,7 @@ class JobStore:
         except UpdateError as exc:
             if not _condition_failed(exc):
                 raise
-            raise _Raced from None
+            raise ChangedMeanwhile(f"job {job.job_id!r} changed meanwhile") from None
         return self._to_job(item)
 
     def _classify(self, job_id: str, epoch: int) -> ClaimRejected:
@@ -667,7 +775,7 @@ class JobStore:
             hops=int(item.hops),
             max_hops=int(item.max_hops),
             attempts=int(item.attempts),
-            max_attempts=int(item.max_attempts),
+            max_attempts=int(item.max_attempts or 0),
             created_at=item.created_at,
             updated_at=item.updated_at,
             state_blob=item.state,
@@ -675,6 +783,7 @@ class JobStore:
             state_ref=StateRef.from_dict(_plain(item.state_ref)) if item.state_ref else None,
             summary=_plain(item.summary),
             report_ref={k: str(v) for k, v in _plain(item.report_ref).items()} or None,
+            rearms=int(item.rearms or 0),
             state_size=int(item.state_size or 0),
             lease_owner=item.lease_owner,
             lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,
@@ -694,10 +803,6 @@ class _NoState:
 
 
 NO_STATE = _NoState()
-
-
-class _Raced(Exception):
-    """A conditional write lost to a concurrent change; the caller re-reads and decides again."""
 
 
 def _plain(value: Any) -> dict[str, Any]:

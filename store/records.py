@@ -110,6 +110,7 @@ class Job:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
+    rearms: int = 0
 
     @property
     def has_state(self) -> bool:
@@ -131,6 +132,7 @@ class Job:
             "max_hops": self.max_hops,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
+            "rearms": self.rearms,
             "state_size": self.state_size,
             "state_ref": self.state_ref.to_dict() if self.state_ref else None,
             "summary": self.summary,
@@ -208,6 +210,7 @@ class Ending:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
+    rearms: int = 0
 
 
 @dataclass(frozen=True)

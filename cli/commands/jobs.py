@@ -1,4 +1,4 @@
-"""`baton start` and `baton status`: create a job, read a job."""
+"""`baton start`: create a job and send its first event."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cli.errors import handles_errors
 from cli.output import console, print_job, print_json
 from handler.launch import launch, prepare
 from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
-from store.errors import InvalidJob, JobNotFound
+from store.errors import InvalidJob
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
@@ -34,6 +34,9 @@ def start(
         str | None, typer.Option(help="fail (retry, then fail the job) or skip (count it)")
     ] = None,
     max_failed: Annotated[int | None, typer.Option(help="With skip: fail past this many")] = None,
+    expected_objects: Annotated[
+        int | None, typer.Option(help="How many objects to expect, for progress and ETA")
+    ] = None,
     job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
     max_hops: Annotated[
         int, typer.Option(help="Recursion guard: most invocations")
@@ -52,6 +55,7 @@ def start(
         "action": action,
         "on_error": on_error,
         "max_failed": max_failed,
+        "expected_objects": expected_objects,
     }
     if action_params is not None:
         try:
@@ -79,22 +83,5 @@ def start(
     print_job(launched.job)
 
 
-@handles_errors
-def status(
-    ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job id")],
-    json_output: JsonFlag = False,
-) -> None:
-    """Show a job: status, epoch, hops, counters, lease and last error."""
-    job = ctx_of(ctx).store.find(job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    if json_output:
-        print_json(job.to_public_dict())
-    else:
-        print_job(job)
-
-
 def register(app: typer.Typer) -> None:
     app.command()(start)
-    app.command()(status)

@@ -67,6 +67,11 @@ class Task(ABC):
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
         """Check and normalise parameters at job creation; raise InvalidJob with a clear message."""
 
+    @classmethod
+    def expected_total(cls, params: Mapping[str, Any]) -> int | None:
+        """How many `progress_counter` items the job will count, when known (for ETAs)."""
+        return None
+
     @abstractmethod
     def start(self) -> Any:
         """The initial state (JSON), built on the first hop."""

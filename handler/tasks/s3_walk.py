@@ -21,7 +21,16 @@ MAX_KEYS = 1_000
 MAX_KEY_BYTES = 1_024
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
-PARAMS = ("bucket", "prefix", "start_after", "action", "action_params", "on_error", "max_failed")
+PARAMS = (
+    "bucket",
+    "prefix",
+    "start_after",
+    "action",
+    "action_params",
+    "on_error",
+    "max_failed",
+    "expected_objects",
+)
 
 
 class S3Walk(Task):
@@ -79,7 +88,19 @@ class S3Walk(Task):
         if isinstance(max_failed, bool) or not isinstance(max_failed, int) or max_failed < 0:
             raise InvalidJob(f"s3-walk max_failed must be a whole number >= 0, got {max_failed!r}")
         out["max_failed"] = max_failed
+        expected = params.get("expected_objects")
+        if expected is not None:
+            if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+                raise InvalidJob(
+                    f"s3-walk expected_objects must be a whole number, got {expected!r}"
+                )
+            out["expected_objects"] = expected
         return out
+
+    @classmethod
+    def expected_total(cls, params: Mapping[str, Any]) -> int | None:
+        expected = params.get("expected_objects")
+        return int(expected) if isinstance(expected, int) else None
 
     def start(self) -> dict[str, Any]:
         return {"start_after": self.params.get("start_after"), "failures": [], "action": {}}

@@ -80,12 +80,19 @@ class LambdaSim:
         self.results: list[dict[str, Any]] = []
         self.errors: list[BaseException] = []
         self.dead_letters: list[Delivery] = []
+        self.lost: list[dict[str, Any]] = []
+        # Decides, per accepted invoke, whether the event is lost on the way (as when a
+        # function's reserved concurrency is 0 and events go to the on-failure destination).
+        self.lose: Callable[[dict[str, Any]], bool] = lambda event: False
 
     # botocore hook: short-circuits lambda.Invoke and queues the event instead.
     def on_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         event = json.loads(params["body"])
         self.invokes.append(event)
-        self.queue.append(Delivery(event))
+        if self.lose(event):
+            self.lost.append(event)
+        else:
+            self.queue.append(Delivery(event))
         response = AWSResponse("https://lambda.local", 202, {}, None)
         return response, {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
 

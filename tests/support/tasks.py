@@ -39,6 +39,10 @@ class GrowTask(Task):
             "size": int(params["size"]),
         }
 
+    @classmethod
+    def expected_total(cls, params: Mapping[str, Any]) -> int | None:
+        return int(params["steps"])
+
     def start(self) -> dict[str, Any]:
         return {"chunks": [], "next": 0}
 

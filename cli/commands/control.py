@@ -1,0 +1,167 @@
+"""Changing jobs: `cancel`, `pause`, `resume`, the `kill-switch` and the `watchdog`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from botocore.exceptions import ClientError
+from rich.table import Table
+
+from cli.context import ctx_of
+from cli.errors import handles_errors
+from cli.output import console, print_job, print_json
+from handler.launch import send_event
+from handler.watchdog import Watchdog, WatchdogSettings
+from store.errors import InvalidJob
+from store.records import Job, JobStatus
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+JobArg = Annotated[str, typer.Argument(help="The job id")]
+
+
+def _show(job: Job, message: str, json_output: bool) -> None:
+    if json_output:
+        print_json({**job.to_public_dict(), "message": message})
+    else:
+        console.print(message)
+        print_job(job)
+
+
+@handles_errors
+def cancel(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) -> None:
+    """Cancel a job: at once if no invocation holds it, else at the holder's next commit."""
+    job = ctx_of(ctx).store.request_cancel(job_id)
+    if job.status is JobStatus.CANCELLED:
+        message = f"job {job_id} cancelled; it will never run again"
+    else:
+        message = (
+            f"cancel requested: {job.lease_owner} stops at its next checkpoint "
+            f"(within BATON_CHECKPOINT_S)"
+        )
+    _show(job, message, json_output)
+
+
+@handles_errors
+def pause(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) -> None:
+    """Pause a job (resumable): at once if no invocation holds it, else at its next commit."""
+    job = ctx_of(ctx).store.request_pause(job_id)
+    if job.status is JobStatus.PAUSED:
+        message = f"job {job_id} paused; `baton resume {job_id}` continues it from its cursor"
+    else:
+        message = f"pause requested: {job.lease_owner} stops at its next checkpoint"
+    _show(job, message, json_output)
+
+
+@handles_errors
+def resume(
+    ctx: typer.Context,
+    job_id: JobArg,
+    max_hops: Annotated[
+        int | None, typer.Option(help="Raise the hop limit (a job that ran out of hops)")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(help="Take over a lease whose holder's deadline has passed (skew margin)"),
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Continue a FAILED, PAUSED or stalled job from its last committed cursor, at a new epoch."""
+    if max_hops is not None and max_hops < 1:
+        raise InvalidJob("--max-hops must be at least 1")
+    c = ctx_of(ctx)
+    job = c.store.resume(job_id, max_hops=max_hops, force=force)
+    send_event(c.lambda_client, c.relay_settings.function_name, job)
+    message = (
+        f"job {job_id} resumed at epoch {job.epoch} on {c.relay_settings.function_name}; "
+        f"events of older epochs are now discarded"
+    )
+    _show(job, message, json_output)
+
+
+KILL_ON = (
+    "kill switch ON: {fn} has reserved concurrency 0.\n"
+    "- New async events (hand-offs, resumes, Lambda's retries) are not run: they go straight "
+    "to the function's on-failure destination, without retries.\n"
+    "- Invocations already running finish their hop; their hand-off event goes there too.\n"
+    "- Every job keeps its cursor in the table. After `baton kill-switch off`, `baton resume "
+    "JOB` (or the watchdog) continues each from its last checkpoint."
+)
+KILL_OFF = (
+    "kill switch OFF: {fn} has no reserved concurrency limit of 0.\n"
+    "- Chains stopped while it was on stay where they were: `baton list --status QUEUED` and "
+    "`--status RUNNING` show them; `baton resume JOB` (or the watchdog) restarts each."
+)
+
+
+@handles_errors
+def kill_switch(
+    ctx: typer.Context,
+    state: Annotated[str, typer.Argument(help="on, off or status")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Stop every chain at once (reserved concurrency 0), or lift it; jobs stay resumable."""
+    c = ctx_of(ctx)
+    fn = c.relay_settings.function_name
+    client = c.lambda_client
+    if state == "on":
+        client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
+    elif state == "off":
+        client.delete_function_concurrency(FunctionName=fn)
+    elif state != "status":
+        raise InvalidJob(f"kill-switch takes on, off or status, not {state!r}")
+    reserved: int | None
+    try:
+        reserved = client.get_function_concurrency(FunctionName=fn).get(
+            "ReservedConcurrentExecutions"
+        )
+    except ClientError:
+        if state == "status":
+            raise
+        reserved = 0 if state == "on" else None
+    engaged = reserved == 0
+    if json_output:
+        print_json({"function": fn, "kill_switch": engaged, "reserved_concurrency": reserved})
+        return
+    text = KILL_ON if engaged else KILL_OFF
+    if state == "status" and not engaged:
+        limit = "none" if reserved is None else str(reserved)
+        text = f"kill switch off for {{fn}} (reserved concurrency: {limit})"
+    console.print(text.format(fn=fn), soft_wrap=True)
+
+
+@handles_errors
+def watchdog(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One sweep, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between sweeps")] = 60.0,
+    json_output: JsonFlag = False,
+) -> None:
+    """Find lost chains and restart them (what the scheduled watchdog function does)."""
+    c = ctx_of(ctx)
+    dog = Watchdog(
+        c.store, c.lambda_client, c.relay_settings.function_name, WatchdogSettings.from_env()
+    )
+    while True:
+        actions = dog.sweep()
+        if json_output:
+            print_json({"actions": [a.to_dict() for a in actions]})
+        elif not actions:
+            console.print("watchdog: no stalled jobs")
+        else:
+            table = Table("job", "action", "epoch", "why")
+            for a in actions:
+                table.add_row(a.job_id, a.action, str(a.epoch), a.detail)
+            console.print(table)
+        if once:
+            return
+        time.sleep(interval)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(cancel)
+    app.command()(pause)
+    app.command()(resume)
+    app.command(name="kill-switch")(kill_switch)
+    app.command()(watchdog)

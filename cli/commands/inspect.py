@@ -1,0 +1,274 @@
+"""Reading jobs: `status`, `watch`, `list`, `history`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from cli.context import ctx_of
+from cli.errors import handles_errors
+from cli.output import console, fail, print_json
+from cli.view import JobView, hop_duration_ms, human_bytes
+from handler.watchdog import WatchdogSettings
+from store.clock import iso_from_ms
+from store.errors import InvalidJob, JobNotFound
+from store.health import seconds
+from store.records import Job, JobStatus
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+EXIT_FAILED = 1
+EXIT_CANCELLED = 3
+EXIT_TIMEOUT = 124
+
+
+def _view(ctx: typer.Context, job_id: str) -> JobView:
+    c = ctx_of(ctx)
+    job = c.store.find(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return JobView.of(job, c.store.clock.now_ms(), WatchdogSettings.from_env().stall_after_s)
+
+
+def render_status(view: JobView) -> Table:
+    job = view.job
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("job", job.job_id)
+    table.add_row("status", f"{job.status.value}  ({view.verdict.health.value})")
+    table.add_row("health", view.verdict.reason)
+    table.add_row("task", f"{job.task} {json.dumps(job.params, ensure_ascii=False)}")
+    table.add_row("epoch / hops", f"{job.epoch} / {job.hops} of {job.max_hops}")
+    counters = ", ".join(f"{k}={v:,}" for k, v in sorted(job.counters.items())) or "-"
+    table.add_row("counters", counters)
+    if "bytes" in job.counters:
+        table.add_row("bytes", human_bytes(job.counters["bytes"]))
+    if view.expected_total:
+        share = 100 * view.done / view.expected_total if view.expected_total else 100
+        table.add_row("progress", f"{view.done:,} of {view.expected_total:,} ({share:.1f}%)")
+    table.add_row("rate", view.rate_text())
+    table.add_row("eta", view.eta_text())
+    if view.since_commit_s is not None:
+        table.add_row("last commit", f"{seconds(int(view.since_commit_s * 1000))} ago")
+    if job.lease_owner:
+        table.add_row("lease", f"{job.lease_owner} until {iso_from_ms(job.lease_expires_ms or 0)}")
+    if job.attempts:
+        table.add_row("attempts", f"{job.attempts} of {job.max_attempts} failed at this cursor")
+    if job.last_error:
+        table.add_row("last error", job.last_error)
+    if job.summary:
+        table.add_row("summary", json.dumps(job.summary, ensure_ascii=False)[:2_000])
+    if job.report_ref:
+        table.add_row("report", f"s3://{job.report_ref['bucket']}/{job.report_ref['key']}")
+    table.add_row("created / updated", f"{job.created_at} / {job.updated_at}")
+    return table
+
+
+@handles_errors
+def status(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Where a job is: status, health, counters, rate, ETA, lease, last error."""
+    view = _view(ctx, job_id)
+    if json_output:
+        print_json(view.to_dict())
+    else:
+        console.print(render_status(view))
+
+
+def _exit_code(job: Job) -> int:
+    return {
+        JobStatus.SUCCEEDED: 0,
+        JobStatus.FAILED: EXIT_FAILED,
+        JobStatus.CANCELLED: EXIT_CANCELLED,
+    }.get(job.status, 0)
+
+
+@handles_errors
+def watch(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id")],
+    interval: Annotated[float, typer.Option(help="Seconds between polls")] = 2.0,
+    timeout: Annotated[
+        float | None, typer.Option(help="Give up after this many seconds (exit 124)")
+    ] = None,
+) -> None:
+    """Live progress until the job ends: exit 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 124 timeout."""
+    if interval <= 0:
+        raise InvalidJob("--interval must be positive")
+    view = _view(ctx, job_id)
+    started = time.monotonic()
+    progress = Progress(
+        TextColumn("[bold]{task.fields[status]:<9}"),
+        BarColumn(bar_width=None),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[figures]}"),
+        console=console,
+        transient=False,
+    )
+    bar = progress.add_task("job", total=view.expected_total, status="", figures="")
+    last: tuple[float, int] | None = None
+    live_rate: float | None = None
+    with Live(progress, console=console, refresh_per_second=4, transient=False):
+        while True:
+            job = view.job
+            now = time.monotonic()
+            if last is not None and now > last[0]:
+                instant = (view.done - last[1]) / (now - last[0])
+                live_rate = instant if live_rate is None else 0.7 * live_rate + 0.3 * instant
+            last = (now, view.done)
+            rate = live_rate if live_rate is not None else view.rate_per_s
+            eta = "-"
+            if view.expected_total and rate:
+                eta = seconds(int(max(0, view.expected_total - view.done) / rate * 1000))
+            figures = (
+                f"{view.done:,} {view.progress_counter or 'steps'}"
+                + (f", {human_bytes(job.counters['bytes'])}" if "bytes" in job.counters else "")
+                + f" | hops {job.hops} | {rate or 0:,.0f}/s | eta {eta}"
+                + f" | {view.verdict.health.value}"
+            )
+            progress.update(
+                bar,
+                completed=view.done,
+                total=view.expected_total,
+                status=job.status.value,
+                figures=figures,
+            )
+            if job.status.terminal:
+                break
+            if timeout is not None and now - started > timeout:
+                fail(f"job {job_id} still {job.status.value} after {timeout:g}s", EXIT_TIMEOUT)
+            time.sleep(interval)
+            view = _view(ctx, job_id)
+    console.print(render_status(view))
+    code = _exit_code(view.job)
+    if code:
+        raise typer.Exit(code)
+
+
+def _encode_token(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError:
+        raise InvalidJob("--next-token is not a token `baton list` printed") from None
+    if not isinstance(key, dict):
+        raise InvalidJob("--next-token is not a token `baton list` printed")
+    return key
+
+
+@handles_errors
+def list_jobs(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status (QUEUED, RUNNING, PAUSED, ...)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Jobs per page")] = 20,
+    next_token: Annotated[str | None, typer.Option(help="Continue after a page")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Jobs by status through the by-status index, newest first."""
+    if not 1 <= limit <= 1_000:
+        raise InvalidJob("--limit must be between 1 and 1000")
+    store = ctx_of(ctx).store
+    token: str | None = None
+    if status is not None:
+        try:
+            wanted = JobStatus(status.upper())
+        except ValueError:
+            names = ", ".join(s.value for s in JobStatus)
+            raise InvalidJob(f"unknown status {status!r}; use one of {names}") from None
+        start = _decode_token(next_token) if next_token else None
+        jobs, last_key = store.list_jobs(wanted, limit=limit, start_key=start)
+        token = _encode_token(last_key)
+    else:
+        if next_token:
+            raise InvalidJob("--next-token pages one status: pass --status too")
+        jobs = []
+        for each in JobStatus:
+            page, _ = store.list_jobs(each, limit=limit)
+            jobs.extend(page)
+        jobs = sorted(jobs, key=lambda j: j.updated_at, reverse=True)[:limit]
+    if json_output:
+        rows = [
+            {
+                k: v
+                for k, v in j.to_public_dict().items()
+                if k
+                in (
+                    "job_id",
+                    "status",
+                    "task",
+                    "epoch",
+                    "hops",
+                    "counters",
+                    "updated_at",
+                    "created_at",
+                    "last_error",
+                    "parent_id",
+                )
+            }
+            for j in jobs
+        ]
+        print_json({"jobs": rows, "next_token": token})
+        return
+    table = Table("job", "status", "task", "hops", "counters", "updated")
+    for j in jobs:
+        counters = ", ".join(f"{k}={v:,}" for k, v in sorted(j.counters.items()))
+        table.add_row(j.job_id, j.status.value, j.task, str(j.hops), counters, j.updated_at)
+    console.print(table)
+    if token:
+        console.print(f"more: baton list --status {status} --next-token {token}")
+
+
+@handles_errors
+def history(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id")],
+    json_output: JsonFlag = False,
+) -> None:
+    """The recent hops as a timeline: when, how long, items done, why each ended."""
+    view = _view(ctx, job_id)
+    hops = view.job.recent_hops
+    if json_output:
+        print_json([{**h.to_dict(), "duration_ms": hop_duration_ms(h)} for h in hops])
+        return
+    if not hops:
+        console.print(f"job {job_id} has not finished a hop yet ({view.job.status.value})")
+        return
+    table = Table("hop", "epoch", "started", "took", "items", "items/s", "ended by", "invocation")
+    for h in hops:
+        took = hop_duration_ms(h)
+        rate = f"{h.items / (took / 1000):,.1f}" if took else "-"
+        table.add_row(
+            str(h.hop),
+            str(h.epoch),
+            h.started_at,
+            seconds(took) if took >= 1000 else f"{took}ms",
+            f"{h.items:,}",
+            rate,
+            h.ended_by,
+            h.owner,
+        )
+    console.print(table)
+    if view.job.hops > len(hops):
+        console.print(f"(the last {len(hops)} of {view.job.hops} hops)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+    app.command()(watch)
+    app.command(name="list")(list_jobs)
+    app.command()(history)

@@ -1,0 +1,152 @@
+"""The watchdog: finds lost chains and restarts them, a bounded number of times.
+
+A chain is lost when its hand-off invoke never went through (the job waits QUEUED and nobody
+claims it), or when its holder died and Lambda's retries are spent (RUNNING, lease long expired).
+The watchdog re-sends the QUEUED job's event at its epoch, or re-arms the dead RUNNING job at a
+new epoch (fencing any late retry), each time counting `rearms`; a job that still does not move
+after `max_rearms` ends FAILED with a "stalled" error and stays resumable by an operator.
+
+Runs on a schedule as `handler.watchdog.lambda_handler`, or from a terminal as
+`baton watchdog --once`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from handler.launch import InvokeFailed, send_event
+from handler.observability import count, logger, metrics
+from handler.runtime import get_runtime
+from store.clock import iso_from_ms
+from store.config import int_setting
+from store.constants import DEFAULT_MAX_REARMS, DEFAULT_STALL_AFTER_S
+from store.errors import ChangedMeanwhile, JobNotFound
+from store.health import Health, assess
+from store.protocol import JobStore
+from store.records import JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+SWEEP_BATCH = 100
+
+
+@dataclass(frozen=True)
+class WatchdogSettings:
+    stall_after_s: int = DEFAULT_STALL_AFTER_S
+    max_rearms: int = DEFAULT_MAX_REARMS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WatchdogSettings:
+        env = os.environ if env is None else env
+        return cls(
+            stall_after_s=int_setting(
+                env, "BATON_WATCHDOG_STALL_S", DEFAULT_STALL_AFTER_S, 1, 86_400
+            ),
+            max_rearms=int_setting(env, "BATON_WATCHDOG_MAX_REARMS", DEFAULT_MAX_REARMS, 0, 100),
+        )
+
+
+@dataclass(frozen=True)
+class SweepAction:
+    job_id: str
+    action: str  # resent, rearmed, failed, send_failed
+    epoch: int
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "action": self.action,
+            "epoch": self.epoch,
+            "detail": self.detail,
+        }
+
+
+class Watchdog:
+    def __init__(
+        self,
+        store: JobStore,
+        lambda_client: LambdaClient,
+        function: str,
+        settings: WatchdogSettings,
+    ) -> None:
+        self.store = store
+        self.lambda_client = lambda_client
+        self.function = function
+        self.settings = settings
+
+    def sweep(self) -> list[SweepAction]:
+        """One pass over QUEUED and RUNNING jobs idle for longer than the stall threshold."""
+        now = self.store.clock.now_ms()
+        cutoff = iso_from_ms(now - self.settings.stall_after_s * 1000)
+        actions: list[SweepAction] = []
+        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            stale, _ = self.store.list_jobs(status, limit=SWEEP_BATCH, updated_before=cutoff)
+            for listed in stale:
+                action = self._look_after(listed.job_id)
+                if action is not None:
+                    actions.append(action)
+        return actions
+
+    def _look_after(self, job_id: str) -> SweepAction | None:
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            return None
+        verdict = assess(job, self.store.clock.now_ms(), self.settings.stall_after_s)
+        if verdict.health is not Health.STALLED:
+            return None
+        try:
+            if job.rearms >= self.settings.max_rearms:
+                reason = (
+                    f"{verdict.reason}; the watchdog restarted it {job.rearms} times without "
+                    f"progress. Look at the worker's logs, then `baton resume {job_id}`"
+                )
+                failed = self.store.fail_stalled(job, reason)
+                count("WatchdogFailed")
+                logger.error("stalled job failed", extra={"job_id": job_id, "reason": reason})
+                return SweepAction(job_id, "failed", failed.epoch, reason)
+            if job.status is JobStatus.QUEUED:
+                moved = self.store.nudge(job)
+                action = "resent"
+            else:
+                moved = self.store.rearm(job)
+                action = "rearmed"
+        except ChangedMeanwhile:
+            return None  # the chain moved (or an operator acted) since the read: leave it
+        try:
+            send_event(self.lambda_client, self.function, moved)
+        except InvokeFailed as exc:
+            count("WatchdogInvokeFailed")
+            logger.error("watchdog invoke failed", extra={"job_id": job_id, "error": str(exc)})
+            return SweepAction(job_id, "send_failed", moved.epoch, str(exc))
+        count(f"Watchdog_{action}")
+        logger.warning(
+            "watchdog restarted a stalled job",
+            extra={
+                "job_id": job_id,
+                "action": action,
+                "epoch": moved.epoch,
+                "rearms": moved.rearms,
+            },
+        )
+        return SweepAction(job_id, action, moved.epoch, verdict.reason)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Scheduled entry point: one sweep, its actions returned (and logged)."""
+    runtime = get_runtime()
+    watchdog = Watchdog(
+        runtime.store,
+        runtime.lambda_client,
+        runtime.settings.function_name,
+        WatchdogSettings.from_env(),
+    )
+    actions = watchdog.sweep()
+    return {"actions": [a.to_dict() for a in actions]}

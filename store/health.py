@@ -1,0 +1,68 @@
+"""A job's health verdict, computed from the item alone so the CLI and the watchdog agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from store.clock import iso_from_ms, ms_from_iso
+from store.constants import DEFAULT_STALL_AFTER_S
+from store.records import Job, JobStatus
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    WAITING = "waiting for hand-off"
+    STALLED = "stalled"
+    PAUSED = "paused"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    health: Health
+    reason: str
+
+
+def seconds(ms: int) -> str:
+    s = max(0, ms) // 1000
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def assess(job: Job, now_ms: int, stall_after_s: int = DEFAULT_STALL_AFTER_S) -> Verdict:
+    status = job.status
+    if status is JobStatus.SUCCEEDED:
+        return Verdict(Health.SUCCEEDED, f"finished at {job.finished_at}")
+    if status is JobStatus.CANCELLED:
+        return Verdict(Health.CANCELLED, f"cancelled at {job.finished_at}")
+    if status is JobStatus.FAILED:
+        return Verdict(Health.FAILED, job.last_error or "failed")
+    if status is JobStatus.PAUSED:
+        return Verdict(Health.PAUSED, "paused by an operator; `baton resume` continues it")
+    idle_ms = now_ms - ms_from_iso(job.updated_at)
+    if status is JobStatus.RUNNING:
+        if job.lease_alive(now_ms):
+            return Verdict(
+                Health.HEALTHY,
+                f"held by {job.lease_owner} until {iso_from_ms(job.lease_expires_ms or 0)}; "
+                f"last commit {seconds(idle_ms)} ago",
+            )
+        expired = now_ms - (job.lease_expires_ms or 0)
+        return Verdict(
+            Health.STALLED,
+            f"its invocation died: the lease expired {seconds(expired)} ago; Lambda may retry it, "
+            f"the watchdog re-arms it, or run `baton resume`",
+        )
+    if idle_ms < stall_after_s * 1000:
+        return Verdict(Health.WAITING, f"epoch {job.epoch} queued {seconds(idle_ms)} ago")
+    return Verdict(
+        Health.STALLED,
+        f"epoch {job.epoch} queued {seconds(idle_ms)} ago and never claimed; the watchdog re-sends "
+        f"it, or run `baton resume`",
+    )
