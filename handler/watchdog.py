@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from handler.launch import InvokeFailed, send_event
 from handler.observability import count, logger, metrics
 from handler.runtime import get_runtime
@@ -79,8 +81,27 @@ class Watchdog:
         self.function = function
         self.settings = settings
 
+    def kill_switch_on(self) -> bool:
+        """Whether the worker's reserved concurrency is 0: restarting anything would be futile."""
+        try:
+            reply = self.lambda_client.get_function_concurrency(FunctionName=self.function)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                "cannot read the kill switch; sweeping anyway", extra={"error": str(exc)}
+            )
+            return False
+        return reply.get("ReservedConcurrentExecutions") == 0
+
     def sweep(self) -> list[SweepAction]:
-        """One pass over QUEUED and RUNNING jobs idle for longer than the stall threshold."""
+        """One pass over QUEUED and RUNNING jobs idle for longer than the stall threshold.
+
+        While the kill switch is on the sweep stands down: every re-send would go to the
+        on-failure destination and count against the job, failing it as stalled for nothing.
+        """
+        if self.kill_switch_on():
+            logger.warning("kill switch is on: the watchdog restarts nothing")
+            count("WatchdogStoodDown")
+            return []
         now = self.store.clock.now_ms()
         cutoff = iso_from_ms(now - self.settings.stall_after_s * 1000)
         actions: list[SweepAction] = []

@@ -327,3 +327,22 @@ def test_the_kill_switch_sets_and_lifts_reserved_concurrency(
         }
         assert baton_json("kill-switch", "off")["kill_switch"] is False
         assert baton("kill-switch", "maybe").exit_code == 2
+
+
+def test_the_watchdog_stands_down_while_the_kill_switch_is_on(
+    stack: Stack, truth: BucketTruth
+) -> None:
+    make_function("baton-worker")
+    stack.sim.lose = lambda event: event["epoch"] == 2 and len(stack.sim.lost) == 0
+    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "k1")
+    stack.sim.drain()
+    assert baton("kill-switch", "on").exit_code == 0
+    for _ in range(5):
+        stack.clock.advance(STALL_S * 1000 + 1)
+        assert baton_json("watchdog", "--once")["actions"] == []
+    assert stack.job("k1").rearms == 0 and stack.job("k1").status is JobStatus.QUEUED
+
+    baton("kill-switch", "off")
+    assert [a["action"] for a in baton_json("watchdog", "--once")["actions"]] == ["resent"]
+    stack.sim.drain()
+    assert stack.job("k1").counters == truth.counters()
