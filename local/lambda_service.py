@@ -77,6 +77,7 @@ class Invocation:
 
     request_id: str
     invocation_type: str
+    event: Any
     attempt: int
     duplicate: bool
     ending: str
@@ -448,6 +449,7 @@ class LambdaService:
         invocation = Invocation(
             request_id=pending.request_id,
             invocation_type=kind,
+            event=pending.event,
             attempt=pending.attempt,
             duplicate=pending.duplicate,
             ending=result.ending.value,

@@ -33,6 +33,7 @@ from local.function import FunctionConfig
 from local.lambda_http import LambdaApi, LambdaHttpServer
 from local.lambda_service import LambdaService
 from local.moto_server import MotoServer, _pythonpath
+from store.codec import StateCodec
 from store.constants import DEFAULT_TABLE
 from store.model import bind_job_model
 from store.protocol import JobStore
@@ -210,35 +211,41 @@ class LocalStack:
 
     # ------------------------------------------------------------------ clients
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for "s3", "dynamodb" or "lambda" on this stack (made once, reused)."""
-        if service not in self._clients:
+    def client(self, service: str, *, max_attempts: int = 4) -> Any:
+        """A boto3 client for "s3", "dynamodb" or "lambda" on this stack (made once, reused).
+
+        `max_attempts` is botocore's total attempts (standard retry mode); 1 turns retries off.
+        """
+        key = f"{service}/{max_attempts}"
+        if key not in self._clients:
             urls = {"s3": self.moto_url, "dynamodb": self.moto_url, "lambda": self.lambda_url}
             session = boto3.session.Session(
                 aws_access_key_id=CREDENTIAL,
                 aws_secret_access_key=CREDENTIAL,
                 region_name=self.function.region,
             )
-            self._clients[service] = session.client(
+            self._clients[key] = session.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=urls[service],
                 config=Config(
                     s3={"addressing_style": "path"},
-                    retries={"mode": "standard", "max_attempts": 4},
+                    retries={"mode": "standard", "max_attempts": max_attempts},
                     max_pool_connections=16,
                 ),
             )
-        return self._clients[service]
+        return self._clients[key]
 
     @property
     def store(self) -> JobStore:
-        """The job store on this stack's table, with its own endpoint and credentials."""
+        """The job store on this stack's table (states spill to its state bucket), with its own
+        endpoint and credentials."""
         if self._store is None:
             model = bind_job_model(self.table, self.function.region, self.moto_url)
             meta: Any = model.Meta  # pynamodb reads credentials from Meta when they are set
             meta.aws_access_key_id = CREDENTIAL
             meta.aws_secret_access_key = CREDENTIAL
-            self._store = JobStore(model)
+            codec = StateCodec(self.client("s3"), self.state_bucket)
+            self._store = JobStore(model, codec=codec)
         return self._store
 
     @contextlib.contextmanager

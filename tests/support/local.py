@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,12 @@ def read_trace(path: Path) -> list[tuple[int, str]]:
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
     return [(int(pid), rest) for pid, _, rest in (line.partition(" ") for line in lines)]
+
+
+def wait_until(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Poll `condition` until it holds; fail the test with `what` when the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)

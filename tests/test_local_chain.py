@@ -1,0 +1,210 @@
+"""baton end to end on the local stack: real worker processes, HTTP, moto's server.
+
+Each test runs the real `handler.app.lambda_handler` chain through the local Lambda service and
+waits by polling the job item, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handler.launch import send_event
+from local.faults import Fault, FaultConfig
+from local.function import FunctionConfig
+from local.stack import LocalStack
+from local.watchdog import LocalWatchdog
+from store.constants import CLOCK_SKEW_MS
+from store.records import Job, JobStatus
+from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
+
+ACTIONS = ("local.demo_actions", LOCAL_ACTIONS)
+
+
+def make_stack(
+    timeout_ms: int, min_margin_ms: int, faults: FaultConfig | None = None
+) -> LocalStack:
+    return LocalStack(
+        function=FunctionConfig(timeout_ms=timeout_ms),
+        faults=faults,
+        min_margin_ms=min_margin_ms,
+        checkpoint_s=1,
+        action_modules=ACTIONS,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    """Hops of about 0.9 s: a 1.5 s timeout, 0.6 s kept in hand."""
+    with make_stack(timeout_ms=1_500, min_margin_ms=600) as s:
+        yield s
+
+
+def succeeded(job: Job) -> bool:
+    return job.status is JobStatus.SUCCEEDED
+
+
+def ended(job: Job) -> bool:
+    return job.status.terminal
+
+
+def keys_processed(trace: Path) -> Counter[str]:
+    return Counter(key for _, key in read_trace(trace) if not key.startswith("BLOCK "))
+
+
+def test_a_chain_of_twenty_hops_succeeds_with_exact_counters(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    truth = fill(stack, "walk-me", 800)
+    trace = tmp_path / "trace"
+    job = start_walk(stack, "walk-me", {"sleep_ms": 25, "trace": str(trace)})
+    done = stack.wait_for_job(job.job_id, ended, timeout_s=120, what="its end")
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.hops >= 20, f"the chain should hop many times, it hopped {done.hops}"
+    assert done.counters == truth.counters()
+    # No fault, no crash: every object exactly once.
+    assert keys_processed(trace) == Counter(list(truth.sizes))
+    service = stack.lambda_.snapshot()
+    assert service["invocations"] == done.hops == service["ok"]
+    assert service["dead_letters"] == 0
+    # Warm workers are reused: a hop hands off while still running, so two alternate.
+    assert service["cold_starts"] <= 3
+    assert [h.ended_by for h in done.recent_hops][-1] == "finished"
+    assert all(h.ended_by == "budget" for h in done.recent_hops[:-1])
+
+
+def test_duplicates_kills_and_throttles_together_still_give_exact_counters(
+    tmp_path: Path,
+) -> None:
+    faults = FaultConfig(
+        duplicate=Fault(0.3, seed=11), kill=Fault(0.3, seed=12), throttle=Fault(0.15, seed=13)
+    )
+    # A wider margin than the plain chain: a throttled hand-off is retried by botocore with
+    # backoff (up to ~1 s for the first retry) inside the time kept in hand.
+    with make_stack(timeout_ms=2_500, min_margin_ms=1_500, faults=faults) as stack:
+        truth = fill(stack, "chaos", 900)
+        trace = tmp_path / "trace"
+        job = start_walk(stack, "chaos", {"sleep_ms": 25, "trace": str(trace)})
+        watchdog = LocalWatchdog(stack)
+        done = stack.wait_for_job(
+            job.job_id, ended, timeout_s=240, what="its end", on_poll=watchdog
+        )
+        service = stack.lambda_.snapshot()
+        results = [i.result() for i in stack.lambda_.invocations if i.ending == "ok"]
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.hops >= 20
+    assert done.counters == truth.counters(), "counters are exact whatever was killed or doubled"
+    processed = keys_processed(trace)
+    assert set(processed) == set(truth.sizes), "every object processed at least once"
+    # Every fault really struck, and the protocol absorbed it.
+    assert service["duplicated"] >= 2
+    assert service["killed"] >= 1
+    assert service["throttled_by_fault"] >= 1
+    assert any(r.get("outcome") == "discarded" for r in results), "duplicates were discarded"
+    # A kill loses the work after the last commit: those objects ran again (at-least-once).
+    assert sum(processed.values()) > len(truth.sizes)
+    # Stalls (a hop killed between its hand-off write and Lambda accepting the event) are the
+    # watchdog's to fix; they must stay rare, or the chain is not really relaying.
+    assert len(watchdog.nudges) <= 4, watchdog.nudges
+
+
+def test_reserved_concurrency_zero_halts_a_chain_and_resume_finishes_from_its_cursor(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    truth = fill(stack, "halt-me", 400)
+    trace = tmp_path / "trace"
+    job = start_walk(stack, "halt-me", {"sleep_ms": 25, "trace": str(trace)})
+    stack.wait_for_job(job.job_id, lambda j: j.hops >= 3, timeout_s=60, what="three hops")
+
+    client = stack.client("lambda")
+    client.put_function_concurrency(FunctionName="baton-worker", ReservedConcurrentExecutions=0)
+
+    def halted(j: Job) -> bool:
+        letters = [d for d in stack.lambda_.dead_letters() if d.event.get("job_id") == j.job_id]
+        return (
+            j.status is JobStatus.QUEUED
+            and j.lease_owner is None
+            and stack.lambda_.idle()
+            and any(d.event["epoch"] == j.epoch for d in letters)
+        )
+
+    stopped = stack.wait_for_job(job.job_id, halted, timeout_s=30, what="a halt")
+    letter = next(d for d in stack.lambda_.dead_letters() if d.event["epoch"] == stopped.epoch)
+    assert letter.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert letter.attempts == 0, "no retries while concurrency is 0"
+    cursor = stack.store.load_state(stopped)["start_after"]
+    keys = sorted(truth.sizes)
+    # The committed counters cover exactly the committed cursor (I3).
+    assert stopped.counters["objects"] == keys.index(cursor) + 1
+    assert stopped.counters["objects"] < len(keys), "halted before the end"
+    seen_at_halt = len(read_trace(trace))
+
+    client.delete_function_concurrency(FunctionName="baton-worker")
+    resumed = stack.store.resume(job.job_id)
+    assert resumed.epoch == stopped.epoch + 1
+    send_event(client, stack.function.name, resumed)
+    done = stack.wait_for_job(job.job_id, ended, timeout_s=60, what="its end")
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.counters == truth.counters()
+    after = [key for _, key in read_trace(trace)[seen_at_halt:]]
+    assert after[0] == keys[keys.index(cursor) + 1], "the resumed chain starts after its cursor"
+    assert after == keys[keys.index(cursor) + 1 :], "and finishes the walk, each object once"
+    assert done.hops > stopped.hops
+
+
+def test_a_step_that_outlives_the_timeout_is_killed_and_retried_from_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    timeout_ms = 2_500
+    with make_stack(timeout_ms=timeout_ms, min_margin_ms=600) as stack:
+        truth = fill(stack, "stuck", 300)
+        keys = sorted(truth.sizes)
+        trace, marker = tmp_path / "trace", tmp_path / "blocked"
+        block_key = keys[70]
+        params = {
+            "sleep_ms": 20,
+            "trace": str(trace),
+            "block_key": block_key,
+            "marker": str(marker),
+            "block_s": 120,
+        }
+        job = start_walk(stack, "stuck", params)
+        wait_until(marker.exists, timeout_s=60, what="the step to block")
+        # The holder is stuck inside the step: nothing commits until it dies, so this is the
+        # last checkpoint the retry must continue from.
+        blocked = stack.store.get(job.job_id)
+        checkpoint = stack.store.load_state(blocked)["start_after"]
+        stuck_pid = next(pid for pid, key in read_trace(trace) if key == f"BLOCK {block_key}")
+        done = stack.wait_for_job(job.job_id, ended, timeout_s=90, what="its end")
+        invocations = list(stack.lambda_.invocations)
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.counters == truth.counters(), "the killed hop's uncommitted work is not counted"
+    (timed_out,) = [i for i in invocations if i.ending == "timeout"]
+    assert timed_out.pid == stuck_pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck_pid, 0)
+    retry = next(i for i in invocations if i.request_id == timed_out.request_id and i.attempt == 1)
+    assert retry.event == timed_out.event, "Lambda's retry carries the same event: same epoch"
+    assert retry.event["epoch"] == blocked.epoch
+    assert retry.result()["outcome"] in ("handed_off", "finished"), retry.result()
+    lease_expiry = timed_out.started_at_ms + timeout_ms + CLOCK_SKEW_MS
+    assert retry.started_at_ms > lease_expiry, "the retry claimed after the lease expired"
+
+    lines = [key for _, key in read_trace(trace)]
+    resumed_from = lines[lines.index(f"BLOCK {block_key}") + 1]
+    assert resumed_from == keys[keys.index(checkpoint) + 1], "the retry starts at the checkpoint"
+    assert keys.index(checkpoint) < keys.index(block_key)
+    processed = keys_processed(trace)
+    assert set(processed) == set(keys)
+    # Objects between the checkpoint and the stuck one ran twice (at-least-once), no others.
+    twice = {k for k, n in processed.items() if n > 1}
+    assert twice == set(keys[keys.index(checkpoint) + 1 : keys.index(block_key)])
