@@ -20,6 +20,12 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
 
+# The main job on the embedded local stack (moto's server + a local Lambda service), checked
+# against the bucket: no AWS account needed. `make demo DEMO_ARGS="--chaos"` adds faults.
+DEMO_ARGS ?=
+demo: $(STAMP)
+	$(BIN)/baton demo $(DEMO_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

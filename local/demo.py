@@ -38,10 +38,10 @@ FILL_THREADS = 8
 
 @dataclass(frozen=True)
 class DemoOptions:
-    objects: int = 4_000
+    objects: int = 3_000
     size: int = 2_048
     timeout_s: float = 2.0
-    min_margin_ms: int = 1_000
+    min_margin_ms: int = 800
     checkpoint_s: int = 1
     action: str = DEMO_ACTION
     faults: FaultConfig = field(default_factory=FaultConfig)

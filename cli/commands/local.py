@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import time
 from types import FrameType
@@ -38,6 +39,15 @@ def _faults(
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def _need_moto() -> None:
+    missing = [m for m in ("moto", "flask", "werkzeug") if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(
+            f"the local stack needs moto's server ({', '.join(missing)} missing): "
+            f"pip install 'moto[server]>=5.2.5,<6', or run `make demo`, which installs it",
+        )
 
 
 def _stop_on_sigterm() -> None:
@@ -78,6 +88,7 @@ def up(
     In another terminal, paste the export lines, then use `baton start` and `baton status` as
     against AWS. Ctrl-C stops everything and removes every temporary file.
     """
+    _need_moto()
     c = ctx_of(ctx)
     faults = _faults(duplicate, kill, throttle, chaos=False)
     try:
@@ -134,10 +145,10 @@ def up(
 
 
 def demo(
-    objects: Annotated[int, typer.Option(help="How many objects to put in the bucket")] = 4_000,
+    objects: Annotated[int, typer.Option(help="How many objects to put in the bucket")] = 3_000,
     size: Annotated[int, typer.Option(help="Average object size, bytes")] = 2_048,
     timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 2.0,
-    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS")] = 1_000,
+    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS")] = 800,
     checkpoint_s: Annotated[int, typer.Option(help="BATON_CHECKPOINT_S")] = 1,
     action: Annotated[
         str, typer.Option(help="checksum (GET and hash each object) or count (listing only)")
@@ -154,6 +165,7 @@ def demo(
     Fills a bucket, walks it with s3-walk under a short function timeout so the chain hops many
     times, shows progress live, prints the job and compares its counters with the bucket.
     """
+    _need_moto()
     if objects < 1 or size < 0:
         fail("--objects must be at least 1 and --size at least 0", EXIT_USAGE)
     actions = {"checksum": f"{DEMO_ACTIONS}:checksum", "count": "count"}
