@@ -1,0 +1,69 @@
+"""Deliberately planted bugs: the simulator must catch each one with a short schedule.
+
+Each bug rewrites the condition of one kind of conditional write on its way to DynamoDB (a
+botocore `before-parameter-build` hook on the simulator's client), the kind of slip a
+refactoring makes. Working on the request rather than on a copy of the store code keeps the bugs
+faithful to whatever `store/protocol.py` becomes.
+
+- commit-without-lease: the holder's writes (checkpoint, hand-off, finish, release) are fenced
+  by `epoch = e` alone, without `lease_owner = me`.
+- claim-ignores-lease: a claim checks epoch, status and hops, but not whether a live
+  invocation holds the lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+BUGS = ("commit-without-lease", "claim-ignores-lease")
+ACTIVE_BUG: str | None = None
+
+_LEASE_CLAUSE = re.compile(r"\(\(attribute_not_exists \((#\d+)\) OR \1 = :\d+\) OR #\d+ < :\d+\)")
+_HOLDER = re.compile(r"^\((#\d+) = (:\d+) AND (#\d+) = (:\d+)\)$")
+
+
+@contextlib.contextmanager
+def planted(bug: str | None) -> Iterator[None]:
+    global ACTIVE_BUG  # noqa: PLW0603 - one schedule runs at a time per process
+    if bug is not None and bug not in BUGS:
+        raise ValueError(f"unknown planted bug {bug!r}; known: {', '.join(BUGS)}")
+    ACTIVE_BUG = bug
+    try:
+        yield
+    finally:
+        ACTIVE_BUG = None
+
+
+def rewrite(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore hook: apply the active bug to an UpdateItem's condition."""
+    if ACTIVE_BUG is None or model.name != "UpdateItem":
+        return
+    condition = params.get("ConditionExpression")
+    names = params.get("ExpressionAttributeNames", {})
+    if not condition:
+        return
+    if ACTIVE_BUG == "commit-without-lease":
+        match = _HOLDER.match(condition)
+        if match and names.get(match[1]) == "epoch" and names.get(match[3]) == "lease_owner":
+            params["ConditionExpression"] = f"{match[1]} = {match[2]}"
+    elif ACTIVE_BUG == "claim-ignores-lease":
+        match = _LEASE_CLAUSE.search(condition)
+        if match and names.get(match[1]) == "lease_owner":
+            epoch = next((k for k, v in names.items() if v == "epoch"), None)
+            if epoch is not None:
+                params["ConditionExpression"] = _LEASE_CLAUSE.sub(
+                    f"attribute_exists ({epoch})", condition
+                )
+    _drop_unused(params)
+
+
+def _drop_unused(params: dict[str, Any]) -> None:
+    """DynamoDB rejects placeholders no expression uses: drop the ones the rewrite orphaned."""
+    text = " ".join(str(params.get(k, "")) for k in ("ConditionExpression", "UpdateExpression"))
+    used = set(re.findall(r"[#:]\d+", text))
+    for key in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        if key in params:
+            params[key] = {k: v for k, v in params[key].items() if k in used}

@@ -1,0 +1,86 @@
+"""What the simulated jobs do: a cheap synthetic task, and an s3-walk action with a cost.
+
+Both route every unit of work through `work()`, a yield point that spends virtual time, may
+raise an injected task error, and records the side effect (the item was processed) in the
+simulation's world, where the invariant checks read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from handler.actions import ActionContext, ObjectRef
+from handler.tasks.base import JobFailure, StepContext, Task
+from handler.tasks.registry import TASKS, register
+from store.errors import InvalidJob
+from tests.sim import core
+
+SIM_TASK = "sim-count"
+MAX_ITEMS = 100_000
+
+
+def value(i: int) -> int:
+    """What item i adds to the `sum` counter: exact counters must add up to these."""
+    return (i * 7_919) % 1_000 + 1
+
+
+def work(item: Any) -> None:
+    sim = core.ACTIVE
+    actor = core.current_actor()
+    if sim is None or actor is None or actor.sim is not sim:
+        return
+    low, high = sim.slow_step_ms if sim.fault(sim.rates.slow_step, "slow_step") else sim.step_ms
+    sim.now += sim.chooser.between(low, high)
+    directive = sim.park("step")
+    if directive == "task_transient":
+        raise ConnectionError(f"injected transient error on item {item!r}")
+    if directive == "task_permanent":
+        raise JobFailure(f"injected permanent error on item {item!r}")
+    sim.processed[item] += 1
+    if actor.first_item is None:
+        actor.first_item = item
+    actor.items += 1
+
+
+class SimCount(Task):
+    """Items 0..items-1; the cursor is `next`, the counters `items` and `sum`."""
+
+    name = SIM_TASK
+    progress_counter = "items"
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        unknown = sorted(set(params) - {"items"})
+        if unknown:
+            raise InvalidJob(f"{SIM_TASK} does not take {', '.join(unknown)}; it takes items")
+        items = params.get("items")
+        if isinstance(items, bool) or not isinstance(items, int) or not 1 <= items <= MAX_ITEMS:
+            raise InvalidJob(
+                f"{SIM_TASK} items must be a whole number 1..{MAX_ITEMS}, got {items!r}"
+            )
+        return {"items": items}
+
+    def start(self) -> dict[str, Any]:
+        return {"next": 0}
+
+    def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        i = int(state["next"])
+        work(i)
+        ctx.count("items")
+        ctx.count("sum", value(i))
+        state["next"] = i + 1
+        return bool(state["next"] >= self.params["items"])
+
+
+def ensure_registered() -> None:
+    if TASKS.get(SIM_TASK) is not SimCount:
+        register(SimCount)
+
+
+def slow_record(obj: ObjectRef, ctx: ActionContext) -> None:
+    """The s3-walk action under simulation: BATON_ACTION_MODULES=tests.sim.tasks."""
+    work(obj.key)
+
+
+ensure_registered()

@@ -1,0 +1,99 @@
+"""Deterministic simulation, seeded sweep: fixed seeds, every fault kind on, no violation.
+
+Each seed is one schedule (tests/sim/): a job under crashes at every named fault point,
+DynamoDB/S3/Lambda errors, duplicates, late and dropped events, skew, operators and watchdog
+sweeps, then recovery and, for a FAILED or PAUSED job, a resume. A failure prints the seed, the
+schedule shrunk to its fewest faults, a `replay(...)` line and the trace.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from tests.sim.core import (
+    DDB_WRITE_FAULTS,
+    DELIVERY_FAULTS,
+    INVOKE_FAULTS,
+    OPERATOR_ACTIONS,
+    OTHER_FAULTS,
+    S3_FAULTS,
+    STEP_FAULTS,
+    Rates,
+)
+from tests.sim.scenario import Config, Env
+from tests.sim.sweep import SweepResult, minimise, sweep
+
+SYNTHETIC_SEEDS = range(0, 900)
+WALK_SEEDS = range(10_000, 10_100)
+SPILL_SEEDS = range(20_000, 20_100)
+# Ambiguous DynamoDB outcomes (the write landed but the caller saw an error) are left out of the
+# spilled-state sweep: they hit a known bug, pinned in tests/test_sim_findings.py.
+UNAMBIGUOUS = tuple(k for k in DDB_WRITE_FAULTS if k not in ("ddb_lost_response", "ddb_in_flight"))
+FAULT_POINTS = (
+    "after_claim",
+    "mid_step",
+    "after_checkpoint",
+    "after_hand_off_write",
+    "during_invoke",
+    "after_finish",
+)
+totals: Counter[str] = Counter()
+counted: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    with mock_aws():
+        yield Env.create()
+
+
+def check(env: Env, result: SweepResult, name: str) -> None:
+    totals.update(result.stats)
+    counted[name] = result.schedules
+    if result.failures:
+        seed, report = result.failures[0]
+        small = minimise(env, report, budget=120)
+        pytest.fail(
+            f"seed {seed} broke an invariant after {result.schedules} schedules.\n"
+            f"original:\n{report.describe(tail=40)}\n\nshrunk:\n{small.describe(tail=80)}"
+        )
+
+
+def test_synthetic_task_under_every_fault(env: Env) -> None:
+    result = sweep(env, SYNTHETIC_SEEDS, Config(spill=0.0))
+    check(env, result, "synthetic")
+    assert result.schedules == len(SYNTHETIC_SEEDS)
+
+
+def test_s3_walk_under_every_fault(env: Env) -> None:
+    result = sweep(env, WALK_SEEDS, Config(task="s3-walk", spill=0.0))
+    check(env, result, "walk")
+    assert result.schedules == len(WALK_SEEDS)
+
+
+def test_spilled_state_under_unambiguous_faults(env: Env) -> None:
+    result = sweep(env, SPILL_SEEDS, Config(spill=1.0, rates=Rates(ddb_kinds=UNAMBIGUOUS)))
+    check(env, result, "spill")
+    assert result.schedules == len(SPILL_SEEDS)
+
+
+def test_every_fault_kind_struck_and_the_count_is_met() -> None:
+    """The sweep above is only worth its count if every kind of fault really happened."""
+    assert sum(counted.values()) == 1_100, counted
+    expected = {
+        *(f"crash@{p}" for p in FAULT_POINTS),
+        "crash@state_written",
+        *DDB_WRITE_FAULTS,
+        *INVOKE_FAULTS,
+        *S3_FAULTS,
+        *STEP_FAULTS,
+        *DELIVERY_FAULTS,
+        *OTHER_FAULTS,
+        *(f"op_{a}" for a in OPERATOR_ACTIONS),
+    }
+    missing = sorted(k for k in expected if totals[k] == 0)
+    assert not missing, f"fault kinds that never struck: {missing}; struck: {dict(totals)}"
