@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo clean package deploy
+.PHONY: setup test lint format demo clean package deploy bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "baton needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.12"'
@@ -33,6 +33,16 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
 	$(BIN)/cfn-lint build/infra/template.cfn.json
+
+# docs/benchmarks.md and its plots, measured on the local stack (about 10 minutes on 2 cores).
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	rm -f $(VENV)/.bench-*
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --out docs/benchmarks.md
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,0 +1,126 @@
+"""`python -m benchmarks`: run every figure and write docs/benchmarks.md with its plots.
+
+python -m benchmarks                      # the full run (make bench)
+python -m benchmarks --quick --out X.md   # a few seconds: the smoke test's configuration
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from benchmarks import figures
+from benchmarks.config import FULL, QUICK, BenchConfig
+from benchmarks.harness import Env
+from benchmarks.report import plots, render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def _meta(cfg: BenchConfig, command: str) -> dict[str, Any]:
+    mem_kb = 0
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            mem_kb = int(info.readline().split()[1])
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "handler", "store"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.split("\n")
+    return {
+        "dirty": sorted(line[3:] for line in dirty if line.strip()),
+        "command": command,
+        "config": cfg.name,
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gb": mem_kb / 2**20,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "?",
+        "boto3": version("boto3"),
+        "moto": version("moto"),
+        "pynamodb": version("pynamodb"),
+        "load_before": _load(),
+    }
+
+
+def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    meta = _meta(cfg, command)
+    results: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Any, *args: Any) -> None:
+        t = time.perf_counter()
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        results[name] = fn(*args)
+        timings[name] = time.perf_counter() - t
+        print(f"[bench] {name} done in {timings[name]:.1f} s", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="baton-bench-") as tmp, Env(Path(tmp)) as env:
+        step("overhead", figures.relay_overhead, env, cfg)
+        step("state", figures.state_size, env, cfg)
+        inline_ms = (results["state"]["rows"][0].get("inline_s") or 0.0) * 1000
+        step("sweep", figures.checkpoint_sweep, env, cfg, inline_ms)
+        step("writes", figures.dynamo_writes, env, cfg)
+        step("handoff", figures.handoff_latency, env, cfg)
+        step("scaling", figures.scaling, env, cfg)
+    meta["load_after"] = _load()
+    meta["wall_s"] = time.perf_counter() - started
+    meta["timings"] = timings
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = plots(results, img_dir)
+    img_rel = os.path.relpath(img_dir, out.parent)
+    out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
+    print(f"[bench] wrote {out} in {meta['wall_s']:.0f} s", file=sys.stderr)
+    return {"results": results, "meta": meta, "images": images}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--img-dir", type=Path, default=None, help="default: <out dir>/img")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    img_dir = args.img_dir or args.out.parent / "img"
+    command = "make bench" if not args.quick else "python -m benchmarks --quick"
+    run(cfg, args.out, img_dir, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Actions the benchmark's jobs may use (BATON_ACTION_MODULES=benchmarks.actions)."""
+
+from __future__ import annotations
+
+import time
+
+from handler.actions import ActionContext, ObjectRef
+
+
+def sleep(obj: ObjectRef, ctx: ActionContext) -> None:
+    """Spend `sleep_ms` per object: a walk that lasts long enough to hop many times."""
+    time.sleep(float(ctx.params.get("sleep_ms", 0)) / 1000)

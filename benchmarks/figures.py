@@ -1,0 +1,381 @@
+"""Each figure of docs/benchmarks.md, measured side by side in one run.
+
+Every function returns plain data (dicts and lists of numbers) for `benchmarks.report`. Times
+are wall-clock seconds from `time.perf_counter`; CPU times are this process's
+`time.process_time`, which other engineers' load on the machine does not inflate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from benchmarks.config import BenchConfig
+from benchmarks.harness import (
+    ACTIONS,
+    STATE_BUCKET,
+    TABLE,
+    Env,
+    RelayRunner,
+    now_ms,
+    plain_walk,
+    raw_listing,
+)
+from handler.launch import prepare, send_event
+from store.codec import StateCodec, to_json_bytes
+from store.records import Claim, JobStatus, Progress
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _dynamo_writes(counters: dict[str, dict[str, int]]) -> dict[str, int]:
+    calls = counters["calls"]
+    return {
+        "update_item": calls.get("dynamodb.UpdateItem", 0),
+        "put_item": calls.get("dynamodb.PutItem", 0),
+        "get_item": calls.get("dynamodb.GetItem", 0),
+        "failed_writes": calls.get("dynamodb.UpdateItem.failed", 0),
+        "item_bytes": counters["item_bytes"].get("dynamodb.UpdateItem", 0),
+        "write_units": counters["write_units"].get("dynamodb.UpdateItem", 0),
+        "list_calls": calls.get("s3.ListObjectsV2", 0),
+        "s3_puts": calls.get("s3.PutObject", 0),
+    }
+
+
+# ---------------------------------------------------------------------- relay overhead
+
+
+def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """baton's s3-walk vs a plain boto3 loop, same bucket, same requests, alternating pairs.
+
+    Wall-time ratio per pair (the user-visible figure), and the client CPU per object of each,
+    whose difference is the relay's own per-object cost, free of the server's and the
+    machine's noise.
+    """
+    bucket = env.bucket("overhead-walk", cfg.overhead_objects)
+    runner = RelayRunner(env)
+    runner.run(runner.start(bucket))  # warm both paths (imports, connections, moto caches)
+    plain_walk(env.s3, bucket)
+    pairs: list[dict[str, float]] = []
+    for i in range(cfg.overhead_pairs):
+        order = ("plain", "relay") if i % 2 == 0 else ("relay", "plain")
+        row: dict[str, float] = {}
+        for which in order:
+            cpu = time.process_time()
+            if which == "plain":
+                walk = plain_walk(env.s3, bucket)
+                row["plain_s"], row["plain_objects"] = walk.seconds, walk.objects
+            else:
+                result = runner.run(runner.start(bucket))
+                assert result.job.status is JobStatus.SUCCEEDED, result.job.last_error
+                row["relay_s"] = result.seconds
+                row["relay_objects"] = result.job.counters["objects"]
+            row[f"{which}_cpu_s"] = time.process_time() - cpu
+        row["ratio"] = (row["relay_objects"] / row["relay_s"]) / (
+            row["plain_objects"] / row["plain_s"]
+        )
+        pairs.append(row)
+    raw = [raw_listing(env.s3, bucket) for _ in range(2)]
+    n = cfg.overhead_objects
+    extra_cpu_us = [(p["relay_cpu_s"] - p["plain_cpu_s"]) / n * 1e6 for p in pairs]
+    plain_wall_us = _median([p["plain_s"] / n * 1e6 for p in pairs])
+    return {
+        "objects": n,
+        "pairs": pairs,
+        "ratio_median": _median([p["ratio"] for p in pairs]),
+        "ratio_min": min(p["ratio"] for p in pairs),
+        "ratio_max": max(p["ratio"] for p in pairs),
+        "relay_rate": _median([p["relay_objects"] / p["relay_s"] for p in pairs]),
+        "plain_rate": _median([p["plain_objects"] / p["plain_s"] for p in pairs]),
+        "raw_rate": max(r.rate for r in raw),
+        "plain_cpu_us": _median([p["plain_cpu_s"] / n * 1e6 for p in pairs]),
+        "relay_cpu_us": _median([p["relay_cpu_s"] / n * 1e6 for p in pairs]),
+        "extra_cpu_us": _median(extra_cpu_us),
+        "plain_wall_us": plain_wall_us,
+        # The ratio the CPU difference alone implies: steadier than the wall-time pairs.
+        "cpu_ratio": plain_wall_us / (plain_wall_us + _median(extra_cpu_us)),
+    }
+
+
+def checkpoint_sweep(env: Env, cfg: BenchConfig, checkpoint_ms: float) -> dict[str, Any]:
+    """Relay/plain throughput as a function of the checkpoint interval (one hop, same bucket)."""
+    bucket = env.bucket("sweep-walk", cfg.sweep_objects)
+    plain_walk(env.s3, bucket)
+    points = []
+    for interval in cfg.sweep_intervals_s:
+        runner = RelayRunner(env, checkpoint_s=interval)
+        ratios, checkpoints, seconds = [], [], []
+        for _ in range(cfg.sweep_pairs):
+            env.server.reset()
+            result = runner.run(runner.start(bucket))
+            writes = _dynamo_writes(env.server.counters())
+            plain = plain_walk(env.s3, bucket)
+            ratios.append((result.job.counters["objects"] / result.seconds) / plain.rate)
+            # claim + finish are 2 of the item writes; the rest are checkpoints
+            checkpoints.append(writes["update_item"] - 2)
+            seconds.append(result.seconds)
+        points.append(
+            {
+                "interval_s": interval,
+                "ratio": _median(ratios),
+                "checkpoints": _median([float(c) for c in checkpoints]),
+                "run_s": _median(seconds),
+            }
+        )
+    return {"objects": cfg.sweep_objects, "points": points, "checkpoint_ms": checkpoint_ms}
+
+
+# ---------------------------------------------------------------------- DynamoDB writes
+
+
+def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """Writes per hop, per checkpoint and per 1,000 objects, counted at the server.
+
+    A chain of hops (short hops, short checkpoint interval, so one run has many of both), and
+    single-hop walks of growing buckets at the default interval.
+    """
+    bucket = env.bucket("writes-walk", cfg.writes_objects)
+    runner = RelayRunner(
+        env, checkpoint_s=cfg.writes_checkpoint_s, min_margin_ms=cfg.writes_margin_ms
+    )
+    job = runner.start(bucket)
+    env.server.reset()
+    result = runner.run(job, hop_ms=cfg.writes_hop_ms)
+    writes = _dynamo_writes(env.server.counters())
+    assert result.job.status is JobStatus.SUCCEEDED, result.job.last_error
+    hops = result.hops
+    checkpoints = writes["update_item"] - 2 * hops  # each hop: a claim and a hand-off/finish
+    chain = {
+        "objects": result.job.counters["objects"],
+        "hops": hops,
+        "seconds": result.seconds,
+        "checkpoint_s": cfg.writes_checkpoint_s,
+        "hop_ms": cfg.writes_hop_ms,
+        "checkpoints": checkpoints,
+        **writes,
+        "writes_per_hop": writes["update_item"] / hops,
+        "bytes_per_write": writes["item_bytes"] / max(1, writes["update_item"]),
+        "units_per_write": writes["write_units"] / max(1, writes["update_item"]),
+        "writes_per_1k_objects": writes["update_item"] / result.job.counters["objects"] * 1000,
+    }
+    by_size = []
+    default = RelayRunner(env)
+    for n in cfg.writes_sizes:
+        b = env.bucket(f"writes-{n}", n)
+        env.server.reset()
+        res = default.run(default.start(b))
+        w = _dynamo_writes(env.server.counters())
+        by_size.append(
+            {
+                "objects": n,
+                "seconds": res.seconds,
+                "hops": res.hops,
+                **w,
+                "writes_per_1k_objects": w["update_item"] / n * 1000,
+                "list_per_1k_objects": w["list_calls"] / n * 1000,
+            }
+        )
+    return {"chain": chain, "by_size": by_size}
+
+
+# ---------------------------------------------------------------------- state size
+
+
+def _state_of(raw_bytes: int) -> dict[str, Any]:
+    """A JSON state of about `raw_bytes`: hex strings, which zlib shrinks to about half."""
+    per = 64
+    n = max(1, raw_bytes // (per + 3))
+    blob = secrets.token_hex(per // 2 * n)
+    return {"start_after": "k0000001", "seen": [blob[i * per : (i + 1) * per] for i in range(n)]}
+
+
+def _claimed(env: Env, codec: StateCodec) -> tuple[Any, Claim]:
+    store = env.store(codec=codec)
+    spec = prepare("s3-walk", {"bucket": STATE_BUCKET}, action_modules=(ACTIONS,), now_ms=now_ms())
+    store.create(spec)
+    claim = store.claim(spec.job_id, 1, "bench/000000", now_ms() + 900_000)
+    assert isinstance(claim, Claim)
+    return store, claim
+
+
+def state_size(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """Checkpoint time from 1 KB to 100 MB: inline, spilled, and a raw S3 put of the same bytes."""
+    inline_store, inline_claim = _claimed(env, StateCodec(env.s3, STATE_BUCKET))
+    spill_codec = StateCodec(env.s3, STATE_BUCKET, inline_limit=0)
+    spill_store, spill_claim = _claimed(env, spill_codec)
+    rows = []
+    for size in cfg.state_sizes:
+        state = _state_of(size)
+        reps = cfg.state_reps(size)
+        encoded = StateCodec(None, None, inline_limit=1 << 62).encode("x", 1, state)
+        raw = encoded.raw_size
+        compressed = len(encoded.blob or b"")
+        row: dict[str, Any] = {"size": size, "raw": raw, "compressed": compressed}
+        body = to_json_bytes(state)
+        timings: dict[str, list[float]] = {"inline": [], "spilled": [], "encode": [], "put": []}
+        for _ in range(reps):
+            started = time.perf_counter()
+            StateCodec(None, None, inline_limit=1 << 62).encode("x", 1, state)
+            timings["encode"].append(time.perf_counter() - started)
+            if compressed <= inline_store.codec.inline_limit:
+                started = time.perf_counter()
+                inline_store.checkpoint(inline_claim, Progress(state, {"objects": 1}))
+                timings["inline"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            spill_store.checkpoint(spill_claim, Progress(state, {"objects": 1}))
+            timings["spilled"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            env.s3.put_object(Bucket=STATE_BUCKET, Key=f"bench/raw-{size}", Body=body)
+            timings["put"].append(time.perf_counter() - started)
+        for name, values in timings.items():
+            row[f"{name}_s"] = _median(values) if values else None
+        row["reps"] = reps
+        rows.append(row)
+    return {"rows": rows, "inline_limit": inline_store.codec.inline_limit}
+
+
+# ---------------------------------------------------------------------- scaling
+
+
+def scaling(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """Time, client CPU and peak memory of a whole walk at growing sizes, each in a fresh
+    process (so peak RSS is the walk's own), relay vs plain vs bare listing."""
+    rows = []
+    for n in cfg.scale_sizes:
+        bucket = env.bucket(f"scale-{n}", n)
+        row: dict[str, Any] = {"objects": n}
+        for mode in cfg.scale_modes:
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.scale_child", env.url, bucket, mode],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "BATON_BENCH_TABLE": TABLE},
+            )
+            row[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+    return {"rows": rows}
+
+
+# ---------------------------------------------------------------------- hand-off latency
+
+
+@dataclass
+class HandoffSample:
+    hop: int
+    gap_ms: int
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """From the hand-off write to the next claim, on the local Lambda service (warm workers).
+
+    The workers of the local Lambda service are pointed at this benchmark's server, so their
+    DynamoDB writes are counted at the server too. Each hop's `started_at` (its claim) and
+    `ended_at` (its hand-off write) come from the item's `recent_hops`, polled as the chain runs.
+    """
+    from local.function import FunctionConfig
+    from local.stack import LocalStack
+
+    bucket = env.bucket("handoff-walk", cfg.handoff_objects)
+    with LocalStack(
+        function=FunctionConfig(timeout_ms=cfg.handoff_timeout_ms, account_concurrency=2),
+        table=TABLE,
+        state_bucket=STATE_BUCKET,
+        min_margin_ms=cfg.handoff_margin_ms,
+        checkpoint_s=60,
+        action_modules=(ACTIONS,),
+        log_level="WARNING",
+        worker_env={
+            "AWS_ENDPOINT_URL_DYNAMODB": env.url,
+            "AWS_ENDPOINT_URL_S3": env.url,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        },
+    ) as stack:
+        store = env.store()
+        spec = prepare(
+            "s3-walk",
+            {
+                "bucket": bucket,
+                "action": f"{ACTIONS}:sleep",
+                "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
+            },
+            action_modules=(ACTIONS,),
+            now_ms=now_ms(),
+            max_hops=100_000,
+        )
+        job, _ = store.create(spec)
+        env.server.reset()
+        send_event(stack.client("lambda"), stack.function.name, job)
+        hops: dict[int, Any] = {}
+
+        def collect(current: Any) -> None:
+            for record in current.recent_hops:
+                hops[record.hop] = record
+
+        deadline = time.monotonic() + cfg.handoff_timeout_s
+        while True:
+            done = store.get(job.job_id)
+            collect(done)
+            if done.status.terminal:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the hand-off chain did not end within {cfg.handoff_timeout_s:.0f} s: "
+                    f"{done.status.value} after {done.hops} hops; {stack.lambda_.snapshot()}"
+                )
+            time.sleep(0.2)  # polling interval: recent_hops keeps the last 20 hops
+        collect(done)
+        writes = _dynamo_writes(env.server.counters())
+        snapshot = stack.lambda_.snapshot()
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    ordered = [hops[k] for k in sorted(hops)]
+    gaps = [
+        HandoffSample(b.hop, _ms(b.started_at) - _ms(a.ended_at))
+        for a, b in itertools.pairwise(ordered)
+        if b.hop == a.hop + 1 and a.ended_by == "budget"
+    ]
+    warm = gaps[cfg.handoff_warmup :]
+    values = sorted(g.gap_ms for g in warm)
+    hop_s = [(_ms(h.ended_at) - _ms(h.started_at)) / 1000 for h in ordered]
+
+    def pct(p: float) -> float:
+        if not values:
+            return 0.0
+        return float(values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))])
+
+    return {
+        "hops": done.hops,
+        "seen_hops": len(ordered),
+        "samples": len(values),
+        "warmup_dropped": min(cfg.handoff_warmup, len(gaps)),
+        "gaps_ms": [g.gap_ms for g in gaps],
+        "median_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
+        "max_ms": float(values[-1]) if values else 0.0,
+        "min_ms": float(values[0]) if values else 0.0,
+        "hop_s_median": _median(hop_s),
+        "objects": done.counters.get("objects", 0),
+        "cold_starts": snapshot.get("cold_starts", 0),
+        "service": snapshot,
+        "invocations": snapshot.get("invocations", 0),
+        "writes": writes,
+        "writes_per_hop": writes["update_item"] / max(1, done.hops),
+        "timeout_ms": cfg.handoff_timeout_ms,
+        "margin_ms": cfg.handoff_margin_ms,
+    }

@@ -1,0 +1,259 @@
+"""The pieces every figure uses: the server, clients, the job store, and three ways to walk a
+bucket (baton's relay in this process, a plain boto3 loop, and the bare listing).
+
+The relay runs here, in the benchmark's own process, through `handler.relay.Relay` with a real
+`Runtime` (the same objects a Lambda worker builds), so its time is measured without process
+hops or HTTP to a Lambda service in the way; the local Lambda service is used where hand-offs
+themselves are the figure (`benchmarks.handoff`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Quiet and unbuffered relay: no per-invocation INFO logs or EMF metrics on the benchmark's stdout.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    os.environ.setdefault(_name, "bench")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSResponse, HTTPHeaders  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from benchmarks.server import BenchServer  # noqa: E402
+from handler.config import RelaySettings  # noqa: E402
+from handler.event import RelayEvent  # noqa: E402
+from handler.launch import prepare  # noqa: E402
+from handler.observability import metrics  # noqa: E402
+from handler.relay import Relay  # noqa: E402
+from handler.runtime import Runtime  # noqa: E402
+from store.codec import StateCodec  # noqa: E402
+from store.model import bind_job_model  # noqa: E402
+from store.protocol import AuditSink, JobStore  # noqa: E402
+from store.records import Job  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+REGION = "us-east-1"
+TABLE = "baton-bench"
+STATE_BUCKET = "baton-bench-state"
+FUNCTION = "baton-worker"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION}"
+ACTIONS = "benchmarks.actions"
+MAX_KEYS = 1_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class BenchContext:
+    """Lambda's context object as the relay reads it, with a real deadline."""
+
+    deadline_ms: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_name: str = FUNCTION
+    invoked_function_arn: str = FUNCTION_ARN
+    memory_limit_in_mb: int = 1024
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.deadline_ms - now_ms())
+
+
+class Env:
+    """One benchmark server and the clients and store bound to it."""
+
+    def __init__(self, workdir: Path, url: str | None = None) -> None:
+        self.workdir = workdir
+        self.server = BenchServer(workdir / "moto.log")
+        self._url = url  # set: use a server another process started
+        self._s3: Any = None
+
+    def __enter__(self) -> Env:
+        self.server.start()
+        self.s3.create_bucket(Bucket=STATE_BUCKET)
+        self.store().ensure_table()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._url or self.server.url
+
+    def client(self, service: str, url: str | None = None) -> Any:
+        return boto3.session.Session(region_name=REGION).client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=url or self.url,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"mode": "standard", "max_attempts": 4},
+                max_pool_connections=16,
+            ),
+        )
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = self.client("s3")
+        s3: S3Client = self._s3
+        return s3
+
+    def store(self, audit: AuditSink | None = None, codec: StateCodec | None = None) -> JobStore:
+        model = bind_job_model(TABLE, REGION, self.url)
+        return JobStore(model, audit=audit, codec=codec or StateCodec(self.s3, STATE_BUCKET))
+
+    def bucket(self, name: str, count: int, size: int = 300) -> str:
+        """A bucket of `count` objects (created once; moto's backend is filled directly)."""
+        self.s3.create_bucket(Bucket=name)
+        self.server.fill(name, count, size=size)
+        return name
+
+
+class InvokeCatcher:
+    """Catches the relay's self-invoke with a botocore hook (no patching), like Lambda's queue."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.events.append(json.loads(params["body"]))
+        response = AWSResponse("https://lambda.bench", 202, HTTPHeaders(), None)
+        return response, {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+
+
+@dataclass
+class ChainResult:
+    job: Job
+    seconds: float
+    hops: int
+    outcomes: list[str]
+
+
+class RelayRunner:
+    """Runs s3-walk jobs through `Relay` in this process, hop after hop."""
+
+    def __init__(
+        self,
+        env: Env,
+        *,
+        checkpoint_s: float = 10,
+        min_margin_ms: int = 10_000,
+        audit: AuditSink | None = None,
+    ) -> None:
+        self.env = env
+        self.catcher = InvokeCatcher()
+        lambda_client = env.client("lambda", url="http://127.0.0.1:9")  # never reached
+        lambda_client.meta.events.register("before-call.lambda.Invoke", self.catcher)
+        settings = RelaySettings(
+            function_name=FUNCTION,
+            min_margin_ms=min_margin_ms,
+            # BATON_CHECKPOINT_S takes whole seconds from 1; the sweep also tries shorter ones.
+            checkpoint_s=checkpoint_s,  # type: ignore[arg-type]
+            action_modules=(ACTIONS,),
+        )
+        self.store = env.store(audit=audit)
+        self.runtime = Runtime(
+            settings=settings, store=self.store, s3=env.s3, lambda_client=lambda_client
+        )
+
+    def start(self, bucket: str, action: str = "count", **params: Any) -> Job:
+        spec = prepare(
+            "s3-walk",
+            {"bucket": bucket, "action": action, **params},
+            action_modules=(ACTIONS,),
+            now_ms=now_ms(),
+        )
+        job, _ = self.store.create(spec)
+        return job
+
+    def run(self, job: Job, hop_ms: int = 900_000, max_hops: int = 10_000) -> ChainResult:
+        """Run the job to its end, each hop with `hop_ms` of Lambda time; time it."""
+        epoch = job.epoch
+        outcomes: list[str] = []
+        started = time.perf_counter()
+        for _ in range(max_hops):
+            context = BenchContext(deadline_ms=now_ms() + hop_ms)
+            result = Relay(self.runtime, RelayEvent(job_id=job.job_id, epoch=epoch), context).run()
+            metrics.clear_metrics()  # what Lambda's per-invocation flush would empty
+            outcomes.append(result["outcome"])
+            if result["outcome"] != "handed_off":
+                break
+            epoch = self.catcher.events[-1]["epoch"]
+        seconds = time.perf_counter() - started
+        final = self.store.get(job.job_id)
+        return ChainResult(final, seconds, len(outcomes), outcomes)
+
+
+@dataclass
+class WalkResult:
+    objects: int
+    bytes: int
+    seconds: float
+    pages: int
+
+    @property
+    def rate(self) -> float:
+        return self.objects / self.seconds if self.seconds else 0.0
+
+
+def plain_walk(
+    s3: Any, bucket: str, action: Callable[[dict[str, Any]], None] | None = None
+) -> WalkResult:
+    """What a user writes without baton: the same ListObjectsV2 requests (MaxKeys 1,000,
+    StartAfter the last key), the same per-object work (count objects and bytes)."""
+    objects = size = pages = 0
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "", "MaxKeys": MAX_KEYS}
+    started = time.perf_counter()
+    while True:
+        page = s3.list_objects_v2(**request)
+        pages += 1
+        contents = page.get("Contents", [])
+        for item in contents:
+            if action is not None:
+                action(item)
+            objects += 1
+            size += int(item.get("Size", 0))
+        if not page.get("IsTruncated", False) or not contents:
+            break
+        request["StartAfter"] = contents[-1]["Key"]
+    return WalkResult(objects, size, time.perf_counter() - started, pages)
+
+
+def raw_listing(s3: Any, bucket: str) -> WalkResult:
+    """The bare ListObjectsV2 paging rate: the physical limit of any walk on this server."""
+    objects = pages = 0
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "", "MaxKeys": MAX_KEYS}
+    started = time.perf_counter()
+    while True:
+        page = s3.list_objects_v2(**request)
+        pages += 1
+        contents = page.get("Contents", [])
+        objects += len(contents)
+        if not page.get("IsTruncated", False) or not contents:
+            break
+        request["StartAfter"] = contents[-1]["Key"]
+    return WalkResult(objects, 0, time.perf_counter() - started, pages)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    box: list[float] = []
+    started = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - started)

@@ -1,0 +1,539 @@
+# ruff: noqa: E501 - markdown table rows read best on one line
+"""docs/benchmarks.md and its plots, from one run's results."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from benchmarks.cost import PRICES, PRICES_TAKEN, Measured, model
+
+GOAL_RATIO = 0.97
+
+
+def _f(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float, digits: int = 1) -> str:
+    return f"{value * 100:.{digits}f}%"
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n:g} B"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
+def _usd(value: float) -> str:
+    if value == 0:
+        return "$0"
+    if value < 0.01:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+# ---------------------------------------------------------------------- plots
+
+
+def plots(results: dict[str, Any], img_dir: Path) -> dict[str, str]:
+    """Write the PNGs; returns figure name -> file name (empty without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    img_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+    style = {"dpi": 72}
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(img_dir / name, **style)
+        plt.close(fig)
+        made[name.removesuffix(".png")] = name
+
+    over = results.get("overhead")
+    if over:
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        labels = ["ListObjectsV2 alone", "plain boto3 loop", "baton s3-walk"]
+        values = [over["raw_rate"], over["plain_rate"], over["relay_rate"]]
+        ax.barh(labels, values, color=["#999999", "#4c72b0", "#dd8452"])
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:,.0f}/s", va="center", fontsize=8)
+        ax.set_xlabel("objects per second (median of pairs, same server)")
+        ax.set_xlim(0, max(values) * 1.25)
+        save(fig, "bench-throughput.png")
+
+    sweep = results.get("sweep")
+    if sweep:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        xs = [p["interval_s"] for p in sweep["points"]]
+        ax.plot(xs, [p["ratio"] for p in sweep["points"]], "o", label="measured (relay / plain)")
+        ckpt_s = sweep["checkpoint_ms"] / 1000
+        grid = [10 ** (k / 20) for k in range(-40, 31)]
+        model_y = [1 / (1 + ckpt_s / x) for x in grid]
+        ax.plot(
+            grid,
+            model_y,
+            "-",
+            color="#dd8452",
+            label=f"model 1/(1+{sweep['checkpoint_ms']:.1f} ms/interval)",
+        )
+        ax.axhline(GOAL_RATIO, color="red", ls="--", lw=1, label="goal 97%")
+        ax.axvline(10, color="gray", ls=":", lw=1, label="default 10 s")
+        ax.set_xscale("log")
+        ax.set_xlabel("checkpoint interval (s)")
+        ax.set_ylabel("throughput vs plain loop")
+        ax.set_ylim(0, 1.15)
+        ax.legend(fontsize=7, loc="lower right")
+        save(fig, "bench-checkpoint-interval.png")
+
+    state = results.get("state")
+    if state:
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        rows = state["rows"]
+        for key, label in (
+            ("inline_s", "checkpoint, inline"),
+            ("spilled_s", "checkpoint, spilled to S3"),
+            ("put_s", "raw S3 PutObject, same JSON"),
+            ("encode_s", "encode only (JSON + zlib)"),
+        ):
+            pts = [(r["raw"], r[key]) for r in rows if r.get(key)]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] * 1000 for p in pts], "o-", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("state size (bytes of JSON)")
+        ax.set_ylabel("time (ms)")
+        ax.legend(fontsize=7)
+        save(fig, "bench-state-size.png")
+
+    scale = results.get("scaling")
+    if scale:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.2))
+        rows = scale["rows"]
+        ns = [r["objects"] for r in rows]
+        for mode, label in (("relay", "baton"), ("plain", "plain loop"), ("raw", "listing alone")):
+            if all(mode in r for r in rows):
+                ax1.plot(
+                    ns,
+                    [r[mode]["seconds"] / r["objects"] * 1e6 for r in rows],
+                    "o-",
+                    label=f"{label}, wall",
+                )
+        for mode, label in (("relay", "baton"), ("plain", "plain loop")):
+            if all(mode in r for r in rows):
+                ax1.plot(
+                    ns,
+                    [r[mode]["cpu_s"] / r["objects"] * 1e6 for r in rows],
+                    "x--",
+                    label=f"{label}, client CPU",
+                )
+                ax2.plot(ns, [r[mode]["rss_peak_mb"] for r in rows], "o-", label=label)
+        ax1.set_xscale("log")
+        ax1.set_yscale("log")
+        ax1.set_xlabel("objects in the bucket")
+        ax1.set_ylabel("µs per object")
+        ax1.legend(fontsize=6)
+        ax2.set_xscale("log")
+        ax2.set_xlabel("objects in the bucket")
+        ax2.set_ylabel("peak RSS of the walker (MB)")
+        ax2.set_ylim(0, max(r["relay"]["rss_peak_mb"] for r in rows) * 1.3)
+        ax2.legend(fontsize=7)
+        save(fig, "bench-scaling.png")
+
+    hand = results.get("handoff")
+    if hand and hand["gaps_ms"]:
+        fig, ax = plt.subplots(figsize=(6, 2.8))
+        warm = sorted(hand["gaps_ms"][hand["warmup_dropped"] :])
+        ys = [(i + 1) / len(warm) for i in range(len(warm))]
+        ax.step(warm, ys, where="post")
+        ax.axvline(
+            hand["median_ms"],
+            color="gray",
+            ls=":",
+            lw=1,
+            label=f"median {hand['median_ms']:.0f} ms",
+        )
+        ax.axvline(hand["p99_ms"], color="red", ls="--", lw=1, label=f"p99 {hand['p99_ms']:.0f} ms")
+        ax.set_xlabel("hand-off write -> next claim (ms)")
+        ax.set_ylabel("fraction of hand-offs")
+        ax.legend(fontsize=7)
+        save(fig, "bench-handoff.png")
+
+    writes = results.get("writes")
+    if writes:
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        rows = writes["by_size"]
+        ax.bar(
+            [f"{r['objects']:,}" for r in rows], [r["update_item"] for r in rows], color="#4c72b0"
+        )
+        ax.set_xlabel("objects walked (one hop, default checkpoint interval)")
+        ax.set_ylabel("job item writes")
+        save(fig, "bench-writes.png")
+    return made
+
+
+# ---------------------------------------------------------------------- the page
+
+
+def measured_for_cost(results: dict[str, Any]) -> Measured:
+    over = results["overhead"]
+    chain = results["writes"]["chain"]
+    by_size = results["writes"]["by_size"]
+    hand = results.get("handoff") or {}
+    largest = max(by_size, key=lambda r: r["objects"])
+    return Measured(
+        relay_rate=over["relay_rate"],
+        list_per_1k=largest["list_per_1k_objects"],
+        units_per_write=chain["units_per_write"],
+        hop_fixed_s=(hand.get("median_ms", 50.0) / 1000) if hand else 0.05,
+        reads_per_hop=0.0,
+    )
+
+
+def render(
+    results: dict[str, Any], meta: dict[str, Any], images: dict[str, str], img_rel: str
+) -> str:
+    out: list[str] = []
+    w = out.append
+
+    def img(name: str, alt: str) -> None:
+        if name in images:
+            w(f"![{alt}]({img_rel}/{images[name]})\n")
+
+    over = results["overhead"]
+    sweep = results["sweep"]
+    writes = results["writes"]
+    state = results["state"]
+    scale = results["scaling"]
+    hand = results["handoff"]
+
+    w("# Benchmarks\n")
+    w(
+        "Measured, not estimated: `make bench` regenerates this page (tables and plots) in one run "
+        "on the embedded local stack. Every figure is a ratio or a count measured side by side in "
+        "that run, because the machine is shared and absolute speeds move with its load. The "
+        "server is moto (DynamoDB and S3) in its own process, with requests serialised like the "
+        "local stack's; absolute rates are moto's, not AWS's.\n"
+    )
+    w("## How this page was made\n")
+    w(f"- Command: `{meta['command']}` (wall time {meta['wall_s']:.0f} s)")
+    w(
+        f"- Machine: {meta['nproc']} CPUs ({meta['cpu']}), {meta['mem_gb']:.1f} GB memory, "
+        f"Python {meta['python']} on {meta['platform']}; load average {meta['load_before']} before, "
+        f"{meta['load_after']} after; shared with other work"
+    )
+    w(f"- Run: {meta['date']}, commit `{meta['commit']}`, configuration `{meta['config']}`")
+    if meta.get("dirty"):
+        w(
+            "- The working tree had uncommitted changes in "
+            + ", ".join(f"`{d}`" for d in meta["dirty"])
+            + " (work in progress by others in the same checkout); the figures measure them too"
+        )
+    w(f"- Versions: boto3 {meta['boto3']}, moto {meta['moto']}, pynamodb {meta['pynamodb']}")
+    w(
+        "- Harness: `benchmarks/` (server, harness, figures, cost model, this report). The relay "
+        "runs as `handler.relay.Relay` with a real `Runtime` in the benchmark's process (the objects "
+        "a Lambda worker builds), except for the hand-off latency, which runs real worker processes "
+        "on the local Lambda service. DynamoDB and S3 requests are counted at the server, by "
+        "operation, with the written item's size; nothing in baton is patched.\n"
+    )
+
+    # -------------------------------------------------------------- headline
+    ok_ratio = over["ratio_median"] >= GOAL_RATIO
+    w("## Headline\n")
+    w("| figure | value | goal |")
+    w("|---|---|---|")
+    w(
+        f"| baton s3-walk vs plain boto3 loop, `count`, default checkpoint interval | "
+        f"**{_pct(over['ratio_median'])}** of its objects/s (pairs {_pct(over['ratio_min'], 0)} to "
+        f"{_pct(over['ratio_max'], 0)}); relay's own CPU {over['extra_cpu_us']:.1f} µs/object "
+        f"→ {_pct(over['cpu_ratio'])} | ≥ 97% {'met' if ok_ratio else '**missed**'} |"
+    )
+    w(
+        f"| plain loop vs ListObjectsV2 alone | {_pct(over['plain_rate'] / over['raw_rate'])} | reference |"
+    )
+    by = writes["by_size"]
+    w(
+        f"| job item writes, one hop, {by[0]['objects']:,} → {by[-1]['objects']:,} objects | "
+        f"{by[0]['update_item']} → {by[-1]['update_item']} | independent of object count |"
+    )
+    w(
+        f"| hand-off latency, write → next claim, warm workers | median **{hand['median_ms']:.0f} ms**, "
+        f"p99 **{hand['p99_ms']:.0f} ms** ({hand['samples']} hand-offs) | - |"
+    )
+    big = scale["rows"][-1]
+    small = scale["rows"][0]
+    w(
+        f"| walker peak memory, {small['objects']:,} → {big['objects']:,} objects | "
+        f"{small['relay']['rss_peak_mb']:.0f} → {big['relay']['rss_peak_mb']:.0f} MB | flat |"
+    )
+    w("")
+
+    # -------------------------------------------------------------- overhead
+    w("## Relay overhead: baton vs a plain loop\n")
+    w(
+        f"A bucket of {over['objects']:,} objects, walked {len(over['pairs'])} times each way in "
+        "alternating order: baton's `s3-walk` with the `count` action (one hop, default "
+        "checkpoint interval of 10 s, so the only item writes are the claim and the finish) and a "
+        "plain boto3 loop sending the same `ListObjectsV2` requests (MaxKeys 1,000, `StartAfter` "
+        "the last key) and doing the same per-object work (count objects and bytes).\n"
+    )
+    img("bench-throughput", "objects per second: listing alone, plain loop, baton")
+    w("| | objects/s (median) | client CPU µs/object |")
+    w("|---|---|---|")
+    w(f"| ListObjectsV2 alone (the physical limit) | {_f(over['raw_rate'])} | - |")
+    w(f"| plain boto3 loop | {_f(over['plain_rate'])} | {over['plain_cpu_us']:.1f} |")
+    w(f"| baton s3-walk | {_f(over['relay_rate'])} | {over['relay_cpu_us']:.1f} |")
+    w("")
+    w(
+        f"Per pair, baton reached {', '.join(_pct(p['ratio'], 0) for p in over['pairs'])} of the "
+        f"plain loop's rate: median **{_pct(over['ratio_median'])}**. Wall time on this shared machine "
+        "swings by tens of percent from one walk to the next (other engineers' tests run on the "
+        "same two cores), so the steadier figure is the CPU the walker spends in its own process: "
+        f"baton spends **{over['extra_cpu_us']:.1f} µs more per object** than the plain loop, "
+        f"against {over['plain_wall_us']:.0f} µs of wall time per object for the whole walk, which "
+        f"puts baton at **{_pct(over['cpu_ratio'])}** of the plain loop.\n"
+    )
+    w(
+        "Where the time goes: the listing. moto renders about 1,000 keys per "
+        f"{1000 / over['raw_rate'] * 1000:.0f} ms, and botocore parses each page (most of the "
+        "client's CPU is `dateutil` parsing every `LastModified`, in both loops). baton's own per-"
+        "object work is the task step, the budget check, an `ObjectRef` and an `ActionContext` per "
+        "object, and the counters.\n"
+    )
+    if not ok_ratio:
+        w("**Goal missed.** " + _overhead_cause(over) + "\n")
+
+    w("### As a function of the checkpoint interval\n")
+    w(
+        f"The same walk ({sweep['objects']:,} objects, one hop) with checkpoints every interval "
+        "below, each point the median of its pairs against the plain loop. Intervals under 1 s "
+        "cannot be configured (`BATON_CHECKPOINT_S` takes whole seconds from 1); they are here to "
+        "show where checkpoints start to cost. The curve is the model "
+        f"1 / (1 + t / interval) with t = {sweep['checkpoint_ms']:.1f} ms, the median time of one "
+        "inline checkpoint measured in the state-size figure below.\n"
+    )
+    img("bench-checkpoint-interval", "throughput ratio vs checkpoint interval")
+    w("| interval | checkpoints in the run | run (s) | baton / plain |")
+    w("|---|---|---|---|")
+    for p in sweep["points"]:
+        w(
+            f"| {p['interval_s']:g} s | {p['checkpoints']:.0f} | {p['run_s']:.2f} | {_pct(p['ratio'])} |"
+        )
+    t = sweep["checkpoint_ms"] / 1000
+    w("")
+    w(
+        f"At the default 10 s a checkpoint costs {t / 10 * 100:.3f}% of the hop; at 1 s, "
+        f"{t / 1 * 100:.2f}%. Checkpoints stop mattering long before the interval reaches its "
+        "default.\n"
+    )
+
+    # -------------------------------------------------------------- writes
+    chain = writes["chain"]
+    w("## DynamoDB writes\n")
+    w(
+        "Counted at the server: every `UpdateItem`/`PutItem` on the jobs table, with the size of "
+        "the item it left (from the `ALL_NEW` answer), rounded up to 1 KB write units as DynamoDB "
+        "bills them.\n"
+    )
+    w(
+        f"A chain of {chain['hops']} hops ({chain['objects']:,} objects, hops of "
+        f"{chain['hop_ms'] / 1000:g} s of Lambda time, checkpoints every {chain['checkpoint_s']:g} s):\n"
+    )
+    w("| | count |")
+    w("|---|---|")
+    w(f"| item writes (`UpdateItem`) | {chain['update_item']} |")
+    w(f"| of which claims + hand-offs/finish | {2 * chain['hops']} |")
+    w(f"| of which checkpoints | {chain['checkpoints']} |")
+    w(f"| writes per hop | {chain['writes_per_hop']:.1f} = 2 + checkpoints in the hop |")
+    w(f"| item reads (`GetItem`) by the relay | {chain['get_item'] - 1} |")
+    w(f"| failed conditional writes | {chain['failed_writes']} |")
+    w(f"| bytes per write (item size after it) | {chain['bytes_per_write']:.0f} |")
+    w(f"| write units per write | {chain['units_per_write']:.2f} |")
+    w(f"| writes per 1,000 objects | {chain['writes_per_1k_objects']:.2f} |")
+    w("")
+    w(
+        "(The one `GetItem` is the harness reading the final item.) Single hops at the default "
+        "checkpoint interval of 10 s, growing buckets:\n"
+    )
+    img("bench-writes", "item writes per run vs objects")
+    w(
+        "| objects | run (s) | item writes | write units | bytes written | writes / 1,000 objects | LIST calls / 1,000 objects |"
+    )
+    w("|---|---|---|---|---|---|---|")
+    for r in by:
+        w(
+            f"| {r['objects']:,} | {r['seconds']:.1f} | {r['update_item']} | {r['write_units']} | "
+            f"{r['item_bytes']:,} | {r['writes_per_1k_objects']:.3f} | {r['list_per_1k_objects']:.2f} |"
+        )
+    w("")
+    w(
+        "Writes grow with run time (one per checkpoint interval, plus two per hop), not with the "
+        "number of objects: a 15-minute hop at the default interval writes the item at most "
+        "2 + 89 = 91 times whatever it walks. The `PutItem` of each run is the job's creation.\n"
+    )
+
+    # -------------------------------------------------------------- hand-off
+    w("## Hand-off latency\n")
+    w(
+        f"A chain on the local Lambda service: real worker processes (at most 2 at once, reused "
+        f"when warm), a {hand['timeout_ms']} ms function timeout and a {hand['margin_ms']} ms "
+        f"margin, so each hop works about {hand['hop_s_median']:.2f} s and hands off; "
+        f"{hand['hops']} hops, {hand['objects']:,} objects. The latency is the next hop's "
+        "`started_at` (its claim) minus this hop's `ended_at` (taken just before its hand-off write), "
+        "both from the item's `recent_hops`, so it covers the hand-off write, the asynchronous "
+        "invoke, the service's dispatch to a warm worker and the event's parsing up to the claim. "
+        f"The first {hand['warmup_dropped']} hand-offs (cold workers) are left out.\n"
+    )
+    img("bench-handoff", "hand-off latency distribution")
+    w("| samples | min | median | p90 | p99 | max |")
+    w("|---|---|---|---|---|---|")
+    w(
+        f"| {hand['samples']} | {hand['min_ms']:.0f} ms | {hand['median_ms']:.0f} ms | "
+        f"{hand['p90_ms']:.0f} ms | {hand['p99_ms']:.0f} ms | {hand['max_ms']:.0f} ms |"
+    )
+    w("")
+    w(
+        f"With {hand['samples']} samples the p99 is the second-largest value at best; read it as an "
+        "upper range, not a tail estimate. The workers' own item writes, counted at the server: "
+        f"{hand['writes']['update_item']} for {hand['hops']} hops, **{hand['writes_per_hop']:.2f} "
+        "per hop** (claim and hand-off; these hops are shorter than one checkpoint interval). "
+        f"Service: {hand['cold_starts']} cold starts, {hand['invocations']} invocations.\n"
+    )
+
+    # -------------------------------------------------------------- state size
+    w("## State size: checkpoint time\n")
+    w(
+        "`store.codec.StateCodec` through `JobStore.checkpoint` (the codec's JSON + zlib, then the "
+        "conditional item write, plus for a spilled state the S3 put and the delete of the "
+        "superseded object), against a raw `PutObject` of the same uncompressed JSON. The state is "
+        "a list of random hex strings, which zlib halves. Inline is possible only while the "
+        f"compressed state fits the {state['inline_limit'] // 1024} KiB inline budget; the spilled "
+        "column forces every size to S3.\n"
+    )
+    img("bench-state-size", "checkpoint time vs state size")
+    w(
+        "| state (JSON) | compressed | encode (ms) | checkpoint inline (ms) | checkpoint spilled (ms) | raw S3 put (ms) | spilled / raw put |"
+    )
+    w("|---|---|---|---|---|---|---|")
+    for r in state["rows"]:
+        ratio = r["spilled_s"] / r["put_s"] if r.get("put_s") else math.nan
+        w(
+            f"| {_size(r['raw'])} | {_size(r['compressed'])} | {_ms(r['encode_s'])} | {_ms(r['inline_s'])} | "
+            f"{_ms(r['spilled_s'])} | {_ms(r['put_s'])} | {ratio:.2f} |"
+        )
+    w("")
+    w(
+        "Small states are dominated by the item write itself; from a few MB, JSON encoding and "
+        "zlib dominate and the spilled checkpoint costs more than a raw put of the same JSON (the "
+        "compressed bytes it uploads are half as many, but compressing them takes longer than the "
+        "upload saves against moto on loopback). A task with a state of tens of MB should "
+        "checkpoint less often, or keep less state.\n"
+    )
+
+    # -------------------------------------------------------------- scaling
+    w("## Scaling\n")
+    w(
+        "Each walk runs in a fresh process; its peak RSS is sampled every 10 ms. Wall and client "
+        "CPU time per object, one hop, `count`:\n"
+    )
+    img("bench-scaling", "time per object and peak memory vs object count")
+    modes = [m for m in ("relay", "plain", "raw") if all(m in r for r in scale["rows"])]
+    names = {"relay": "baton", "plain": "plain loop", "raw": "listing alone"}
+    head = " | ".join(f"{names[m]} µs/obj (wall / CPU)" for m in modes)
+    w(f"| objects | {head} | baton / listing | baton peak RSS (MB) | plain peak RSS (MB) |")
+    w("|---|" + "---|" * (len(modes) + 3))
+    for r in scale["rows"]:
+        cells = " | ".join(
+            f"{r[m]['seconds'] / r['objects'] * 1e6:.0f} / {r[m]['cpu_s'] / r['objects'] * 1e6:.0f}"
+            for m in modes
+        )
+        vs = r["raw"]["seconds"] / r["relay"]["seconds"] if "raw" in r else math.nan
+        plain_rss = f"{r['plain']['rss_peak_mb']:.0f}" if "plain" in r else "-"
+        w(
+            f"| {r['objects']:,} | {cells} | {_pct(vs)} | {r['relay']['rss_peak_mb']:.0f} | {plain_rss} |"
+        )
+    w("")
+    w(
+        "baton's own cost is linear: its client CPU per object stays flat across sizes, and its "
+        "peak memory does not grow with the bucket (it holds one listing page at a time). The wall "
+        "time per object grows with the bucket for every walker alike, baton, the plain loop and "
+        "the bare listing: moto's `ListObjectsV2` gathers and sorts every key of the bucket for "
+        "each page (`moto/s3/models.py`, `list_objects`), so a page costs O(bucket size) there, "
+        "which S3 does not do. That is also why there is no 1,000,000-object row: at the measured "
+        "cost per page a single listing of 1M objects would take over an hour on this machine, "
+        "beyond the 15-minute budget of `make bench`; baton's share of it would be the same flat "
+        "CPU per object.\n"
+    )
+
+    # -------------------------------------------------------------- cost
+    m = measured_for_cost(results)
+    w("## Cost model\n")
+    w(
+        "The counts measured above times published prices, for a `count` walk of 1 million and "
+        "100 million objects. Inputs from this run: rate "
+        f"{m.relay_rate:,.0f} objects/s per chain (this machine's moto; Lambda duration scales "
+        f"with 1/rate, so measure yours), {m.list_per_1k:.2f} LIST calls per 1,000 objects, "
+        f"{m.units_per_write:.2f} write units per item write, {m.hop_fixed_s * 1000:.0f} ms per "
+        "hand-off, 0 item reads per hop (the claim's `ALL_NEW` answer carries the state), 1 GB "
+        "of memory, hops of 890 s (900 s timeout, 10 s margin), checkpoints every 10 s.\n"
+    )
+    rows = model(m)
+    w("| objects | approach | total | breakdown |")
+    w("|---|---|---|---|")
+    for r in rows:
+        parts = ", ".join(f"{k} {_usd(v)}" for k, v in r["parts"].items() if v)
+        w(f"| {r['objects']:,} | {r['name']} | **{_usd(r['total'])}** | {parts} |")
+    w("")
+    w(
+        "Assumptions for the others: Distributed Map runs Standard child workflows with one Task "
+        "state invoking a Lambda (one state transition per child, plus the parent's), its item "
+        "reader lists the same bucket; with one item per child the per-item Lambda's duration is "
+        "left out (it adds at least 1 ms per item), with 1,000 items per child the Lambdas do the "
+        "same work as baton's walk and are charged the same duration. S3 Batch Operations has no "
+        "`count` operation, so each object invokes a Lambda (its duration left out); the manifest "
+        "(S3 Inventory or a listing) is not counted. The durable function checkpoints one step per "
+        f"page of 1,000 keys with a {m.durable_bytes_per_step}-byte result; at 100 million objects "
+        "its 100,001 operations exceed the 3,000 operations one execution may hold (see DESIGN's "
+        "facts), so it would need child executions or larger steps, which the model does not add.\n"
+    )
+    w(
+        "The cost of a baton walk is Lambda duration plus LIST requests; DynamoDB is a rounding "
+        "error because writes follow time, not objects.\n"
+    )
+    w(f"### Prices used (US East, N. Virginia, USD; read {PRICES_TAKEN})\n")
+    w("| price | USD | per | source | confirmed |")
+    w("|---|---|---|---|---|")
+    for p in PRICES.values():
+        sure = "yes" if p.confirmed else f"**no**: {p.note}"
+        w(f"| {p.name} | {p.usd:.10g} | {p.per} | {p.source} | {sure} |")
+    w("")
+    w(
+        "The pages were read from stored copies, not live; prices marked **no** could not be "
+        "confirmed on AWS's own page from this machine and should be checked before quoting.\n"
+    )
+
+    # -------------------------------------------------------------- placeholders
+    w("## Fan-out scaling\n")
+    w("_Placeholder: the fan-out figure (issue 9) will be added here._\n")
+    return "\n".join(out)
+
+
+def _overhead_cause(over: dict[str, Any]) -> str:
+    extra = over["extra_cpu_us"]
+    return (
+        f"The relay's own work costs {extra:.1f} µs of CPU per object (baton minus plain, same "
+        "process); see the profile in the lead engineer's report. The wall-time pairs also carry "
+        "the machine's noise: the CPU-derived figure above is the relay's share."
+    )

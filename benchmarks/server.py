@@ -1,0 +1,299 @@
+"""The benchmark's moto server: the local stack's serialised moto app, plus two things the figures
+need and the stack's server does not have.
+
+- `/_bench/counters` (GET) and `/_bench/reset` (POST): every request counted at the server, by
+  service and operation, with request bytes and, for DynamoDB writes, the written item's size. So
+  writes are counted wherever they come from (this process, or the local Lambda's workers), and
+  nothing in baton is patched.
+- `/_bench/fill` (POST `?bucket=&prefix=&count=&size=`): put `count` objects straight into moto's
+  S3 backend, about a hundred times faster than `PutObject` over HTTP, so a 100,000-object bucket
+  takes seconds to make. Walks then list those objects over HTTP like any other.
+
+Run as `python -m benchmarks.server --parent PID`; prints `{"port": N, "pid": P}` when ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs
+
+from local.children import become_child
+from local.moto_server import SerialisedApp, _pythonpath
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+ACCOUNT = "123456789012"
+READY_TIMEOUT_S = 30.0
+DYNAMO_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one attribute value (the rules behind write units), approximately."""
+    kind, raw = next(iter(value.items()))
+    if kind == "S":
+        return len(str(raw).encode())
+    if kind == "N":
+        digits = str(raw).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(base64.b64decode(raw))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in raw.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(v) + 1 for v in raw)
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: v}) for v in raw)
+    return len(json.dumps(raw))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def s3_operation(method: str, path: str, query: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    args = parse_qs(query, keep_blank_values=True)
+    if len(parts) <= 1:
+        if method == "GET":
+            return "ListObjectsV2" if "list-type" in args else "ListObjects"
+        return f"{method.title()}Bucket"
+    return {
+        "GET": "GetObject",
+        "PUT": "PutObject",
+        "DELETE": "DeleteObject",
+        "HEAD": "HeadObject",
+    }.get(method, f"{method.title()}Object")
+
+
+class CountingApp:
+    """WSGI middleware: counts requests by operation and serves the /_bench/ routes."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.bytes_in: Counter[str] = Counter()
+        self.item_bytes: Counter[str] = Counter()
+        self.write_units: Counter[str] = Counter()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_bench/"):
+            return self._bench(path, environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        body = b""
+        if target and length:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = _Replay(body)
+        status: list[str] = []
+
+        def capture(code: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc) if exc else start_response(code, headers)
+
+        result = self.app(environ, capture)
+        chunks = list(result)
+        if target:
+            op = "dynamodb." + target.rpartition(".")[2]
+        else:
+            op = "s3." + s3_operation(
+                environ.get("REQUEST_METHOD", "GET"), path, environ.get("QUERY_STRING", "")
+            )
+        ok = bool(status) and status[0].startswith("2")
+        if not ok:
+            op += ".failed"
+        size = 0
+        if ok and target.rpartition(".")[2] in DYNAMO_WRITES:
+            size = self._written_item_size(target, body, b"".join(chunks))
+        with self.lock:
+            self.calls[op] += 1
+            self.bytes_in[op] += length
+            if size:
+                self.item_bytes[op] += size
+                self.write_units[op] += -(-size // 1024)
+        return chunks
+
+    @staticmethod
+    def _written_item_size(target: str, request: bytes, response: bytes) -> int:
+        """The item's size after the write: UpdateItem's ALL_NEW answer, or PutItem's item."""
+        try:
+            if target.endswith("PutItem"):
+                return item_size(json.loads(request)["Item"])
+            attributes = json.loads(response).get("Attributes")
+            return item_size(attributes) if attributes else 1
+        except (ValueError, KeyError, TypeError):
+            return 1
+
+    def _bench(
+        self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        if path == "/_bench/counters":
+            with self.lock:
+                answer: dict[str, Any] = {
+                    "calls": dict(self.calls),
+                    "bytes_in": dict(self.bytes_in),
+                    "item_bytes": dict(self.item_bytes),
+                    "write_units": dict(self.write_units),
+                }
+        elif path == "/_bench/reset":
+            with self.lock:
+                for counter in (self.calls, self.bytes_in, self.item_bytes, self.write_units):
+                    counter.clear()
+            answer = {"ok": True}
+        elif path == "/_bench/fill":
+            args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            answer = {"filled": fill(**args)}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "no such route"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
+
+
+class _Replay:
+    """A consumed request body, readable again by the wrapped app."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.body) if size is None or size < 0 else self.pos + size
+        chunk = self.body[self.pos : end]
+        self.pos += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        end = self.body.find(b"\n", self.pos)
+        end = len(self.body) if end < 0 else end + 1
+        return self.read(end - self.pos)
+
+
+def fill(bucket: str, count: str, prefix: str = "", size: str = "0") -> int:
+    """`count` objects `<prefix>k0000000...` straight into the backend; sizes vary up to `size`."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ACCOUNT]["global"]
+    top = max(1, int(size))
+    for i in range(int(count)):
+        body = b"x" * ((i * 37) % top) if int(size) else b""
+        backend.put_object(bucket, f"{prefix}k{i:07d}", body, disable_notification=True)
+    return int(count)
+
+
+def serve(parent_pid: int) -> None:
+    become_child(parent_pid)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = CountingApp(SerialisedApp(DomainDispatcherApplication(create_backend_app)))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def stdin_closed() -> None:
+        sys.stdin.read()
+        os._exit(0)
+
+    threading.Thread(target=stdin_closed, name="stdin-watch", daemon=True).start()
+    sys.stdout.write(json.dumps({"port": server.server_port, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+class BenchServer:
+    """The parent's handle: start, counters, fill, stop."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self._log: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    def start(self) -> BenchServer:
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.server", "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.stop()
+            raise RuntimeError(f"the benchmark's moto server did not start; see {self.log_path}")
+        self.port = int(json.loads(line)["port"])
+        return self
+
+    def _call(self, route: str, method: str = "GET") -> Any:
+        request = urllib.request.Request(
+            self.url + route, method=method, data=b"" if method == "POST" else None
+        )
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return json.loads(answer.read())
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = self._call("/_bench/counters")
+        return result
+
+    def reset(self) -> None:
+        self._call("/_bench/reset", "POST")
+
+    def fill(self, bucket: str, count: int, prefix: str = "", size: int = 300) -> None:
+        self._call(
+            f"/_bench/fill?bucket={bucket}&count={count}&prefix={prefix}&size={size}", "POST"
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parent", type=int, required=True)
+    serve(parser.parse_args().parent)
+
+
+if __name__ == "__main__":
+    main()
