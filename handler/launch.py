@@ -54,6 +54,7 @@ def prepare(
     job_id: str | None = None,
     max_hops: int = DEFAULT_MAX_HOPS,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    parent_id: str | None = None,
 ) -> JobSpec:
     """Validate everything before anything is written."""
     if job_id is not None and not JOB_ID_PATTERN.match(job_id):
@@ -71,6 +72,7 @@ def prepare(
         params=normalised,
         max_hops=max_hops,
         max_attempts=max_attempts,
+        parent_id=parent_id,
     )
 
 

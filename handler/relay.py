@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from handler import faults
 from handler.budget import TimeBudget
+from handler.children import ChildJobs
 from handler.event import RelayEvent
 from handler.invoker import SelfInvoker
 from handler.observability import count, logger
@@ -161,7 +162,16 @@ class Relay:
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
         task_cls = get_task(hop.job.task)
-        resources = Resources(s3=rt.s3, action_modules=rt.settings.action_modules, logger=logger)
+        children = ChildJobs(
+            rt.store, rt.lambda_client, self_function(self.context), rt.settings.action_modules
+        )
+        resources = Resources(
+            s3=rt.s3,
+            action_modules=rt.settings.action_modules,
+            logger=logger,
+            children=children,
+            sleep=rt.sleep,
+        )
         hop.task = task_cls(hop.job.params, resources)
         hop.state = rt.store.load_state(hop.job) if hop.job.has_state else hop.task.start()
         if task_cls.progress_counter:
@@ -176,7 +186,9 @@ class Relay:
             return self._fail(hop, f"{type(exc).__name__}: {exc}")
         assert hop.task is not None
         task = hop.task
-        ctx = StepContext(hop.counters, self.remaining, budget.work_window_ms, logger)
+        ctx = StepContext(
+            hop.counters, self.remaining, budget.work_window_ms, logger, hop.job.job_id
+        )
         dirty = False
         last_commit = self.remaining()
         checkpoint_ms = rt.settings.checkpoint_s * 1000

@@ -144,6 +144,13 @@ class JobStore:
         """The task state the job's last commit wrote (verified if spilled); None before any."""
         return self.codec.load(job.state_blob, job.state_ref, job.state_codec)
 
+    def get_many(self, job_ids: list[str]) -> list[Job]:
+        """Several jobs in one BatchGetItem per 100 (consistent); missing ids are left out."""
+        if not job_ids:
+            return []
+        items = self.model.batch_get(job_ids, consistent_read=True)
+        return [self._to_job(item) for item in items]
+
     def find(self, job_id: str) -> Job | None:
         try:
             return self.get(job_id)

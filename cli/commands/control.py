@@ -9,10 +9,12 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from cli.context import ctx_of
+from cli.context import CliContext, ctx_of
 from cli.errors import handles_errors
 from cli.output import console, print_job, print_json
+from handler.children import cascade
 from handler.launch import send_event
+from handler.tasks.fanout import FanOut
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
 from store.records import Job, JobStatus
@@ -21,18 +23,46 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")
 JobArg = Annotated[str, typer.Argument(help="The job id")]
 
 
-def _show(job: Job, message: str, json_output: bool) -> None:
+def _show(job: Job, message: str, json_output: bool, shards: dict[str, str] | None = None) -> None:
     if json_output:
-        print_json({**job.to_public_dict(), "message": message})
+        extra = {"shards": shards} if shards else {}
+        print_json({**job.to_public_dict(), "message": message, **extra})
     else:
         console.print(message)
         print_job(job)
 
 
+def _shards(c: CliContext, job: Job) -> list[str]:
+    """The started shards of a fan-out parent (none for any other job)."""
+    if job.task != FanOut.name or not job.has_state:
+        return []
+    state = c.store.load_state(job)
+    return [s["id"] for s in state.get("shards", []) if s.get("status") != "PENDING"]
+
+
+def _cascade(c: CliContext, job: Job, operation: str) -> dict[str, str]:
+    shards = _shards(c, job)
+    if not shards:
+        return {}
+    return cascade(c.store, c.lambda_client, c.relay_settings.function_name, shards, operation)
+
+
+def _shard_note(outcome: dict[str, str]) -> str:
+    if not outcome:
+        return ""
+    tally: dict[str, int] = {}
+    for result in outcome.values():
+        tally[result.split(":")[0]] = tally.get(result.split(":")[0], 0) + 1
+    return "; shards: " + ", ".join(f"{n} {what}" for what, n in sorted(tally.items()))
+
+
 @handles_errors
 def cancel(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) -> None:
-    """Cancel a job: at once if no invocation holds it, else at the holder's next commit."""
-    job = ctx_of(ctx).store.request_cancel(job_id)
+    """Cancel a job (and every shard of a fan-out): at once if nobody holds it, else at the
+    holder's next commit."""
+    c = ctx_of(ctx)
+    job = c.store.request_cancel(job_id)
+    shards = _cascade(c, job, "cancel")
     if job.status is JobStatus.CANCELLED:
         message = f"job {job_id} cancelled; it will never run again"
     else:
@@ -40,18 +70,21 @@ def cancel(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) ->
             f"cancel requested: {job.lease_owner} stops at its next checkpoint "
             f"(within BATON_CHECKPOINT_S)"
         )
-    _show(job, message, json_output)
+    _show(job, message + _shard_note(shards), json_output, shards)
 
 
 @handles_errors
 def pause(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) -> None:
-    """Pause a job (resumable): at once if no invocation holds it, else at its next commit."""
-    job = ctx_of(ctx).store.request_pause(job_id)
+    """Pause a job (and every shard of a fan-out), resumable: at once if nobody holds it, else
+    at its next commit."""
+    c = ctx_of(ctx)
+    job = c.store.request_pause(job_id)
+    shards = _cascade(c, job, "pause")
     if job.status is JobStatus.PAUSED:
         message = f"job {job_id} paused; `baton resume {job_id}` continues it from its cursor"
     else:
         message = f"pause requested: {job.lease_owner} stops at its next checkpoint"
-    _show(job, message, json_output)
+    _show(job, message + _shard_note(shards), json_output, shards)
 
 
 @handles_errors
@@ -71,13 +104,14 @@ def resume(
     if max_hops is not None and max_hops < 1:
         raise InvalidJob("--max-hops must be at least 1")
     c = ctx_of(ctx)
+    shards = _cascade(c, c.store.get(job_id), "resume")
     job = c.store.resume(job_id, max_hops=max_hops, force=force)
     send_event(c.lambda_client, c.relay_settings.function_name, job)
     message = (
         f"job {job_id} resumed at epoch {job.epoch} on {c.relay_settings.function_name}; "
         f"events of older epochs are now discarded"
     )
-    _show(job, message, json_output)
+    _show(job, message + _shard_note(shards), json_output, shards)
 
 
 KILL_ON = (

@@ -16,6 +16,7 @@ from cli.context import ctx_of
 from cli.errors import handles_errors
 from cli.output import console, fail, print_json
 from cli.view import JobView, hop_duration_ms, human_bytes
+from handler.tasks.fanout import FanOut
 from handler.watchdog import WatchdogSettings
 from store.clock import iso_from_ms
 from store.errors import InvalidJob, JobNotFound
@@ -79,10 +80,37 @@ def status(
 ) -> None:
     """Where a job is: status, health, counters, rate, ETA, lease, last error."""
     view = _view(ctx, job_id)
+    shards = _shard_jobs(ctx, view.job)
     if json_output:
-        print_json(view.to_dict())
-    else:
-        console.print(render_status(view))
+        extra = {"shards": [_shard_row(j) for j in shards]} if shards else {}
+        print_json({**view.to_dict(), **extra})
+        return
+    console.print(render_status(view))
+    if shards:
+        table = Table("shard", "status", "hops", "counters", "last error")
+        for j in shards:
+            counters = ", ".join(f"{k}={v:,}" for k, v in sorted(j.counters.items()))
+            table.add_row(j.job_id, j.status.value, str(j.hops), counters, j.last_error or "")
+        console.print(table)
+
+
+def _shard_jobs(ctx: typer.Context, job: Job) -> list[Job]:
+    """A fan-out parent's started shards, read live from their own items."""
+    if job.task != FanOut.name or not job.has_state:
+        return []
+    store = ctx_of(ctx).store
+    ids = [s["id"] for s in store.load_state(job).get("shards", []) if s["status"] != "PENDING"]
+    return sorted(store.get_many(ids), key=lambda j: j.job_id)
+
+
+def _shard_row(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "hops": job.hops,
+        "counters": job.counters,
+        "last_error": job.last_error,
+    }
 
 
 def _exit_code(job: Job) -> int:

@@ -37,6 +37,24 @@ def start(
     expected_objects: Annotated[
         int | None, typer.Option(help="How many objects to expect, for progress and ETA")
     ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="s3-fanout: prefixes, delimiter (default) or ranges")
+    ] = None,
+    shard_prefix: Annotated[
+        list[str] | None, typer.Option(help="s3-fanout --split prefixes: one per shard")
+    ] = None,
+    boundary: Annotated[
+        list[str] | None, typer.Option(help="s3-fanout --split ranges: a boundary key")
+    ] = None,
+    shards: Annotated[
+        int | None, typer.Option(help="s3-fanout --split delimiter: at least this many")
+    ] = None,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="s3-fanout: most shards running at once")
+    ] = None,
+    tolerated_failures: Annotated[
+        int | None, typer.Option(help="s3-fanout: failed shards the parent tolerates")
+    ] = None,
     job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
     max_hops: Annotated[
         int, typer.Option(help="Recursion guard: most invocations")
@@ -56,6 +74,12 @@ def start(
         "on_error": on_error,
         "max_failed": max_failed,
         "expected_objects": expected_objects,
+        "split": split,
+        "prefixes": shard_prefix,
+        "boundaries": boundary,
+        "shards": shards,
+        "max_concurrency": max_concurrency,
+        "tolerated_failures": tolerated_failures,
     }
     if action_params is not None:
         try:

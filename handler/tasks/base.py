@@ -6,6 +6,7 @@ counters) is committed together by the relay, so a crash never leaves counters a
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from store.records import Counters
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from handler.children import ChildJobs
 
 
 class JobFailure(Exception):
@@ -30,6 +33,9 @@ class Resources:
     s3: S3Client
     action_modules: tuple[str, ...]
     logger: Logger
+    # Orchestrating tasks (fan-out) start and read other jobs; plain tasks never touch the store.
+    children: ChildJobs | None = None
+    sleep: Callable[[float], None] = time.sleep
 
 
 class StepContext:
@@ -41,7 +47,9 @@ class StepContext:
         remaining_ms: Callable[[], int],
         work_window_ms: Callable[[], int],
         logger: Logger,
+        job_id: str = "",
     ) -> None:
+        self.job_id = job_id
         self.counters = counters
         self.remaining_ms = remaining_ms
         self.work_window_ms = work_window_ms

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from handler.tasks.base import Task
+from handler.tasks.fanout import FanOut
 from handler.tasks.s3_walk import S3Walk
 from store.errors import InvalidJob
 
-TASKS: dict[str, type[Task]] = {S3Walk.name: S3Walk}
+TASKS: dict[str, type[Task]] = {S3Walk.name: S3Walk, FanOut.name: FanOut}
 
 
 def register(task: type[Task]) -> type[Task]:

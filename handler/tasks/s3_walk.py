@@ -25,6 +25,8 @@ PARAMS = (
     "bucket",
     "prefix",
     "start_after",
+    "start_at",
+    "end_before",
     "action",
     "action_params",
     "on_error",
@@ -47,8 +49,11 @@ class S3Walk(Task):
         self.action = resolve_action(
             self.action_name, params.get("action_params", {}), resources.action_modules
         )
+        self.start_at: str | None = params.get("start_at")
+        self.end_before: str | None = params.get("end_before")
         self._buffer: deque[ObjectRef] = deque()
         self._listed_all = False
+        self._last_listed: str | None = None
         self._object_ms = 0.0
 
     @classmethod
@@ -62,7 +67,7 @@ class S3Walk(Task):
         if not isinstance(bucket, str) or not _BUCKET.match(bucket):
             raise InvalidJob(f"s3-walk needs bucket: an S3 bucket name, got {bucket!r}")
         out: dict[str, Any] = {"bucket": bucket}
-        for key in ("prefix", "start_after"):
+        for key in ("prefix", "start_after", "start_at", "end_before"):
             value = params.get(key)
             if value is None:
                 continue
@@ -70,6 +75,11 @@ class S3Walk(Task):
                 raise InvalidJob(f"s3-walk {key} must be a string of at most 1,024 bytes")
             if value:
                 out[key] = value
+        if out.get("start_after") and out.get("start_at"):
+            raise InvalidJob("s3-walk takes start_after or start_at, not both")
+        low = out.get("start_at") or out.get("start_after")
+        if low and out.get("end_before") and low >= out["end_before"]:
+            raise InvalidJob("s3-walk end_before must come after start_at / start_after")
         action = params.get("action", "count")
         if not isinstance(action, str):
             raise InvalidJob("s3-walk action must be a string")
@@ -123,7 +133,7 @@ class S3Walk(Task):
         Listing and processing share a step so every step moves the cursor: a hop whose window
         fits a single step still makes progress instead of listing the same page again.
         """
-        if not self._buffer and not self._listed_all:
+        while not self._buffer and not self._listed_all:
             self._list_page(state, ctx)
         if not self._buffer:
             return True
@@ -147,14 +157,23 @@ class S3Walk(Task):
             "Prefix": self.prefix,
             "MaxKeys": self._page_size(ctx),
         }
-        if state.get("start_after"):
-            request["StartAfter"] = state["start_after"]
+        after = self._list_after(state)
+        if after:
+            request["StartAfter"] = after
         page = self.resources.s3.list_objects_v2(**request)
+        self._listed_all = not page.get("IsTruncated", False)
         for item in page.get("Contents", []):
+            key = item["Key"]
+            self._last_listed = key
+            if self.start_at is not None and key < self.start_at:
+                continue  # listed from just below start_at; not this walk's key
+            if self.end_before is not None and key >= self.end_before:
+                self._listed_all = True  # the range ends here
+                break
             self._buffer.append(
                 ObjectRef(
                     bucket=self.bucket,
-                    key=item["Key"],
+                    key=key,
                     size=int(item.get("Size", 0)),
                     etag=str(item.get("ETag", "")).strip('"'),
                     storage_class=str(item.get("StorageClass", "STANDARD")),
@@ -163,7 +182,20 @@ class S3Walk(Task):
                     else "",
                 )
             )
-        self._listed_all = not page.get("IsTruncated", False)
+
+    def _list_after(self, state: dict[str, Any]) -> str | None:
+        """Where the next listing starts: after the last listed key, else after the cursor.
+
+        S3's StartAfter is exclusive, so an inclusive `start_at` lists from its parent string
+        (a shorter string sorts first) and drops keys below it. Str order is code-point order,
+        which is the UTF-8 byte order S3 lists in.
+        """
+        if self._last_listed is not None:
+            return self._last_listed
+        cursor: str | None = state.get("start_after")
+        if self.start_at and (cursor is None or cursor < self.start_at):
+            return self.start_at[:-1] or None
+        return cursor
 
     def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
         actx = ActionContext(

@@ -1,0 +1,99 @@
+"""Child jobs of a fan-out parent: started, read and steered through the store like any job.
+
+Child ids are derived from the parent's id and the shard's index, so a parent that crashes and
+retries starts each child at most once: `create` returns the existing job, and an existing child
+that never started gets its first event again (a duplicate event costs one refused claim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from handler.launch import prepare, send_event
+from store.errors import BatonError, IllegalTransition
+from store.protocol import JobStore
+from store.records import Job, JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+CHILD_TASK = "s3-walk"
+
+
+class ChildJobs:
+    def __init__(
+        self,
+        store: JobStore,
+        lambda_client: LambdaClient,
+        function: str,
+        action_modules: tuple[str, ...],
+    ) -> None:
+        self.store = store
+        self.lambda_client = lambda_client
+        self.function = function
+        self.action_modules = action_modules
+
+    def launch(
+        self,
+        parent_id: str,
+        job_id: str,
+        params: dict[str, Any],
+        *,
+        max_hops: int,
+        max_attempts: int,
+    ) -> Job:
+        spec = prepare(
+            CHILD_TASK,
+            params,
+            action_modules=self.action_modules,
+            now_ms=self.store.clock.now_ms(),
+            job_id=job_id,
+            max_hops=max_hops,
+            max_attempts=max_attempts,
+            parent_id=parent_id,
+        )
+        job, created = self.store.create(spec)
+        never_started = job.status is JobStatus.QUEUED and job.epoch == 1 and job.hops == 0
+        if created or never_started:
+            send_event(self.lambda_client, self.function, job)
+        return job
+
+    def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        return {job.job_id: job for job in self.store.get_many(list(job_ids))}
+
+
+def cascade(
+    store: JobStore,
+    lambda_client: LambdaClient,
+    function: str,
+    job_ids: Iterable[str],
+    operation: str,
+) -> dict[str, str]:
+    """Apply an operator's cancel, pause or resume to child jobs; returns what happened to each.
+
+    Children that already ended (or cannot take the operation) are reported, not raised: the
+    operator acted on the parent, and one finished shard must not block the rest.
+    """
+    outcome: dict[str, str] = {}
+    for job_id in job_ids:
+        try:
+            if operation == "cancel":
+                outcome[job_id] = store.request_cancel(job_id).status.value
+            elif operation == "pause":
+                outcome[job_id] = store.request_pause(job_id).status.value
+            elif operation == "resume":
+                job = store.get(job_id)
+                if job.status not in (JobStatus.FAILED, JobStatus.PAUSED):
+                    outcome[job_id] = f"left {job.status.value}"
+                    continue
+                resumed = store.resume(job_id)
+                send_event(lambda_client, function, resumed)
+                outcome[job_id] = f"resumed at epoch {resumed.epoch}"
+            else:
+                raise ValueError(f"cascade takes cancel, pause or resume, not {operation!r}")
+        except IllegalTransition as exc:
+            outcome[job_id] = f"left as is: {exc}"
+        except BatonError as exc:
+            outcome[job_id] = f"error: {exc}"
+    return outcome
