@@ -32,8 +32,10 @@ def handles_errors(command: F) -> F:
         except BotoCoreError as exc:
             fail(f"cannot reach AWS: {exc}")
         except PynamoDBException as exc:
-            cause = exc.cause_response_message or str(exc)
-            if exc.cause_response_code == "ResourceNotFoundException":
+            response = getattr(exc.cause, "response", None)
+            error = response.get("Error", {}) if isinstance(response, dict) else {}
+            cause = error.get("Message") or str(exc.cause or exc)
+            if error.get("Code") == "ResourceNotFoundException":
                 cause = "the jobs table does not exist; run `baton init`"
             fail(f"DynamoDB: {cause}")
 

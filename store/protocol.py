@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
@@ -75,8 +75,20 @@ AuditSink = Callable[[CommitEvent], None]
 FaultHook = Callable[[str], None]
 
 
+def error_code(exc: PynamoDBException) -> str:
+    """The AWS error code behind a pynamodb error, or "" for connection-level failures.
+
+    pynamodb's own `cause_response_code` raises AttributeError when the cause is a botocore
+    ReadTimeoutError or ConnectionClosedError (their `response` is None).
+    """
+    response = getattr(exc.cause, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 def _condition_failed(exc: UpdateError | PutError) -> bool:
-    return exc.cause_response_code == CONDITION_FAILED
+    return error_code(exc) == CONDITION_FAILED
 
 
 def _cut(text: str) -> str:
@@ -541,8 +553,9 @@ class JobStore:
 
         `written` is the state object this write points to (None when the state went inline,
         NO_STATE when the write leaves the state alone). After the commit the object it
-        supersedes is deleted; after a refused commit the object just written is. A crash
-        between the S3 write and this write leaks at most that one object and loses nothing.
+        supersedes is deleted; after a refused commit (condition failed) the object just
+        written is. After an error of unknown outcome nothing is deleted. A crash between the S3
+        write and this write leaks at most that one object and loses nothing.
         """
         m = self.model
         lease = claim.lease
@@ -551,10 +564,12 @@ class JobStore:
         try:
             item.update(actions=list(actions), condition=condition)
         except UpdateError as exc:
+            if not _condition_failed(exc):
+                # The outcome is unknown (a timeout may hide a write that landed): keep the
+                # object just written, since the item may point to it; at worst it leaks.
+                raise
             if isinstance(written, StateRef):
                 self.codec.discard(written)
-            if not _condition_failed(exc):
-                raise
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
                 f"lease ({op} refused)"

@@ -1,4 +1,4 @@
-"""Bugs the simulator found in store/, pinned as strict xfails until the protocol code is fixed.
+"""Bugs the simulator found in store/, kept as regression tests now that they are fixed.
 
 1. A spilled state is deleted although its commit landed. `JobStore._commit` deletes the S3
    object it just wrote whenever the item write raises; but a write can land and still raise
@@ -13,6 +13,10 @@
    write surfaces as "AttributeError: 'NoneType' object has no attribute 'get'" instead of the
    store's error: the relay counts it as a task error with a misleading last_error, and the CLI
    (which catches pynamodb errors, not AttributeError) would print a traceback.
+
+Fixed in store/protocol.py: `_commit` deletes the object it wrote only when the condition is
+known to have failed (never after an error of unknown outcome), and `error_code` reads the AWS
+code without tripping over connection-level errors.
 """
 
 from __future__ import annotations
@@ -77,11 +81,6 @@ def claimed(store: JobStore, job_id: str) -> Any:
     return claim
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: _commit deletes the spilled state it just committed when the write lands "
-    "but its response is lost (tests/test_sim_findings.py docstring, finding 1)",
-)
 def test_a_commit_whose_response_is_lost_keeps_its_state_object(spilled: Any) -> None:
     store, _, lose = spilled
     claim = claimed(store, "lost-response")
@@ -94,11 +93,6 @@ def test_a_commit_whose_response_is_lost_keeps_its_state_object(spilled: Any) ->
     assert store.load_state(job) == {"next": 5}, "its state object must still be there"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: a read timeout on a conditional write raises AttributeError from "
-    "_condition_failed instead of a store/pynamodb error (finding 2)",
-)
 def test_a_timed_out_write_raises_a_store_error_not_attribute_error(spilled: Any) -> None:
     store, _, lose = spilled
     claim = claimed(store, "timeout")
@@ -118,10 +112,6 @@ def env() -> Iterator[Env]:
         yield Env.create()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1, found by the simulator: spilled state + lost responses lose the cursor",
-)
 def test_spilled_state_under_every_fault_including_lost_responses(env: Env) -> None:
     result = sweep(env, range(30_000, 30_150), Config(spill=1.0), stop_after=1)
     assert not result.failures, result.failures[0][1].describe(tail=40)
