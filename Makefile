@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo clean package deploy bench
+.PHONY: setup test lint format demo clean package deploy bench chaos compare
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "baton needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.12"'
@@ -19,6 +19,15 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
+
+# Deterministic protocol simulation (tests/sim): 100,000 schedules with every fault kind on, or
+# a time budget (CHAOS_SECONDS=600); CHAOS_JOBS=2 uses two processes. Prints the count.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.sim.chaos
+
+# docs/classic-recipe.md: baton and the classic re-invoke recipe under the same faults.
+compare: $(STAMP)
+	$(BIN)/python -m tests.sim.compare --out docs/classic-recipe.md
 
 # The main job on the embedded local stack (moto's server + a local Lambda service), checked
 # against the bucket: no AWS account needed. `make demo DEMO_ARGS="--chaos"` adds faults.

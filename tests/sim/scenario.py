@@ -119,7 +119,12 @@ class Config:
     skip_resume_phase: bool = False
     # Share of schedules whose every state spills to S3 (inline limit 0).
     spill: float = 0.3
+    inline_limit: int = 0
     bug: str | None = None
+    grow: int = 0
+    max_steps: int = 20_000
+    step_ms: tuple[int, int] = (20, 250)
+    slow_step_ms: tuple[int, int] = (400, 4_000)
 
     def quiet(self) -> Config:
         return replace(self, rates=Rates.none())
@@ -192,9 +197,14 @@ def run_schedule(
     timeout = c.between(*config.timeout_ms)
     sim = Sim(c, config.rates, timeout_ms=timeout, handler=handler)
     sim.faults_until = sim.start_ms + config.fault_window_ms
+    sim.step_ms, sim.slow_step_ms = config.step_ms, config.slow_step_ms
     clock = SimClock(sim)
     spill = c.chance(config.spill)
-    codec = StateCodec(env.s3, STATE_BUCKET, inline_limit=0) if spill else StateCodec()
+    codec = (
+        StateCodec(env.s3, STATE_BUCKET, inline_limit=config.inline_limit)
+        if spill
+        else StateCodec()
+    )
     store = config.store_cls(
         env.model,
         clock,
@@ -218,6 +228,8 @@ def run_schedule(
     model: CountModel | WalkModel
     if config.task == SIM_TASK:
         params: dict[str, Any] = {"items": c.between(*config.items)}
+        if config.grow:
+            params["grow"] = config.grow
         model = CountModel(params["items"])
     else:
         params = {"bucket": WALK_BUCKET, "action": f"{ACTION_MODULE}:slow_record"}
@@ -280,7 +292,7 @@ def run_schedule(
                 if sim.fault(config.rates.operator, f"op_{action}"):
                     when = sim.now + c.between(0, config.fault_window_ms)
                     sim.at(when, action, lambda a=action: spawn_operator(a))
-            sim.run(on_quiet)
+            sim.run(on_quiet, max_steps=config.max_steps)
             image = ledger.image
             status = image.get("status") if image else None
             if status in ("FAILED", "PAUSED") and not config.skip_resume_phase:
@@ -288,7 +300,7 @@ def run_schedule(
                 sim.faults_until = sim.now
                 sim.log(f"resume phase: the job was {status}")
                 sim.at(sim.now, "resume", lambda: spawn_operator("resume", final=True))
-                sim.run(on_quiet)
+                sim.run(on_quiet, max_steps=config.max_steps)
                 image = ledger.image
                 if image is None or image.get("status") != "SUCCEEDED":
                     ended = image.get("status") if image else None
@@ -314,6 +326,7 @@ def run_schedule(
             last_error=(image.get("last_error") or "")[:160] or None,
         )
     summary.update(
+        extra_work=sum(sim.processed.values()) - len(sim.processed),
         invocations=sum(1 for a in sim.finished if a.kind == "invocation"),
         commits=ledger.commits,
         decisions=len(c.tape),

@@ -7,6 +7,7 @@ simulation's world, where the invariant checks read it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,12 @@ MAX_ITEMS = 100_000
 def value(i: int) -> int:
     """What item i adds to the `sum` counter: exact counters must add up to these."""
     return (i * 7_919) % 1_000 + 1
+
+
+def record(i: int, size: int) -> str:
+    """About `size` bytes of hard-to-compress text for item i (a key, an ETag, a digest)."""
+    parts = (hashlib.sha256(f"{i}:{j}".encode()).hexdigest() for j in range(size // 64 + 1))
+    return "".join(parts)[:size]
 
 
 def work(item: Any) -> None:
@@ -51,7 +58,7 @@ class SimCount(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(params) - {"items"})
+        unknown = sorted(set(params) - {"items", "grow"})
         if unknown:
             raise InvalidJob(f"{SIM_TASK} does not take {', '.join(unknown)}; it takes items")
         items = params.get("items")
@@ -59,7 +66,10 @@ class SimCount(Task):
             raise InvalidJob(
                 f"{SIM_TASK} items must be a whole number 1..{MAX_ITEMS}, got {items!r}"
             )
-        return {"items": items}
+        grow = params.get("grow", 0)
+        if isinstance(grow, bool) or not isinstance(grow, int) or not 0 <= grow <= 4_096:
+            raise InvalidJob(f"{SIM_TASK} grow must be a whole number 0..4096, got {grow!r}")
+        return {"items": items, "grow": grow} if grow else {"items": items}
 
     def start(self) -> dict[str, Any]:
         return {"next": 0}
@@ -70,6 +80,10 @@ class SimCount(Task):
         ctx.count("items")
         ctx.count("sum", value(i))
         state["next"] = i + 1
+        grow = int(self.params.get("grow", 0))
+        if grow:
+            # A state that grows with the work (an inventory, a set of seen keys).
+            state.setdefault("seen", []).append(record(i, grow))
         return bool(state["next"] >= self.params["items"])
 
 
