@@ -1,0 +1,101 @@
+"""Chaos on the local stack: real worker processes, HTTP, moto's server, faults on, 20 seeds.
+
+One stack serves every seed; before each job the local Lambda service gets the seed's fault
+streams: events delivered twice (30%), workers killed at a random moment (20%), invokes answered
+with a throttle (15%). Each small s3-walk must end SUCCEEDED with exact counters, every object
+processed at least once, and a timeline (from the job item) with one hop per epoch and no hop
+beyond max_hops. The in-process simulator (tests/test_sim*.py) covers the protocol's
+interleavings; these runs cover the same code as separate processes killed for real.
+
+Marked `slow`: about 5 s a seed on 2 cores. CHAOS_LOCAL_SEEDS sets the number of seeds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.faults import Fault, FaultConfig
+from local.function import FunctionConfig
+from local.stack import LocalStack
+from local.watchdog import LocalWatchdog
+from store.records import Job, JobStatus
+from tests.support.buckets import BucketTruth
+from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk
+
+SEEDS = range(int(os.environ.get("CHAOS_LOCAL_SEEDS", "20")))
+OBJECTS = 60
+pytestmark = pytest.mark.slow
+totals: Counter[str] = Counter()
+ran: list[int] = []
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(
+        function=FunctionConfig(timeout_ms=2_000),
+        min_margin_ms=1_200,
+        checkpoint_s=1,
+        action_modules=("local.demo_actions", LOCAL_ACTIONS),
+        log_level="WARNING",
+    ) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def truth(stack: LocalStack) -> BucketTruth:
+    return fill(stack, "chaos-seeds", OBJECTS)
+
+
+def ended(job: Job) -> bool:
+    return job.status.terminal
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_chaos_seed_ends_succeeded_with_exact_counters(
+    stack: LocalStack, truth: BucketTruth, tmp_path: Path, seed: int
+) -> None:
+    faults = FaultConfig(
+        duplicate=Fault(0.3, seed=seed * 10 + 1),
+        kill=Fault(0.2, seed=seed * 10 + 2),
+        throttle=Fault(0.15, seed=seed * 10 + 3),
+    )
+    stack.lambda_.set_faults(faults)
+    before = stack.lambda_.snapshot()
+    trace = tmp_path / "trace"
+    job = start_walk(
+        stack, truth.bucket, {"sleep_ms": 30, "trace": str(trace)}, job_id=f"chaos-{seed}"
+    )
+    watchdog = LocalWatchdog(stack)
+    done = stack.wait_for_job(job.job_id, ended, timeout_s=180, what="its end", on_poll=watchdog)
+    stack.lambda_.set_faults(FaultConfig())
+    after = stack.lambda_.snapshot()
+
+    assert done.status is JobStatus.SUCCEEDED, f"seed {seed}: {done.last_error}"
+    assert done.counters == truth.counters(), f"seed {seed}: {done.counters}"
+    processed = Counter(key for _, key in read_trace(trace) if not key.startswith("BLOCK "))
+    assert set(processed) == set(truth.sizes), f"seed {seed}: objects never processed"
+    assert done.hops <= done.max_hops
+    epochs = [h.epoch for h in done.recent_hops]
+    assert epochs == sorted(epochs), f"seed {seed}: hops out of epoch order {epochs}"
+    owners = [h.owner for h in done.recent_hops]
+    assert len(owners) == len(set(owners)), f"seed {seed}: one invocation held two hops"
+    struck = {
+        k: after.get(k, 0) - before.get(k, 0)
+        for k in ("duplicated", "killed", "throttled_by_fault")
+    }
+    totals.update(struck)
+    ran.append(seed)
+    print(f"seed {seed}: {done.hops} hops, {struck}, nudges {watchdog.nudges}")
+
+
+def test_the_faults_really_struck_across_the_seeds() -> None:
+    if len(ran) < len(SEEDS):
+        pytest.skip("runs only after every seed above ran")
+    assert totals["duplicated"] >= len(SEEDS) // 2, totals
+    assert totals["killed"] >= len(SEEDS) // 4, totals
+    assert totals["throttled_by_fault"] >= 1, totals
