@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 PARENT_POLL_S = 0.5
 
@@ -30,3 +31,10 @@ def become_child(parent_pid: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def pythonpath() -> str:
+    """The project root first, so children import this checkout's packages (and tests.support)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH", "")
+    return root + (os.pathsep + existing if existing else "")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from local.children import become_child
+from local.children import become_child, pythonpath
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READY_TIMEOUT_S = 30.0
@@ -105,7 +105,7 @@ class MotoServer:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            env={**os.environ, "PYTHONPATH": pythonpath()},
         )
         assert self.proc.stdout is not None
         line = _readline_within(self.proc.stdout, READY_TIMEOUT_S)
@@ -138,13 +138,6 @@ def _readline_within(stream: IO[str], timeout_s: float) -> str:
     reader.start()
     reader.join(timeout_s)
     return result[0] if result else ""
-
-
-def _pythonpath() -> str:
-    """The project root first, so children import this checkout's packages (and tests.support)."""
-    root = str(Path(__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH", "")
-    return root + (os.pathsep + existing if existing else "")
 
 
 def main() -> None:

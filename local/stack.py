@@ -28,11 +28,12 @@ import boto3
 from botocore.config import Config
 
 from handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
+from local.children import pythonpath
 from local.faults import FaultConfig
 from local.function import FunctionConfig
 from local.lambda_http import LambdaApi, LambdaHttpServer
 from local.lambda_service import LambdaService
-from local.moto_server import MotoServer, _pythonpath
+from local.moto_server import MotoServer
 from store.codec import StateCodec
 from store.constants import DEFAULT_TABLE
 from store.model import bind_job_model
@@ -98,9 +99,9 @@ class LocalStack:
         try:
             self.tmpdir = Path(tempfile.mkdtemp(prefix="baton-local-"))
             self.moto = MotoServer(self.tmpdir / "moto.log").start()
-            self.service = LambdaService(
-                self.function, {}, self.tmpdir, self.faults
-            )  # the worker env needs the Lambda port: filled in below, before any worker starts
+            # The workers' environment names the Lambda port, known once the server is bound:
+            # it is filled in before the service starts its first worker.
+            self.service = LambdaService(self.function, {}, self.tmpdir, self.faults)
             self.http = LambdaHttpServer(LambdaApi(self.service))
             self.service.pool.env.update(self.worker_env())
             self.http.start()
@@ -190,7 +191,7 @@ class LocalStack:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "TZ": "UTC",
-            "PYTHONPATH": _pythonpath(),
+            "PYTHONPATH": pythonpath(),
             "AWS_CONFIG_FILE": nowhere,
             "AWS_SHARED_CREDENTIALS_FILE": nowhere,
             "AWS_EC2_METADATA_DISABLED": "true",

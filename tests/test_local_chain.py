@@ -40,8 +40,9 @@ def make_stack(
 
 @pytest.fixture
 def stack() -> Iterator[LocalStack]:
-    """Hops of about 0.9 s: a 1.5 s timeout, 0.6 s kept in hand."""
-    with make_stack(timeout_ms=1_500, min_margin_ms=600) as s:
+    """Hops of about a second: a 2 s timeout, 1 s kept in hand (ample, even on a busy machine:
+    a hop that overran its deadline would be killed, and this stack must see no failure)."""
+    with make_stack(timeout_ms=2_000, min_margin_ms=1_000) as s:
         yield s
 
 
@@ -87,8 +88,8 @@ def test_duplicates_kills_and_throttles_together_still_give_exact_counters(
     )
     # A wider margin than the plain chain: a throttled hand-off is retried by botocore with
     # backoff (up to ~1 s for the first retry) inside the time kept in hand.
-    with make_stack(timeout_ms=2_500, min_margin_ms=1_500, faults=faults) as stack:
-        truth = fill(stack, "chaos", 900)
+    with make_stack(timeout_ms=2_000, min_margin_ms=1_200, faults=faults) as stack:
+        truth = fill(stack, "chaos", 600)
         trace = tmp_path / "trace"
         job = start_walk(stack, "chaos", {"sleep_ms": 25, "trace": str(trace)})
         watchdog = LocalWatchdog(stack)
@@ -118,7 +119,7 @@ def test_duplicates_kills_and_throttles_together_still_give_exact_counters(
 def test_reserved_concurrency_zero_halts_a_chain_and_resume_finishes_from_its_cursor(
     stack: LocalStack, tmp_path: Path
 ) -> None:
-    truth = fill(stack, "halt-me", 400)
+    truth = fill(stack, "halt-me", 300)
     trace = tmp_path / "trace"
     job = start_walk(stack, "halt-me", {"sleep_ms": 25, "trace": str(trace)})
     stack.wait_for_job(job.job_id, lambda j: j.hops >= 3, timeout_s=60, what="three hops")
@@ -165,7 +166,7 @@ def test_a_step_that_outlives_the_timeout_is_killed_and_retried_from_the_checkpo
 ) -> None:
     timeout_ms = 2_500
     with make_stack(timeout_ms=timeout_ms, min_margin_ms=600) as stack:
-        truth = fill(stack, "stuck", 300)
+        truth = fill(stack, "stuck", 200)
         keys = sorted(truth.sizes)
         trace, marker = tmp_path / "trace", tmp_path / "blocked"
         block_key = keys[70]

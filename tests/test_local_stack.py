@@ -263,7 +263,7 @@ def test_baton_up_serves_start_and_status_from_another_shell_and_ctrl_c_cleans_u
 def test_baton_demo_walks_checks_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     demo = cli(
-        "demo", "--objects", "400", "--size", "512", "--timeout", "1", "--min-margin-ms", "400",
+        "demo", "--objects", "300", "--size", "512", "--timeout", "1", "--min-margin-ms", "400",
         env=env,
         start_new_session=True,
     )  # fmt: skip
@@ -273,6 +273,6 @@ def test_baton_demo_walks_checks_and_leaves_nothing_behind(tmp_path: Path) -> No
     assert "MISMATCH" not in out
     hops = Counter(line.split(":")[0] for line in out.splitlines() if line.startswith("hop "))
     assert len(hops) >= 3, f"the chain should hop several times:\n{out}"
-    assert "objects counted" in out and "400" in out
+    assert "objects counted" in out and "300" in out
     wait_until(lambda: not session_members(demo.pid), timeout_s=5, what="every child to be gone")
     assert list(tmp_path.iterdir()) == []
