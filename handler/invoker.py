@@ -27,7 +27,9 @@ RETRYABLE_CODES = frozenset(
 )
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
-# Stop retrying when less than this is left: the lease must not outlive the deadline.
+# Stop retrying when less than this is left: the hop must not be killed mid hand-off. Each try
+# is one HTTP request with short timeouts (runtime.INVOKE_CONFIG, no botocore retries), so a
+# retry loop never sleeps unseen past the deadline.
 RESERVE_MS = 1_000
 
 

@@ -29,6 +29,13 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+# The hand-off invoke is retried by SelfInvoker, which checks the time left before each try;
+# botocore's own retries and long timeouts would sleep past the hop's deadline unseen.
+INVOKE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 1},
+    connect_timeout=2,
+    read_timeout=3,
+)
 
 
 @dataclass
@@ -53,7 +60,7 @@ class Runtime:
             settings=RelaySettings.from_env(),
             store=JobStore.from_settings(store_settings),
             s3=s3,
-            lambda_client=session.client("lambda", config=CLIENT_CONFIG),
+            lambda_client=session.client("lambda", config=INVOKE_CONFIG),
             reports=ReportStore(s3, bucket) if bucket else None,
         )
 
