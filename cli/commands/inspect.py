@@ -284,7 +284,7 @@ def history(
             str(h.hop),
             str(h.epoch),
             h.started_at,
-            seconds(took) if took >= 1000 else f"{took}ms",
+            _duration(took),
             f"{h.items:,}",
             rate,
             h.ended_by,
@@ -293,6 +293,14 @@ def history(
     console.print(table)
     if view.job.hops > len(hops):
         console.print(f"(the last {len(hops)} of {view.job.hops} hops)")
+
+
+def _duration(ms: int) -> str:
+    if ms < 1_000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    return seconds(ms)
 
 
 def register(app: typer.Typer) -> None:
