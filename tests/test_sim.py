@@ -22,8 +22,8 @@ from tests.sim.scenario import Config, Env, Report, replay, run_schedule
 from tests.sim.sweep import minimise
 from tests.sim.tasks import SIM_TASK
 
-SYNTHETIC_EXAMPLES = 450
-WALK_EXAMPLES = 150
+SYNTHETIC_EXAMPLES = 650
+WALK_EXAMPLES = 200
 TAPE = 220  # decisions drawn per schedule; past the tape every decision is benign
 # The main runs keep state inline: the spilled-state path has a known bug (test_sim_findings).
 CONFIG = Config(spill=0.0)

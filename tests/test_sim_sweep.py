@@ -27,7 +27,7 @@ from tests.sim.core import (
 from tests.sim.scenario import Config, Env
 from tests.sim.sweep import SweepResult, minimise, sweep
 
-SYNTHETIC_SEEDS = range(0, 900)
+SYNTHETIC_SEEDS = range(0, 1_000)
 WALK_SEEDS = range(10_000, 10_100)
 SPILL_SEEDS = range(20_000, 20_100)
 # Ambiguous DynamoDB outcomes (the write landed but the caller saw an error) are left out of the
@@ -83,7 +83,7 @@ def test_spilled_state_under_unambiguous_faults(env: Env) -> None:
 
 def test_every_fault_kind_struck_and_the_count_is_met() -> None:
     """The sweep above is only worth its count if every kind of fault really happened."""
-    assert sum(counted.values()) == 1_100, counted
+    assert sum(counted.values()) == 1_200, counted
     expected = {
         *(f"crash@{p}" for p in FAULT_POINTS),
         "crash@state_written",

@@ -35,6 +35,7 @@ class ClassicWorld:
     children: Counter[str] = field(default_factory=Counter)
     furthest: int = 0
     too_large: int = 0
+    first_too_large_at: int = 0
 
 
 def make_handler(lambda_client: Any, world: ClassicWorld) -> Any:
@@ -57,6 +58,7 @@ def make_handler(lambda_client: Any, world: ClassicWorld) -> Any:
                 except Exception as exc:
                     if "RequestEntityTooLarge" in str(exc):
                         world.too_large += 1
+                        world.first_too_large_at = world.first_too_large_at or state["next"]
                     raise
                 world.children[link] += 1
                 return {"outcome": "handed_off"}
@@ -85,6 +87,7 @@ class ClassicReport:
     lost: bool
     furthest: int
     too_large: int
+    too_large_at: int
     exact: bool
     stats: dict[str, int]
 
@@ -124,6 +127,7 @@ def run_classic(
         lost=not world.results,
         furthest=world.furthest,
         too_large=world.too_large,
+        too_large_at=world.first_too_large_at,
         exact=bool(world.results) and all(r == expected for r in world.results),
         stats=dict(sim.stats),
     )

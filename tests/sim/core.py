@@ -10,6 +10,7 @@ fault, if any, strikes the call. Nothing else decides, so a run is a pure functi
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import json
@@ -86,10 +87,11 @@ class Rates:
     operator: float = 0.25
     # Which DynamoDB faults may strike writes (reads get the subset that applies to them).
     ddb_kinds: tuple[str, ...] = DDB_WRITE_FAULTS
+    task_kinds: tuple[str, ...] = STEP_FAULTS
 
     @classmethod
     def none(cls) -> Rates:
-        return cls(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ())
+        return cls(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (), ())
 
 
 _local = threading.local()
@@ -369,8 +371,8 @@ class Sim:
                 return chosen
             return OK
         if kind == "step":
-            if self.fault(r.task, "task"):
-                chosen = STEP_FAULTS[self.chooser.below(len(STEP_FAULTS))]
+            if r.task_kinds and self.fault(r.task, "task"):
+                chosen = r.task_kinds[self.chooser.below(len(r.task_kinds))]
                 self.stats[chosen] += 1
                 return chosen
             return OK
@@ -463,7 +465,8 @@ class Sim:
         context = SimContext(self, deadline, rid)
 
         def body(actor: Actor) -> Any:
-            return self.handler(event, context)
+            # Lambda hands every attempt the event as it was sent: a fresh copy each time.
+            return self.handler(copy.deepcopy(event), context)
 
         def done(actor: Actor) -> None:
             if actor.crashed is None and actor.error is None:
