@@ -164,7 +164,7 @@ def assert_clean(result: Any) -> None:
         assert "error" in result.output.lower(), result.output
 
 
-@FUZZ
+@settings(FUZZ, max_examples=50)
 @given(job_id=nasty_text, command=st.sampled_from(["status", "pause", "cancel", "resume"]))
 def test_operator_commands_with_any_job_id(
     cli: list[dict[str, Any]], job_id: str, command: str

@@ -35,6 +35,7 @@ from store.errors import BatonError
 from store.model import bind_job_model
 from store.protocol import JobStore
 from store.records import JobSpec, Progress
+from tests.sim.core import Rates
 from tests.sim.scenario import Config, Env
 from tests.sim.sweep import sweep
 from tests.sim.tasks import SIM_TASK, ensure_registered
@@ -113,5 +114,6 @@ def env() -> Iterator[Env]:
 
 
 def test_spilled_state_under_every_fault_including_lost_responses(env: Env) -> None:
-    result = sweep(env, range(30_000, 30_150), Config(spill=1.0), stop_after=1)
+    hostile = Rates(ddb=0.2, ddb_kinds=("ddb_lost_response", "ddb_in_flight"))
+    result = sweep(env, range(30_000, 30_040), Config(spill=1.0, rates=hostile), stop_after=1)
     assert not result.failures, result.failures[0][1].describe(tail=40)

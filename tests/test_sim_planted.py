@@ -57,3 +57,18 @@ def test_the_same_schedule_is_clean_without_the_bug(env: Env, bug: str) -> None:
     seed, _ = found.failures[0]
     fixed = sweep(env, [seed], Config(spill=0.0, rates=HOSTILE))
     assert not fixed.failures, fixed.failures[0][1].describe()
+
+
+def test_clock_skew_beyond_the_lease_margin_is_caught(env: Env) -> None:
+    """The lease outlives its holder's deadline by CLOCK_SKEW_MS (2 s) for skew between hosts.
+    Within that margin the sweeps stay clean; let clocks drift by up to 6 s either way and a
+    claimer whose clock runs ahead takes a lease its live holder still uses."""
+    config = Config(spill=0.0, rates=Rates(skew_ms=12_000))
+    found = sweep(env, range(150, 600), config, stop_after=1)
+    assert found.failures, f"no violation in {found.schedules} schedules"
+    _, report = found.failures[0]
+    assert report.violations[0].invariant == "I1"
+    assert "two live holders" in report.violations[0].detail
+    small = minimise(env, report, budget=60)
+    assert small.violations and "two live holders" in small.violations[0].detail
+    assert len(sparse(small.tape)) <= 12, small.describe()
