@@ -26,15 +26,25 @@ def baton(*args: str, env: dict[str, str] | None = None) -> Any:
 
 
 def make_function(name: str) -> None:
+    """A function in moto's Lambda (it never runs code here); reused if it exists already."""
     iam = boto3.client("iam", region_name=REGION)
-    role = iam.create_role(
-        RoleName=f"{name}-role",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name=REGION)
+    try:
+        lam.get_function(FunctionName=name)
+        return
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    try:
+        role = iam.create_role(
+            RoleName=f"{name}-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=f"{name}-role")["Role"]["Arn"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", "def handler(event, context):\n    return None\n")
-    boto3.client("lambda", region_name=REGION).create_function(
+    lam.create_function(
         FunctionName=name,
         Runtime="python3.12",
         Role=role,
