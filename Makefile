@@ -51,7 +51,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks --out docs/benchmarks.md --save build/bench/results.json
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -7,6 +7,7 @@ python -m benchmarks --quick --out X.md   # a few seconds: the smoke test's conf
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -93,21 +94,30 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
 
     with tempfile.TemporaryDirectory(prefix="baton-bench-") as tmp, Env(Path(tmp)) as env:
         step("overhead", figures.relay_overhead, env, cfg)
+        step("cost", figures.relay_cost, env, cfg)
         step("state", figures.state_size, env, cfg)
         inline_ms = (results["state"]["rows"][0].get("inline_s") or 0.0) * 1000
         step("sweep", figures.checkpoint_sweep, env, cfg, inline_ms)
         step("writes", figures.dynamo_writes, env, cfg)
         step("handoff", figures.handoff_latency, env, cfg)
         step("scaling", figures.scaling, env, cfg)
+    results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
     meta["timings"] = timings
+    images = write_page(results, meta, out, img_dir)
+    print(f"[bench] wrote {out} in {meta['wall_s']:.0f} s", file=sys.stderr)
+    return {"results": results, "meta": meta, "images": images}
+
+
+def write_page(
+    results: dict[str, Any], meta: dict[str, Any], out: Path, img_dir: Path
+) -> dict[str, str]:
     out.parent.mkdir(parents=True, exist_ok=True)
     images = plots(results, img_dir)
     img_rel = os.path.relpath(img_dir, out.parent)
     out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
-    print(f"[bench] wrote {out} in {meta['wall_s']:.0f} s", file=sys.stderr)
-    return {"results": results, "meta": meta, "images": images}
+    return images
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,11 +125,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--img-dir", type=Path, default=None, help="default: <out dir>/img")
+    parser.add_argument(
+        "--save", type=Path, default=None, help="also write the raw results here (JSON)"
+    )
+    parser.add_argument(
+        "--render", type=Path, default=None, help="re-render the page from saved results only"
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     img_dir = args.img_dir or args.out.parent / "img"
     command = "make bench" if not args.quick else "python -m benchmarks --quick"
-    run(cfg, args.out, img_dir, command)
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        write_page(saved["results"], saved["meta"], args.out, img_dir)
+        return
+    done = run(cfg, args.out, img_dir, command)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(done, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ class BenchConfig:
     # relay vs plain loop: alternating pairs over one bucket
     overhead_objects: int = 5_000
     overhead_pairs: int = 8
+    # the relay's own CPU per object, listing taken out (in-memory pages; the claim and the
+    # finish still go to the server)
+    cost_objects: int = 200_000
     # checkpoint-interval sweep
     sweep_objects: int = 5_000
     sweep_intervals_s: tuple[float, ...] = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -30,12 +33,13 @@ class BenchConfig:
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_modes: tuple[str, ...] = ("relay", "plain", "raw")
     # hand-off latency on the local Lambda service
-    handoff_objects: int = 2_400
-    handoff_sleep_ms: float = 20
-    handoff_timeout_ms: int = 2_000
-    handoff_margin_ms: int = 1_200
+    handoff_objects: int = 400
+    handoff_sleep_ms: float = 40
+    handoff_timeout_ms: int = 1_500
+    handoff_margin_ms: int = 900
     handoff_warmup: int = 3
-    handoff_timeout_s: float = 240
+    handoff_timeout_s: float = 60
+    handoff_chains: int = 3
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
@@ -52,6 +56,7 @@ QUICK = BenchConfig(
     name="quick",
     overhead_objects=300,
     overhead_pairs=2,
+    cost_objects=5_000,
     sweep_objects=300,
     sweep_intervals_s=(0.05, 1.0),
     sweep_pairs=1,
@@ -65,8 +70,9 @@ QUICK = BenchConfig(
     scale_modes=("relay", "raw"),
     handoff_objects=100,
     handoff_sleep_ms=10,
-    handoff_timeout_ms=2_000,
-    handoff_margin_ms=1_200,
+    handoff_timeout_ms=1_500,
+    handoff_margin_ms=900,
     handoff_warmup=0,
     handoff_timeout_s=60,
+    handoff_chains=1,
 )

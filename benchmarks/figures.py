@@ -7,6 +7,7 @@ are wall-clock seconds from `time.perf_counter`; CPU times are this process's
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.config import BenchConfig
@@ -33,6 +34,18 @@ from benchmarks.harness import (
 from handler.launch import prepare, send_event
 from store.codec import StateCodec, to_json_bytes
 from store.records import Claim, JobStatus, Progress
+
+# Failed attempts seen anywhere in the run (the relay re-raised; the runner retried like Lambda).
+ERRORS: list[dict[str, str]] = []
+
+
+def note_errors(figure: str, result: Any) -> None:
+    for error in result.errors:
+        ERRORS.append({"figure": figure, "error": error})
+    if result.job.status is not JobStatus.SUCCEEDED:
+        ERRORS.append(
+            {"figure": figure, "error": f"job {result.job.status.value}: {result.job.last_error}"}
+        )
 
 
 def _median(values: list[float]) -> float:
@@ -78,7 +91,7 @@ def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 row["plain_s"], row["plain_objects"] = walk.seconds, walk.objects
             else:
                 result = runner.run(runner.start(bucket))
-                assert result.job.status is JobStatus.SUCCEEDED, result.job.last_error
+                note_errors("overhead", result)
                 row["relay_s"] = result.seconds
                 row["relay_objects"] = result.job.counters["objects"]
             row[f"{which}_cpu_s"] = time.process_time() - cpu
@@ -119,6 +132,7 @@ def checkpoint_sweep(env: Env, cfg: BenchConfig, checkpoint_ms: float) -> dict[s
         for _ in range(cfg.sweep_pairs):
             env.server.reset()
             result = runner.run(runner.start(bucket))
+            note_errors("sweep", result)
             writes = _dynamo_writes(env.server.counters())
             plain = plain_walk(env.s3, bucket)
             ratios.append((result.job.counters["objects"] / result.seconds) / plain.rate)
@@ -153,7 +167,7 @@ def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     env.server.reset()
     result = runner.run(job, hop_ms=cfg.writes_hop_ms)
     writes = _dynamo_writes(env.server.counters())
-    assert result.job.status is JobStatus.SUCCEEDED, result.job.last_error
+    note_errors("writes", result)
     hops = result.hops
     checkpoints = writes["update_item"] - 2 * hops  # each hop: a claim and a hand-off/finish
     chain = {
@@ -175,6 +189,7 @@ def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         b = env.bucket(f"writes-{n}", n)
         env.server.reset()
         res = default.run(default.start(b))
+        note_errors("writes", res)
         w = _dynamo_writes(env.server.counters())
         by_size.append(
             {
@@ -264,6 +279,8 @@ def scaling(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 env={**os.environ, "BATON_BENCH_TABLE": TABLE},
             )
             row[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+            for error in row[mode].get("errors", []):
+                ERRORS.append({"figure": f"scaling {n:,} {mode}", "error": error})
         rows.append(row)
     return {"rows": rows}
 
@@ -292,6 +309,10 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     from local.stack import LocalStack
 
     bucket = env.bucket("handoff-walk", cfg.handoff_objects)
+    store = env.store()
+    ordered: list[Any] = []
+    chains: list[dict[str, Any]] = []
+    env.server.reset()
     with LocalStack(
         function=FunctionConfig(timeout_ms=cfg.handoff_timeout_ms, account_concurrency=2),
         table=TABLE,
@@ -306,52 +327,56 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
             "POWERTOOLS_METRICS_DISABLED": "true",
         },
     ) as stack:
-        store = env.store()
-        spec = prepare(
-            "s3-walk",
-            {
-                "bucket": bucket,
-                "action": f"{ACTIONS}:sleep",
-                "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
-            },
-            action_modules=(ACTIONS,),
-            now_ms=now_ms(),
-            max_hops=100_000,
-        )
-        job, _ = store.create(spec)
-        env.server.reset()
-        send_event(stack.client("lambda"), stack.function.name, job)
-        hops: dict[int, Any] = {}
-
-        def collect(current: Any) -> None:
-            for record in current.recent_hops:
-                hops[record.hop] = record
-
-        deadline = time.monotonic() + cfg.handoff_timeout_s
-        while True:
-            done = store.get(job.job_id)
-            collect(done)
-            if done.status.terminal:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the hand-off chain did not end within {cfg.handoff_timeout_s:.0f} s: "
-                    f"{done.status.value} after {done.hops} hops; {stack.lambda_.snapshot()}"
-                )
-            time.sleep(0.2)  # polling interval: recent_hops keeps the last 20 hops
-        collect(done)
+        for _ in range(cfg.handoff_chains):
+            spec = prepare(
+                "s3-walk",
+                {
+                    "bucket": bucket,
+                    "action": f"{ACTIONS}:sleep",
+                    "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
+                },
+                action_modules=(ACTIONS,),
+                now_ms=now_ms(),
+                max_hops=100_000,
+            )
+            job, _ = store.create(spec)
+            send_event(stack.client("lambda"), stack.function.name, job)
+            hops: dict[int, Any] = {}
+            deadline = time.monotonic() + cfg.handoff_timeout_s
+            while True:
+                done = store.get(job.job_id)
+                for record in done.recent_hops:
+                    hops[record.hop] = record
+                if done.status.terminal:
+                    break
+                if time.monotonic() > deadline:
+                    store.request_cancel(job.job_id)  # stops at its next hand-off
+                    break
+                time.sleep(0.2)  # polling interval: recent_hops keeps the last 20 hops
+            chain = [hops[k] for k in sorted(hops)]
+            ordered.extend(chain)
+            chains.append(
+                {
+                    "status": done.status.value,
+                    "hops": done.hops,
+                    "objects": done.counters.get("objects", 0),
+                    "records": chain,
+                }
+            )
         writes = _dynamo_writes(env.server.counters())
         snapshot = stack.lambda_.snapshot()
-    assert done.status is JobStatus.SUCCEEDED, done.last_error
-    ordered = [hops[k] for k in sorted(hops)]
-    gaps = [
-        HandoffSample(b.hop, _ms(b.started_at) - _ms(a.ended_at))
-        for a, b in itertools.pairwise(ordered)
-        if b.hop == a.hop + 1 and a.ended_by == "budget"
-    ]
-    warm = gaps[cfg.handoff_warmup :]
-    values = sorted(g.gap_ms for g in warm)
+    total_hops = sum(c["hops"] for c in chains)
+    gaps: list[HandoffSample] = []
+    for c in chains:
+        pairs = [
+            HandoffSample(b.hop, _ms(b.started_at) - _ms(a.ended_at))
+            for a, b in itertools.pairwise(c["records"])
+            if b.hop == a.hop + 1 and a.ended_by == "budget"
+        ]
+        gaps.extend(pairs[cfg.handoff_warmup if c is chains[0] else 0 :])
+    values = sorted(g.gap_ms for g in gaps)
     hop_s = [(_ms(h.ended_at) - _ms(h.started_at)) / 1000 for h in ordered]
+    items = [float(h.items) for h in ordered if h.ended_by == "budget"]
 
     def pct(p: float) -> float:
         if not values:
@@ -359,10 +384,12 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         return float(values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))])
 
     return {
-        "hops": done.hops,
+        "chains": len(chains),
+        "finished": sum(1 for c in chains if c["status"] == "SUCCEEDED"),
+        "hops": total_hops,
         "seen_hops": len(ordered),
         "samples": len(values),
-        "warmup_dropped": min(cfg.handoff_warmup, len(gaps)),
+        "warmup_dropped": cfg.handoff_warmup,
         "gaps_ms": [g.gap_ms for g in gaps],
         "median_ms": pct(50),
         "p90_ms": pct(90),
@@ -370,12 +397,64 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "max_ms": float(values[-1]) if values else 0.0,
         "min_ms": float(values[0]) if values else 0.0,
         "hop_s_median": _median(hop_s),
-        "objects": done.counters.get("objects", 0),
+        "items_per_hop_median": _median(items),
+        "objects": sum(c["objects"] for c in chains),
         "cold_starts": snapshot.get("cold_starts", 0),
         "service": snapshot,
         "invocations": snapshot.get("invocations", 0),
         "writes": writes,
-        "writes_per_hop": writes["update_item"] / max(1, done.hops),
+        "writes_per_hop": writes["update_item"] / max(1, total_hops),
         "timeout_ms": cfg.handoff_timeout_ms,
         "margin_ms": cfg.handoff_margin_ms,
+    }
+
+
+# ---------------------------------------------------------------------- relay cost, no I/O
+
+
+class _PagesS3:
+    """An S3 client whose ListObjectsV2 pages are already parsed: the listing costs nothing."""
+
+    def __init__(self, count: int) -> None:
+        stamp = datetime(2026, 1, 1, tzinfo=UTC)
+        self.keys = [f"k{i:07d}" for i in range(count)]
+        self.items = [
+            {
+                "Key": k,
+                "Size": 100,
+                "ETag": '"e"',
+                "StorageClass": "STANDARD",
+                "LastModified": stamp,
+            }
+            for k in self.keys
+        ]
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        after = request.get("StartAfter")
+        start = bisect.bisect_right(self.keys, after) if after else 0
+        end = start + int(request.get("MaxKeys", 1000))
+        return {"Contents": self.items[start:end], "IsTruncated": end < len(self.keys)}
+
+
+def relay_cost(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """baton's own CPU per object with the listing taken out (pre-parsed pages in memory),
+    against the plain loop over the same pages: the relay's per-object overhead, exactly."""
+    fake = _PagesS3(cfg.cost_objects)
+    runner = RelayRunner(env)
+    runner.runtime.s3 = fake  # type: ignore[assignment]
+    rows = []
+    for _ in range(3):
+        cpu = time.process_time()
+        plain = plain_walk(fake, "fake-bucket")
+        plain_cpu = time.process_time() - cpu
+        job = runner.start("fake-bucket")
+        cpu = time.process_time()
+        result = runner.run(job)
+        relay_cpu = time.process_time() - cpu
+        note_errors("relay cost", result)
+        rows.append((plain_cpu / plain.objects * 1e6, relay_cpu / cfg.cost_objects * 1e6))
+    return {
+        "objects": cfg.cost_objects,
+        "plain_us": _median([r[0] for r in rows]),
+        "relay_us": _median([r[1] for r in rows]),
     }

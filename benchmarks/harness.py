@@ -141,6 +141,7 @@ class ChainResult:
     seconds: float
     hops: int
     outcomes: list[str]
+    errors: list[str] = field(default_factory=list)  # failed attempts, retried like Lambda
 
 
 class RelayRunner:
@@ -184,18 +185,26 @@ class RelayRunner:
         """Run the job to its end, each hop with `hop_ms` of Lambda time; time it."""
         epoch = job.epoch
         outcomes: list[str] = []
+        errors: list[str] = []
         started = time.perf_counter()
         for _ in range(max_hops):
             context = BenchContext(deadline_ms=now_ms() + hop_ms)
-            result = Relay(self.runtime, RelayEvent(job_id=job.job_id, epoch=epoch), context).run()
-            metrics.clear_metrics()  # what Lambda's per-invocation flush would empty
+            relay = Relay(self.runtime, RelayEvent(job_id=job.job_id, epoch=epoch), context)
+            try:
+                result = relay.run()
+            except Exception as exc:  # the relay re-raises a task error for Lambda to retry
+                errors.append(f"{type(exc).__name__}: {exc}")
+                outcomes.append("error")
+                continue  # Lambda's async retry: the same epoch, from the last checkpoint
+            finally:
+                metrics.clear_metrics()  # what Lambda's per-invocation flush would empty
             outcomes.append(result["outcome"])
             if result["outcome"] != "handed_off":
                 break
             epoch = self.catcher.events[-1]["epoch"]
         seconds = time.perf_counter() - started
         final = self.store.get(job.job_id)
-        return ChainResult(final, seconds, len(outcomes), outcomes)
+        return ChainResult(final, seconds, len(outcomes), outcomes, errors)
 
 
 @dataclass

@@ -45,10 +45,13 @@ def main() -> None:
     sampler.start()
     cpu = time.process_time()
     started = time.perf_counter()
+    errors: list[str] = []
     if mode == "relay":
         result = runner.run(job)
-        assert result.job.status is JobStatus.SUCCEEDED, result.job.last_error
-        objects = result.job.counters["objects"]
+        errors = list(result.errors)
+        if result.job.status is not JobStatus.SUCCEEDED:
+            errors.append(f"job {result.job.status.value}: {result.job.last_error}")
+        objects = result.job.counters.get("objects", 0)
     elif mode == "plain":
         objects = plain_walk(env.s3, bucket).objects
     else:
@@ -65,6 +68,7 @@ def main() -> None:
                 "cpu_s": cpu_s,
                 "rss_before_mb": before,
                 "rss_peak_mb": max(sampler.peak, rss_mb()),
+                "errors": errors,
             }
         )
     )

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs
 
-from local.children import become_child
-from local.moto_server import SerialisedApp, _pythonpath
+from local.children import become_child, pythonpath
+from local.moto_server import SerialisedApp
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ACCOUNT = "123456789012"
@@ -243,7 +243,7 @@ class BenchServer:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            env={**os.environ, "PYTHONPATH": pythonpath()},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
