@@ -22,7 +22,7 @@ from handler.observability import count, logger
 from handler.runtime import Runtime
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.registry import get_task
-from store.errors import InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
+from store.errors import CorruptItem, InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
 from store.records import (
     Claim,
     ClaimRejected,
@@ -124,7 +124,15 @@ class Relay:
     def run(self) -> dict[str, Any]:
         store = self.rt.store
         deadline = self.rt.clock.now_ms() + self.remaining()
-        claimed = store.claim(self.event.job_id, self.event.epoch, self.owner, deadline)
+        try:
+            claimed = store.claim(self.event.job_id, self.event.epoch, self.owner, deadline)
+        except CorruptItem as exc:
+            # No retry can fix a malformed item: raising would make Lambda retry it and the
+            # watchdog re-send it. Mark it FAILED (readable in `baton list`) and stop here.
+            count("CorruptItems")
+            marked = store.fail_corrupt(self.event.job_id, str(exc))
+            logger.error("corrupt job item", extra={"error": str(exc), "marked_failed": marked})
+            return self.outcome("failed" if marked else "discarded", str(exc))
         if isinstance(claimed, ClaimRejected):
             return self._rejected(claimed)
         self.rt.faults.hit(faults.AFTER_CLAIM)
@@ -173,7 +181,15 @@ class Relay:
             sleep=rt.sleep,
         )
         hop.task = task_cls(hop.job.params, resources)
-        hop.state = rt.store.load_state(hop.job) if hop.job.has_state else hop.task.start()
+        if hop.job.has_state:
+            hop.state = rt.store.load_state(hop.job)
+        elif hop.job.counters or hop.job.state_size:
+            raise StateCorrupt(
+                f"job {hop.job.job_id!r} has committed counters {hop.job.counters} but no state; "
+                f"starting over would count its objects twice"
+            )
+        else:
+            hop.state = hop.task.start()
         if task_cls.progress_counter:
             hop.items_at_start = hop.counters.get(task_cls.progress_counter, 0)
 

@@ -25,7 +25,7 @@ from handler.runtime import get_runtime
 from store.clock import iso_from_ms
 from store.config import int_setting
 from store.constants import DEFAULT_MAX_REARMS, DEFAULT_STALL_AFTER_S
-from store.errors import ChangedMeanwhile, JobNotFound
+from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound
 from store.health import Health, assess
 from store.protocol import JobStore
 from store.records import JobStatus
@@ -117,6 +117,11 @@ class Watchdog:
         try:
             job = self.store.get(job_id)
         except JobNotFound:
+            return None
+        except CorruptItem as exc:
+            logger.error(
+                "corrupt job item; left alone", extra={"job_id": job_id, "error": str(exc)}
+            )
             return None
         verdict = assess(job, self.store.clock.now_ms(), self.settings.stall_after_s)
         if verdict.health is not Health.STALLED:

@@ -43,3 +43,7 @@ class StateCorrupt(BatonError):
 
 class ChangedMeanwhile(BatonError):
     """The item changed between a read and the conditional write based on it."""
+
+
+class CorruptItem(BatonError):
+    """The job item has attributes of the wrong type or value: no retry can fix it."""

@@ -32,11 +32,13 @@ from store.constants import (
 )
 from store.errors import (
     ChangedMeanwhile,
+    CorruptItem,
     IllegalTransition,
     InvalidJob,
     JobConflict,
     JobNotFound,
     LeaseLost,
+    StateCorrupt,
 )
 from store.model import HopAttribute, JobModel, bind_job_model
 from store.records import (
@@ -150,6 +152,10 @@ class JobStore:
             item = self.model.get(job_id, consistent_read=True)
         except DoesNotExist:
             raise JobNotFound(job_id) from None
+        except (ValueError, TypeError) as exc:
+            raise CorruptItem(
+                f"job item {job_id!r} is malformed ({type(exc).__name__}: {exc}); fix or delete it"
+            ) from exc
         return self._to_job(item)
 
     def load_state(self, job: Job) -> Any:
@@ -243,9 +249,18 @@ class JobStore:
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as exc:
+            if error_code(exc) == "ValidationException":
+                raise CorruptItem(
+                    f"job item {job_id!r} cannot be claimed: {exc.cause or exc}; an attribute "
+                    f"has the wrong type"
+                ) from exc
             if not _condition_failed(exc):
                 raise
             return self._classify(job_id, epoch)
+        except (ValueError, TypeError) as exc:
+            raise CorruptItem(
+                f"job item {job_id!r} is malformed ({type(exc).__name__}: {exc})"
+            ) from exc
         self._report("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
@@ -448,7 +463,12 @@ class JobStore:
             last_evaluated_key=start_key,
             page_size=limit,
         )
-        jobs = [self._to_job(item) for item in results]
+        jobs = []
+        for item in results:
+            try:
+                jobs.append(self._to_job(item))
+            except CorruptItem:
+                continue  # `baton status` on it explains; one bad item must not hide the rest
         return jobs, results.last_evaluated_key
 
     # ----------------------------------------------------------------- watchdog
@@ -748,6 +768,30 @@ class JobStore:
             reason = RejectReason.CONTENDED
         return ClaimRejected(reason, job)
 
+    def fail_corrupt(self, job_id: str, reason: str) -> bool:
+        """End a job whose item cannot be read as a job: FAILED with the reason, lease dropped.
+
+        Unconditional but for the item's existence: the attributes a condition would test are
+        the ones that are broken. True when the item was marked.
+        """
+        m = self.model
+        now = self._now()
+        actions: list[Action] = [
+            m.status.set(JobStatus.FAILED.value),
+            m.last_error.set(_cut(f"corrupt item: {reason}")),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+        try:
+            self._conditional(job_id, actions, m.job_id.exists())
+        except (ChangedMeanwhile, UpdateError):
+            return False
+        except (ValueError, TypeError):
+            pass  # written; only reading back the (still malformed) item failed
+        self._report("fail", job_id, 0, None, now)
+        return True
+
     def fail_exhausted(self, job: Job) -> Job | None:
         """A job whose next claim would exceed max_hops ends FAILED (none of its hops ran)."""
         m = self.model
@@ -775,6 +819,15 @@ class JobStore:
         return self._to_job(item)
 
     def _to_job(self, item: JobModel) -> Job:
+        try:
+            return self._decode_item(item)
+        except (ValueError, TypeError, KeyError, AttributeError, StateCorrupt) as exc:
+            raise CorruptItem(
+                f"job item {getattr(item, 'job_id', '?')!r} is malformed "
+                f"({type(exc).__name__}: {exc}); fix or delete it in the table"
+            ) from exc
+
+    def _decode_item(self, item: JobModel) -> Job:
         hops = tuple(
             HopRecord(
                 hop=int(h.hop),

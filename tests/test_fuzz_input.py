@@ -280,27 +280,19 @@ def test_truncated_state_fails_the_job_once_with_a_clear_error(stack: Stack) -> 
     assert results[-1]["outcome"] == "failed"
 
 
-RAISES = pytest.mark.xfail(
-    strict=True,
-    reason="relay bug: the claim (or its rejection) raises on a permanently mistyped item, so "
-    "Lambda retries it and the watchdog re-sends it (a retry storm); it should end the job "
-    "FAILED, or discard the event, with a clear error",
-)
-
-
 @pytest.mark.parametrize(
     ("attribute", "value"),
     [
         ("state_codec", {"S": "gzip+yaml"}),
         ("lease_expires_ms", {"S": "soon"}),
-        pytest.param("counters", {"S": "not a map"}, marks=RAISES),
-        pytest.param("status", {"S": "BOGUS"}, marks=RAISES),
-        pytest.param("epoch", {"S": "1"}, marks=RAISES),
-        pytest.param("hops", {"S": "many"}, marks=RAISES),
-        pytest.param("max_hops", {"BOOL": True}, marks=RAISES),
-        pytest.param("recent_hops", {"S": "[]"}, marks=RAISES),
-        pytest.param("params", {"L": []}, marks=RAISES),
-        pytest.param("state_ref", {"M": {"bucket": {"S": "b"}}}, marks=RAISES),
+        ("counters", {"S": "not a map"}),
+        ("status", {"S": "BOGUS"}),
+        ("epoch", {"S": "1"}),
+        ("hops", {"S": "many"}),
+        ("max_hops", {"BOOL": True}),
+        ("recent_hops", {"S": "[]"}),
+        ("params", {"L": []}),
+        ("state_ref", {"M": {"bucket": {"S": "b"}}}),
     ],
 )
 def test_a_mistyped_item_is_refused_without_a_retry_storm(
@@ -329,12 +321,6 @@ def test_a_mistyped_item_is_refused_without_a_retry_storm(
         assert status == "FAILED" and after.get("last_error"), "FAILED, with a readable reason"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay bug: a job whose state attribute vanished while its counters stayed restarts "
-    "from task.start() and adds to the old counters (540 counted for 400 items); it should fail "
-    "with StateCorrupt",
-)
 def test_a_state_removed_under_a_running_job_is_not_restarted_from_zero(stack: Stack) -> None:
     """Counters committed without the state they cover must not be added to again."""
     run_part_way(stack, "stateless")
