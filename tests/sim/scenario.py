@@ -110,7 +110,7 @@ class Config:
     timeout_ms: tuple[int, int] = (2_000, 4_000)
     min_margin_ms: int = 300
     checkpoint_s: int = 1
-    items: tuple[int, int] = (3, 40)
+    items: tuple[int, int] = (3, 32)
     max_hops: tuple[int, int] = (2, 12)
     max_attempts: tuple[int, int] = (1, 4)
     watchdog_period_ms: int = 300_000
