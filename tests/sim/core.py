@@ -490,12 +490,6 @@ class Sim:
             on_done=done,
         )
 
-    # ------------------------------------------------------------------ botocore hooks
-
-    def install(self, *, dynamodb: Any, lambda_client: Any, s3: Any) -> None:
-        """Register the hooks on the clients (once per client; they act only for ACTIVE)."""
-        install_hooks(dynamodb=dynamodb, lambda_client=lambda_client, s3=s3)
-
 
 def _error(status: int, code: str, message: str = "injected by the simulator") -> Any:
     response = AWSResponse("https://sim.local", status, {}, None)

@@ -22,7 +22,7 @@ import itertools
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import boto3
@@ -143,14 +143,22 @@ class Report:
     def ok(self) -> bool:
         return not self.violations
 
+    def _options(self) -> str:
+        """The config fields that differ from the defaults, as replay() keyword arguments."""
+        default = Config()
+        changed = [
+            f", {f.name}={getattr(self.config, f.name)!r}"
+            for f in fields(Config)
+            if getattr(self.config, f.name) != getattr(default, f.name)
+        ]
+        return "".join(changed)
+
     def describe(self, tail: int = 60) -> str:
         lines = [f"{len(self.violations)} violation(s):"]
         lines += [f"  {v}" for v in self.violations[:5]]
         lines.append(f"job: {self.summary}")
         lines.append(f"faults struck: {dict(sorted(self.stats.items()))}")
-        lines.append(
-            f"replay: tests.sim.scenario.replay({sparse(self.tape)!r}, task={self.config.task!r})"
-        )
+        lines.append(f"replay: tests.sim.scenario.replay({sparse(self.tape)!r}{self._options()})")
         marks = [i for i, t in enumerate(self.trace) if "VIOLATION" in t]
         end = min(len(self.trace), marks[0] + tail // 4) if marks else len(self.trace)
         start = max(0, end - tail)
@@ -335,7 +343,7 @@ def run_schedule(
     return Report(config, list(c.tape), ledger.violations, dict(sim.stats), sim.trace, summary)
 
 
-def replay(decisions: dict[int, int], task: str = SIM_TASK, **overrides: Any) -> Report:
+def replay(decisions: dict[int, int], **overrides: Any) -> Report:
     """Run one schedule from its printed decisions, in a fresh moto (for a debugger)."""
     from moto import mock_aws
 
@@ -343,4 +351,4 @@ def replay(decisions: dict[int, int], task: str = SIM_TASK, **overrides: Any) ->
 
     with mock_aws():
         env = Env.create()
-        return run_schedule(env, TapeChooser(dense(decisions)), Config(task=task, **overrides))
+        return run_schedule(env, TapeChooser(dense(decisions)), Config(**overrides))
