@@ -16,7 +16,8 @@ class BenchConfig:
     overhead_pairs: int = 8
     # the relay's own CPU per object, listing taken out (in-memory pages; the claim and the
     # finish still go to the server)
-    cost_objects: int = 200_000
+    cost_sizes: tuple[int, int] = (1_000, 3_000)
+    cost_reps: int = 9
     # checkpoint-interval sweep
     sweep_objects: int = 5_000
     sweep_intervals_s: tuple[float, ...] = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -56,7 +57,7 @@ QUICK = BenchConfig(
     name="quick",
     overhead_objects=300,
     overhead_pairs=2,
-    cost_objects=5_000,
+    cost_reps=1,
     sweep_objects=300,
     sweep_intervals_s=(0.05, 1.0),
     sweep_pairs=1,
