@@ -29,9 +29,17 @@ class TimeBudget:
             self._steps.append(int(learned["step_ms"]))
         self._writes: deque[int] = deque([int(learned.get("write_ms", 0))], maxlen=8)
         self._invoke_ms = int(learned.get("invoke_ms", 0))
+        self._slowest = max(self._steps, default=0)
 
     def observe_step(self, ms: int) -> None:
-        self._steps.append(max(0, ms))
+        ms = max(0, ms)
+        full = len(self._steps) == self._steps.maxlen
+        evicted = self._steps[0] if full else None
+        self._steps.append(ms)
+        if ms >= self._slowest:
+            self._slowest = ms
+        elif evicted is not None and evicted >= self._slowest:
+            self._slowest = max(self._steps)  # the slowest step just aged out of the window
 
     def observe_write(self, ms: int) -> None:
         self._writes.append(max(0, ms))
@@ -40,8 +48,7 @@ class TimeBudget:
         self._invoke_ms = max(0, ms)
 
     def margin_ms(self) -> int:
-        slowest_step = max(self._steps, default=0)
-        measured = SAFETY_FACTOR * (slowest_step + max(self._writes) + self._invoke_ms)
+        measured = SAFETY_FACTOR * (self._slowest + max(self._writes) + self._invoke_ms)
         return max(self.min_margin_ms, int(measured))
 
     def work_window_ms(self) -> int:
@@ -51,10 +58,14 @@ class TimeBudget:
     def should_yield(self) -> bool:
         return self.work_window_ms() <= 0
 
+    def should_yield_at(self, remaining_ms: int) -> bool:
+        """As should_yield, for a remaining time the caller has just read."""
+        return remaining_ms <= self.margin_ms()
+
     def learned(self) -> dict[str, int]:
         """What the next hop starts from, stored on the job item at hand-off."""
         return {
-            "step_ms": max(self._steps, default=0),
+            "step_ms": self._slowest,
             "write_ms": max(self._writes),
             "invoke_ms": self._invoke_ms,
             "margin_ms": self.margin_ms(),

@@ -206,25 +206,28 @@ class Relay:
             hop.counters, self.remaining, budget.work_window_ms, logger, hop.job.job_id
         )
         dirty = False
-        last_commit = self.remaining()
+        # The clock is read once per step: `now` is the remaining time after the last step.
+        now = self.remaining()
+        last_commit = now
         checkpoint_ms = rt.settings.checkpoint_s * 1000
         try:
             while True:
-                if hop.steps > 0 and budget.should_yield():
+                if hop.steps > 0 and budget.should_yield_at(now):
                     return self._hand_off(hop, budget)
-                before = self.remaining()
                 done = task.step(hop.state, ctx)
-                budget.observe_step(before - self.remaining())
+                after = self.remaining()
+                budget.observe_step(now - after)
+                now = after
                 hop.steps += 1
                 dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
-                if dirty and last_commit - self.remaining() >= checkpoint_ms:
-                    before = self.remaining()
+                if dirty and last_commit - now >= checkpoint_ms:
                     seen = rt.store.checkpoint(hop.claim, hop.progress())
-                    budget.observe_write(before - self.remaining())
-                    last_commit = self.remaining()
+                    after = self.remaining()
+                    budget.observe_write(now - after)
+                    now = last_commit = after
                     dirty = False
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
                     requested = _requested(seen)

@@ -41,7 +41,7 @@ def grow(stack: Stack, job_id: str, steps: int, size: int) -> None:
 
 
 def test_a_state_past_10_mb_round_trips_byte_exact_across_many_hops(aws: None) -> None:
-    with local_stack(tick_ms=100, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
+    with local_stack(tick_ms=350, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
         grow(stack, "big", steps=52, size=200_000)
         stack.sim.drain()
 
@@ -70,7 +70,7 @@ def test_state_moves_back_inline_when_it_shrinks(aws: None) -> None:
 def test_a_damaged_state_object_fails_the_job_instead_of_running_on_bad_state(
     aws: None, damage: str
 ) -> None:
-    with local_stack(tick_ms=100, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
+    with local_stack(tick_ms=350, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
         grow(stack, "victim", steps=30, size=100_000)
         for _ in range(4):  # run a few hops, then damage the committed state object
             stack.sim.deliver(stack.sim.queue.popleft())
@@ -112,7 +112,7 @@ class CrashAfterStateWrite:
 
 def test_a_crash_between_the_state_write_and_the_commit_loses_nothing(aws: None) -> None:
     crash = CrashAfterStateWrite()
-    with local_stack(tick_ms=100, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
+    with local_stack(tick_ms=350, timeout_ms=2_000, state_bucket=STATE_BUCKET) as stack:
         stack.store.fault_hook = crash
         grow(stack, "crashy", steps=40, size=50_000)
         stack.sim.drain()
@@ -129,7 +129,7 @@ def test_a_crash_between_the_state_write_and_the_commit_loses_nothing(aws: None)
 
 
 def test_without_a_state_bucket_an_oversized_state_fails_with_the_limit_named(aws: None) -> None:
-    with local_stack(tick_ms=100, timeout_ms=2_000) as stack:
+    with local_stack(tick_ms=350, timeout_ms=2_000) as stack:
         grow(stack, "capped", steps=10, size=100_000)
         stack.sim.drain()
         job = stack.job("capped")

@@ -130,3 +130,41 @@ def test_every_hop_makes_progress_even_when_the_window_is_shorter_than_the_margi
         assert done.counters["objects"] == small_bucket
         assert all(h.items >= 1 for h in done.recent_hops)
         assert done.hops == small_bucket, "one object per hop: each hop did one step"
+
+
+class PagedBucket:
+    """An in-memory ListObjectsV2: StartAfter, Prefix and MaxKeys, nothing else."""
+
+    def __init__(self, count: int) -> None:
+        self.keys = [f"k{i:07d}" for i in range(count)]
+        self.page_sizes: list[int] = []
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        after = request.get("StartAfter", "")
+        size = request["MaxKeys"]
+        self.page_sizes.append(size)
+        chosen = [k for k in self.keys if k > after][:size]
+        return {
+            "Contents": [{"Key": k, "Size": 1, "ETag": '"e"'} for k in chosen],
+            "IsTruncated": bool(chosen) and chosen[-1] != self.keys[-1],
+        }
+
+
+def test_a_long_walk_with_a_near_free_action_keeps_sizing_its_pages() -> None:
+    """Regression: per-object times of 0 ms once decayed into a subnormal average, and the page
+    size (window / average) overflowed after about 3,000 objects, failing the job."""
+    from handler.tasks.base import Resources, StepContext
+    from handler.tasks.s3_walk import S3Walk
+
+    bucket = PagedBucket(12_000)
+    resources = Resources(s3=bucket, action_modules=(), logger=None)  # type: ignore[arg-type]
+    walk = S3Walk(S3Walk.validate({"bucket": "paged"}, ()), resources)
+    state = walk.start()
+    counters: dict[str, int] = {}
+    ctx = StepContext(counters, lambda: 600_000, lambda: 300_000, None)  # type: ignore[arg-type]
+    done = False
+    while not done:
+        done = walk.step(state, ctx)
+    assert counters["objects"] == 12_000
+    assert state["start_after"] == "k0011999"
+    assert all(1 <= size <= 1_000 for size in bucket.page_sizes)

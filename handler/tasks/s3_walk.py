@@ -8,6 +8,7 @@ after a crash the walk lists again from the cursor, so no key is skipped (I4).
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from store.errors import InvalidJob
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEYS = 1_000
+MIN_OBJECT_MS = 0.001
 MAX_KEY_BYTES = 1_024
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
@@ -54,6 +56,7 @@ class S3Walk(Task):
         self._buffer: deque[ObjectRef] = deque()
         self._listed_all = False
         self._last_listed: str | None = None
+        self._actx: ActionContext | None = None
         self._object_ms = 0.0
 
     @classmethod
@@ -138,18 +141,19 @@ class S3Walk(Task):
         if not self._buffer:
             return True
         obj = self._buffer.popleft()
-        before = ctx.remaining_ms()
+        started = time.perf_counter()
         self._apply(obj, state, ctx)
-        spent = max(0, before - ctx.remaining_ms())
-        self._object_ms = spent if self._object_ms == 0 else 0.8 * self._object_ms + 0.2 * spent
+        spent_ms = (time.perf_counter() - started) * 1000
+        self._object_ms = 0.8 * self._object_ms + 0.2 * spent_ms if self._object_ms else spent_ms
         state["start_after"] = obj.key
         return self._listed_all and not self._buffer
 
     def _page_size(self, ctx: StepContext) -> int:
         """Size the page to the time left, so one listing never outruns the hop's window."""
-        if self._object_ms <= 0:
-            return MAX_KEYS
-        return max(1, min(MAX_KEYS, int(ctx.work_window_ms() / self._object_ms)))
+        # Object times are floats from perf_counter; the floor keeps a near-free action (or a
+        # subnormal average) from dividing into infinity.
+        window = max(0, ctx.work_window_ms())
+        return max(1, min(MAX_KEYS, int(window / max(self._object_ms, MIN_OBJECT_MS))))
 
     def _list_page(self, state: dict[str, Any], ctx: StepContext) -> None:
         request: dict[str, Any] = {
@@ -198,13 +202,16 @@ class S3Walk(Task):
         return cursor
 
     def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
-        actx = ActionContext(
-            s3=self.resources.s3,
-            params=self.params.get("action_params", {}),
-            count=ctx.count,
-            logger=ctx.logger,
-            state=state.setdefault("action", {}),
-        )
+        action_state = state.setdefault("action", {})
+        actx = self._actx
+        if actx is None or actx.state is not action_state or actx.count != ctx.count:
+            actx = self._actx = ActionContext(
+                s3=self.resources.s3,
+                params=self.params.get("action_params", {}),
+                count=ctx.count,
+                logger=ctx.logger,
+                state=action_state,
+            )
         try:
             self.action.process(obj, actx)
         except Exception as exc:

@@ -54,7 +54,7 @@ def local_stack(
     timeout_ms: int = 2_000,
     min_margin_ms: int = 300,
     checkpoint_s: int = 1,
-    tick_ms: int = 3,
+    tick_ms: int = 15,
     faults: FaultPoints | None = None,
     state_bucket: str | None = None,
     action_modules: tuple[str, ...] = (TEST_ACTIONS,),
