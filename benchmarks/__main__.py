@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import figures
+from benchmarks import fanout, figures
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, render
@@ -101,6 +101,7 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
         step("writes", figures.dynamo_writes, env, cfg)
         step("handoff", figures.handoff_latency, env, cfg)
         step("scaling", figures.scaling, env, cfg)
+    step("fanout", fanout.figure, cfg.fanout_objects, cfg.fanout_sleep_ms, cfg.fanout_widths)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started

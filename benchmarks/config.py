@@ -41,6 +41,9 @@ class BenchConfig:
     handoff_warmup: int = 3
     handoff_timeout_s: float = 60
     handoff_chains: int = 3
+    fanout_objects: int = 800
+    fanout_sleep_ms: int = 40
+    fanout_widths: tuple[int, ...] = (1, 2, 4, 8)
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
@@ -55,6 +58,9 @@ FULL = BenchConfig()
 
 QUICK = BenchConfig(
     name="quick",
+    fanout_objects=24,
+    fanout_sleep_ms=5,
+    fanout_widths=(1, 2),
     overhead_objects=300,
     overhead_pairs=2,
     cost_reps=1,

@@ -117,6 +117,12 @@ def write(runs: list[Run], objects: int, sleep_ms: int, out: Path) -> None:
     fig.savefig(out / "fanout.png")
 
 
+def figure(objects: int, sleep_ms: int, widths: tuple[int, ...]) -> dict[str, object]:
+    """The fan-out figure for `make bench` (benchmarks/__main__.py)."""
+    runs = run(objects, sleep_ms, list(widths))
+    return {"objects": objects, "sleep_ms": sleep_ms, "runs": [r.__dict__ for r in runs]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--objects", type=int, default=800)
