@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -17,16 +18,24 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    """An object as ListObjectsV2 described it."""
+class ObjectRef(NamedTuple):
+    """An object as ListObjectsV2 described it.
+
+    A NamedTuple: immutable and built in well under a microsecond, which matters when a walk
+    makes one per object. The modification time is formatted only when an action asks for it.
+    """
 
     bucket: str
     key: str
     size: int
     etag: str
     storage_class: str
-    last_modified: str
+    modified: datetime | None = None
+
+    @property
+    def last_modified(self) -> str:
+        """ISO 8601, or "" when the listing did not say."""
+        return self.modified.isoformat() if self.modified is not None else ""
 
 
 @dataclass

@@ -166,6 +166,8 @@ class S3Walk(Task):
             request["StartAfter"] = after
         page = self.resources.s3.list_objects_v2(**request)
         self._listed_all = not page.get("IsTruncated", False)
+        bucket = self.bucket
+        append = self._buffer.append
         for item in page.get("Contents", []):
             key = item["Key"]
             self._last_listed = key
@@ -174,16 +176,14 @@ class S3Walk(Task):
             if self.end_before is not None and key >= self.end_before:
                 self._listed_all = True  # the range ends here
                 break
-            self._buffer.append(
+            append(
                 ObjectRef(
-                    bucket=self.bucket,
-                    key=key,
-                    size=int(item.get("Size", 0)),
-                    etag=str(item.get("ETag", "")).strip('"'),
-                    storage_class=str(item.get("StorageClass", "STANDARD")),
-                    last_modified=item["LastModified"].isoformat()
-                    if "LastModified" in item
-                    else "",
+                    bucket,
+                    key,
+                    int(item.get("Size", 0)),
+                    str(item.get("ETag", "")).strip('"'),
+                    str(item.get("StorageClass", "STANDARD")),
+                    item.get("LastModified"),
                 )
             )
 
