@@ -17,20 +17,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import logging
-import os
-import subprocess
-import sys
 import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qs
 
-from local.children import become_child, pythonpath
-from local.moto_server import SerialisedApp
+from local.moto_server import MotoServer
+from local.moto_server import serve as serve_moto
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ACCOUNT = "123456789012"
@@ -196,62 +191,14 @@ def fill(bucket: str, count: str, prefix: str = "", size: str = "0") -> int:
 
 
 def serve(parent_pid: int) -> None:
-    become_child(parent_pid)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    app = CountingApp(SerialisedApp(DomainDispatcherApplication(create_backend_app)))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-
-    def stdin_closed() -> None:
-        sys.stdin.read()
-        os._exit(0)
-
-    threading.Thread(target=stdin_closed, name="stdin-watch", daemon=True).start()
-    sys.stdout.write(json.dumps({"port": server.server_port, "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    server.serve_forever()
+    """moto's server as the local stack runs it, with every request counted."""
+    serve_moto(parent_pid, wrap=CountingApp, switch_interval_s=None)
 
 
-class BenchServer:
-    """The parent's handle: start, counters, fill, stop."""
+class BenchServer(MotoServer):
+    """The parent's handle: the local stack's moto server process, plus counters and fill."""
 
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self._log: IO[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid if self.proc else 0
-
-    def start(self) -> BenchServer:
-        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "--parent", str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env={**os.environ, "PYTHONPATH": pythonpath()},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.stop()
-            raise RuntimeError(f"the benchmark's moto server did not start; see {self.log_path}")
-        self.port = int(json.loads(line)["port"])
-        return self
+    child_module = "benchmarks.server"
 
     def _call(self, route: str, method: str = "GET") -> Any:
         request = urllib.request.Request(
@@ -271,22 +218,6 @@ class BenchServer:
         self._call(
             f"/_bench/fill?bucket={bucket}&count={count}&prefix={prefix}&size={size}", "POST"
         )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            if proc.stdin is not None:
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def main() -> None:

@@ -55,11 +55,20 @@ class SerialisedApp:
         return [body]
 
 
-def serve(parent_pid: int) -> None:
+def serve(
+    parent_pid: int,
+    wrap: Callable[[WsgiApp], WsgiApp] | None = None,
+    switch_interval_s: float | None = SWITCH_INTERVAL_S,
+) -> None:
+    """Run moto's app, one request at a time, in this child process until the parent goes.
+
+    `wrap` adds a layer around the serialised app (the benchmarks count requests with it).
+    """
     become_child(parent_pid)
-    # Switch threads every 0.1 ms instead of every 5 ms: a request that escaped the lock would
-    # interleave with others at once, so a race shows up in our tests instead of hiding.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    if switch_interval_s is not None:
+        # Switch threads every 0.1 ms instead of every 5 ms: a request that escaped the lock
+        # would interleave with others at once, so a race shows up in our tests, not hides.
+        sys.setswitchinterval(switch_interval_s)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -68,7 +77,9 @@ def serve(parent_pid: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    app: WsgiApp = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    if wrap is not None:
+        app = wrap(app)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stdin_closed() -> None:
@@ -83,6 +94,9 @@ def serve(parent_pid: int) -> None:
 
 class MotoServer:
     """The parent's handle on the moto child process."""
+
+    # The module whose `main()` runs the child (a subclass may serve a wrapped app).
+    child_module = "local.moto_server"
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
@@ -101,7 +115,7 @@ class MotoServer:
     def start(self) -> MotoServer:
         self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "local.moto_server", "--parent", str(os.getpid())],
+            [sys.executable, "-m", self.child_module, "--parent", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -14,11 +14,10 @@ from rich.table import Table
 
 from cli.context import ctx_of
 from cli.errors import handles_errors
-from cli.output import console, fail, print_json
+from cli.output import console, fail, print_json, render_status
 from cli.view import JobView, hop_duration_ms, human_bytes
 from handler.tasks.fanout import FanOut
 from handler.watchdog import WatchdogSettings
-from store.clock import iso_from_ms
 from store.errors import InvalidJob, JobNotFound
 from store.health import seconds
 from store.records import Job, JobStatus
@@ -35,41 +34,6 @@ def _view(ctx: typer.Context, job_id: str) -> JobView:
     if job is None:
         raise JobNotFound(job_id)
     return JobView.of(job, c.store.clock.now_ms(), WatchdogSettings.from_env().stall_after_s)
-
-
-def render_status(view: JobView) -> Table:
-    job = view.job
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    table.add_row("job", job.job_id)
-    table.add_row("status", f"{job.status.value}  ({view.verdict.health.value})")
-    table.add_row("health", view.verdict.reason)
-    table.add_row("task", f"{job.task} {json.dumps(job.params, ensure_ascii=False)}")
-    table.add_row("epoch / hops", f"{job.epoch} / {job.hops} of {job.max_hops}")
-    counters = ", ".join(f"{k}={v:,}" for k, v in sorted(job.counters.items())) or "-"
-    table.add_row("counters", counters)
-    if "bytes" in job.counters:
-        table.add_row("bytes", human_bytes(job.counters["bytes"]))
-    if view.expected_total:
-        share = 100 * view.done / view.expected_total if view.expected_total else 100
-        table.add_row("progress", f"{view.done:,} of {view.expected_total:,} ({share:.1f}%)")
-    table.add_row("rate", view.rate_text())
-    table.add_row("eta", view.eta_text())
-    if view.since_commit_s is not None:
-        table.add_row("last commit", f"{seconds(int(view.since_commit_s * 1000))} ago")
-    if job.lease_owner:
-        table.add_row("lease", f"{job.lease_owner} until {iso_from_ms(job.lease_expires_ms or 0)}")
-    if job.attempts:
-        table.add_row("attempts", f"{job.attempts} of {job.max_attempts} failed at this cursor")
-    if job.last_error:
-        table.add_row("last error", job.last_error)
-    if job.summary:
-        table.add_row("summary", json.dumps(job.summary, ensure_ascii=False)[:2_000])
-    if job.report_ref:
-        table.add_row("report", f"s3://{job.report_ref['bucket']}/{job.report_ref['key']}")
-    table.add_row("created / updated", f"{job.created_at} / {job.updated_at}")
-    return table
 
 
 @handles_errors
