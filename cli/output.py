@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.view import JobView, human_bytes
+from cli.view import JobView, format_counters, human_bytes
 from store.clock import SystemClock, iso_from_ms
 from store.constants import DEFAULT_STALL_AFTER_S
 from store.health import seconds
@@ -43,8 +43,7 @@ def render_status(view: JobView) -> Table:
     table.add_row("health", view.verdict.reason)
     table.add_row("task", f"{job.task} {json.dumps(job.params, ensure_ascii=False)}")
     table.add_row("epoch / hops", f"{job.epoch} / {job.hops} of {job.max_hops}")
-    counters = ", ".join(f"{k}={v:,}" for k, v in sorted(job.counters.items())) or "-"
-    table.add_row("counters", counters)
+    table.add_row("counters", format_counters(job.counters))
     if "bytes" in job.counters:
         table.add_row("bytes", human_bytes(job.counters["bytes"]))
     if view.expected_total:

@@ -17,6 +17,10 @@ def hop_duration_ms(hop: HopRecord) -> int:
     return max(0, ms_from_iso(hop.ended_at) - ms_from_iso(hop.started_at))
 
 
+def format_counters(counters: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v:,}" for k, v in sorted(counters.items())) or "-"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":

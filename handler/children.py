@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from handler.launch import prepare, send_event
+from handler.tasks.fanout import FanOut
+from handler.tasks.s3_walk import S3Walk
 from store.errors import BatonError, IllegalTransition
 from store.protocol import JobStore
 from store.records import Job, JobStatus
@@ -18,7 +20,7 @@ from store.records import Job, JobStatus
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-CHILD_TASK = "s3-walk"
+CHILD_TASK = S3Walk.name
 
 
 class ChildJobs:
@@ -61,6 +63,14 @@ class ChildJobs:
 
     def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
         return {job.job_id: job for job in self.store.get_many(list(job_ids))}
+
+
+def started_shards(store: JobStore, parent: Job) -> list[str]:
+    """The ids of a fan-out parent's shards that have been started (none for other jobs)."""
+    if parent.task != FanOut.name or not parent.has_state:
+        return []
+    state = store.load_state(parent)
+    return [s["id"] for s in state.get("shards", []) if s.get("status") != "PENDING"]
 
 
 def cascade(

@@ -10,7 +10,7 @@ claim -> load state -> loop:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler import faults
@@ -23,6 +23,7 @@ from handler.runtime import Runtime
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.registry import get_task
 from store.errors import CorruptItem, InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
+from store.protocol import max_hops_reached
 from store.records import (
     Claim,
     ClaimRejected,
@@ -74,7 +75,6 @@ class Hop:
     task: Task | None = None
     state: Any = None
     steps: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job(self) -> Job:
@@ -306,10 +306,7 @@ class Relay:
         job = hop.job
         count("ItemsProcessed", hop.items())
         if job.hops >= job.max_hops:
-            error = (
-                f"max_hops reached: the job used all {job.max_hops} hops; its cursor is kept, "
-                f"resume with a higher max_hops to continue"
-            )
+            error = max_hops_reached(job.max_hops)
             ending = self._ending(hop, JobStatus.FAILED, error)
             rt.store.fail(hop.claim, error, hop.end("max_hops"), hop.progress(), ending)
             count("JobsFailed")

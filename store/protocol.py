@@ -93,6 +93,14 @@ def _condition_failed(exc: UpdateError | PutError) -> bool:
     return error_code(exc) == CONDITION_FAILED
 
 
+def max_hops_reached(max_hops: int) -> str:
+    """The last_error of a job stopped by its recursion guard."""
+    return (
+        f"max_hops reached: the job used all {max_hops} hops; its cursor is kept, "
+        f"resume with a higher max_hops to continue"
+    )
+
+
 def _cut(text: str) -> str:
     if len(text) <= LAST_ERROR_LIMIT_CHARS:
         return text
@@ -501,19 +509,26 @@ class JobStore:
 
     def fail_stalled(self, job: Job, reason: str) -> Job:
         """End a job the watchdog could not revive; resumable by an operator later."""
-        m = self.model
         now = self._now()
-        actions: list[Action] = [
-            m.status.set(JobStatus.FAILED.value),
-            m.last_error.set(_cut(f"stalled: {reason}")),
-            m.lease_owner.remove(),
-            m.lease_expires_ms.remove(),
-            m.updated_at.set(iso_from_ms(now)),
-            *self._terminal_actions(),
-        ]
+        actions = self._failed_unheld_actions(f"stalled: {reason}", now)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
         self._report("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
+
+    def _failed_unheld_actions(
+        self, error: str, now: int, *, terminal: bool = True
+    ) -> list[Action]:
+        """FAILED with `error` and no lease: how the watchdog and the claim path end a job that
+        no holder can end itself."""
+        m = self.model
+        actions: list[Action] = [
+            m.status.set(JobStatus.FAILED.value),
+            m.last_error.set(_cut(error)),
+            m.lease_owner.remove(),
+            m.lease_expires_ms.remove(),
+            m.updated_at.set(iso_from_ms(now)),
+        ]
+        return actions + (self._terminal_actions() if terminal else [])
 
     def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
         """A new epoch, QUEUED and unheld; `rearms` counts watchdog restarts (None clears it)."""
@@ -776,13 +791,7 @@ class JobStore:
         """
         m = self.model
         now = self._now()
-        actions: list[Action] = [
-            m.status.set(JobStatus.FAILED.value),
-            m.last_error.set(_cut(f"corrupt item: {reason}")),
-            m.lease_owner.remove(),
-            m.lease_expires_ms.remove(),
-            m.updated_at.set(iso_from_ms(now)),
-        ]
+        actions = self._failed_unheld_actions(f"corrupt item: {reason}", now, terminal=False)
         try:
             self._conditional(job_id, actions, m.job_id.exists())
         except (ChangedMeanwhile, UpdateError):
@@ -796,17 +805,7 @@ class JobStore:
         """A job whose next claim would exceed max_hops ends FAILED (none of its hops ran)."""
         m = self.model
         now = self._now()
-        actions: list[Action] = [
-            m.status.set(JobStatus.FAILED.value),
-            m.last_error.set(
-                f"max_hops reached: the job used all {job.max_hops} hops; its cursor is kept, "
-                f"resume with a higher max_hops to continue"
-            ),
-            m.lease_owner.remove(),
-            m.lease_expires_ms.remove(),
-            m.updated_at.set(iso_from_ms(now)),
-            *self._terminal_actions(),
-        ]
+        actions = self._failed_unheld_actions(max_hops_reached(job.max_hops), now)
         condition = self._unheld(job, now) & (m.hops >= m.max_hops)
         item = m(job.job_id)
         try:

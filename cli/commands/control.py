@@ -12,9 +12,8 @@ from rich.table import Table
 from cli.context import CliContext, ctx_of
 from cli.errors import handles_errors
 from cli.output import console, print_job, print_json
-from handler.children import cascade
+from handler.children import cascade, started_shards
 from handler.launch import send_event
-from handler.tasks.fanout import FanOut
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
 from store.records import Job, JobStatus
@@ -32,16 +31,8 @@ def _show(job: Job, message: str, json_output: bool, shards: dict[str, str] | No
         print_job(job)
 
 
-def _shards(c: CliContext, job: Job) -> list[str]:
-    """The started shards of a fan-out parent (none for any other job)."""
-    if job.task != FanOut.name or not job.has_state:
-        return []
-    state = c.store.load_state(job)
-    return [s["id"] for s in state.get("shards", []) if s.get("status") != "PENDING"]
-
-
 def _cascade(c: CliContext, job: Job, operation: str) -> dict[str, str]:
-    shards = _shards(c, job)
+    shards = started_shards(c.store, job)
     if not shards:
         return {}
     return cascade(c.store, c.lambda_client, c.relay_settings.function_name, shards, operation)

@@ -15,8 +15,8 @@ from rich.table import Table
 from cli.context import ctx_of
 from cli.errors import handles_errors
 from cli.output import console, fail, print_json, render_status
-from cli.view import JobView, hop_duration_ms, human_bytes
-from handler.tasks.fanout import FanOut
+from cli.view import JobView, format_counters, hop_duration_ms, human_bytes
+from handler.children import started_shards
 from handler.watchdog import WatchdogSettings
 from store.errors import InvalidJob, JobNotFound
 from store.health import seconds
@@ -53,18 +53,20 @@ def status(
     if shards:
         table = Table("shard", "status", "hops", "counters", "last error")
         for j in shards:
-            counters = ", ".join(f"{k}={v:,}" for k, v in sorted(j.counters.items()))
-            table.add_row(j.job_id, j.status.value, str(j.hops), counters, j.last_error or "")
+            table.add_row(
+                j.job_id,
+                j.status.value,
+                str(j.hops),
+                format_counters(j.counters),
+                j.last_error or "",
+            )
         console.print(table)
 
 
 def _shard_jobs(ctx: typer.Context, job: Job) -> list[Job]:
     """A fan-out parent's started shards, read live from their own items."""
-    if job.task != FanOut.name or not job.has_state:
-        return []
     store = ctx_of(ctx).store
-    ids = [s["id"] for s in store.load_state(job).get("shards", []) if s["status"] != "PENDING"]
-    return sorted(store.get_many(ids), key=lambda j: j.job_id)
+    return sorted(store.get_many(started_shards(store, job)), key=lambda j: j.job_id)
 
 
 def _shard_row(job: Job) -> dict[str, Any]:
@@ -218,8 +220,9 @@ def list_jobs(
         return
     table = Table("job", "status", "task", "hops", "counters", "updated")
     for j in jobs:
-        counters = ", ".join(f"{k}={v:,}" for k, v in sorted(j.counters.items()))
-        table.add_row(j.job_id, j.status.value, j.task, str(j.hops), counters, j.updated_at)
+        table.add_row(
+            j.job_id, j.status.value, j.task, str(j.hops), format_counters(j.counters), j.updated_at
+        )
     console.print(table)
     if token:
         console.print(f"more: baton list --status {status} --next-token {token}")

@@ -33,7 +33,11 @@ class DuplicatesAction(ObjectAction):
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         only(params, ("min_size",), cls.name)
-        return {"min_size": whole_number(params, "min_size", 1, 0, 5 * 1024**4, cls.name)}
+        return {
+            "min_size": whole_number(
+                params, "min_size", 1, 0, 5 * 1024**4, f"{cls.name} action_params."
+            )
+        }
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         if obj.size < self.params.get("min_size", 1) or not obj.etag:

@@ -49,8 +49,8 @@ class InventoryAction(ObjectAction):
     def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         only(params, ("depth", "largest"), cls.name)
         return {
-            "depth": whole_number(params, "depth", 1, 0, 20, cls.name),
-            "largest": whole_number(params, "largest", 20, 0, 1_000, cls.name),
+            "depth": whole_number(params, "depth", 1, 0, 20, f"{cls.name} action_params."),
+            "largest": whole_number(params, "largest", 20, 0, 1_000, f"{cls.name} action_params."),
         }
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:

@@ -9,13 +9,14 @@ from store.errors import InvalidJob
 
 
 def whole_number(
-    params: Mapping[str, Any], name: str, default: int, low: int, high: int, action: str
+    params: Mapping[str, Any], name: str, default: int, low: int, high: int, where: str
 ) -> int:
+    """`params[name]` (or the default) as an int in [low, high]; `where` prefixes the message,
+    e.g. "s3-fanout " or "inventory action_params."."""
     value = params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidJob(
-            f"{action} action_params.{name} must be a whole number from {low} to {high}, "
-            f"got {value!r}"
+            f"{where}{name} must be a whole number from {low} to {high}, got {value!r}"
         )
     return value
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from handler.actions import validate_action
+from handler.actions.params import whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.s3_walk import S3Walk
 from store.constants import DEFAULT_MAX_ATTEMPTS
@@ -62,10 +63,7 @@ def child_id(parent_id: str, index: int) -> str:
 
 
 def _whole(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidJob(f"s3-fanout {name} must be a whole number from {low} to {high}")
-    return value
+    return whole_number(params, name, default, low, high, "s3-fanout ")
 
 
 def _strings(params: Mapping[str, Any], name: str) -> list[str]:

@@ -14,12 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from handler.actions import ActionContext, ObjectRef, resolve_action, validate_action
+from handler.actions.params import whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from store.errors import InvalidJob
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001
+MAX_COUNT = 10**15
 MAX_KEY_BYTES = 1_024
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
@@ -97,17 +99,13 @@ class S3Walk(Task):
         if on_error not in ("fail", "skip"):
             raise InvalidJob(f"s3-walk on_error must be 'fail' or 'skip', got {on_error!r}")
         out["on_error"] = on_error
-        max_failed = params.get("max_failed", DEFAULT_MAX_FAILED)
-        if isinstance(max_failed, bool) or not isinstance(max_failed, int) or max_failed < 0:
-            raise InvalidJob(f"s3-walk max_failed must be a whole number >= 0, got {max_failed!r}")
-        out["max_failed"] = max_failed
-        expected = params.get("expected_objects")
-        if expected is not None:
-            if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-                raise InvalidJob(
-                    f"s3-walk expected_objects must be a whole number, got {expected!r}"
-                )
-            out["expected_objects"] = expected
+        out["max_failed"] = whole_number(
+            params, "max_failed", DEFAULT_MAX_FAILED, 0, MAX_COUNT, "s3-walk "
+        )
+        if params.get("expected_objects") is not None:
+            out["expected_objects"] = whole_number(
+                params, "expected_objects", 0, 0, MAX_COUNT, "s3-walk "
+            )
         return out
 
     @classmethod
@@ -204,7 +202,7 @@ class S3Walk(Task):
     def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
         action_state = state.setdefault("action", {})
         actx = self._actx
-        if actx is None or actx.state is not action_state or actx.count != ctx.count:
+        if actx is None or actx.state is not action_state:
             actx = self._actx = ActionContext(
                 s3=self.resources.s3,
                 params=self.params.get("action_params", {}),
