@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import control, inspect, jobs, local, reports, setup
+from cli.commands import control, failed_events, inspect, jobs, local, reports, setup
 from cli.context import CliContext
 from cli.output import EXIT_USAGE, fail
 
@@ -33,7 +33,7 @@ def main(
     ctx.obj = CliContext(table=table, function=function)
 
 
-for _module in (setup, jobs, inspect, control, reports, local):
+for _module in (setup, jobs, inspect, control, failed_events, reports, local):
     _module.register(app)
 
 

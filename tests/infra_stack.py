@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,10 +74,33 @@ class Stack:
                 return not self.resolve(arg[0])
             if key == "Fn::Join":
                 return arg[0].join(str(x) for x in self.resolve(arg[1]))
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.resolve(arg[1])[int(self.resolve(arg[0]))]
+            if key == "Fn::Sub":
+                return self._sub(arg)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} in a resource moto skips")
         out = {k: self.resolve(v) for k, v in node.items()}
         return {k: v for k, v in out.items() if v is not _NO_VALUE}
+
+    def _sub(self, arg: Any) -> str:
+        text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in names:
+                return str(self.resolve(names[name]))
+            if "." in name and not name.startswith("AWS::"):
+                logical, attribute = name.split(".", 1)
+                return str(self._get_att(logical, attribute))
+            value = self._ref(name)
+            return ",".join(value) if isinstance(value, list) else str(value)
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
 
     def _ref(self, name: str) -> Any:
         pseudo = {
@@ -172,3 +196,17 @@ def deploy(template: dict[str, Any], name: str, parameters: dict[str, str]) -> S
         stack.physical[logical] = stack.create_skipped(logical)
     stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     return stack
+
+
+@dataclass
+class OfflineStack(Stack):
+    """The template resolved against chosen physical names and attributes, with no deploy: what
+    the IAM test evaluates the recorded calls against."""
+
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def _get_att(self, logical: str, attribute: str) -> str:
+        key = f"{logical}.{attribute}"
+        if key not in self.attributes:
+            raise NotImplementedError(f"Fn::GetAtt {key}: give it to the OfflineStack")
+        return self.attributes[key]

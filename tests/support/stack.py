@@ -58,12 +58,13 @@ def local_stack(
     faults: FaultPoints | None = None,
     state_bucket: str | None = None,
     action_modules: tuple[str, ...] = (TEST_ACTIONS,),
+    table: str | None = None,
 ) -> Iterator[Stack]:
-    """Must run inside mock_aws. Each stack gets a table of its own (and a state bucket if
-    one is named: spilled states and reports go there)."""
+    """Must run inside mock_aws. Each stack gets a table of its own (named `table`, else
+    random), and a state bucket if one is named: spilled states and reports go there."""
     clock = VirtualClock(tick_ms=tick_ms)
     commits: list[CommitEvent] = []
-    model = bind_job_model(f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
+    model = bind_job_model(table or f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
     s3 = boto3.client("s3", region_name=REGION)
     codec = StateCodec()
     reports = None
