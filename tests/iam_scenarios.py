@@ -26,7 +26,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from handler import watchdog as watchdog_handler
+from store.constants import STATE_INLINE_LIMIT_BYTES
 from store.records import JobStatus
+from tests.support import lambda_sim
 from tests.support import tasks as _grow_task  # noqa: F401 - registers the "grow" task
 from tests.support.aws_calls import Recorder, recording
 from tests.support.lambda_sim import FUNCTION, FUNCTION_ARN, FakeContext
@@ -102,6 +104,33 @@ class World:
             }
             sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(record))
 
+    def deliver(self, n: int) -> None:
+        """Deliver the next `n` queued events only."""
+        with self.recorder.acting_as("worker"):
+            for _ in range(n):
+                self.stack.sim.deliver(self.stack.sim.queue.popleft())
+
+    @contextmanager
+    def slow_clock(self, tick_ms: int = 350) -> Iterator[None]:
+        """Every clock reading costs `tick_ms`: hops end after a few steps and hand off."""
+        saved, self.stack.clock.tick_ms = self.stack.clock.tick_ms, tick_ms
+        try:
+            yield
+        finally:
+            self.stack.clock.tick_ms = saved
+
+    @contextmanager
+    def on_alias(self, alias: str) -> Iterator[None]:
+        """Deliver events as Lambda does to a function invoked through `alias`."""
+
+        @dataclass
+        class AliasContext(FakeContext):
+            invoked_function_arn: str = f"{FUNCTION_ARN}:{alias}"
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(lambda_sim, "FakeContext", AliasContext)
+            yield
+
     def job(self, job_id: str) -> Any:
         return self.stack.store.get(job_id)
 
@@ -135,13 +164,45 @@ def fan_out(w: World) -> None:
 
 
 def spill(w: World) -> None:
-    """A state too large for the item: spilled to the state bucket, read back, superseded."""
-    with w.recorder.acting_as("operator"):
+    """A state too large for the item: spilled to the state bucket, read back by the next hop,
+    the superseded object deleted."""
+    with w.slow_clock(), w.recorder.acting_as("operator"):
         w.stack.start({"seed": "big", "steps": 12, "size": 40_000}, task="grow", job_id="big")
-    w.drain()
+    with w.slow_clock():
+        w.drain()
     job = w.job("big")
     assert job.status is JobStatus.SUCCEEDED and job.state_ref is not None, job.last_error
+    assert job.hops >= 2, job.hops
     w.baton("status", "big")
+
+
+def fan_out_cascade(w: World) -> None:
+    """Pausing and resuming a fan-out whose state spilled: the CLI reads it to find the shards."""
+    w.stack.store.codec.inline_limit = 64
+    try:
+        w.baton(
+            "start", "s3-fanout", "--bucket", WALK_BUCKET, "--action", "count", "--split",
+            "prefixes", *[a for p in PREFIXES for a in ("--shard-prefix", p)], "--job-id", "fan2",
+        )  # fmt: skip
+        w.deliver(1)  # the parent plans and starts its shards
+        assert w.job("fan2").state_ref is not None
+        w.baton("pause", "fan2")
+        w.drain()
+        w.baton("resume", "fan2")
+        w.drain()
+    finally:
+        w.stack.store.codec.inline_limit = STATE_INLINE_LIMIT_BYTES
+    assert w.job("fan2").status is JobStatus.SUCCEEDED
+
+
+def on_an_alias(w: World) -> None:
+    """A chain invoked through an alias hands off to the same alias."""
+    with w.on_alias("live"), w.slow_clock():
+        w.baton(
+            "start", "s3-walk", "--bucket", WALK_BUCKET, "--action", "count", "--job-id", "alias"
+        )
+        w.drain()
+    assert w.job("alias").hops >= 2
 
 
 def pause_resume_cancel(w: World) -> None:
@@ -208,6 +269,8 @@ SCENARIOS = [
     Scenario("walk-and-report", walk_and_report, {"ListBuckets": WALK_BUCKET}),
     Scenario("fan-out", fan_out, {"ListBuckets": WALK_BUCKET}),
     Scenario("spill", spill),
+    Scenario("fan-out-cascade", fan_out_cascade, {"ListBuckets": WALK_BUCKET}),
+    Scenario("alias", on_an_alias, {"ListBuckets": WALK_BUCKET}),
     Scenario("pause-resume-cancel", pause_resume_cancel, {"ListBuckets": WALK_BUCKET}),
     Scenario("watchdog", watchdog_restarts, {"ListBuckets": WALK_BUCKET}),
     Scenario("kill-switch-and-failed-events", kill_switch_and_failed_events),

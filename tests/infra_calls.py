@@ -40,7 +40,8 @@ def _bucket(name: str) -> str:
 
 
 def _object(call: Call, key: str | None = None) -> str:
-    return f"arn:{PARTITION}:s3:::{call.params['Bucket']}/{key if key is not None else call.params['Key']}"
+    name = key if key is not None else call.params["Key"]
+    return f"arn:{PARTITION}:s3:::{call.params['Bucket']}/{name}"
 
 
 def _function(call: Call) -> str:
@@ -76,7 +77,9 @@ def _batch_get(call: Call) -> list[Request]:
 
 
 def _batch_write(call: Call) -> list[Request]:
-    return [Request("dynamodb:BatchWriteItem", _table(call, t)) for t in call.params["RequestItems"]]
+    return [
+        Request("dynamodb:BatchWriteItem", _table(call, t)) for t in call.params["RequestItems"]
+    ]
 
 
 _TRANSACT = {
@@ -89,7 +92,10 @@ _TRANSACT = {
 
 
 def _transact(call: Call) -> list[Request]:
-    return [Request(_TRANSACT[kind], _table(call, table)) for kind, table in call.params["TransactItems"]]
+    return [
+        Request(_TRANSACT[kind], _table(call, table))
+        for kind, table in call.params["TransactItems"]
+    ]
 
 
 def _get_object(call: Call) -> list[Request]:

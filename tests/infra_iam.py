@@ -12,7 +12,7 @@ operators without IfExists).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -39,12 +39,12 @@ def _bool(expected: str, actual: str) -> bool:
     return expected.lower() == actual.lower()
 
 
-CONDITION_OPERATORS = {
+CONDITION_OPERATORS: dict[str, Callable[[str, str], bool]] = {
     "Bool": _bool,
     "StringEquals": lambda expected, actual: expected == actual,
-    "StringLike": lambda expected, actual: matches(expected, actual),
+    "StringLike": matches,
     "ArnEquals": lambda expected, actual: expected == actual,
-    "ArnLike": lambda expected, actual: matches(expected, actual),
+    "ArnLike": matches,
 }
 
 
@@ -131,7 +131,7 @@ def decide(
     resource_policies: Iterable[dict[str, Any]] = (),
     context: Mapping[str, str] = DEFAULT_CONTEXT,
 ) -> str:
-    """"Allow", "ExplicitDeny" or "ImplicitDeny" for one request."""
+    """ "Allow", "ExplicitDeny" or "ImplicitDeny" for one request."""
     own = list(statements(identity))
     theirs = list(statements(resource_policies, resource_policy=True))
     if any(s.effect == "Deny" and s.applies(action, resource, context) for s in own + theirs):

@@ -72,6 +72,10 @@ class Stack:
                 return str(left) == str(right)
             if key == "Fn::Not":
                 return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(x) for x in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(x) for x in arg)
             if key == "Fn::Join":
                 return arg[0].join(str(x) for x in self.resolve(arg[1]))
             if key == "Fn::Split":

@@ -83,7 +83,11 @@ def resource_params(params: dict[str, Any]) -> dict[str, Any]:
         out["RequestItems"] = sorted(params["RequestItems"])
     if "TransactItems" in params:  # TransactWriteItems, TransactGetItems
         out["TransactItems"] = sorted(
-            {(kind, body["TableName"]) for item in params["TransactItems"] for kind, body in item.items()}
+            {
+                (kind, body["TableName"])
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            }
         )
     if "Delete" in params and isinstance(params["Delete"], dict):  # s3 DeleteObjects
         out["Keys"] = sorted(o["Key"] for o in params["Delete"].get("Objects", []))
@@ -101,7 +105,9 @@ class Recorder:
         self.calls: set[Call] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, params: dict[str, Any], model: Any, context: Any = None, **kwargs: Any) -> None:
+    def __call__(
+        self, params: dict[str, Any], model: Any, context: Any = None, **kwargs: Any
+    ) -> None:
         principal = self.principal
         if principal is None:
             return
