@@ -30,11 +30,15 @@ class ChildJobs:
         lambda_client: LambdaClient,
         function: str,
         action_modules: tuple[str, ...],
+        max_running: int | None = None,
     ) -> None:
         self.store = store
         self.lambda_client = lambda_client
         self.function = function
         self.action_modules = action_modules
+        # The most children that can run at once (the worker's reserved concurrency, less one
+        # for the parent); None when the deployment sets no cap.
+        self.max_running = max_running
 
     def launch(
         self,

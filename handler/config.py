@@ -26,6 +26,15 @@ class RelaySettings:
     min_margin_ms: int = DEFAULT_MIN_MARGIN_MS
     checkpoint_s: int = DEFAULT_CHECKPOINT_S
     action_modules: tuple[str, ...] = ()
+    # BATON_RESERVED_CONCURRENCY: the worker's reserved concurrency as deployed (None: unknown).
+    reserved_concurrency: int | None = None
+
+    @property
+    def fanout_cap(self) -> int | None:
+        """The most shards a fan-out runs at once: one slot stays free for its parent."""
+        if self.reserved_concurrency is None:
+            return None
+        return max(1, self.reserved_concurrency - 1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RelaySettings:
@@ -51,4 +60,9 @@ class RelaySettings:
             ),
             checkpoint_s=int_setting(env, "BATON_CHECKPOINT_S", DEFAULT_CHECKPOINT_S, 1, 900),
             action_modules=modules,
+            reserved_concurrency=(
+                int_setting(env, "BATON_RESERVED_CONCURRENCY", 0, 0, 10_000)
+                if env.get("BATON_RESERVED_CONCURRENCY", "").strip()
+                else None
+            ),
         )

@@ -171,7 +171,11 @@ class Relay:
         rt = self.rt
         task_cls = get_task(hop.job.task)
         children = ChildJobs(
-            rt.store, rt.lambda_client, self_function(self.context), rt.settings.action_modules
+            rt.store,
+            rt.lambda_client,
+            self_function(self.context),
+            rt.settings.action_modules,
+            max_running=rt.settings.fanout_cap,
         )
         resources = Resources(
             s3=rt.s3,

@@ -36,6 +36,8 @@ from tests.infra_stack import ACCOUNT, REGION, Stack, client, deploy
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+TABLES = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -55,8 +57,8 @@ def cfn() -> dict[str, Any]:
 def stacks(cfn: dict[str, Any]) -> Iterator[dict[str, Stack]]:
     """Three deployments of the same template into one moto account.
 
-    - `baton`: the CLI's default names, buckets to read and write, reserved concurrency 5,
-      2048 MB, an alarm topic;
+    - `baton`: the CLI's default names, buckets to list, read and write, tables to scan and
+      update, a KMS key, reserved concurrency 5, 2048 MB, an alarm topic, a budget;
     - `bare`: every parameter left at its default;
     - `killed`: reserved concurrency 0, the kill switch.
     """
@@ -68,11 +70,17 @@ def stacks(cfn: dict[str, Any]) -> Iterator[dict[str, Stack]]:
                 cfn,
                 "baton",
                 {
-                    "ReadBuckets": "walk-me,walk-me-too",
+                    "ListBuckets": "walk-me,walk-me-too",
+                    "ReadBuckets": "read-me",
                     "WriteBuckets": "copy-here",
+                    "ScanTableArns": f"{TABLES}users,{TABLES}orders",
+                    "UpdateTableArns": f"{TABLES}users",
+                    "KmsKeyArns": KMS_KEY,
                     "WorkerReservedConcurrency": "5",
                     "WorkerMemoryMB": "2048",
                     "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:baton-ops",
+                    "MonthlyBudgetUsd": "50",
+                    "BudgetEmail": "ops@example.com",
                 },
             ),
             "bare": deploy(cfn, "bare", {}),
@@ -141,8 +149,11 @@ def queue_arn(stack: Stack) -> str:
 
 
 def actions_anywhere(node: Any, key: str | None = None) -> Iterator[str]:
-    """Every string under an Action or NotAction key, through Fn::If branches and lists."""
+    """Every string under an Action or NotAction key of an Allow statement (a Deny with a
+    wildcard only takes away), through Fn::If branches and lists."""
     if isinstance(node, dict):
+        if node.get("Effect") == "Deny":
+            return
         for k, v in node.items():
             yield from actions_anywhere(v, k if k in ("Action", "NotAction") else key)
     elif isinstance(node, list):
@@ -246,6 +257,12 @@ def _exists(stack: Stack, logical: str) -> bool:
         )
     if kind == "AWS::CloudWatch::Alarm":
         return len(client("cloudwatch").describe_alarms(AlarmNames=[physical])["MetricAlarms"]) == 1
+    if kind == "AWS::S3::BucketPolicy":
+        bucket = stack.physical["StateBucket"]
+        return bool(json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"]))
+    if kind == "AWS::Budgets::Budget":
+        budget = client("budgets").describe_budget(AccountId=ACCOUNT, BudgetName=physical)
+        return bool(budget["Budget"]["BudgetName"] == physical)
     if kind == "AWS::Lambda::EventInvokeConfig":
         name, qualifier = physical.rsplit(":", 1)
         config = client("lambda").get_function_event_invoke_config(
@@ -260,8 +277,10 @@ def test_every_resource_of_the_template_is_created(
     stacks: dict[str, Stack], cfn: dict[str, Any], name: str
 ) -> None:
     stack = stacks[name]
-    assert set(stack.physical) == set(cfn["Resources"])
-    assert all(_exists(stack, logical) for logical in cfn["Resources"])
+    assert set(stack.physical) == stack.present()
+    assert all(_exists(stack, logical) for logical in stack.present())
+    optional = {"MonthlyBudget", "WorkerConcurrencyAlarm"}
+    assert set(cfn["Resources"]) - stack.present() <= optional
     kinds = {r["Type"] for r in cfn["Resources"].values()}
     assert {
         "AWS::Lambda::Function",
@@ -280,6 +299,7 @@ def test_outputs_give_the_cli_its_environment(stack: Stack) -> None:
         "BATON_FUNCTION": "baton-worker",
         "BATON_TABLE": "baton-jobs",
         "BATON_STATE_BUCKET": stack.physical["StateBucket"],
+        "BATON_FAILED_EVENTS_QUEUE": stack.physical["FailedEvents"],
         "AWS_REGION": REGION,
     }
     # With the stack named "baton", the names are the CLI's defaults.
@@ -358,6 +378,8 @@ def test_the_template_table_matches_the_pynamodb_model(sam: dict[str, Any]) -> N
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["TableName"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
     assert sam["Resources"]["JobsTable"]["DeletionPolicy"] == "Retain"
+    assert props["DeletionProtectionEnabled"] == {"Ref": "TableDeletionProtection"}
+    assert sam["Parameters"]["TableDeletionProtection"]["Default"] == "true"
 
 
 @pytest.mark.parametrize(
@@ -416,21 +438,23 @@ def test_worker_runs_the_handler_on_arm64_with_recursion_allowed(
     assert watchdog["Handler"] == "handler.watchdog.lambda_handler"
 
 
-def test_reserved_concurrency_is_optional_and_zero_is_the_kill_switch(
-    stacks: dict[str, Stack],
+def test_reserved_concurrency_is_on_by_default_and_zero_is_the_kill_switch(
+    sam: dict[str, Any], stacks: dict[str, Stack]
 ) -> None:
-    lam = client("lambda")
-    assert (
-        lam.get_function_concurrency(FunctionName="baton-worker")["ReservedConcurrentExecutions"]
-        == 5
-    )
-    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
-        FunctionName="bare-worker"
-    )
-    assert (
-        lam.get_function_concurrency(FunctionName="killed-worker")["ReservedConcurrentExecutions"]
-        == 0
-    )
+    def reserved(function: str) -> Any:
+        reply = client("lambda").get_function_concurrency(FunctionName=function)
+        return reply.get("ReservedConcurrentExecutions")
+
+    assert sam["Parameters"]["WorkerReservedConcurrency"]["Default"] == 10
+    assert sam["Parameters"]["WorkerReservedConcurrency"]["MinValue"] == 0
+    assert reserved("baton-worker") == 5
+    assert reserved("bare-worker") == 10
+    assert reserved("killed-worker") == 0
+    assert reserved("bare-watchdog") == 1  # one sweep at a time
+    # The worker knows its cap, so a fan-out starts no more shards than can run.
+    for name, cap in (("baton", "5"), ("bare", "10"), ("killed", "0")):
+        env = function_config(f"{name}-worker")["Environment"]["Variables"]
+        assert str(env["BATON_RESERVED_CONCURRENCY"]) == cap
 
 
 def test_async_retries_and_on_failure_destination(
@@ -508,6 +532,14 @@ def test_no_statement_has_a_star_action_anywhere(
     assert len(roles) == 2
     assert all("ManagedPolicyArns" not in r["Properties"] for r in roles)
     assert len(list(policy_documents(cfn))) >= 3
+    # The one Deny: the state bucket's refusal of plain HTTP.
+    denies = [
+        s
+        for d in policy_documents(cfn)
+        for s in d["Statement"]
+        if isinstance(s, dict) and s.get("Effect") == "Deny"
+    ]
+    assert [s["Sid"] for s in denies] == ["TlsOnly"]
 
 
 def test_worker_may_invoke_itself_and_nothing_broader(stack: Stack) -> None:
@@ -532,17 +564,28 @@ def test_worker_may_invoke_itself_and_nothing_broader(stack: Stack) -> None:
         assert not allows(documents, action, worker)
 
 
-def test_worker_uses_only_its_table_and_index(stack: Stack) -> None:
+def test_worker_uses_its_table_and_only_the_tables_named(stack: Stack) -> None:
     documents = role_documents(stack.physical["WorkerRole"])
     table = table_arn(stack)
-    for action in ("GetItem", "PutItem", "UpdateItem", "Query"):
+    for action in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem"):
         assert allows(documents, f"dynamodb:{action}", table)
-    assert allows(documents, "dynamodb:Query", f"{table}/index/{BY_STATUS_INDEX}")
-    for action in ("Scan", "DeleteItem", "DeleteTable", "UpdateTable", "BatchWriteItem"):
+    # The worker never lists jobs (the watchdog and the CLI do): no Query anywhere.
+    assert not allows(documents, "dynamodb:Query", f"{table}/index/{BY_STATUS_INDEX}")
+    for action in ("Query", "Scan", "DeleteItem", "DeleteTable", "UpdateTable", "BatchWriteItem"):
         assert not allows(documents, f"dynamodb:{action}", table)
     other = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/bare-jobs"
     assert not allows(documents, "dynamodb:GetItem", other)
-    assert not allows(documents, "dynamodb:Query", f"{table}/index/another")
+    # ScanTableArns: scan (table and indexes) and describe; UpdateTableArns: update items.
+    for name in ("users", "orders"):
+        assert allows(documents, "dynamodb:Scan", f"{TABLES}{name}")
+        assert allows(documents, "dynamodb:Scan", f"{TABLES}{name}/index/by-day")
+        assert allows(documents, "dynamodb:DescribeTable", f"{TABLES}{name}")
+        assert not allows(documents, "dynamodb:PutItem", f"{TABLES}{name}")
+        assert not allows(documents, "dynamodb:DeleteItem", f"{TABLES}{name}")
+    assert allows(documents, "dynamodb:UpdateItem", f"{TABLES}users")
+    assert not allows(documents, "dynamodb:UpdateItem", f"{TABLES}orders")
+    assert not allows(documents, "dynamodb:Scan", f"{TABLES}users-2")
+    assert not allows(documents, "dynamodb:Scan", table)
 
 
 def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
@@ -558,18 +601,25 @@ def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
         ("s3:DeleteObject", f"{state}/{STATE_PREFIX}job-1/0000000006-d4e5f6.json.zz"),
         ("s3:PutObject", f"{state}/{REPORT_PREFIX}job-1/0000000009.jsonl"),
         ("s3:ListBucket", "arn:aws:s3:::walk-me"),
-        ("s3:GetObject", "arn:aws:s3:::walk-me/logs/a.gz"),
-        ("s3:GetObject", "arn:aws:s3:::walk-me-too/b"),
+        ("s3:ListBucket", "arn:aws:s3:::walk-me-too"),
+        ("s3:ListBucket", "arn:aws:s3:::read-me"),
+        ("s3:GetObject", "arn:aws:s3:::read-me/logs/a.gz"),
         ("s3:ListBucket", "arn:aws:s3:::copy-here"),
+        ("s3:GetObject", "arn:aws:s3:::copy-here/logs/a.gz"),
         ("s3:PutObject", "arn:aws:s3:::copy-here/logs/a.gz"),
         ("s3:PutObjectTagging", "arn:aws:s3:::copy-here/logs/a.gz"),
     ]
     denied = [
-        ("s3:PutObject", "arn:aws:s3:::walk-me/logs/a.gz"),  # read-only bucket
+        ("s3:GetObject", "arn:aws:s3:::walk-me/logs/a.gz"),  # list-only bucket
+        ("s3:GetObjectTagging", "arn:aws:s3:::walk-me/logs/a.gz"),
+        ("s3:PutObject", "arn:aws:s3:::read-me/logs/a.gz"),  # read-only bucket
+        ("s3:GetObjectTagging", "arn:aws:s3:::read-me/logs/a.gz"),
         ("s3:DeleteObject", "arn:aws:s3:::copy-here/logs/a.gz"),
-        ("s3:GetObject", "arn:aws:s3:::walk-me-3/x"),  # no prefix match on names
+        ("s3:ListBucket", "arn:aws:s3:::walk-me-3"),  # no prefix match on names
+        ("s3:GetObject", "arn:aws:s3:::read-me-2/x"),
         ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x"),
         ("s3:PutObject", f"{state}/elsewhere/x"),
+        ("s3:GetObject", f"{state}/{REPORT_PREFIX}job-1/0000000009.jsonl"),  # reports: write only
         ("s3:DeleteObject", f"{state}/{REPORT_PREFIX}job-1/0000000009.jsonl"),
         ("s3:DeleteBucket", state),
         ("s3:PutBucketPolicy", state),
@@ -586,6 +636,41 @@ def test_worker_reads_and_writes_only_the_state_bucket_and_named_buckets(
         f"{bucket_arn(bare)}/{STATE_PREFIX}*",
         f"{bucket_arn(bare)}/{REPORT_PREFIX}*",
     }
+    assert not any(a.startswith(("kms:", "dynamodb:Scan")) for a, _ in grants(bare_documents))
+
+
+def test_kms_keys_are_usable_through_s3_only(stack: Stack) -> None:
+    documents = role_documents(stack.physical["WorkerRole"])
+    via_s3 = {"aws:SecureTransport": "true", "kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    direct = {"aws:SecureTransport": "true"}
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert allows(documents, action, KMS_KEY, context=via_s3)
+        assert not allows(documents, action, KMS_KEY, context=direct)
+        assert not allows(
+            documents, action, KMS_KEY.replace("1234abcd", "99999999"), context=via_s3
+        )
+    assert not allows(documents, "kms:Encrypt", KMS_KEY, context=via_s3)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "good", "bad"),
+    [
+        ("ListBuckets", ["", "walk-me", "a.b-c"], ["*", "walk-*", "Walk", "a", "arn:aws:s3:::x"]),
+        ("ReadBuckets", ["", "read-me"], ["*", "read-me/*", "read?me"]),
+        ("WriteBuckets", ["", "copy-here"], ["*", "copy*"]),
+        ("ScanTableArns", ["", f"{TABLES}users"], ["*", f"{TABLES}*", "users", f"{TABLES}u*"]),
+        ("UpdateTableArns", ["", f"{TABLES}users"], ["*", f"{TABLES}*"]),
+        ("KmsKeyArns", ["", KMS_KEY], ["*", KMS_KEY.rsplit("/", 1)[0] + "/*", "alias/x"]),
+    ],
+)
+def test_user_data_parameters_refuse_wildcards(
+    sam: dict[str, Any], parameter: str, good: list[str], bad: list[str]
+) -> None:
+    spec = sam["Parameters"][parameter]
+    assert spec["Type"] == "CommaDelimitedList"  # CloudFormation matches each element
+    pattern = re.compile(spec["AllowedPattern"])
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
 
 
 def test_bucket_statements_name_each_bucket_in_every_partition(sam: dict[str, Any]) -> None:
@@ -607,7 +692,8 @@ def test_watchdog_queries_the_index_updates_jobs_and_invokes_the_worker(stack: S
     assert allows(documents, "dynamodb:UpdateItem", table)
     assert allows(documents, "dynamodb:GetItem", table)
     assert allows(documents, "lambda:InvokeFunction", worker)
-    assert allows(documents, "lambda:InvokeFunction", f"{worker}:live")
+    # It invokes BATON_FUNCTION, the unqualified name, and nothing else.
+    assert not allows(documents, "lambda:InvokeFunction", f"{worker}:live")
     assert not allows(documents, "lambda:InvokeFunction", f"{LAMBDA_ARN}baton-watchdog")
     assert not allows(documents, "dynamodb:PutItem", table)
     assert not allows(documents, "dynamodb:Scan", table)
@@ -631,10 +717,19 @@ def test_operator_policy_covers_the_cli_and_the_kill_switch(stack: Stack) -> Non
         assert allows(documents, f"lambda:{action}", worker)
         assert not allows(documents, f"lambda:{action}", f"{LAMBDA_ARN}baton-watchdog")
     assert allows(documents, "dynamodb:Query", f"{table_arn(stack)}/index/{BY_STATUS_INDEX}")
+    assert allows(documents, "dynamodb:BatchGetItem", table_arn(stack))  # baton status PARENT
+    assert not allows(documents, "dynamodb:Query", table_arn(stack))
     assert allows(
         documents, "s3:GetObject", f"{bucket_arn(stack)}/{REPORT_PREFIX}job-1/0000000009.jsonl"
     )
     assert not allows(documents, "s3:PutObject", f"{bucket_arn(stack)}/{STATE_PREFIX}job-1/1")
+    # The failed-events runbook: read, release, delete, purge the on-failure queue, nothing else.
+    queue = queue_arn(stack)
+    for action in ("ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage", "PurgeQueue"):
+        assert allows(documents, f"sqs:{action}", queue)
+        assert not allows(documents, f"sqs:{action}", queue_arn(stack) + "-2")
+    assert not allows(documents, "sqs:SendMessage", queue)
+    assert not allows(documents, "sqs:DeleteQueue", queue)
 
 
 # ---------------------------------------------------------------------------- schedule, alarms
@@ -649,25 +744,76 @@ def test_watchdog_runs_on_a_schedule(sam: dict[str, Any], stack: Stack) -> None:
     assert target["Arn"] == f"{LAMBDA_ARN}baton-watchdog"
 
 
-def test_alarms_watch_errors_the_failure_queue_and_dropped_recursion(stack: Stack) -> None:
-    alarms = {
-        (a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]): a
+def _alarms(stack: Stack) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (a["Namespace"], a["MetricName"], ",".join(d["Value"] for d in a["Dimensions"])): a
         for a in client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack.name}-")[
             "MetricAlarms"
         ]
     }
+
+
+def test_alarms_watch_failures_spend_and_throttles(stacks: dict[str, Stack]) -> None:
+    stack = stacks["baton"]
+    alarms = _alarms(stack)
     queue_name = stack.physical["FailedEvents"].rsplit("/", 1)[1]
-    for key in [
+    at_least_one = [
         ("AWS/Lambda", "Errors", "baton-worker"),
         ("AWS/Lambda", "Errors", "baton-watchdog"),
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_name),
+        # Messages sent, not visible: one notification per failure, even while older messages
+        # wait in the queue.
+        ("AWS/SQS", "NumberOfMessagesSent", queue_name),
+        ("AWS/Lambda", "DestinationDeliveryFailures", "baton-worker"),
         ("AWS/Lambda", "RecursiveInvocationsDropped", "baton-worker"),
-    ]:
+        ("AWS/Lambda", "Throttles", "baton-worker"),
+        ("Baton", "JobsFailed", "baton"),
+        ("Baton", "WatchdogFailed", "baton"),
+        ("AWS/DynamoDB", "WriteThrottleEvents", "baton-jobs"),
+        ("AWS/DynamoDB", "WriteThrottleEvents", f"baton-jobs,{BY_STATUS_INDEX}"),
+    ]
+    for key in at_least_one:
         assert key in alarms, sorted(alarms)
         alarm = alarms[key]
-        assert alarm["Threshold"] == 1
+        assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum"), key
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:baton-ops"]
+    concurrency = alarms[("AWS/Lambda", "ConcurrentExecutions", "baton-worker")]
+    assert (concurrency["Statistic"], concurrency["Threshold"]) == ("Maximum", 5)
+    invocations = alarms[("AWS/Lambda", "Invocations", "baton-worker")]
+    assert (invocations["Period"], invocations["Threshold"]) == (3600, 2000)
+    assert len(alarms) == len(at_least_one) + 2
+    # Without a topic the alarms change state only; with the kill switch deployed there is no
+    # concurrency to watch.
+    assert all(a.get("AlarmActions", []) == [] for a in _alarms(stacks["bare"]).values())
+    assert ("AWS/Lambda", "ConcurrentExecutions", "killed-worker") not in _alarms(stacks["killed"])
+
+
+def test_the_alarms_and_the_runbook_are_documented(cfn: dict[str, Any]) -> None:
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    alarms = [k for k, r in cfn["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert [a for a in alarms if f"`{a}`" not in doc] == []
+    for command in (
+        "baton failed-events list",
+        "baton failed-events resume",
+        "WorkerReservedConcurrency",
+    ):
+        assert command in doc
+
+
+def test_an_optional_budget_notifies_by_email(
+    sam: dict[str, Any], stacks: dict[str, Stack]
+) -> None:
+    budget = client("budgets").describe_budget(AccountId=ACCOUNT, BudgetName="baton-monthly")
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": "50.0", "Unit": "USD"} or (
+        float(budget["Budget"]["BudgetLimit"]["Amount"]) == 50
+    )
+    assert budget["Budget"]["TimeUnit"] == "MONTHLY"
+    notifications = client("budgets").describe_notifications_for_budget(
+        AccountId=ACCOUNT, BudgetName="baton-monthly"
+    )["Notifications"]
+    assert {n["NotificationType"] for n in notifications} == {"ACTUAL", "FORECASTED"}
+    assert sam["Parameters"]["MonthlyBudgetUsd"]["Default"] == 0
+    assert "MonthlyBudget" not in stacks["bare"].present()
 
 
 # ---------------------------------------------------------------------------- the state bucket
@@ -685,20 +831,41 @@ def test_state_bucket_is_private_encrypted_and_cleans_superseded_state(
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
-    superseded = rules["superseded-state"]
-    assert superseded["Status"] == "Enabled"
-    assert superseded["Prefix"] == STATE_PREFIX
-    assert superseded["NoncurrentVersionExpiration"] == {
+    # One rule per prefix, the prefixes disjoint: no two rules overlap.
+    prefixes = [r["Prefix"] for r in rules.values()]
+    assert sorted(prefixes) == sorted([STATE_PREFIX, REPORT_PREFIX])
+    assert not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
+    state = rules["state"]
+    assert state["Status"] == "Enabled"
+    assert state["NoncurrentVersionExpiration"] == {
         "NoncurrentDays": {"Ref": "SupersededStateDays"}
     }
-    leaked = rules["leaked-state"]
-    assert leaked["Prefix"] == STATE_PREFIX
-    assert leaked["Status"] == {"Fn::If": ["HasStateExpiration", "Enabled", "Disabled"]}
-    # Off by default: a long-paused job's current state must not expire under it.
+    # Expiring current state objects is off by default: a long-paused job's state must not
+    # expire under it. S3 refuses ExpiredObjectDeleteMarker beside an expiration in days.
+    assert state["ExpirationInDays"] == {
+        "Fn::If": ["HasStateExpiration", {"Ref": "StateExpirationDays"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert state["ExpiredObjectDeleteMarker"] == {
+        "Fn::If": ["HasStateExpiration", {"Ref": "AWS::NoValue"}, True]
+    }
     assert sam["Parameters"]["StateExpirationDays"]["Default"] == 0
     assert not stack.condition("HasStateExpiration")
-    # Reports are never expired (only their old versions).
-    assert all("ExpirationInDays" not in r for r in rules.values() if r["Prefix"] == REPORT_PREFIX)
+    # Reports expire, after the job item that points to them (JobRetentionDays) is gone.
+    reports = rules["reports"]
+    assert reports["ExpirationInDays"] == {"Ref": "ReportExpirationDays"}
+    params = sam["Parameters"]
+    assert params["ReportExpirationDays"]["Default"] >= params["JobRetentionDays"]["Default"]
+
+
+def test_state_bucket_refuses_requests_without_tls(stack: Stack) -> None:
+    bucket = stack.physical["StateBucket"]
+    policy = json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    worker = role_documents(stack.physical["WorkerRole"])
+    key = f"{bucket_arn(stack)}/{STATE_PREFIX}job-1/1.json.zz"
+    tls, plain = {"aws:SecureTransport": "true"}, {"aws:SecureTransport": "false"}
+    assert allows(worker, "s3:GetObject", key, resource_policies=[policy], context=tls)
+    for action, resource in (("s3:GetObject", key), ("s3:ListBucket", bucket_arn(stack))):
+        assert not allows(worker, action, resource, resource_policies=[policy], context=plain)
 
 
 # ---------------------------------------------------------------------------- the package

@@ -237,8 +237,11 @@ class FanOut(Task):
         shards = state["shards"]
         running = sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
         launched = 0
+        limit = self.params["max_concurrency"]
+        if children.max_running is not None:
+            limit = min(limit, children.max_running)
         for shard in shards:
-            if running >= self.params["max_concurrency"]:
+            if running >= limit:
                 break
             if shard["status"] != PENDING:
                 continue
