@@ -4,8 +4,9 @@ moto creates most resources of the template, resolving every intrinsic function 
 skips a few types, which it lists with an empty logical id: `AWS::CloudWatch::Alarm`,
 `AWS::Lambda::EventInvokeConfig`, `AWS::S3::BucketPolicy` and `AWS::Budgets::Budget`. For
 those, `deploy` resolves the properties against the deployed stack (Ref, Fn::GetAtt, Fn::Sub,
-Fn::If and the template's conditions) and creates them through the service APIs, so afterwards every resource of the template exists and can be inspected the
-same way. Anything else moto skips fails the deploy.
+Fn::If and the template's conditions) and creates them through the service APIs, so afterwards
+every resource of the template exists and can be inspected the same way. Anything else moto
+skips fails the deploy. `OfflineStack` resolves the same way with no deploy at all.
 """
 
 from __future__ import annotations
