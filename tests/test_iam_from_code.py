@@ -16,12 +16,17 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
+from handler.launch import launch, prepare
 from infra.sam import transform
+from local.function import FunctionConfig
+from local.stack import LocalStack
+from store.records import JobStatus
 from tests.iam_scenarios import (
     QUEUE,
     REGION,
@@ -29,13 +34,15 @@ from tests.iam_scenarios import (
     STACK_NAME,
     STATE_BUCKET,
     TABLE,
+    WALK_BUCKET,
     template_parameters,
     world,
 )
 from tests.infra_calls import ACCOUNT, Request, requests
 from tests.infra_iam import Statement, decide, matches, policy_documents, statements
 from tests.infra_stack import OfflineStack
-from tests.support.aws_calls import Call
+from tests.support.aws_calls import FILE_ENV, PRINCIPAL_ENV, Call, read_calls
+from tests.support.local import fill
 
 PRINCIPALS = {"worker": "WorkerRole", "watchdog": "WatchdogRole", "operator": "OperatorPolicy"}
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK_NAME}-worker"
@@ -317,3 +324,44 @@ def test_an_unused_grant_is_caught(calls: set[Call]) -> None:
     policy["Statement"][0]["Action"].append("dynamodb:Scan")
     stack = offline_stack(cfn, template_parameters(SCENARIOS))
     assert unused(stack, calls) == ["operator Jobs: dynamodb:Scan is never used"]
+
+
+# ---------------------------------------------------------------------------- across processes
+
+
+def test_worker_processes_of_the_local_stack_are_recorded_and_allowed(
+    stack: OfflineStack, tmp_path: Path
+) -> None:
+    """The same check on a real local-stack run: the worker in its own processes, its calls
+    recorded there (BATON_RECORD_CALLS) and read back here."""
+    path = tmp_path / "calls.jsonl"
+    function = FunctionConfig(
+        name=f"{STACK_NAME}-worker",
+        timeout_ms=3_000,
+        handler="tests.support.recorded_handlers.worker",
+    )
+    with LocalStack(
+        function=function,
+        table=TABLE,
+        state_bucket=STATE_BUCKET,
+        min_margin_ms=1_500,
+        checkpoint_s=1,
+        log_level="WARNING",
+        worker_env={FILE_ENV: str(path), PRINCIPAL_ENV: "worker"},
+    ) as local:
+        fill(local, WALK_BUCKET, 40)
+        spec = prepare(
+            "s3-walk",
+            {"bucket": WALK_BUCKET, "action": "count"},
+            action_modules=(),
+            now_ms=local.store.clock.now_ms(),
+            job_id="local",
+        )
+        launch(local.store, local.client("lambda"), local.function.name, spec)
+        job = local.wait_for_job("local", lambda j: j.status.terminal, timeout_s=120)
+        assert job.status is JobStatus.SUCCEEDED, job.last_error
+    recorded = read_calls(path)
+    assert {c.principal for c in recorded} == {"worker"}
+    assert ("dynamodb", "UpdateItem") in {(c.service, c.operation) for c in recorded}
+    assert ("s3", "ListObjectsV2") in {(c.service, c.operation) for c in recorded}
+    assert denied(stack, recorded) == []
