@@ -912,10 +912,18 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         "bin",
     ):
         assert unwanted not in tops, unwanted
-    assert not any("__pycache__" in n for n in names)
     # Compiled code is for the target: Linux arm64, the runtime's CPython.
     target = lambda_package.lambda_target()
     tag = target.python_version.replace(".", "")
+    # Bytecode for the runtime's Python only (when this machine has one), never another's.
+    pycs = [n for n in names if n.endswith(".pyc")]
+    assert all(n.endswith(f".cpython-{tag}.pyc") and "__pycache__/" in n for n in pycs), pycs[:5]
+    if lambda_package.find_python(target.python_version)[1]:
+        assert manifest["bytecode"] == target.python_version
+        assert f"handler/__pycache__/app.cpython-{tag}.pyc" in names
+        assert f"botocore/__pycache__/client.cpython-{tag}.pyc" in names
+    else:
+        assert manifest["bytecode"] is None and pycs == []
     compiled = [n for n in names if n.endswith(".so")]
     assert compiled, "pydantic-core ships compiled code; none found"
     assert all(f"cpython-{tag}-aarch64-linux-gnu" in n for n in compiled), compiled
@@ -930,6 +938,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
 
     seen = lambda_package.verify(tmp_path)
     assert seen["outcome"] == "rejected"
+    assert seen["import_ms"] > 0 and seen["import_ms_without_bytecode"] > 0
     modules = [p for pkg in ("handler", "store") for p in (ROOT / pkg).rglob("*.py")]
     assert seen["modules"] == len(modules)
     print(
