@@ -267,6 +267,7 @@ def delete_events(
     queue: QueueOption = None,
     hold: HoldOption = 30,
     limit: LimitOption = 1_000,
+    json_output: JsonFlag = False,
 ) -> None:
     """Delete failed events without resuming anything: of the named jobs, or all of them."""
     if bool(job_ids) == all_messages:
@@ -274,7 +275,10 @@ def delete_events(
     q = _queue(queue)
     if all_messages:
         q.purge()
-        console.print("queue purged (SQS takes up to 60 s to finish)")
+        if json_output:
+            print_json({"purged": True})
+        else:
+            console.print("queue purged (SQS takes up to 60 s to finish)")
         return
     wanted = set(job_ids or [])
     deleted = 0
@@ -286,7 +290,10 @@ def delete_events(
         else:
             others.append(event)
     q.release(others)
-    console.print(f"{deleted} message(s) deleted")
+    if json_output:
+        print_json({"deleted": deleted})
+    else:
+        console.print(f"{deleted} message(s) deleted")
 
 
 def register(app: typer.Typer) -> None:
