@@ -184,3 +184,14 @@ def test_list_reads_past_one_receive_batch_and_honours_limit(w: World) -> None:
     results = w.baton_json("failed-events", "resume")
     assert {r["outcome"] for r in results} == {"job gone (expired or never created)"}
     assert queued(w) == 0
+
+
+def test_a_job_an_operator_paused_since_stays_paused(w: World) -> None:
+    refused(w, "held")
+    w.baton("pause", "held")
+    results = w.baton_json("failed-events", "resume")
+    assert [r["outcome"] for r in results] == ["left PAUSED (`baton resume held` continues it)"]
+    assert (
+        w.job("held").status is JobStatus.PAUSED and w.stack.sim.queue == type(w.stack.sim.queue)()
+    )
+    assert queued(w) == 0

@@ -194,6 +194,9 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
         return "job gone (expired or never created)", True
     if job.status in ENDED:
         return f"already {job.status.value}", True
+    if job.status is JobStatus.PAUSED:
+        # An operator paused it after the event failed: the runbook must not undo that.
+        return f"left PAUSED (`baton resume {job_id}` continues it)", True
     try:
         resumed = c.store.resume(job_id)
     except IllegalTransition as exc:
