@@ -191,7 +191,6 @@ def test_a_job_an_operator_paused_since_stays_paused(w: World) -> None:
     w.baton("pause", "held")
     results = w.baton_json("failed-events", "resume")
     assert [r["outcome"] for r in results] == ["left PAUSED (`baton resume held` continues it)"]
-    assert (
-        w.job("held").status is JobStatus.PAUSED and w.stack.sim.queue == type(w.stack.sim.queue)()
-    )
+    assert w.job("held").status is JobStatus.PAUSED
+    assert len(w.stack.sim.queue) == 0, "no event sent"
     assert queued(w) == 0
