@@ -4,12 +4,15 @@ leaves room for, whatever `max_concurrency` the job asked for."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import pytest
+from moto import mock_aws
 
 from handler.config import RelaySettings
 from store.errors import ConfigError
 from store.records import JobStatus
+from tests.iam_scenarios import REGION, world
 from tests.support import actions
 from tests.support.stack import local_stack
 from tests.test_fanout import BUCKET, bucket, children, max_running, start_parent  # noqa: F401
@@ -41,3 +44,25 @@ def test_the_cap_comes_from_the_deployment() -> None:
     assert RelaySettings.from_env({"BATON_RESERVED_CONCURRENCY": "0"}).fanout_cap == 1
     with pytest.raises(ConfigError, match="BATON_RESERVED_CONCURRENCY must be an integer"):
         RelaySettings.from_env({"BATON_RESERVED_CONCURRENCY": "ten"})
+
+
+def test_lifting_the_kill_switch_restores_the_deployed_cap() -> None:
+    """`kill-switch off` must not leave the worker with no limit at all."""
+    import boto3
+
+    with warnings.catch_warnings(), mock_aws(), world() as w:
+        warnings.simplefilter("ignore", UserWarning)
+        lam = boto3.client("lambda", region_name=REGION)
+        w.baton("kill-switch", "on")
+        # What the CLI reads from BATON_RESERVED_CONCURRENCY (the stack's BatonEnvironment).
+        settings = w.stack.runtime.settings
+        w.stack.runtime.settings = dataclasses.replace(settings, reserved_concurrency=10)
+        w.baton("kill-switch", "off")
+        reply = lam.get_function_concurrency(FunctionName="baton-worker")
+        assert reply["ReservedConcurrentExecutions"] == 10
+        # Without the deployed value the CLI can only lift the limit.
+        w.baton("kill-switch", "on")
+        w.stack.runtime.settings = settings
+        w.baton("kill-switch", "off")
+        reply = lam.get_function_concurrency(FunctionName="baton-worker")
+        assert "ReservedConcurrentExecutions" not in reply

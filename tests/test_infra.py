@@ -300,6 +300,7 @@ def test_outputs_give_the_cli_its_environment(stack: Stack) -> None:
         "BATON_TABLE": "baton-jobs",
         "BATON_STATE_BUCKET": stack.physical["StateBucket"],
         "BATON_FAILED_EVENTS_QUEUE": stack.physical["FailedEvents"],
+        "BATON_RESERVED_CONCURRENCY": "5",
         "AWS_REGION": REGION,
     }
     # With the stack named "baton", the names are the CLI's defaults.

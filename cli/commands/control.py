@@ -133,7 +133,13 @@ def kill_switch(
     if state == "on":
         client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
     elif state == "off":
-        client.delete_function_concurrency(FunctionName=fn)
+        # Back to the deployed guard rail (BATON_RESERVED_CONCURRENCY, in the stack's
+        # BatonEnvironment output), not to no limit at all.
+        restore = c.relay_settings.reserved_concurrency
+        if restore:
+            client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=restore)
+        else:
+            client.delete_function_concurrency(FunctionName=fn)
     elif state != "status":
         raise InvalidJob(f"kill-switch takes on, off or status, not {state!r}")
     reserved: int | None
