@@ -14,6 +14,7 @@ behalf, listed below with the reason).
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,8 +264,6 @@ def test_the_evaluator_follows_iams_logic() -> None:
 
 def test_the_mapping_names_the_resources_iam_checks() -> None:
     def call(service: str, operation: str, **params: Any) -> Call:
-        import json
-
         return Call("worker", service, operation, REGION, json.dumps(params, sort_keys=True))
 
     assert requests(call("dynamodb", "Query", TableName="t", IndexName="by-status")) == [
@@ -366,3 +365,11 @@ def test_worker_processes_of_the_local_stack_are_recorded_and_allowed(
     assert ("dynamodb", "UpdateItem") in {(c.service, c.operation) for c in recorded}
     assert ("s3", "ListObjectsV2") in {(c.service, c.operation) for c in recorded}
     assert denied(stack, recorded) == []
+
+
+def test_every_exemption_names_a_statement_of_the_template() -> None:
+    """A grant no call shows must still exist to be excused: stale exemptions are removed."""
+    cfn = transform()
+    for principal, sid in NOT_CALLED_BY_THE_CODE:
+        resource = json.dumps(cfn["Resources"][PRINCIPALS[principal]])
+        assert f'"Sid": "{sid}"' in resource, (principal, sid)
