@@ -107,8 +107,9 @@ class FailedEventsQueue:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=min(RECEIVE_BATCH, limit - len(seen)),
                 VisibilityTimeout=hold_s,
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
+                # Long polling asks every SQS server: an empty answer then means an empty
+                # queue, where a short poll samples a few servers and may miss messages.
+                WaitTimeSeconds=1,
             )
             messages = reply.get("Messages", [])
             fresh = [m for m in messages if m["MessageId"] not in seen]
