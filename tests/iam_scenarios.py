@@ -145,7 +145,9 @@ def walk_and_report(w: World) -> None:
     assert w.job("walk").status is JobStatus.SUCCEEDED
     w.baton("status", "walk")
     w.baton("list")
-    w.baton("list", "--status", "SUCCEEDED")
+    w.baton("list", "--status", "SUCCEEDED", "--limit", "1")
+    w.baton("history", "walk")
+    w.baton("watch", "walk", "--timeout", "5")
     w.baton("report", "walk")
 
 
