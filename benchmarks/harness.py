@@ -101,7 +101,7 @@ class Env:
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"mode": "standard", "max_attempts": 4},
-                max_pool_connections=16,
+                max_pool_connections=64,  # the concurrency figure runs 32 at once
             ),
         )
 
