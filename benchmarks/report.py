@@ -78,12 +78,34 @@ def plots(results: dict[str, Any], img_dir: Path) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(6, 2.6))
         labels = ["ListObjectsV2 alone", "plain boto3 loop", "baton s3-walk"]
         values = [over["raw_rate"], over["plain_rate"], over["relay_rate"]]
-        ax.barh(labels, values, color=["#999999", "#4c72b0", "#dd8452"])
+        colors = ["#999999", "#4c72b0", "#dd8452"]
+        dur = results.get("durable") or {}
+        if dur.get("rate"):
+            labels.append("durable function")
+            values.append(dur["rate"])
+            colors.append("#55a868")
+        ax.barh(labels, values, color=colors)
         for i, v in enumerate(values):
             ax.text(v, i, f" {v:,.0f}/s", va="center", fontsize=8)
         ax.set_xlabel("objects per second (median of pairs, same server)")
         ax.set_xlim(0, max(values) * 1.25)
         save(fig, "bench-throughput.png")
+
+    lat = results.get("latency_io") or {}
+    if len(lat.get("rows") or []) > 1:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        xs = [r["concurrency"] for r in lat["rows"]]
+        ax.plot(xs, [r["speedup"] for r in lat["rows"]], "o-", label="measured")
+        ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
+        if lat.get("server_limit_rps") and lat["rows"][0]["rate"]:
+            cap = lat["server_limit_rps"] / lat["rows"][0]["rate"]
+            ax.axhline(cap, color="red", ls=":", lw=1, label="moto's limit (calculated)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("concurrency (threads in the hop)")
+        ax.set_ylabel("speed-up over concurrency 1")
+        ax.legend(fontsize=7)
+        save(fig, "bench-concurrency.png")
 
     sweep = results.get("sweep")
     if sweep:
@@ -1015,6 +1037,7 @@ def _section_latency(page: Page, results: dict[str, Any], meta: dict[str, Any]) 
             f"{lat['objects']:,} objects through `s3-walk` at each concurrency, one hop each, "
             "after the same action in a plain sequential boto3 loop:\n"
         )
+        page.img("bench-concurrency", "speed-up against concurrency, with moto's limit")
         w("| walker | concurrency | wall time | objects/s | speed-up over concurrency 1 | goal |")
         w("|---|---|---|---|---|---|")
         w(f"| plain boto3 loop | 1 | {lat['plain_s']:.1f} s | {_f(lat['plain_rate'])} | - | - |")
