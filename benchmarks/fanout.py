@@ -7,7 +7,9 @@ machine do not cap the speed-up until moto's own one-at-a-time service does. The
 its shards at the production interval (`poll_s` default, 5 s). The local Lambda service's
 workers use the benchmark's server for DynamoDB and S3, so every request is counted there. The
 workers are warmed by one untimed run first; only the number of shards (and the concurrency
-cap, set to it) changes between runs. The figure is the speed-up over one shard.
+cap, set to it) changes between runs, each shard walking one object at a time (`concurrency`
+1 where the build has it: the figure is about shards, the concurrency figure about threads).
+The figure is the speed-up over one shard.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from benchmarks.config import BenchConfig
-from benchmarks.harness import ACTIONS, STATE_BUCKET, TABLE, Env
+from benchmarks.harness import ACTIONS, STATE_BUCKET, TABLE, Env, one_at_a_time
 from handler.launch import launch, prepare
 from local.function import FunctionConfig
 from local.stack import LocalStack
@@ -57,7 +59,7 @@ def measure(env: Env, stack: LocalStack, keys: list[str], shards: int, action: s
     store = env.store()
     spec = prepare(
         "s3-fanout",
-        params,
+        one_at_a_time("s3-fanout", params),
         action_modules=(ACTIONS,),
         now_ms=store.clock.now_ms(),
         job_id=f"fan-{shards}-{time.time_ns()}",
@@ -107,7 +109,10 @@ def figure(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         finally:
             env.server.latency(0, 0)
     tags = counters["calls"].get("s3.PutObjectTagging", 0)
+    probe = {"bucket": BUCKET, "split": "prefixes", "prefixes": [""], "action": TAG}
     return {
+        # whether each shard walked one object at a time (else the build's default)
+        "serial": "concurrency" in one_at_a_time("s3-fanout", probe),
         "objects": cfg.fanout_objects,
         "latency_ms": [low, high],
         "poll_s": POLL_S,

@@ -29,6 +29,7 @@ from benchmarks.harness import (
     Env,
     RelayRunner,
     now_ms,
+    one_at_a_time,
     plain_walk,
     raw_listing,
 )
@@ -392,11 +393,14 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         for _ in range(cfg.handoff_chains):
             spec = prepare(
                 "s3-walk",
-                {
-                    "bucket": bucket,
-                    "action": f"{ACTIONS}:sleep",
-                    "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
-                },
+                one_at_a_time(
+                    "s3-walk",
+                    {
+                        "bucket": bucket,
+                        "action": f"{ACTIONS}:sleep",
+                        "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
+                    },
+                ),
                 action_modules=(ACTIONS,),
                 now_ms=now_ms(),
                 max_hops=100_000,

@@ -993,7 +993,14 @@ def _section_fanout(page: Page, results: dict[str, Any], meta: dict[str, Any]) -
         "request (`PutObjectTagging`, the `tag` action) to the benchmark's server, which holds "
         f"every S3 request {_latency(fan)} before moto serves it, so the shards wait on S3 as "
         "on AWS rather than share the two cores. The parent polls its shards every "
-        f"{fan['poll_s']} s, the production default (`poll_s`). {fan['tag_requests']:,} tag "
+        f"{fan['poll_s']} s, the production default (`poll_s`). "
+        + (
+            "Each shard walks one object at a time (`concurrency` 1), so the figure is about "
+            "shards alone. "
+            if fan.get("serial")
+            else "Each shard walks at the build's default concurrency for a custom action. "
+        )
+        + f"{fan['tag_requests']:,} tag "
         "requests reached the server over the runs. Same bucket, action and settings in every "
         "run; only the shard count changes.\n"
     )
