@@ -113,11 +113,14 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         for i in range(cfg.latency_count_pairs):
             row: dict[str, float] = {}
             for which in ("plain", "relay") if i % 2 == 0 else ("relay", "plain"):
-                if which == "plain":
+                job = runner.start(bucket) if which == "relay" else None
+                env.server.reset()
+                if job is None:
                     row["plain_rate"] = plain_walk(env.s3, bucket).rate
                 else:
-                    result = runner.run(runner.start(bucket))
+                    result = runner.run(job)
                     row["relay_rate"] = result.job.counters["objects"] / result.seconds
+                row[f"{which}_lists"] = _service(env, "s3.ListObjectsV2")[0]
             row["ratio"] = row["relay_rate"] / row["plain_rate"]
             pairs.append(row)
     finally:
@@ -130,4 +133,6 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "ratio_median": statistics.median(ratios),
         "relay_rate": statistics.median(p["relay_rate"] for p in pairs),
         "plain_rate": statistics.median(p["plain_rate"] for p in pairs),
+        "relay_lists": pairs[-1]["relay_lists"],
+        "plain_lists": pairs[-1]["plain_lists"],
     }

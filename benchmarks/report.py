@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cost import PRICES, PRICES_TAKEN, Measured, model
+from handler.actions.base import FunctionAction
 
 GOAL_RATIO = 0.97
+# a custom action's objects in flight per hop by default
+FUNCTION_DEFAULT_CONCURRENCY = FunctionAction.default_concurrency
 
 
 def _f(value: float, digits: int = 0) -> str:
@@ -1016,6 +1019,17 @@ def _section_fanout(page: Page, results: dict[str, Any], meta: dict[str, Any]) -
         )
     w("")
     img("bench-fanout", "fan-out speed-up")
+    lat = results.get("latency_io") or {}
+    if lat.get("server_limit_rps"):
+        per_shard = 1 if fan.get("serial") else FUNCTION_DEFAULT_CONCURRENCY
+        w(
+            f"The server's limit applies here too: moto answers at most "
+            f"{_f(lat['server_limit_rps'])} requests/s (measured in the concurrency figure "
+            f"above), which {lat['knee']:.0f} requests in flight fill; with {per_shard} "
+            f"object{'s' if per_shard > 1 else ''} in flight per shard that is about "
+            f"{lat['knee'] / per_shard:.1f} shards (calculated). Past it, more shards only "
+            "queue at moto; on S3 the per-prefix limits are thousands of requests per second.\n"
+        )
     w(
         "What the speed-up loses is fixed cost per job that shards cannot share: planning (one "
         "listing for the split), each child's first claim, and the parent's poll interval, "
@@ -1081,7 +1095,9 @@ def _section_latency(page: Page, results: dict[str, Any], meta: dict[str, Any]) 
             f"loop alternating ({len(cnt['pairs'])} pairs): baton at "
             f"**{_pct(cnt['ratio_median'])}** of the plain loop's objects/s (pairs "
             f"{', '.join(_pct(p['ratio'], 0) for p in cnt['pairs'])}; baton "
-            f"{_f(cnt['relay_rate'])}/s, plain {_f(cnt['plain_rate'])}/s). A listing prefetch "
+            f"{_f(cnt['relay_rate'])}/s, plain {_f(cnt['plain_rate'])}/s), with "
+            f"{cnt.get('relay_lists', '?')} and {cnt.get('plain_lists', '?')} `ListObjectsV2` "
+            "requests per walk (counted at the server). A listing prefetch "
             "(the next page requested while this one is processed) hides the page's latency "
             "behind the work on the page; the plain loop waits for each page in turn.\n"
         )
