@@ -489,7 +489,7 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         f"plain loop's rate: median **{_pct(over['ratio_median'])}**, and the median lies between "
         f"**{_pct(over['ratio_low'])} and {_pct(over['ratio_high'])}** with at least 95% "
         "confidence (order statistics of the pairs, no assumption about the noise's shape). "
-        f"**Verdict against the 97% goal: {_verdict(over)}.** Wall time on this shared machine "
+        f"Verdict against the 97% goal: {_verdict(over)}. Wall time on this shared machine "
         "swings by tens of percent from one walk to the next (other engineers' tests run on the "
         "same two cores), which is why the interval is wide and why the walks alternate.\n"
     )
