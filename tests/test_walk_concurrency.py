@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from handler.observability import logger
 from handler.tasks import s3_walk
@@ -22,8 +24,15 @@ from handler.tasks.base import Resources, StepContext
 from handler.tasks.fanout import FanOut
 from handler.tasks.s3_walk import S3Walk
 from handler.tasks.work_pool import ThreadWorkPool
+from store.codec import decode_state
 from store.errors import InvalidJob
+from store.records import JobStatus
+from tests.sim.checks import plain
 from tests.support import actions
+from tests.support.audit import check_one_holder_no_fork
+from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.lambda_sim import Killed
+from tests.support.stack import local_stack
 
 ALLOWED = ("tests.support.actions",)
 GATED = "tests.support.actions:gated"
@@ -385,3 +394,70 @@ def test_a_per_object_time_carried_from_earlier_hops_sizes_the_first_page(
     sizes = [c["MaxKeys"] for c in bucket.calls]
     assert sizes[0] == 25 and set(sizes) == {25}
     assert counters["objects"] == 400
+
+
+# ---------------------------------------------------------------------- through the relay
+
+
+class WatermarkAudit:
+    """Every job-item write DynamoDB applied (its ALL_NEW answer, seen by a botocore hook):
+    the counters must be exactly those of the keys up to the committed cursor."""
+
+    def __init__(self, truth: BucketTruth) -> None:
+        self.order = sorted(truth.sizes, key=lambda k: k.encode())
+        self.sizes = truth.sizes
+        self.checked = 0
+        self.wrong: list[str] = []
+
+    def __call__(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+        item = plain(parsed.get("Attributes", {}))
+        if http_response.status_code != 200 or "state" not in item:
+            return
+        state = decode_state(item["state"], item.get("state_codec"))
+        cursor = (state.get("start_after") or "").encode()
+        below = [k for k in self.order if k.encode() <= cursor]
+        counters = item.get("counters") or {}
+        expected = {"objects": len(below), "bytes": sum(self.sizes[k] for k in below)}
+        if {k: counters.get(k, 0) for k in expected} != expected or counters.get(
+            "recorded", 0
+        ) != len(below):
+            self.wrong.append(f"cursor {state.get('start_after')!r}: {counters} != {expected}")
+        self.checked += 1
+
+
+@pytest.fixture(scope="module")
+def awkward() -> Iterator[BucketTruth]:
+    with mock_aws():
+        yield fill_bucket(boto3.client("s3", region_name="us-east-1"), "awkward-pool", 400)
+
+
+def test_kills_with_objects_in_flight_keep_every_commit_at_the_watermark(
+    awkward: BucketTruth,
+) -> None:
+    """The sandbox dies inside an action while other objects run on the pool (Lambda retries
+    the epoch): every checkpoint, hand-off and finish commits exactly the watermark view, and
+    the job ends with exact counters, every object processed at least once. (Objects finishing
+    out of key order are the simulator's job: tests/test_sim_walk_pool.py.)"""
+    keys = sorted(awkward.sizes, key=lambda k: k.encode())
+
+    def kill() -> None:
+        raise Killed("the sandbox died inside an action")
+
+    # Two kills: even if both strike the same epoch, Lambda's two retries still run it.
+    for index in (40, 300):
+        actions.hooks[keys[index]] = kill
+    audit = WatermarkAudit(awkward)
+    with local_stack() as stack:
+        client = stack.store.model._get_connection().connection.client
+        client.meta.events.register("after-call.dynamodb.UpdateItem", audit)
+        job = stack.start({"bucket": awkward.bucket, "action": RECORD, "concurrency": 8})
+        stack.sim.drain()
+        done = stack.job(job.job_id)
+        client.meta.events.unregister("after-call.dynamodb.UpdateItem", audit)
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert sum(isinstance(e, Killed) for e in stack.sim.errors) == 2
+    assert {k: done.counters[k] for k in ("objects", "bytes")} == awkward.counters()
+    assert done.counters["recorded"] == len(keys), "counters cover each object exactly once"
+    assert set(actions.seen) == set(keys), "every object processed at least once (I4)"
+    assert audit.checked >= 5 and not audit.wrong, audit.wrong[:3]
+    check_one_holder_no_fork(stack.commits)
