@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,13 +100,34 @@ def concurrency_rows(
         rows.append(
             {
                 "walk": f"HeadObject per object, every S3 call +{latency_ms:g} ms",
-                "concurrency": level,
+                "concurrency": str(level),
                 "objects_per_s": rate,
                 "vs_concurrency_1": rate / base,
                 "efficiency": rate / base / level,
             }
         )
+    ceiling = server_ceiling(env, bucket, latency_ms)
+    rows.append(
+        {
+            "walk": "the server's ceiling: HeadObject from 32 plain threads, no baton",
+            "concurrency": "32 threads",
+            "objects_per_s": ceiling,
+            "vs_concurrency_1": ceiling / base,
+            "efficiency": ceiling / base / 32,
+        }
+    )
     return rows
+
+
+def server_ceiling(env: Env, bucket: str, latency_ms: float, threads: int = 32) -> float:
+    """HeadObject requests per second from `threads` plain threads, no baton: where any walk's
+    concurrency must flatten on this server."""
+    s3 = with_latency(env.client("s3"), latency_ms)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, MaxKeys=1_000)["Contents"]]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda key: s3.head_object(Bucket=bucket, Key=key), keys))
+    return len(keys) / (time.perf_counter() - started)
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[Any], str]]]) -> str:
