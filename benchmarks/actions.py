@@ -19,3 +19,10 @@ def tag(obj: ObjectRef, ctx: ActionContext) -> None:
         Key=obj.key,
         Tagging={"TagSet": [{"Key": "walked", "Value": "baton"}]},
     )
+
+
+def head(obj: ObjectRef, ctx: ActionContext) -> None:
+    """One HeadObject per object, checked against the listing: I/O-bound, like a tag or copy."""
+    size = ctx.s3.head_object(Bucket=obj.bucket, Key=obj.key)["ContentLength"]
+    if size != obj.size:
+        raise ValueError(f"{obj.key}: HeadObject says {size} bytes, the listing {obj.size}")

@@ -43,7 +43,7 @@ class BenchConfig:
     handoff_timeout_s: float = 60
     handoff_chains: int = 3
     handoff_import_reps: int = 5
-    fanout_objects: int = 1_600  # a custom action runs 8 objects at once per shard by default
+    fanout_objects: int = 800  # each shard walks them one at a time (`concurrency` 1)
     fanout_widths: tuple[int, ...] = (1, 2, 4, 8)
     # S3 latency injected in the server (uniform, ms): I/O-bound action at growing concurrency,
     # and `count` with listing prefetch against the plain loop

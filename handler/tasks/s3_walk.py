@@ -49,6 +49,8 @@ AHEAD_PER_WORKER = 4
 # A step waits for the objects at the watermark at most this long (or two objects' time), so
 # the relay reads the budget and checkpoints between steps even behind a slow object.
 MIN_WAIT_MS = 50
+# Objects are submitted only while the window holds this many objects' latency.
+DRAIN_FACTOR = 2
 PARAMS = (
     "bucket",
     "prefix",
@@ -328,9 +330,10 @@ class S3Walk(Task):
         # (a clock read is not free) the walk should not spend its window reading the time.
         now = ctx.remaining_ms()
         window = ctx.work_window_ms()
-        # One object takes about (time per object x workers) while the pool is full.
+        # One object takes about (time per object x workers) while the pool is full; feed only
+        # while the window has room for twice that, so the pool drains before the margin.
         latency = (self._measure(now, ctx) or 0.0) * self.concurrency
-        room = window > latency
+        room = window > DRAIN_FACTOR * latency
         wait_until: int | None = None
         if self._done:
             wait_until = now - int(max(0.0, min(window, max(MIN_WAIT_MS, 2 * latency))))

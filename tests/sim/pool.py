@@ -35,7 +35,10 @@ class SimPool:
         queued = [f for f in self._work if f in futures][: self.workers]
         if not queued or any(f.done() for f in futures):
             return
-        future = queued[self.sim.chooser.below(len(queued))]
+        index = self.sim.chooser.below(len(queued))
+        if index:
+            self.sim.stats["pool_out_of_order"] += 1
+        future = queued[index]
         fn = self._work.pop(future)
         if not future.set_running_or_notify_cancel():
             return
@@ -43,6 +46,10 @@ class SimPool:
             result = fn()
         except Exception as exc:
             future.set_exception(exc)
+        except BaseException:
+            if self._work:
+                self.sim.stats["pool_crash_in_flight"] += 1
+            raise
         else:
             future.set_result(result)
 
