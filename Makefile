@@ -43,7 +43,8 @@ lint: $(STAMP)
 	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
 	$(BIN)/cfn-lint build/infra/template.cfn.json
 
-# docs/benchmarks.md and its plots, measured on the local stack (about 10 minutes on 2 cores).
+# docs/benchmarks.md, its plots and README.md's generated block of figures, measured on the local
+# stack (about 15 minutes on 2 cores).
 BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

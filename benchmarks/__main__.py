@@ -19,10 +19,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanout, figures
+from benchmarks import concurrency, durable, fanout, figures
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
-from benchmarks.report import plots, render
+from benchmarks.report import plots, readme_block, render, update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,9 @@ def _meta(cfg: BenchConfig, command: str) -> dict[str, Any]:
     }
 
 
-def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, Any]:
+def run(
+    cfg: BenchConfig, out: Path, img_dir: Path, command: str, readme: Path | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     meta = _meta(cfg, command)
     results: dict[str, Any] = {}
@@ -94,6 +96,7 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
 
     with tempfile.TemporaryDirectory(prefix="baton-bench-") as tmp, Env(Path(tmp)) as env:
         step("overhead", figures.relay_overhead, env, cfg)
+        step("durable", durable.figure, env, cfg.durable_pairs, results["overhead"]["bucket"])
         step("cost", figures.relay_cost, env, cfg)
         step("state", figures.state_size, env, cfg)
         inline_ms = (results["state"]["rows"][0].get("inline_s") or 0.0) * 1000
@@ -101,23 +104,32 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
         step("writes", figures.dynamo_writes, env, cfg)
         step("handoff", figures.handoff_latency, env, cfg)
         step("scaling", figures.scaling, env, cfg)
-    step("fanout", fanout.figure, cfg.fanout_objects, cfg.fanout_sleep_ms, cfg.fanout_widths)
+        step("latency_io", concurrency.io_bound, env, cfg)
+        step("latency_count", concurrency.count_prefetch, env, cfg)
+        step("fanout", fanout.figure, env, cfg)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
     meta["timings"] = timings
-    images = write_page(results, meta, out, img_dir)
+    images = write_page(results, meta, out, img_dir, readme)
     print(f"[bench] wrote {out} in {meta['wall_s']:.0f} s", file=sys.stderr)
     return {"results": results, "meta": meta, "images": images}
 
 
 def write_page(
-    results: dict[str, Any], meta: dict[str, Any], out: Path, img_dir: Path
+    results: dict[str, Any],
+    meta: dict[str, Any],
+    out: Path,
+    img_dir: Path,
+    readme: Path | None = None,
 ) -> dict[str, str]:
+    """The page and its plots; with `readme`, also its generated block of headline figures."""
     out.parent.mkdir(parents=True, exist_ok=True)
     images = plots(results, img_dir)
     img_rel = os.path.relpath(img_dir, out.parent)
     out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
+    if readme is not None and not update_readme(readme, readme_block(results, meta)):
+        print(f"[bench] {readme} has no generated block: not updated", file=sys.stderr)
     return images
 
 
@@ -130,17 +142,24 @@ def main(argv: list[str] | None = None) -> None:
         "--save", type=Path, default=None, help="also write the raw results here (JSON)"
     )
     parser.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="rewrite this README's generated block (default: README.md for the full run)",
+    )
+    parser.add_argument(
         "--render", type=Path, default=None, help="re-render the page from saved results only"
     )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     img_dir = args.img_dir or args.out.parent / "img"
     command = "make bench" if not args.quick else "python -m benchmarks --quick"
+    readme = args.readme or (None if args.quick else ROOT / "README.md")
     if args.render:
         saved = json.loads(args.render.read_text(encoding="utf-8"))
-        write_page(saved["results"], saved["meta"], args.out, img_dir)
+        write_page(saved["results"], saved["meta"], args.out, img_dir, readme)
         return
-    done = run(cfg, args.out, img_dir, command)
+    done = run(cfg, args.out, img_dir, command, readme)
     if args.save:
         args.save.parent.mkdir(parents=True, exist_ok=True)
         args.save.write_text(json.dumps(done, default=str), encoding="utf-8")

@@ -13,7 +13,7 @@ class BenchConfig:
     name: str = "full"
     # relay vs plain loop: alternating pairs over one bucket
     overhead_objects: int = 5_000
-    overhead_pairs: int = 8
+    overhead_pairs: int = 16  # at least 15 for the interval of the verdict
     # the relay's own CPU per object, listing taken out (in-memory pages; the claim and the
     # finish still go to the server)
     cost_sizes: tuple[int, int] = (1_000, 3_000)
@@ -27,6 +27,7 @@ class BenchConfig:
     writes_hop_ms: int = 2_500
     writes_margin_ms: int = 1_000
     writes_checkpoint_s: float = 0.5
+    writes_max_hops: int = 60
     writes_sizes: tuple[int, ...] = (1_000, 10_000, 30_000)
     # state size
     state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 100 * MB)
@@ -34,16 +35,25 @@ class BenchConfig:
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_modes: tuple[str, ...] = ("relay", "plain", "raw")
     # hand-off latency on the local Lambda service
-    handoff_objects: int = 400
+    handoff_objects: int = 600
     handoff_sleep_ms: float = 40
-    handoff_timeout_ms: int = 1_500
-    handoff_margin_ms: int = 900
+    handoff_timeout_ms: int = 3_000  # a cold worker's imports on a loaded machine fit
+    handoff_margin_ms: int = 1_200
     handoff_warmup: int = 3
     handoff_timeout_s: float = 60
     handoff_chains: int = 3
-    fanout_objects: int = 800
-    fanout_sleep_ms: int = 40
+    handoff_import_reps: int = 5
+    fanout_objects: int = 800  # each shard walks them one at a time (`concurrency` 1)
     fanout_widths: tuple[int, ...] = (1, 2, 4, 8)
+    # S3 latency injected in the server (uniform, ms): I/O-bound action at growing concurrency,
+    # and `count` with listing prefetch against the plain loop
+    latency_ms: tuple[float, float] = (20, 50)
+    latency_objects: int = 400
+    latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    latency_count_objects: int = 5_000
+    latency_count_pairs: int = 4
+    # the durable-functions peer (local test runner) on the same bucket as the overhead figure
+    durable_pairs: int = 3
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
@@ -58,9 +68,14 @@ FULL = BenchConfig()
 
 QUICK = BenchConfig(
     name="quick",
-    fanout_objects=24,
-    fanout_sleep_ms=5,
+    fanout_objects=16,
     fanout_widths=(1, 2),
+    latency_ms=(2, 5),
+    latency_objects=40,
+    latency_concurrency=(1, 4),
+    latency_count_objects=300,
+    latency_count_pairs=1,
+    durable_pairs=1,
     overhead_objects=300,
     overhead_pairs=2,
     cost_reps=1,
@@ -77,9 +92,10 @@ QUICK = BenchConfig(
     scale_modes=("relay", "raw"),
     handoff_objects=100,
     handoff_sleep_ms=10,
-    handoff_timeout_ms=1_500,
-    handoff_margin_ms=900,
+    handoff_timeout_ms=3_000,
+    handoff_margin_ms=1_200,
     handoff_warmup=0,
     handoff_timeout_s=60,
     handoff_chains=1,
+    handoff_import_reps=1,
 )

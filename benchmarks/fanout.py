@@ -1,32 +1,36 @@
 """Fan-out scaling: wall time to walk one bucket as 1, 2, 4 and 8 shards on the local stack.
 
-The action waits on I/O (a fixed sleep per object, like a copy or a tag call to S3), so the
-shards' time is spent waiting, not computing, and the two cores of the machine do not cap the
-speed-up. The workers are warmed by one untimed run first. Every run uses the same bucket,
-action and function settings; only the number of shards (and the concurrency cap, set to it)
-changes. The figure is the speed-up over one shard.
-
-    python -m benchmarks.fanout [--objects 800] [--sleep-ms 40] [--out build/bench]
+Each object costs one real S3 request (`benchmarks.actions:tag`, PutObjectTagging) to the
+benchmark's server, which holds every S3 request 20-50 ms before moto serves it (see
+`benchmarks.server`), so the shards wait on S3 as they would on AWS and the two cores of the
+machine do not cap the speed-up until moto's own one-at-a-time service does. The parent polls
+its shards at the production interval (`poll_s` default, 5 s). The local Lambda service's
+workers use the benchmark's server for DynamoDB and S3, so every request is counted there. The
+workers are warmed by one untimed run first; only the number of shards (and the concurrency
+cap, set to it) changes between runs, each shard walking one object at a time (`concurrency`
+1 where the build has it: the figure is about shards, the concurrency figure about threads).
+The figure is the speed-up over one shard.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
+from benchmarks.config import BenchConfig
+from benchmarks.harness import ACTIONS, STATE_BUCKET, TABLE, Env, one_at_a_time
 from handler.launch import launch, prepare
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.records import JobStatus
 
-SLOW = "tests.support.local_actions:slow"
+TAG = f"{ACTIONS}:tag"
 BUCKET = "fanout-bench"
+POLL_S = 5  # s3-fanout's default `poll_s`: what a production job waits between looks
 
 
 @dataclass(frozen=True)
@@ -37,105 +41,81 @@ class Run:
     parent_hops: int
 
 
-def measure(stack: LocalStack, keys: list[str], shards: int, sleep_ms: int) -> Run:
+def measure(env: Env, stack: LocalStack, keys: list[str], shards: int, action: str) -> Run:
     step = len(keys) // shards
     boundaries = [keys[i * step] for i in range(1, shards)]
-    params = {
+    params: dict[str, Any] = {
         "bucket": BUCKET,
         "split": "ranges",
         "max_concurrency": shards,
-        "poll_s": 1,
-        "action": SLOW,
-        "action_params": {"sleep_ms": sleep_ms},
+        "poll_s": POLL_S,
+        "action": action,
     }
     if boundaries:
         params["boundaries"] = boundaries
     else:
         params["split"] = "prefixes"
         params["prefixes"] = [""]
+    store = env.store()
     spec = prepare(
         "s3-fanout",
-        params,
-        action_modules=stack.action_modules,
-        now_ms=stack.store.clock.now_ms(),
+        one_at_a_time("s3-fanout", params),
+        action_modules=(ACTIONS,),
+        now_ms=store.clock.now_ms(),
         job_id=f"fan-{shards}-{time.time_ns()}",
     )
     started = time.monotonic()
-    launch(stack.store, stack.client("lambda"), stack.function.name, spec)
-    job = stack.wait_for_job(spec.job_id, lambda j: j.status.terminal, timeout_s=600)
+    launch(store, stack.client("lambda"), stack.function.name, spec)
+    deadline = started + 600
+    while True:
+        job = store.get(spec.job_id)
+        if job.status.terminal or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # the harness's own poll: 50 ms of resolution on the end
     took = time.monotonic() - started
     if job.status is not JobStatus.SUCCEEDED or job.counters.get("objects") != len(keys):
         raise SystemExit(f"fan-out with {shards} shards ended {job.status}: {job.counters}")
     return Run(shards, took, job.counters["objects"], job.hops)
 
 
-def run(objects: int, sleep_ms: int, widths: list[int]) -> list[Run]:
+def figure(env: Env, cfg: BenchConfig) -> dict[str, Any]:
+    """The fan-out figure for `make bench` (benchmarks/__main__.py)."""
+    widths = list(cfg.fanout_widths)
+    env.bucket(BUCKET, cfg.fanout_objects)
+    keys = [f"k{i:07d}" for i in range(cfg.fanout_objects)]  # the keys `fill` made
+    low, high = cfg.latency_ms
     with LocalStack(
-        function=FunctionConfig(timeout_ms=10_000, account_concurrency=max(widths) + 1),
+        function=FunctionConfig(timeout_ms=60_000, account_concurrency=max(widths) + 1),
+        table=TABLE,
+        state_bucket=STATE_BUCKET,
         min_margin_ms=2_000,
         checkpoint_s=2,
-        action_modules=("local.demo_actions", "tests.support.local_actions"),
+        action_modules=(ACTIONS,),
         log_level="WARNING",
+        worker_env={
+            "AWS_ENDPOINT_URL_DYNAMODB": env.url,
+            "AWS_ENDPOINT_URL_S3": env.url,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        },
     ) as stack:
-        s3 = stack.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        keys = [f"obj/{i:06d}" for i in range(objects)]
-        for key in keys:
-            s3.put_object(Bucket=BUCKET, Key=key, Body=b"f")
-        # Warm every worker first: on AWS each sandbox has CPUs of its own, here cold starts
-        # (imports) of many workers at once would share two cores and blur the figure.
-        measure(stack, keys, max(widths), 0)
-        return [measure(stack, keys, n, sleep_ms) for n in widths]
-
-
-def write(runs: list[Run], objects: int, sleep_ms: int, out: Path) -> None:
-    base = runs[0].seconds
-    rows = [
-        "| shards (= concurrency cap) | wall time | speed-up over 1 shard | ideal |",
-        "|---|---|---|---|",
-    ]
-    for r in runs:
-        rows.append(f"| {r.shards} | {r.seconds:.1f} s | {base / r.seconds:.2f}x | {r.shards}x |")
-    (out / "fanout.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1) + "\n")
-    (out / "fanout.md").write_text("\n".join(rows) + "\n")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    xs = [r.shards for r in runs]
-    ax.plot(xs, [base / r.seconds for r in runs], "o-", label="measured")
-    ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
-    ax.set_xlabel("shards (concurrency cap)")
-    ax.set_ylabel("speed-up over one shard")
-    ax.set_title(f"{objects} objects, {sleep_ms} ms of I/O wait each")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "fanout.png")
-
-
-def figure(objects: int, sleep_ms: int, widths: tuple[int, ...]) -> dict[str, object]:
-    """The fan-out figure for `make bench` (benchmarks/__main__.py)."""
-    runs = run(objects, sleep_ms, list(widths))
-    return {"objects": objects, "sleep_ms": sleep_ms, "runs": [r.__dict__ for r in runs]}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--objects", type=int, default=800)
-    parser.add_argument("--sleep-ms", type=int, default=40)
-    parser.add_argument("--widths", default="1,2,4,8")
-    parser.add_argument("--out", type=Path, default=Path("build/bench"))
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    widths = [int(w) for w in args.widths.split(",")]
-    runs = run(args.objects, args.sleep_ms, widths)
-    write(runs, args.objects, args.sleep_ms, args.out)
-    print((args.out / "fanout.md").read_text())
-
-
-if __name__ == "__main__":
-    main()
+        # Warm every worker first, without latency: on AWS each sandbox has CPUs of its own,
+        # here cold starts (imports) of many workers at once would share two cores.
+        measure(env, stack, keys, max(widths), f"{ACTIONS}:sleep")
+        env.server.latency(low, high)
+        try:
+            env.server.reset()
+            runs = [measure(env, stack, keys, n, TAG) for n in widths]
+            counters = env.server.counters()
+        finally:
+            env.server.latency(0, 0)
+    tags = counters["calls"].get("s3.PutObjectTagging", 0)
+    probe = {"bucket": BUCKET, "split": "prefixes", "prefixes": [""], "action": TAG}
+    return {
+        # whether each shard walked one object at a time (else the build's default)
+        "serial": "concurrency" in one_at_a_time("s3-fanout", probe),
+        "objects": cfg.fanout_objects,
+        "latency_ms": [low, high],
+        "poll_s": POLL_S,
+        "tag_requests": tags,
+        "runs": [r.__dict__ for r in runs],
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 import os
 import secrets
 import statistics
@@ -28,6 +29,7 @@ from benchmarks.harness import (
     Env,
     RelayRunner,
     now_ms,
+    one_at_a_time,
     plain_walk,
     raw_listing,
 )
@@ -52,7 +54,21 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _dynamo_writes(counters: dict[str, dict[str, int]]) -> dict[str, int]:
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median: order statistics whose coverage is at least
+    `confidence` by the binomial distribution (no assumption about the shape of the noise)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    k = 0  # ordered[k] .. ordered[n-1-k]
+    while k + 1 < n - 1 - (k + 1):
+        below = sum(math.comb(n, i) for i in range(k + 2)) / 2**n
+        if 1 - 2 * below < confidence:
+            break
+        k += 1
+    return (ordered[k], ordered[n - 1 - k]) if ordered else (0.0, 0.0)
+
+
+def _dynamo_writes(counters: dict[str, Any]) -> dict[str, int]:
     calls = counters["calls"]
     return {
         "update_item": calls.get("dynamodb.UpdateItem", 0),
@@ -61,6 +77,8 @@ def _dynamo_writes(counters: dict[str, dict[str, int]]) -> dict[str, int]:
         "failed_writes": calls.get("dynamodb.UpdateItem.failed", 0),
         "item_bytes": counters["item_bytes"].get("dynamodb.UpdateItem", 0),
         "write_units": counters["write_units"].get("dynamodb.UpdateItem", 0),
+        "index_units": counters["index_units"].get("dynamodb.UpdateItem", 0),
+        "item_max": counters["item_max"].get("dynamodb.UpdateItem", 0),
         "list_calls": calls.get("s3.ListObjectsV2", 0),
         "s3_puts": calls.get("s3.PutObject", 0),
     }
@@ -101,12 +119,17 @@ def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         pairs.append(row)
     raw = [raw_listing(env.s3, bucket) for _ in range(2)]
     n = cfg.overhead_objects
+    ratios = [p["ratio"] for p in pairs]
+    low, high = median_interval(ratios)
     extra_cpu_us = [(p["relay_cpu_s"] - p["plain_cpu_s"]) / n * 1e6 for p in pairs]
     plain_wall_us = _median([p["plain_s"] / n * 1e6 for p in pairs])
     return {
         "objects": n,
+        "bucket": bucket,
         "pairs": pairs,
-        "ratio_median": _median([p["ratio"] for p in pairs]),
+        "ratio_median": _median(ratios),
+        "ratio_low": low,
+        "ratio_high": high,
         "ratio_min": min(p["ratio"] for p in pairs),
         "ratio_max": max(p["ratio"] for p in pairs),
         "relay_rate": _median([p["relay_objects"] / p["relay_s"] for p in pairs]),
@@ -116,7 +139,7 @@ def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "relay_cpu_us": _median([p["relay_cpu_s"] / n * 1e6 for p in pairs]),
         "extra_cpu_us": _median(extra_cpu_us),
         "plain_wall_us": plain_wall_us,
-        # The ratio the CPU difference alone implies: steadier than the wall-time pairs.
+        # Calculated, not measured: the ratio the CPU difference alone implies.
         "cpu_ratio": plain_wall_us / (plain_wall_us + _median(extra_cpu_us)),
     }
 
@@ -165,12 +188,17 @@ def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     )
     job = runner.start(bucket)
     env.server.reset()
-    result = runner.run(job, hop_ms=cfg.writes_hop_ms)
+    # A bound on hops: on an overloaded machine a short hop may only claim, walk one object and
+    # hand off; the figure is per write, so a cut-short chain still measures it (the job's
+    # status is on the page), and the run does not walk for an hour.
+    result = runner.run(job, hop_ms=cfg.writes_hop_ms, max_hops=cfg.writes_max_hops)
     writes = _dynamo_writes(env.server.counters())
-    note_errors("writes", result)
+    if result.job.status is JobStatus.SUCCEEDED or result.hops < cfg.writes_max_hops:
+        note_errors("writes", result)
     hops = result.hops
     checkpoints = writes["update_item"] - 2 * hops  # each hop: a claim and a hand-off/finish
     chain = {
+        "status": result.job.status.value,
         "objects": result.job.counters["objects"],
         "hops": hops,
         "seconds": result.seconds,
@@ -181,6 +209,9 @@ def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "writes_per_hop": writes["update_item"] / hops,
         "bytes_per_write": writes["item_bytes"] / max(1, writes["update_item"]),
         "units_per_write": writes["write_units"] / max(1, writes["update_item"]),
+        # computed from item sizes, as AWS bills: the item's units plus the by-status index's
+        "billed_units_per_write": (writes["write_units"] + writes["index_units"])
+        / max(1, writes["update_item"]),
         "writes_per_1k_objects": writes["update_item"] / result.job.counters["objects"] * 1000,
     }
     by_size = []
@@ -201,7 +232,39 @@ def dynamo_writes(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 "list_per_1k_objects": w["list_calls"] / n * 1000,
             }
         )
-    return {"chain": chain, "by_size": by_size}
+    return {"chain": chain, "by_size": by_size, "moto_capacity": consumed_capacity_probe(env)}
+
+
+def consumed_capacity_probe(env: Env) -> dict[str, Any]:
+    """What moto answers to ReturnConsumedCapacity for a 5,000-byte item, which AWS bills at
+    5 write units (and 1 for a small update): whether the backend's figure can be used."""
+    ddb = env.client("dynamodb")
+    name = "baton-bench-capacity"
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    put = ddb.put_item(
+        TableName=name,
+        Item={"k": {"S": "a"}, "v": {"S": "x" * 5_000}},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    update = ddb.update_item(
+        TableName=name,
+        Key={"k": {"S": "a"}},
+        UpdateExpression="SET w = :w",
+        ExpressionAttributeValues={":w": {"S": "y"}},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    ddb.delete_table(TableName=name)
+    return {
+        "put_5000_bytes": (put.get("ConsumedCapacity") or {}).get("CapacityUnits"),
+        "update_same_item": (update.get("ConsumedCapacity") or {}).get("CapacityUnits"),
+        "aws_put": 5,
+        "aws_update": 5,
+    }
 
 
 # ---------------------------------------------------------------------- state size
@@ -330,11 +393,14 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         for _ in range(cfg.handoff_chains):
             spec = prepare(
                 "s3-walk",
-                {
-                    "bucket": bucket,
-                    "action": f"{ACTIONS}:sleep",
-                    "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
-                },
+                one_at_a_time(
+                    "s3-walk",
+                    {
+                        "bucket": bucket,
+                        "action": f"{ACTIONS}:sleep",
+                        "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
+                    },
+                ),
                 action_modules=(ACTIONS,),
                 now_ms=now_ms(),
                 max_hops=100_000,
@@ -406,7 +472,27 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "writes_per_hop": writes["update_item"] / max(1, total_hops),
         "timeout_ms": cfg.handoff_timeout_ms,
         "margin_ms": cfg.handoff_margin_ms,
+        "import_ms": import_time(cfg.handoff_import_reps),
     }
+
+
+def import_time(reps: int, module: str = "handler.app") -> dict[str, float]:
+    """The Lambda package's import time in a fresh interpreter (`python -X importtime`): what a
+    cold start adds before the handler runs, besides the sandbox's own start that AWS adds."""
+    values = []
+    for _ in range(max(1, reps)):
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        for line in out.stderr.splitlines():
+            fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
+            if len(fields) == 3 and fields[2] == module:
+                values.append(int(fields[1]) / 1000)  # cumulative microseconds -> ms
+    return {"median": _median(values), "max": max(values, default=0.0), "reps": len(values)}
 
 
 # ---------------------------------------------------------------------- relay cost, no I/O

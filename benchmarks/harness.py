@@ -101,7 +101,7 @@ class Env:
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"mode": "standard", "max_attempts": 4},
-                max_pool_connections=16,
+                max_pool_connections=64,  # the concurrency figure runs 32 at once
             ),
         )
 
@@ -205,6 +205,21 @@ class RelayRunner:
         seconds = time.perf_counter() - started
         final = self.store.get(job.job_id)
         return ChainResult(final, seconds, len(outcomes), outcomes, errors)
+
+
+def one_at_a_time(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with `concurrency: 1` where this build's task takes it (a custom action runs
+    several objects at once by default there): figures about hops and shards compare like
+    with like, one object at a time, whatever the build."""
+    from handler.launch import prepare
+    from store.errors import InvalidJob
+
+    serial = {**params, "concurrency": 1}
+    try:
+        prepare(task, serial, action_modules=(ACTIONS,), now_ms=now_ms())
+    except InvalidJob:
+        return params
+    return serial
 
 
 @dataclass

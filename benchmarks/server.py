@@ -8,6 +8,12 @@ need and the stack's server does not have.
 - `/_bench/fill` (POST `?bucket=&prefix=&count=&size=`): put `count` objects straight into moto's
   S3 backend, about a hundred times faster than `PutObject` over HTTP, so a 100,000-object bucket
   takes seconds to make. Walks then list those objects over HTTP like any other.
+- `/_bench/latency` (POST `?low_ms=&high_ms=`): every S3 request waits a uniform random time in
+  that range before moto serves it, on its own server thread and outside the lock that
+  serialises moto, as a request to real S3 spends 20-50 ms on the network and in S3's front
+  end. `low_ms=0&high_ms=0` turns it off. Waiting requests overlap, so a client that sends
+  requests concurrently gains what it would gain on S3; moto's own work stays one request at a
+  time, and `service_s` (seconds inside moto, per operation) names that limit.
 
 Run as `python -m benchmarks.server --parent PID`; prints `{"port": N, "pid": P}` when ready.
 """
@@ -17,20 +23,25 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import random
 import threading
+import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 from local.moto_server import MotoServer
 from local.moto_server import serve as serve_moto
+from store.model import STATUS_INDEX_ATTRIBUTES
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ACCOUNT = "123456789012"
 READY_TIMEOUT_S = 30.0
 DYNAMO_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+# The by-status index's entry: the table's key, the index's keys, the projected attributes.
+INDEX_ATTRIBUTES = ("job_id", "status", "updated_at", *STATUS_INDEX_ATTRIBUTES)
 
 
 def attribute_size(value: dict[str, Any]) -> int:
@@ -58,6 +69,16 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
 
 
+def index_entry_size(item: dict[str, Any]) -> int:
+    """The by-status index entry's size: what DynamoDB writes to the index for this item."""
+    return item_size({k: v for k, v in item.items() if k in INDEX_ATTRIBUTES})
+
+
+def units(size: int) -> int:
+    """Write request units of one write of `size` bytes: 1 per started KB."""
+    return -(-size // 1024)
+
+
 def s3_operation(method: str, path: str, query: str) -> str:
     parts = [p for p in path.split("/") if p]
     args = parse_qs(query, keep_blank_values=True)
@@ -65,6 +86,8 @@ def s3_operation(method: str, path: str, query: str) -> str:
         if method == "GET":
             return "ListObjectsV2" if "list-type" in args else "ListObjects"
         return f"{method.title()}Bucket"
+    if "tagging" in args:
+        return f"{method.title()}ObjectTagging"
     return {
         "GET": "GetObject",
         "PUT": "PutObject",
@@ -83,6 +106,10 @@ class CountingApp:
         self.bytes_in: Counter[str] = Counter()
         self.item_bytes: Counter[str] = Counter()
         self.write_units: Counter[str] = Counter()
+        self.index_units: Counter[str] = Counter()  # by-status index writes, in units
+        self.item_max: Counter[str] = Counter()  # largest item written
+        self.service_s: defaultdict[str, float] = defaultdict(float)  # seconds inside moto
+        self.latency_ms = (0.0, 0.0)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -100,8 +127,13 @@ class CountingApp:
             status.append(code)
             return start_response(code, headers, exc) if exc else start_response(code, headers)
 
+        low, high = self.latency_ms
+        if high > 0 and not target:  # an S3 request: the network and S3's front end
+            time.sleep(random.uniform(low, high) / 1000)
+        started = time.perf_counter()
         result = self.app(environ, capture)
         chunks = list(result)
+        inside = time.perf_counter() - started
         if target:
             op = "dynamodb." + target.rpartition(".")[2]
         else:
@@ -111,27 +143,37 @@ class CountingApp:
         ok = bool(status) and status[0].startswith("2")
         if not ok:
             op += ".failed"
-        size = 0
+        size = index = 0
         if ok and target.rpartition(".")[2] in DYNAMO_WRITES:
-            size = self._written_item_size(target, body, b"".join(chunks))
+            size, index = self._written_sizes(target, body, b"".join(chunks))
         with self.lock:
             self.calls[op] += 1
             self.bytes_in[op] += length
+            self.service_s[op] += inside
             if size:
                 self.item_bytes[op] += size
-                self.write_units[op] += -(-size // 1024)
+                self.write_units[op] += units(size)
+                self.item_max[op] = max(self.item_max[op], size)
+            if index:
+                # every write sets `updated_at`, the index's sort key: DynamoDB deletes the old
+                # entry and puts the new one (2 writes), except when the item is new (1)
+                self.index_units[op] += units(index) * (1 if op.endswith("PutItem") else 2)
         return chunks
 
     @staticmethod
-    def _written_item_size(target: str, request: bytes, response: bytes) -> int:
-        """The item's size after the write: UpdateItem's ALL_NEW answer, or PutItem's item."""
+    def _written_sizes(target: str, request: bytes, response: bytes) -> tuple[int, int]:
+        """The item's size after the write (UpdateItem's ALL_NEW answer, or PutItem's item)
+        and its by-status index entry's; (1, 0) when the answer does not carry the item."""
         try:
             if target.endswith("PutItem"):
-                return item_size(json.loads(request)["Item"])
-            attributes = json.loads(response).get("Attributes")
-            return item_size(attributes) if attributes else 1
+                item = json.loads(request)["Item"]
+            else:
+                item = json.loads(response).get("Attributes")
+            if not item:
+                return 1, 0
+            return item_size(item), index_entry_size(item)
         except (ValueError, KeyError, TypeError):
-            return 1
+            return 1, 0
 
     def _bench(
         self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -143,12 +185,28 @@ class CountingApp:
                     "bytes_in": dict(self.bytes_in),
                     "item_bytes": dict(self.item_bytes),
                     "write_units": dict(self.write_units),
+                    "index_units": dict(self.index_units),
+                    "item_max": dict(self.item_max),
+                    "service_s": dict(self.service_s),
+                    "latency_ms": list(self.latency_ms),
                 }
         elif path == "/_bench/reset":
             with self.lock:
-                for counter in (self.calls, self.bytes_in, self.item_bytes, self.write_units):
+                for counter in (
+                    self.calls,
+                    self.bytes_in,
+                    self.item_bytes,
+                    self.write_units,
+                    self.index_units,
+                    self.item_max,
+                    self.service_s,
+                ):
                     counter.clear()
             answer = {"ok": True}
+        elif path == "/_bench/latency":
+            ms = {k: float(v[0]) for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            self.latency_ms = (ms.get("low_ms", 0.0), ms.get("high_ms", 0.0))
+            answer = {"latency_ms": list(self.latency_ms)}
         elif path == "/_bench/fill":
             args = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
             answer = {"filled": fill(**args)}
@@ -207,9 +265,13 @@ class BenchServer(MotoServer):
         with urllib.request.urlopen(request, timeout=600) as answer:
             return json.loads(answer.read())
 
-    def counters(self) -> dict[str, dict[str, int]]:
-        result: dict[str, dict[str, int]] = self._call("/_bench/counters")
+    def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("/_bench/counters")
         return result
+
+    def latency(self, low_ms: float, high_ms: float) -> None:
+        """Every S3 request from now on waits low_ms..high_ms in the server (0, 0: none)."""
+        self._call(f"/_bench/latency?low_ms={low_ms}&high_ms={high_ms}", "POST")
 
     def reset(self) -> None:
         self._call("/_bench/reset", "POST")

@@ -183,6 +183,7 @@ class Relay:
             logger=logger,
             children=children,
             sleep=rt.sleep,
+            pools=rt.pools,
         )
         hop.task = task_cls(hop.job.params, resources)
         if hop.job.has_state:
@@ -243,6 +244,8 @@ class Relay:
             return self._fail(hop, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             return self._attempt_failed(hop, exc)
+        finally:
+            task.close()
 
     def _ending(self, hop: Hop, status: JobStatus, error: str | None = None) -> Ending:
         """The summary and report a job leaves when it ends; their failure never blocks the end."""

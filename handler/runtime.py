@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
+from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
 from store.clock import Clock, SystemClock
 from store.config import StoreSettings, resolve_region
 from store.protocol import JobStore
@@ -48,6 +49,7 @@ class Runtime:
     faults: FaultPoints = field(default_factory=NoFaults)
     sleep: Callable[[float], None] = time.sleep
     reports: ReportStore | None = None
+    pools: PoolFactory = ThreadWorkPool
 
     @classmethod
     def from_env(cls) -> Runtime:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from benchmarks.__main__ import run
 from benchmarks.config import QUICK
+from benchmarks.figures import median_interval
+from benchmarks.report import README_BEGIN, README_END, update_readme
 
 
 def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
@@ -17,6 +19,9 @@ def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     for heading in (
         "## How this page was made",
         "## Relay overhead",
+        "### The durable-functions peer",
+        "## With S3 latency",
+        "### What AWS adds",
         "### As a function of the checkpoint interval",
         "## DynamoDB writes",
         "## Hand-off latency",
@@ -38,3 +43,26 @@ def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
         for name in done["images"].values():
             assert (tmp_path / "docs" / "img" / name).stat().st_size > 0
             assert f"img/{name}" in text
+
+
+def test_the_readme_block_is_rewritten_between_its_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"intro\n{README_BEGIN}\nstale 22 ms\n{README_END}\nafter\n", encoding="utf-8"
+    )
+
+    assert update_readme(readme, f"{README_BEGIN}\nfresh\n{README_END}")
+    assert (
+        readme.read_text(encoding="utf-8") == f"intro\n{README_BEGIN}\nfresh\n{README_END}\nafter\n"
+    )
+    plain = tmp_path / "OTHER.md"
+    plain.write_text("no markers\n", encoding="utf-8")
+    assert not update_readme(plain, "x")
+    assert plain.read_text(encoding="utf-8") == "no markers\n"
+
+
+def test_the_median_interval_covers_at_least_95_percent() -> None:
+    values = [float(v) for v in range(16)]
+    # 16 pairs: ranks 4 and 13 (1-based) cover the median with 97.9% (ranks 5-12: 92.3%)
+    assert median_interval(values) == (3.0, 12.0)
+    assert median_interval([2.0, 1.0, 3.0]) == (1.0, 3.0)  # too few for 95%: the whole range

@@ -112,7 +112,10 @@ def test_killed_invocations_resume_from_the_last_checkpoint(point: str, truth: B
     every = {faults.AFTER_CHECKPOINT: 3, faults.MID_STEP: 150, faults.AFTER_CLAIM: 4}[point]
     kill = KillAt(point, lambda n: n % every == 0)
     with local_stack(faults=kill) as stack:
-        job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"})
+        # One object per step, so the kill points strike at a known rate (concurrent walks:
+        # tests/test_walk_concurrency.py).
+        params = {"bucket": BUCKET, "action": "tests.support.actions:record", "concurrency": 1}
+        job = stack.start(params)
         stack.sim.drain()
 
         assert kill.kills >= 3

@@ -96,6 +96,8 @@ def test_start_then_status_json(aws: list[Any]) -> None:
         "nightly-1",
         "--max-hops",
         "50",
+        "--concurrency",
+        "1",
         "--json",
     )
     assert started.exit_code == 0, started.output
@@ -113,6 +115,7 @@ def test_start_then_status_json(aws: list[Any]) -> None:
         "action": "count",
         "on_error": "fail",
         "max_failed": 1000,
+        "concurrency": 1,
     }
     assert job["max_hops"] == 50
 
@@ -148,6 +151,11 @@ def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]])
         (("start", "nope", "--bucket", "b-1"), "unknown task"),
         (("start", "s3-walk", "--bucket", "b-1", "--job-id", "a b"), "job id must match"),
         (("start", "s3-walk", "--bucket", "b-1", "--action", "os:system"), "not allowed"),
+        (("start", "s3-walk", "--bucket", "b-1", "--concurrency", "65"), "from 1 to 64"),
+        (
+            ("start", "s3-walk", "--bucket", "b-1", "--action", "inventory", "--concurrency", "4"),
+            "one object at a time",
+        ),
         (("start", "s3-walk", "--bucket", "b-1", "--action-params", "{x"), "must be a JSON"),
         (("start", "s3-walk", "--bucket", "b-1", "--max-hops", "0"), "max_hops"),
     ],

@@ -55,7 +55,14 @@ def stack(bucket: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> Iterator[S
 
 
 def start_parent(stack: Stack, job_id: str, **params: Any) -> None:
-    base = {"bucket": BUCKET, "action": RECORD, "max_concurrency": 3, "poll_s": 2}
+    # One object at a time: "processed once" below is about shards never overlapping.
+    base = {
+        "bucket": BUCKET,
+        "action": RECORD,
+        "max_concurrency": 3,
+        "poll_s": 2,
+        "concurrency": 1,
+    }
     stack.start({**base, **params}, task="s3-fanout", job_id=job_id)
 
 

@@ -176,6 +176,9 @@ def test_cancel_stops_within_one_checkpoint_interval_and_never_runs_again(
         "c1",
         "--action",
         "tests.support.actions:record",
+        # The hook runs inside the action: inline, so its clock reading is the step's.
+        "--concurrency",
+        "1",
     )
     stack.sim.drain()
 

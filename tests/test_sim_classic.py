@@ -85,3 +85,32 @@ def test_make_compare_writes_the_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| forked chains" in text and "| lost progress" in text
     assert "payload ceiling" in text
+
+
+def test_the_recipe_at_its_strongest_neither_forks_nor_loses_but_redoes_more(env: Env) -> None:
+    """Idempotency keyed on the hand-off stops the forks (and is what stops them: it suppressed
+    duplicates), the redrive brings back what the destination caught; the retried hops still
+    redo more work than baton's checkpoints allow."""
+    baton, strong = compare.Tally(), compare.Tally()
+    for seed in SEEDS:
+        compare.baton_tally(baton, run_schedule(env, RandomChooser(seed), compare.BATON))
+        compare.classic_tally(strong, classic(env, seed, strong=True))
+    assert strong.forked == 0 and strong.lost == 0
+    assert strong.suppressed >= 1, "duplicate hand-offs reached the recipe and were suppressed"
+    assert strong.extra_work > baton.extra_work
+
+
+def test_the_strong_recipe_carries_a_growing_state_past_the_payload_ceiling(env: Env) -> None:
+    report = classic(
+        env,
+        0,
+        items=700,
+        grow=1_024,
+        rates=Rates.none(),
+        fault_window_ms=0,
+        step_ms=(50, 150),
+        payload_limit=262_144,
+        strong=True,
+    )
+    assert report.too_large == 0
+    assert report.finished == 1 and report.exact

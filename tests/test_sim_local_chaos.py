@@ -4,8 +4,10 @@ One stack serves every seed; before each job the local Lambda service gets the s
 streams: events delivered twice (30%), workers killed at a random moment (30%), invokes answered
 with a throttle (15%). Each small s3-walk must end SUCCEEDED with exact counters, every object
 processed at least once, and a timeline (from the job item) with one hop per epoch and no hop
-beyond max_hops. The in-process simulator (tests/test_sim*.py) covers the protocol's
-interleavings; these runs cover the same code as separate processes killed for real.
+beyond max_hops. Odd seeds walk with 8 objects in flight on real threads, so kills strike with
+work in flight and the committed cursor is the watermark. The in-process simulator
+(tests/test_sim*.py) covers the protocol's interleavings (concurrent walks on its own
+deterministic pool); these runs cover the same code as separate processes killed for real.
 
 Marked `slow`: about 5 s a seed on 2 cores. CHAOS_LOCAL_SEEDS sets the number of seeds.
 """
@@ -67,8 +69,14 @@ def test_a_chaos_seed_ends_succeeded_with_exact_counters(
     stack.lambda_.set_faults(faults)
     before = stack.lambda_.snapshot()
     trace = tmp_path / "trace"
+    # Odd seeds run 8 objects at once: kills strike with objects in flight on real threads.
+    concurrency = 8 if seed % 2 else 1
     job = start_walk(
-        stack, truth.bucket, {"sleep_ms": 30, "trace": str(trace)}, job_id=f"chaos-{seed}"
+        stack,
+        truth.bucket,
+        {"sleep_ms": 30, "trace": str(trace)},
+        concurrency=concurrency,
+        job_id=f"chaos-{seed}",
     )
     watchdog = LocalWatchdog(stack)
     done = stack.wait_for_job(job.job_id, ended, timeout_s=180, what="its end", on_poll=watchdog)
@@ -90,7 +98,7 @@ def test_a_chaos_seed_ends_succeeded_with_exact_counters(
     }
     totals.update(struck)
     ran.append(seed)
-    print(f"seed {seed}: {done.hops} hops, {struck}, nudges {watchdog.nudges}")
+    print(f"seed {seed} x{concurrency}: {done.hops} hops, {struck}, nudges {watchdog.nudges}")
 
 
 def test_the_faults_really_struck_across_the_seeds() -> None:

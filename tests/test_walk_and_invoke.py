@@ -47,7 +47,13 @@ def test_bad_walk_parameters_are_refused_with_the_reason(
 
 def test_parameters_are_normalised() -> None:
     params = S3Walk.validate({"bucket": "b-1", "prefix": "", "start_after": None}, ALLOWED)
-    assert params == {"bucket": "b-1", "action": "count", "on_error": "fail", "max_failed": 1000}
+    assert params == {
+        "bucket": "b-1",
+        "action": "count",
+        "on_error": "fail",
+        "max_failed": 1000,
+        "concurrency": 1,
+    }
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,13 @@ def start(
         str | None, typer.Option(help="fail (retry, then fail the job) or skip (count it)")
     ] = None,
     max_failed: Annotated[int | None, typer.Option(help="With skip: fail past this many")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Objects in flight at once within a hop, 1-64 (default 8 for module:function "
+            "actions, 1 for built-ins); the cursor is the key before which all are done"
+        ),
+    ] = None,
     expected_objects: Annotated[
         int | None, typer.Option(help="How many objects to expect, for progress and ETA")
     ] = None,
@@ -73,6 +80,7 @@ def start(
         "action": action,
         "on_error": on_error,
         "max_failed": max_failed,
+        "concurrency": concurrency,
         "expected_objects": expected_objects,
         "split": split,
         "prefixes": shard_prefix,

@@ -1,7 +1,12 @@
 """Per-object actions for the s3-walk task: built-ins and allow-listed custom functions."""
 
 from handler.actions.base import ActionContext, ActionFunction, ObjectAction, ObjectRef
-from handler.actions.resolve import BUILTIN_ACTIONS, resolve_action, validate_action
+from handler.actions.resolve import (
+    BUILTIN_ACTIONS,
+    action_class,
+    resolve_action,
+    validate_action,
+)
 
 __all__ = [
     "BUILTIN_ACTIONS",
@@ -9,6 +14,7 @@ __all__ = [
     "ActionFunction",
     "ObjectAction",
     "ObjectRef",
+    "action_class",
     "resolve_action",
     "validate_action",
 ]

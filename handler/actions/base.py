@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -53,6 +53,11 @@ class ObjectAction:
     """Base of the actions: `process` each object; `summary` and `report` describe the result."""
 
     name = "action"
+    # Objects in flight at once: by default, and at most. An action that only reads the listing
+    # and keeps aggregates in `ctx.state` (inventory, duplicates) runs one object at a time:
+    # threads would not make it faster, and its aggregates must grow in key order.
+    default_concurrency: ClassVar[int] = 1
+    max_concurrency: ClassVar[int] = 1
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params
@@ -79,7 +84,10 @@ ActionFunction = Callable[[ObjectRef, ActionContext], None]
 
 
 class FunctionAction(ObjectAction):
-    """Wraps a `module:function` custom action."""
+    """Wraps a `module:function` custom action: most call S3, so several run at once."""
+
+    default_concurrency = 8
+    max_concurrency = 64
 
     def __init__(self, name: str, function: ActionFunction, params: Mapping[str, Any]) -> None:
         super().__init__(params)

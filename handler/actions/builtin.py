@@ -7,6 +7,8 @@ from handler.actions.base import ActionContext, ObjectAction, ObjectRef
 
 class CountAction(ObjectAction):
     name = "count"
+    # Nothing to wait for; allowed in flight (it keeps no state) but never faster for it.
+    max_concurrency = 64
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         return None

@@ -42,6 +42,11 @@ def validate_action(
     return dict(params)
 
 
+def action_class(name: str) -> type[ObjectAction]:
+    """The class a (validated) action name resolves to, without importing a custom module."""
+    return BUILTIN_ACTIONS.get(name, FunctionAction)
+
+
 def resolve_action(
     name: str, params: Mapping[str, Any], allowed_modules: tuple[str, ...]
 ) -> ObjectAction:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from aws_lambda_powertools import Logger
 
+from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
 from store.records import Counters
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class Resources:
     # Orchestrating tasks (fan-out) start and read other jobs; plain tasks never touch the store.
     children: ChildJobs | None = None
     sleep: Callable[[float], None] = time.sleep
+    # Where a task runs work in parallel within a hop (the simulator brings a deterministic one).
+    pools: PoolFactory = ThreadWorkPool
 
 
 class StepContext:
@@ -87,6 +90,12 @@ class Task(ABC):
     @abstractmethod
     def step(self, state: Any, ctx: StepContext) -> bool:
         """Do one small unit of work, updating state and counters; True when the job is done."""
+
+    def close(self) -> None:
+        """The hop is over (handed off, finished, failed or killed): release threads at once.
+
+        Called by the relay whatever ended the hop; work still running is abandoned."""
+        return None
 
     def summary(self, state: Any) -> dict[str, Any]:
         """A short result (a few KB) kept on the job item when the job ends."""

@@ -30,7 +30,7 @@ from store.errors import InvalidJob
 from store.records import JobStatus
 
 SPLITS = ("prefixes", "delimiter", "ranges")
-CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed")
+CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed", "concurrency")
 PARAMS = (
     "bucket",
     "prefix",

@@ -1,21 +1,38 @@
 """s3-walk: visit every object under a bucket/prefix in key order and apply an action to each.
 
-The cursor is `start_after`, the last key whose action finished: readable, and valid forever
-because ListObjectsV2 takes it as StartAfter. Listed pages are a transient buffer of the hop;
+The cursor is `start_after`, the last key before which every object is done (the low
+watermark): readable, and valid forever because ListObjectsV2 takes it as StartAfter. Listed
+pages are a transient buffer of the hop, and the next page is listed while this one is worked;
 after a crash the walk lists again from the cursor, so no key is skipped (I4).
+
+At `concurrency` N > 1 up to N objects run on a pool of threads at once. Each in-flight object
+keeps its own counters and action state; they are merged into the job's, in key order, only
+when every object before it is done, and only then does the cursor move past it. The state and
+counters the relay commits between steps are therefore exactly those of the objects below the
+cursor (I3): a crash re-runs only the objects that were in flight or finished above it.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
-from handler.actions import ActionContext, ObjectRef, resolve_action, validate_action
+from handler.actions import (
+    ActionContext,
+    ObjectRef,
+    action_class,
+    resolve_action,
+    validate_action,
+)
+from handler.actions.merge import merge_state
 from handler.actions.params import whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
+from handler.tasks.listing import KeyRange, Lister, Page
+from handler.tasks.work_pool import WorkPool
 from store.errors import InvalidJob
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -25,6 +42,15 @@ MAX_COUNT = 10**15
 MAX_KEY_BYTES = 1_024
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
+MAX_CONCURRENCY = 64
+# Objects listed and unmerged behind a slow one, per worker: how far the pool may run ahead of
+# the watermark (what a crash may have to redo).
+AHEAD_PER_WORKER = 4
+# A step waits for the objects at the watermark at most this long (or two objects' time), so
+# the relay reads the budget and checkpoints between steps even behind a slow object.
+MIN_WAIT_MS = 50
+# Objects are submitted only while the window holds this many objects' latency.
+DRAIN_FACTOR = 2
 PARAMS = (
     "bucket",
     "prefix",
@@ -36,7 +62,30 @@ PARAMS = (
     "on_error",
     "max_failed",
     "expected_objects",
+    "concurrency",
 )
+
+
+def carried_object_ms(ctx: StepContext) -> float | None:
+    """Per-object time measured by earlier hops of the job, to size a hop's first page.
+
+    None until the job's timing carries a per-item estimate across hops; the first page of a
+    hop is then sized by the window alone, and later pages by what this hop measured.
+    """
+    return None
+
+
+@dataclass
+class InFlight:
+    """One object on the pool: its own counters and action state until it is merged."""
+
+    obj: ObjectRef
+    future: Future[None] = field(init=False)
+    counters: dict[str, int] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + int(n)
 
 
 class S3Walk(Task):
@@ -46,20 +95,28 @@ class S3Walk(Task):
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
         self.bucket: str = params["bucket"]
-        self.prefix: str = params.get("prefix", "")
         self.on_error: str = params.get("on_error", "fail")
         self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
         self.action_name: str = params.get("action", "count")
         self.action = resolve_action(
             self.action_name, params.get("action_params", {}), resources.action_modules
         )
+        self.concurrency: int = int(params.get("concurrency", 1))
         self.start_at: str | None = params.get("start_at")
-        self.end_before: str | None = params.get("end_before")
+        keys = KeyRange(
+            self.bucket, params.get("prefix", ""), self.start_at, params.get("end_before")
+        )
+        self._lister = Lister(resources.s3, keys, resources.pools)
         self._buffer: deque[ObjectRef] = deque()
         self._listed_all = False
         self._last_listed: str | None = None
         self._actx: ActionContext | None = None
-        self._object_ms = 0.0
+        self._pool: WorkPool | None = None
+        self._in_flight: deque[InFlight] = deque()
+        # Measured in this hop: the remaining time at its first step, and objects merged since.
+        self._started_ms: int | None = None
+        self._done = 0
+        self._object_ms: float | None = None
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
@@ -106,7 +163,21 @@ class S3Walk(Task):
             out["expected_objects"] = whole_number(
                 params, "expected_objects", 0, 0, MAX_COUNT, "s3-walk "
             )
+        out["concurrency"] = cls._concurrency(action, params)
         return out
+
+    @staticmethod
+    def _concurrency(action: str, params: Mapping[str, Any]) -> int:
+        kind = action_class(action)
+        if params.get("concurrency") is None:
+            return kind.default_concurrency
+        value = whole_number(params, "concurrency", 1, 1, MAX_CONCURRENCY, "s3-walk ")
+        if value > kind.max_concurrency:
+            raise InvalidJob(
+                f"s3-walk action {action} runs one object at a time (it only reads the listing "
+                f"and keeps its totals in key order); concurrency must be 1, got {value}"
+            )
+        return value
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:
@@ -128,76 +199,35 @@ class S3Walk(Task):
         for failure in state.get("failures", []):
             yield {"type": "failed_object", **failure}
 
+    def close(self) -> None:
+        self._lister.close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self._in_flight.clear()
+
+    # ------------------------------------------------------------------ one object at a time
+
     def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
-        """Process one object, listing the next page first when the buffer is empty.
+        """Process one object (or, concurrently, merge the objects done at the watermark),
+        listing the next page first when the buffer is empty.
 
         Listing and processing share a step so every step moves the cursor: a hop whose window
         fits a single step still makes progress instead of listing the same page again.
         """
+        if self._started_ms is None:
+            self._started_ms = ctx.remaining_ms()
+        if self.concurrency > 1:
+            return self._step_concurrently(state, ctx)
         while not self._buffer and not self._listed_all:
             self._list_page(state, ctx)
         if not self._buffer:
             return True
         obj = self._buffer.popleft()
-        started = time.perf_counter()
         self._apply(obj, state, ctx)
-        spent_ms = (time.perf_counter() - started) * 1000
-        self._object_ms = 0.8 * self._object_ms + 0.2 * spent_ms if self._object_ms else spent_ms
+        self._done += 1
         state["start_after"] = obj.key
         return self._listed_all and not self._buffer
-
-    def _page_size(self, ctx: StepContext) -> int:
-        """Size the page to the time left, so one listing never outruns the hop's window."""
-        # Object times are floats from perf_counter; the floor keeps a near-free action (or a
-        # subnormal average) from dividing into infinity.
-        window = max(0, ctx.work_window_ms())
-        return max(1, min(MAX_KEYS, int(window / max(self._object_ms, MIN_OBJECT_MS))))
-
-    def _list_page(self, state: dict[str, Any], ctx: StepContext) -> None:
-        request: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": self.prefix,
-            "MaxKeys": self._page_size(ctx),
-        }
-        after = self._list_after(state)
-        if after:
-            request["StartAfter"] = after
-        page = self.resources.s3.list_objects_v2(**request)
-        self._listed_all = not page.get("IsTruncated", False)
-        bucket = self.bucket
-        append = self._buffer.append
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            self._last_listed = key
-            if self.start_at is not None and key < self.start_at:
-                continue  # listed from just below start_at; not this walk's key
-            if self.end_before is not None and key >= self.end_before:
-                self._listed_all = True  # the range ends here
-                break
-            append(
-                ObjectRef(
-                    bucket,
-                    key,
-                    int(item.get("Size", 0)),
-                    str(item.get("ETag", "")).strip('"'),
-                    str(item.get("StorageClass", "STANDARD")),
-                    item.get("LastModified"),
-                )
-            )
-
-    def _list_after(self, state: dict[str, Any]) -> str | None:
-        """Where the next listing starts: after the last listed key, else after the cursor.
-
-        S3's StartAfter is exclusive, so an inclusive `start_at` lists from its parent string
-        (a shorter string sorts first) and drops keys below it. Str order is code-point order,
-        which is the UTF-8 byte order S3 lists in.
-        """
-        if self._last_listed is not None:
-            return self._last_listed
-        cursor: str | None = state.get("start_after")
-        if self.start_at and (cursor is None or cursor < self.start_at):
-            return self.start_at[:-1] or None
-        return cursor
 
     def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
         action_state = state.setdefault("action", {})
@@ -213,19 +243,172 @@ class S3Walk(Task):
         try:
             self.action.process(obj, actx)
         except Exception as exc:
-            where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
-            if self.on_error == "fail":
-                raise RuntimeError(f"{where}: {type(exc).__name__}: {exc}") from exc
-            ctx.count("failed")
-            failures = state.setdefault("failures", [])
-            failures.append({"key": obj.key, "error": f"{type(exc).__name__}: {exc}"[:500]})
-            del failures[:-FAILURES_KEPT]
-            ctx.logger.warning("object skipped", extra={"key": obj.key, "error": str(exc)})
-            if ctx.counters.get("failed", 0) > self.max_failed:
-                raise JobFailure(
-                    f"{ctx.counters['failed']} objects failed, over max_failed "
-                    f"{self.max_failed}; last: {where}: {exc}"
-                ) from exc
+            self._failed(obj, exc, state, ctx)
             return
         ctx.count("objects")
         ctx.count("bytes", obj.size)
+
+    def _failed(
+        self, obj: ObjectRef, exc: Exception, state: dict[str, Any], ctx: StepContext
+    ) -> None:
+        """on_error: fail raises (nothing of this step is committed); skip counts and moves on."""
+        where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
+        if self.on_error == "fail":
+            raise RuntimeError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        ctx.count("failed")
+        failures = state.setdefault("failures", [])
+        failures.append({"key": obj.key, "error": f"{type(exc).__name__}: {exc}"[:500]})
+        del failures[:-FAILURES_KEPT]
+        ctx.logger.warning("object skipped", extra={"key": obj.key, "error": str(exc)})
+        if ctx.counters.get("failed", 0) > self.max_failed:
+            raise JobFailure(
+                f"{ctx.counters['failed']} objects failed, over max_failed "
+                f"{self.max_failed}; last: {where}: {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------ listing
+
+    def _measure(self, remaining_ms: int, ctx: StepContext) -> float | None:
+        """Milliseconds per object: this hop's own rate once it has one, else the job's."""
+        if self._done and self._started_ms is not None:
+            self._object_ms = max(self._started_ms - remaining_ms, 0) / self._done
+        return self._object_ms if self._object_ms is not None else carried_object_ms(ctx)
+
+    def _page_size(self, window_ms: float, object_ms: float | None) -> int:
+        """As many keys as the window has time for, so a listing never outruns the hop."""
+        if window_ms <= 0:
+            return 1
+        if object_ms is None:
+            return MAX_KEYS
+        # The floor keeps a near-free action (or a zero measurement) from dividing into infinity.
+        return max(1, min(MAX_KEYS, int(window_ms / max(object_ms, MIN_OBJECT_MS))))
+
+    def _list_page(self, state: dict[str, Any], ctx: StepContext) -> None:
+        object_ms = self._measure(ctx.remaining_ms(), ctx)
+        window = ctx.work_window_ms()
+        page = self._lister.page(self._list_after(state), self._page_size(window, object_ms))
+        self._take(page)
+        if self._listed_all:
+            return
+        # Request the next page now, sized to the window left after this one, unless this page
+        # already fills the window (the hop would hand off before it used another).
+        queued = len(self._buffer) + len(self._in_flight)
+        left = window - queued * (object_ms or 0.0)
+        if left > 0:
+            self._lister.prefetch(self._last_listed, self._page_size(left, object_ms))
+
+    def _take(self, page: Page) -> None:
+        if page.last_listed is not None:
+            self._last_listed = page.last_listed
+        self._listed_all = page.listed_all
+        self._buffer.extend(page.objects)
+
+    def _list_after(self, state: dict[str, Any]) -> str | None:
+        """Where the next listing starts: after the last listed key, else after the cursor.
+
+        S3's StartAfter is exclusive, so an inclusive `start_at` lists from its parent string
+        (a shorter string sorts first) and drops keys below it. Str order is code-point order,
+        which is the UTF-8 byte order S3 lists in.
+        """
+        if self._last_listed is not None:
+            return self._last_listed
+        cursor: str | None = state.get("start_after")
+        if self.start_at and (cursor is None or cursor < self.start_at):
+            return self.start_at[:-1] or None
+        return cursor
+
+    # ------------------------------------------------------------------ many at a time
+
+    def _step_concurrently(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        """Keep the pool fed, then merge every object done at the watermark.
+
+        The first step of a hop waits for its first object however long it takes (every hop
+        moves the cursor); later steps wait at most a short slice, so the relay checks the
+        budget and checkpoints between steps even while a slow object holds the watermark.
+        """
+        # The clock is read twice per step and once per wait: a step is short, and under load
+        # (a clock read is not free) the walk should not spend its window reading the time.
+        now = ctx.remaining_ms()
+        window = ctx.work_window_ms()
+        # One object takes about (time per object x workers) while the pool is full; feed only
+        # while the window has room for twice that, so the pool drains before the margin.
+        latency = (self._measure(now, ctx) or 0.0) * self.concurrency
+        room = window > DRAIN_FACTOR * latency
+        wait_until: int | None = None
+        if self._done:
+            wait_until = now - int(max(0.0, min(window, max(MIN_WAIT_MS, 2 * latency))))
+        while True:
+            self._feed(state, ctx, room)
+            if self._merge(state, ctx):
+                return self._finished()
+            if not self._in_flight:
+                # Nothing listed is left, or the budget stopped feeding: the relay hands off.
+                return self._finished()
+            timeout_s: float | None = None
+            if wait_until is not None:
+                left_ms = ctx.remaining_ms() - wait_until
+                if left_ms <= 0:
+                    return False
+                timeout_s = left_ms / 1000
+            assert self._pool is not None
+            running = [f.future for f in self._in_flight if not f.future.done()]
+            if running:
+                self._pool.wait_any(running, timeout_s)
+
+    def _finished(self) -> bool:
+        return self._listed_all and not self._buffer and not self._in_flight
+
+    def _feed(self, state: dict[str, Any], ctx: StepContext, room: bool) -> None:
+        """Submit objects while a worker is free, the pool is not too far ahead of the
+        watermark, and the budget has `room` for one more object to finish before the margin
+        (an empty pool always takes one, so every step moves on)."""
+        running = sum(1 for f in self._in_flight if not f.future.done())
+        ahead = AHEAD_PER_WORKER * self.concurrency
+        while running < self.concurrency and len(self._in_flight) < ahead:
+            if not self._buffer:
+                if self._listed_all:
+                    return
+                self._list_page(state, ctx)
+                continue
+            if self._in_flight and not room:
+                return
+            self._submit(self._buffer.popleft(), state)
+            running += 1
+
+    def _submit(self, obj: ObjectRef, state: dict[str, Any]) -> None:
+        if self._pool is None:
+            self._pool = self.resources.pools(self.concurrency)
+        flight = InFlight(obj)
+        actx = ActionContext(
+            s3=self.resources.s3,
+            params=self.params.get("action_params", {}),
+            count=flight.count,
+            logger=self.resources.logger,
+            state=flight.state,
+        )
+        process = self.action.process
+        flight.future = self._pool.submit(lambda: process(obj, actx))
+        self._in_flight.append(flight)
+
+    def _merge(self, state: dict[str, Any], ctx: StepContext) -> int:
+        """Merge the done objects at the head, in key order; the cursor follows them."""
+        merged = 0
+        action_state = state.setdefault("action", {})
+        while self._in_flight and self._in_flight[0].future.done():
+            flight = self._in_flight.popleft()
+            obj = flight.obj
+            error = flight.future.exception()
+            if error is None:
+                for name in sorted(flight.counters):
+                    ctx.count(name, flight.counters[name])
+                merge_state(action_state, flight.state)
+                ctx.count("objects")
+                ctx.count("bytes", obj.size)
+            elif isinstance(error, Exception):
+                self._failed(obj, error, state, ctx)
+            else:
+                raise error  # a BaseException (the sandbox is going down): as if inline
+            state["start_after"] = obj.key
+            self._done += 1
+            merged += 1
+        return merged

@@ -114,6 +114,7 @@ class Actor:
     owner: str | None = None
     claim_cursor: Any = None
     first_item: Any = None
+    lowest_item: Any = None
     items: int = 0
     ddb_calls: int = 0
     result: Any = None

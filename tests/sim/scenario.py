@@ -41,6 +41,7 @@ from tests.sim.checks import CountModel, Ledger, Violation, WalkModel, plain
 from tests.sim.chooser import Chooser, sparse
 from tests.sim.core import FUNCTION, Actor, Rates, Sim, SimClock, SimFaults
 from tests.sim.planted import planted
+from tests.sim.pool import SimPool
 from tests.sim.tasks import SIM_TASK, ensure_registered
 
 REGION = "us-east-1"
@@ -125,6 +126,8 @@ class Config:
     max_steps: int = 20_000
     step_ms: tuple[int, int] = (20, 250)
     slow_step_ms: tuple[int, int] = (400, 4_000)
+    # s3-walk: objects in flight at once (drawn per schedule; 1 runs them inline, in order).
+    concurrency: tuple[int, int] = (1, 8)
 
     def quiet(self) -> Config:
         return replace(self, rates=Rates.none())
@@ -231,6 +234,7 @@ def run_schedule(
         clock=clock,
         faults=SimFaults(sim),
         sleep=sim.sleep,
+        pools=lambda workers: SimPool(sim, workers),
     )
     job_id = f"sim-{next(_job_ids)}"
     model: CountModel | WalkModel
@@ -240,9 +244,14 @@ def run_schedule(
             params["grow"] = config.grow
         model = CountModel(params["items"])
     else:
-        params = {"bucket": WALK_BUCKET, "action": f"{ACTION_MODULE}:slow_record"}
+        params = {
+            "bucket": WALK_BUCKET,
+            "action": f"{ACTION_MODULE}:slow_record",
+            "concurrency": c.between(*config.concurrency),
+        }
         model = WalkModel(env.walk_sizes)
-    ledger = Ledger(sim, model, job_id, env.raw_s3)
+    in_order = params.get("concurrency", 1) == 1
+    ledger = Ledger(sim, model, job_id, env.raw_s3, in_order=in_order)
     sim.on_commit = ledger.commit
     sim.on_s3_delete = ledger.deleted
     summary: dict[str, Any] = {"job_id": job_id, "timeout_ms": timeout, "spill": spill, **params}

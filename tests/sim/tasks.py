@@ -32,6 +32,11 @@ def record(i: int, size: int) -> str:
     return "".join(parts)[:size]
 
 
+def item_order(item: Any) -> Any:
+    """Items in the order the task visits them: ints as numbers, keys as UTF-8 bytes."""
+    return item.encode() if isinstance(item, str) else item
+
+
 def work(item: Any) -> None:
     sim = core.ACTIVE
     actor = core.current_actor()
@@ -47,6 +52,8 @@ def work(item: Any) -> None:
     sim.processed[item] += 1
     if actor.first_item is None:
         actor.first_item = item
+    if actor.lowest_item is None or item_order(item) < item_order(actor.lowest_item):
+        actor.lowest_item = item
     actor.items += 1
 
 

@@ -5,6 +5,7 @@ They keep a record in module state on purpose: the tests read it to see what ran
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -14,13 +15,33 @@ seen: Counter[str] = Counter()
 fail_once: set[str] = set()
 fail_always: set[str] = set()
 hooks: dict[str, Callable[[], None]] = {}
+# Called for every object (e.g. to advance a test's clock by the object's cost).
+on_each: list[Callable[[], None]] = []
+# Keys in the order their processing finished.
+order: list[str] = []
+# `gated` blocks on a key's Event until the test sets it; `finished` is notified per object.
+gates: dict[str, threading.Event] = {}
+finished = threading.Condition()
+GATE_TIMEOUT_S = 60
 
 
 def reset() -> None:
+    for gate in gates.values():
+        gate.set()  # never leave a worker blocked behind a test that ended
+    gates.clear()
     seen.clear()
     fail_once.clear()
     fail_always.clear()
     hooks.clear()
+    on_each.clear()
+    order.clear()
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Block until `condition` holds (checked whenever an object finishes), or fail."""
+    with finished:
+        if not finished.wait_for(condition, timeout=timeout_s):
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def record(obj: ObjectRef, ctx: ActionContext) -> None:
@@ -33,5 +54,30 @@ def record(obj: ObjectRef, ctx: ActionContext) -> None:
     hook = hooks.pop(obj.key, None)
     if hook is not None:
         hook()
-    seen[obj.key] += 1
+    for each in on_each:
+        each()
+    with finished:
+        seen[obj.key] += 1
+        order.append(obj.key)
+        finished.notify_all()
+    ctx.count("recorded", 1)
+
+
+def gated(obj: ObjectRef, ctx: ActionContext) -> None:
+    """`record`, after waiting for the key's gate (if the test set one), and keeping the keys
+    and their bytes in `ctx.state`, so a test sees the action state as well as the counters."""
+    gate = gates.get(obj.key)
+    if gate is not None and not gate.wait(GATE_TIMEOUT_S):
+        raise TimeoutError(f"the test never opened the gate of {obj.key}")
+    if obj.key in fail_always:
+        with finished:
+            order.append(obj.key)
+            finished.notify_all()
+        raise ValueError(f"cannot process {obj.key}")
+    ctx.state.setdefault("keys", []).append(obj.key)
+    ctx.state["bytes"] = ctx.state.get("bytes", 0) + obj.size
+    with finished:
+        seen[obj.key] += 1
+        order.append(obj.key)
+        finished.notify_all()
     ctx.count("recorded", 1)

@@ -32,11 +32,22 @@ def fill(stack: LocalStack, bucket: str, count: int) -> BucketTruth:
 
 
 def start_walk(
-    stack: LocalStack, bucket: str, action_params: dict[str, Any], **options: Any
+    stack: LocalStack,
+    bucket: str,
+    action_params: dict[str, Any],
+    concurrency: int = 1,
+    **options: Any,
 ) -> Job:
+    """An s3-walk of the `slow` action; one object at a time unless `concurrency` says more
+    (the tests that read the trace's order, or block one step past the timeout, need one)."""
     spec = prepare(
         "s3-walk",
-        {"bucket": bucket, "action": SLOW, "action_params": action_params},
+        {
+            "bucket": bucket,
+            "action": SLOW,
+            "action_params": action_params,
+            "concurrency": concurrency,
+        },
         action_modules=stack.action_modules,
         now_ms=stack.store.clock.now_ms(),
         **options,

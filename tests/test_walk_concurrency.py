@@ -1,0 +1,463 @@
+"""s3-walk with objects in flight on a pool, listing prefetch, and pages sized to the window.
+
+The promise under test: whatever order objects finish in, the cursor is the low watermark (the
+last key before which every object is done) and the counters and action state are exactly
+those of the objects below it; a crash re-runs only what was in flight or finished above it.
+Slow objects are held on an Event the test controls, never on a sleep.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handler.observability import logger
+from handler.tasks import s3_walk
+from handler.tasks.base import Resources, StepContext
+from handler.tasks.fanout import FanOut
+from handler.tasks.s3_walk import S3Walk
+from handler.tasks.work_pool import ThreadWorkPool
+from store.codec import decode_state
+from store.errors import InvalidJob
+from store.records import JobStatus
+from tests.sim.checks import plain
+from tests.support import actions
+from tests.support.audit import check_one_holder_no_fork
+from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.lambda_sim import Killed
+from tests.support.stack import local_stack
+
+ALLOWED = ("tests.support.actions",)
+GATED = "tests.support.actions:gated"
+RECORD = "tests.support.actions:record"
+STEPS = 100_000
+
+
+class Bucket:
+    """An in-memory ListObjectsV2 (Prefix, StartAfter, MaxKeys), safe to call from threads.
+
+    `before_list[n]` runs before the n-th call (1-based) is answered: the bucket changes
+    between pages at a point the test chooses, whatever thread makes the call."""
+
+    def __init__(self, count: int, size: Callable[[int], int] = lambda i: i % 97 + 1) -> None:
+        self.objects = {f"k{i:07d}": size(i) for i in range(count)}
+        self.calls: list[dict[str, Any]] = []
+        self.before_list: dict[int, Callable[[], None]] = {}
+        self.watch: dict[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def keys(self) -> list[str]:
+        return sorted(self.objects)
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        with self._lock:
+            number = len(self.calls) + 1
+            done = dict(self.watch) if self.watch is not None else {}
+            self.calls.append({**request, "objects_done": done.get("objects", 0)})
+            change = self.before_list.get(number)
+            if change is not None:
+                change()
+            after = request.get("StartAfter", "")
+            chosen = [
+                k for k in sorted(self.objects) if k > after and k.startswith(request["Prefix"])
+            ]
+            page = chosen[: request["MaxKeys"]]
+            return {
+                "Contents": [{"Key": k, "Size": self.objects[k], "ETag": '"e"'} for k in page],
+                "IsTruncated": len(chosen) > len(page),
+            }
+
+
+class Clock:
+    """Lambda's remaining time and a fixed work window. The remaining time runs down with real
+    time (a step waits at most a slice of it) unless `manual`: then it moves only when told."""
+
+    def __init__(
+        self, remaining_ms: int = 600_000, window_ms: int = 300_000, *, manual: bool = False
+    ) -> None:
+        self.remaining = remaining_ms
+        self.window = window_ms
+        self.manual = manual
+        self.started = time.monotonic()
+
+    def remaining_ms(self) -> int:
+        if self.manual:
+            return self.remaining
+        return self.remaining - int((time.monotonic() - self.started) * 1000)
+
+    def work_window_ms(self) -> int:
+        return self.window
+
+
+def walk_of(bucket: Bucket, **params: Any) -> S3Walk:
+    resources = Resources(
+        s3=bucket,  # type: ignore[arg-type]
+        action_modules=ALLOWED,
+        logger=logger,
+        pools=ThreadWorkPool,
+    )
+    return S3Walk(S3Walk.validate({"bucket": "paged", **params}, ALLOWED), resources)
+
+
+def context(counters: dict[str, int], clock: Clock) -> StepContext:
+    return StepContext(counters, clock.remaining_ms, clock.work_window_ms, logger)
+
+
+def run_to_end(walk: S3Walk, state: dict[str, Any], ctx: StepContext) -> None:
+    try:
+        for _ in range(STEPS):
+            if walk.step(state, ctx):
+                return
+        raise AssertionError(f"the walk did not end in {STEPS} steps")
+    finally:
+        walk.close()
+
+
+def assert_watermark_view(state: dict[str, Any], counters: dict[str, int], bucket: Bucket) -> None:
+    """Counters and action state cover exactly the keys up to the cursor (none failed here)."""
+    cursor = state.get("start_after") or ""
+    below = [k for k in sorted(bucket.objects) if k <= cursor]
+    assert counters.get("objects", 0) == len(below)
+    assert counters.get("recorded", 0) == len(below)
+    assert counters.get("bytes", 0) == sum(bucket.objects[k] for k in below)
+    assert state["action"].get("keys", []) == below
+    assert state["action"].get("bytes", 0) == sum(bucket.objects[k] for k in below)
+
+
+def seen_above(key: str) -> set[str]:
+    with actions.finished:
+        return {k for k in actions.seen if k > key}
+
+
+@pytest.fixture(autouse=True)
+def clean_actions() -> Iterator[None]:
+    actions.reset()
+    yield
+    actions.reset()
+
+
+# ---------------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"concurrency": 0}, "concurrency must be a whole number from 1 to 64"),
+        ({"concurrency": 65}, "concurrency must be a whole number from 1 to 64"),
+        ({"concurrency": True}, "concurrency must be a whole number"),
+        ({"concurrency": "8"}, "concurrency must be a whole number"),
+        ({"action": "inventory", "concurrency": 2}, "inventory runs one object at a time"),
+        ({"action": "duplicates", "concurrency": 4}, "duplicates runs one object at a time"),
+    ],
+)
+def test_bad_concurrency_is_refused_with_the_reason(params: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidJob, match=problem):
+        S3Walk.validate({"bucket": "b-1", **params}, ALLOWED)
+
+
+def test_concurrency_defaults_by_action_and_reaches_every_shard() -> None:
+    def chosen(**params: Any) -> int:
+        return int(S3Walk.validate({"bucket": "b-1", **params}, ALLOWED)["concurrency"])
+
+    assert chosen() == 1
+    assert chosen(action="inventory") == 1
+    assert chosen(action=RECORD) == 8
+    assert chosen(action=RECORD, concurrency=32) == 32
+    assert chosen(action="count", concurrency=4) == 4
+    fanout = FanOut.validate({"bucket": "b-1", "action": RECORD, "concurrency": 16}, ALLOWED)
+    parent = FanOut(fanout, Resources(s3=None, action_modules=ALLOWED, logger=logger))  # type: ignore[arg-type]
+    assert parent._walk_params(start_at="a", end_before="b")["concurrency"] == 16
+
+
+# ---------------------------------------------------------------------- exactness
+
+
+@pytest.mark.parametrize("concurrency", [2, 16, 64])
+def test_concurrent_walk_ends_with_the_same_counters_and_state_as_one_at_a_time(
+    concurrency: int,
+) -> None:
+    bucket = Bucket(700)
+    keys = bucket.keys()
+    actions.fail_always.update([*keys[3:9], keys[350], keys[699]])
+    results = []
+    for c in (1, concurrency):
+        actions.seen.clear()
+        walk = walk_of(bucket, action=GATED, concurrency=c, on_error="skip")
+        state, counters = walk.start(), {}
+        run_to_end(walk, state, context(counters, Clock()))
+        results.append((state, counters))
+    (one_state, one_counters), (many_state, many_counters) = results
+    assert many_counters == one_counters
+    assert many_state == one_state, "action state merged in key order, failures in key order"
+    assert many_counters["failed"] == 8 and many_counters["objects"] == 692
+    assert [f["key"] for f in many_state["failures"]] == sorted(actions.fail_always)
+    assert many_state["action"]["keys"] == [k for k in keys if k not in actions.fail_always]
+    assert many_state["start_after"] == keys[-1]
+
+
+def test_on_error_fail_surfaces_the_first_failure_in_key_order() -> None:
+    """A later object fails first; the earlier one, held on its gate, is the error reported,
+    and nothing at or past it is counted."""
+    bucket = Bucket(300)
+    keys = bucket.keys()
+    early, late = keys[50], keys[100]
+    actions.fail_always.update({early, late})
+    actions.gates[early] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=64, on_error="fail")
+    state, counters = walk.start(), {}
+    ctx = context(counters, Clock())
+    try:
+        while late not in actions.order:
+            walk.step(state, ctx)
+            assert_watermark_view(state, counters, bucket)
+        assert state["start_after"] == keys[49], "the gated object holds the watermark"
+        actions.gates[early].set()
+        with pytest.raises(RuntimeError, match=f"failed on s3://paged/{early}: ValueError"):
+            for _ in range(STEPS):
+                walk.step(state, ctx)
+    finally:
+        walk.close()
+    assert counters["objects"] == 50 and "failed" not in counters
+
+
+def test_skip_counts_failures_exactly_and_max_failed_stops_in_key_order() -> None:
+    bucket = Bucket(400)
+    keys = bucket.keys()
+    actions.fail_always.update(keys[100:110])
+    walk = walk_of(bucket, action=GATED, concurrency=16, on_error="skip", max_failed=4)
+    state, counters = walk.start(), {}
+    with pytest.raises(s3_walk.JobFailure, match="5 objects failed, over max_failed 4"):
+        run_to_end(walk, state, context(counters, Clock()))
+    assert counters["failed"] == 5 and counters["objects"] == 100
+    assert state["start_after"] == keys[103], "as one at a time: the fifth failure stops it"
+
+
+def test_a_slow_object_holds_the_watermark_and_a_crash_reruns_only_what_was_above_it() -> None:
+    bucket = Bucket(120)
+    keys = bucket.keys()
+    slow = keys[10]
+    actions.gates[slow] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=8)
+    state, counters = walk.start(), {}
+    ctx = context(counters, Clock())
+    # Objects past the slow one finish (the pool runs ahead, at most 4 per worker); each step
+    # leaves the counters and state exactly at the watermark, just before the slow object.
+    while len(seen_above(slow)) < 20:
+        walk.step(state, ctx)
+        assert_watermark_view(state, counters, bucket)
+    assert state["start_after"] == keys[9]
+    # The hop dies here: what the relay would have committed is the state as it is now.
+    committed_state, committed_counters = copy.deepcopy(state), dict(counters)
+    done_above = seen_above(slow)
+    in_flight = {f.obj.key for f in walk._in_flight}
+    assert len(in_flight) <= 4 * 8, "the pool runs at most 4 objects per worker ahead"
+    walk.close()
+    actions.gates[slow].set()  # the dead hop's worker may still finish it; nothing is kept
+
+    again = walk_of(bucket, action=GATED, concurrency=8)
+    run_to_end(again, committed_state, context(committed_counters, Clock()))
+    assert_watermark_view(committed_state, committed_counters, bucket)
+    assert committed_counters["objects"] == 120
+    actions.wait_for(lambda: actions.seen[slow] == 2, "the dead hop's slow object to finish")
+    with actions.finished:
+        twice = {k for k, n in actions.seen.items() if n > 1}
+        assert all(n <= 2 for n in actions.seen.values())
+    # Re-run: what finished above the watermark, and at most what else was in flight.
+    assert done_above | {slow} <= twice <= in_flight
+
+
+def test_the_budget_stops_feeding_the_pool_so_it_drains_before_the_margin() -> None:
+    """Without room for one more object in the window, nothing new is submitted while objects
+    are in flight, and a step returns at once instead of waiting: the relay then hands off."""
+    bucket = Bucket(60)
+    keys = bucket.keys()
+    held = keys[2]
+    actions.gates[held] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=4)
+    state, counters = walk.start(), {}
+    clock = Clock()
+    ctx = context(counters, clock)
+    try:
+        assert walk.step(state, ctx) is False  # the first step waits for the first object
+        assert 1 <= counters["objects"] <= 2
+        clock.window = 0
+        in_flight = {f.obj.key for f in walk._in_flight}
+        assert held in in_flight
+        for _ in range(20):
+            assert walk.step(state, ctx) is False
+            assert {f.obj.key for f in walk._in_flight} <= in_flight, "nothing new submitted"
+            assert_watermark_view(state, counters, bucket)
+        actions.gates[held].set()
+        actions.wait_for(lambda: in_flight <= set(actions.seen), "the pool to drain")
+        walk.step(state, ctx)
+        assert not walk._in_flight, "drained"
+        assert state["start_after"] == max(in_flight)
+        assert_watermark_view(state, counters, bucket)
+    finally:
+        walk.close()
+
+
+# ---------------------------------------------------------------------- prefetch
+
+
+def test_the_next_page_is_listed_while_this_one_is_worked_and_the_cursor_stays_exact() -> None:
+    bucket = Bucket(3_000)
+    walk = walk_of(bucket, action=RECORD, concurrency=1)
+    state, counters = walk.start(), {}
+    bucket.watch = counters
+    removed_listed, removed_unlisted = "k0000500", "k0002600"
+
+    def change() -> None:
+        # Answering page 2 (requested while page 1 is worked): keys appear and vanish.
+        bucket.objects["k0002500a"] = 7  # ahead of every listing: will be walked
+        bucket.objects["k0000005a"] = 7  # behind the listing: never walked
+        del bucket.objects[removed_listed]  # already listed on page 1: walked anyway
+        del bucket.objects[removed_unlisted]  # on page 3, not listed yet: never walked
+
+    requested = threading.Event()
+    bucket.before_list[2] = lambda: (change(), requested.set())
+    # Page 1's last object waits until page 2 has been requested: without a prefetch, never.
+    actions.hooks["k0000999"] = lambda: prefetched(requested)
+    run_to_end(walk, state, context(counters, Clock()))
+    assert bucket.calls[1]["objects_done"] < 1_000, "page 2 was requested during page 1"
+    walked = actions.order
+    assert walked == sorted(walked) and len(walked) == len(set(walked)), "in order, once each"
+    expected = {f"k{i:07d}" for i in range(3_000)} - {removed_unlisted} | {"k0002500a"}
+    assert set(walked) == expected
+    assert counters["objects"] == counters["recorded"] == len(expected)
+    assert state["start_after"] == "k0002999"
+
+
+def prefetched(requested: threading.Event) -> None:
+    if not requested.wait(30):
+        raise AssertionError("page 2 was not requested while page 1 was worked")
+
+
+def test_a_prefetched_page_is_never_used_by_the_next_hop() -> None:
+    bucket = Bucket(2_500)
+    walk = walk_of(bucket, action=RECORD, concurrency=1)
+    state, counters = walk.start(), {}
+    ctx = context(counters, Clock())
+    requested = threading.Event()
+    bucket.before_list[2] = requested.set
+    actions.hooks["k0000100"] = lambda: prefetched(requested)
+    for _ in range(300):
+        walk.step(state, ctx)
+    walk.close()  # the hop ends with page 2 requested ahead
+    assert len(bucket.calls) == 2
+    cursor = state["start_after"]
+    assert cursor == "k0000299"
+    again = walk_of(bucket, action=RECORD, concurrency=1)
+    again.step(state, ctx)
+    again.close()
+    assert bucket.calls[2]["StartAfter"] == cursor, "the new hop lists from its own cursor"
+
+
+# ---------------------------------------------------------------------- page sizes
+
+
+def test_pages_are_sized_to_the_window_once_the_hop_has_measured_an_object() -> None:
+    """10 ms per object and a 250 ms window: pages of 25 keys, not 1,000."""
+    bucket = Bucket(2_400)
+    clock = Clock(window_ms=250, manual=True)
+
+    def cost() -> None:
+        clock.remaining -= 10
+
+    actions.on_each.append(cost)
+    walk = walk_of(bucket, action=RECORD, concurrency=1)
+    state, counters = walk.start(), {}
+    run_to_end(walk, state, context(counters, clock))
+    sizes = [c["MaxKeys"] for c in bucket.calls]
+    assert sizes[:2] == [1_000, 1_000], "nothing measured yet: the window alone"
+    assert set(sizes[2:]) == {25}, "then the window's worth at the measured rate"
+    assert counters["objects"] == 2_400
+
+
+def test_a_per_object_time_carried_from_earlier_hops_sizes_the_first_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx: 10.0)
+    bucket = Bucket(400)
+    clock = Clock(window_ms=250, manual=True)
+    actions.on_each.append(lambda: setattr(clock, "remaining", clock.remaining - 10))
+    walk = walk_of(bucket, action=RECORD, concurrency=1)
+    state, counters = walk.start(), {}
+    run_to_end(walk, state, context(counters, clock))
+    sizes = [c["MaxKeys"] for c in bucket.calls]
+    assert sizes[0] == 25 and set(sizes) == {25}
+    assert counters["objects"] == 400
+
+
+# ---------------------------------------------------------------------- through the relay
+
+
+class WatermarkAudit:
+    """Every job-item write DynamoDB applied (its ALL_NEW answer, seen by a botocore hook):
+    the counters must be exactly those of the keys up to the committed cursor."""
+
+    def __init__(self, truth: BucketTruth) -> None:
+        self.order = sorted(truth.sizes, key=lambda k: k.encode())
+        self.sizes = truth.sizes
+        self.checked = 0
+        self.wrong: list[str] = []
+
+    def __call__(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+        item = plain(parsed.get("Attributes", {}))
+        if http_response.status_code != 200 or "state" not in item:
+            return
+        state = decode_state(item["state"], item.get("state_codec"))
+        cursor = (state.get("start_after") or "").encode()
+        below = [k for k in self.order if k.encode() <= cursor]
+        counters = item.get("counters") or {}
+        expected = {"objects": len(below), "bytes": sum(self.sizes[k] for k in below)}
+        if {k: counters.get(k, 0) for k in expected} != expected or counters.get(
+            "recorded", 0
+        ) != len(below):
+            self.wrong.append(f"cursor {state.get('start_after')!r}: {counters} != {expected}")
+        self.checked += 1
+
+
+@pytest.fixture(scope="module")
+def awkward() -> Iterator[BucketTruth]:
+    with mock_aws():
+        yield fill_bucket(boto3.client("s3", region_name="us-east-1"), "awkward-pool", 400)
+
+
+def test_kills_with_objects_in_flight_keep_every_commit_at_the_watermark(
+    awkward: BucketTruth,
+) -> None:
+    """The sandbox dies inside an action while other objects run on the pool (Lambda retries
+    the epoch): every checkpoint, hand-off and finish commits exactly the watermark view, and
+    the job ends with exact counters, every object processed at least once. (Objects finishing
+    out of key order are the simulator's job: tests/test_sim_walk_pool.py.)"""
+    keys = sorted(awkward.sizes, key=lambda k: k.encode())
+
+    def kill() -> None:
+        raise Killed("the sandbox died inside an action")
+
+    # Two kills: even if both strike the same epoch, Lambda's two retries still run it.
+    for index in (40, 300):
+        actions.hooks[keys[index]] = kill
+    audit = WatermarkAudit(awkward)
+    with local_stack() as stack:
+        client = stack.store.model._get_connection().connection.client
+        client.meta.events.register("after-call.dynamodb.UpdateItem", audit)
+        job = stack.start({"bucket": awkward.bucket, "action": RECORD, "concurrency": 8})
+        stack.sim.drain()
+        done = stack.job(job.job_id)
+        client.meta.events.unregister("after-call.dynamodb.UpdateItem", audit)
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert sum(isinstance(e, Killed) for e in stack.sim.errors) == 2
+    assert {k: done.counters[k] for k in ("objects", "bytes")} == awkward.counters()
+    assert done.counters["recorded"] == len(keys), "counters cover each object exactly once"
+    assert set(actions.seen) == set(keys), "every object processed at least once (I4)"
+    assert audit.checked >= 5 and not audit.wrong, audit.wrong[:3]
+    check_one_holder_no_fork(stack.commits)
