@@ -170,6 +170,10 @@ class Claim:
     lease: Lease
     job: Job
     committed_ref: StateRef | None = None
+    # The token of the holder's last applied write, and those of its writes of unknown outcome:
+    # the next write is fenced on the item carrying one of them (store/protocol.py).
+    version: str = ""
+    pending: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
