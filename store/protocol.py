@@ -168,7 +168,7 @@ class JobStore:
         codec = StateCodec()
         if settings.state_bucket:
             s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
-            codec = StateCodec(s3, settings.state_bucket)
+            codec = StateCodec(s3, settings.state_bucket, inline_limit=settings.state_inline_limit)
         return cls(model, clock, retention_days=settings.retention_days, codec=codec)
 
     @property

@@ -35,6 +35,7 @@ from moto.core.models import botocore_stubber
 
 from store.constants import CLOCK_SKEW_MS
 from tests.sim.chooser import Chooser
+from tests.support.lost_answers import without_jitter
 
 FUNCTION = "baton-worker"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
@@ -688,17 +689,6 @@ def _landed(sim: Sim, actor: Actor, op: Any, response: Any) -> None:
         sim.on_s3_delete(actor.lost_key)
 
 
-def _without_jitter(client: Any) -> None:
-    """Keep botocore's retry handler as configured, but let its backoff wait zero seconds."""
-    service = client.meta.service_model.service_id.hyphenize()
-    entry = client.meta.events._emitter._unique_id_handlers.get(f"retry-config-{service}")
-    handler = getattr(entry and entry["handler"], "__self__", None)
-    backoff = getattr(getattr(handler, "_retry_policy", None), "_retry_backoff", None)
-    if backoff is None:
-        raise RuntimeError(f"the {service} client is not in botocore's standard retry mode")
-    backoff._random = lambda: 0.0
-
-
 def _no_kill_switch(**_: Any) -> Any:
     """GetFunctionConcurrency for the watchdog: no reserved concurrency, no kill switch."""
     return AWSResponse("https://lambda.sim.local", 200, {}, None), {
@@ -729,8 +719,8 @@ def install_hooks(*, dynamodb: Any, lambda_client: Any, s3: Any) -> None:
     ev.register("after-call.dynamodb", _ddb_after, unique_id="sim-ddb-after")
     ev.register_first("before-send.dynamodb", _lose_answer, unique_id="sim-ddb-lose")
     s3.meta.events.register_first("before-send.s3", _lose_answer, unique_id="sim-s3-lose")
-    _without_jitter(dynamodb)
-    _without_jitter(s3)
+    without_jitter(dynamodb)
+    without_jitter(s3)
     lambda_client.meta.events.register(
         "before-call.lambda.Invoke", _invoke_before, unique_id="sim-invoke"
     )
