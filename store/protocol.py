@@ -88,6 +88,7 @@ from store.errors import (
     StateCorrupt,
     WriteUnknown,
 )
+from store.mapping import job_from_item
 from store.model import HopAttribute, JobModel, bind_job_model
 from store.records import (
     Claim,
@@ -854,57 +855,12 @@ class JobStore:
 
     def _to_job(self, item: JobModel) -> Job:
         try:
-            return self._decode_item(item)
+            return job_from_item(item)
         except (ValueError, TypeError, KeyError, AttributeError, StateCorrupt) as exc:
             raise CorruptItem(
                 f"job item {getattr(item, 'job_id', '?')!r} is malformed "
                 f"({type(exc).__name__}: {exc}); fix or delete it in the table"
             ) from exc
-
-    def _decode_item(self, item: JobModel) -> Job:
-        hops = tuple(
-            HopRecord(
-                hop=int(h.hop),
-                epoch=int(h.epoch),
-                owner=h.owner,
-                started_at=h.started_at,
-                ended_at=h.ended_at,
-                items=int(h.items),
-                ended_by=h.ended_by,
-            )
-            for h in (item.recent_hops or [])
-        )
-        return Job(
-            job_id=item.job_id,
-            status=JobStatus(item.status),
-            epoch=int(item.epoch),
-            task=item.task,
-            params=_plain(item.params),
-            counters={k: int(v) for k, v in _plain(item.counters).items()},
-            hops=int(item.hops),
-            max_hops=int(item.max_hops),
-            attempts=int(item.attempts),
-            max_attempts=int(item.max_attempts or 0),
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-            state_blob=item.state,
-            state_codec=item.state_codec,
-            state_ref=StateRef.from_dict(_plain(item.state_ref)) if item.state_ref else None,
-            summary=_plain(item.summary),
-            report_ref={k: str(v) for k, v in _plain(item.report_ref).items()} or None,
-            rearms=int(item.rearms or 0),
-            state_size=int(item.state_size or 0),
-            lease_owner=item.lease_owner,
-            lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,
-            last_error=item.last_error,
-            cancel_requested=bool(item.cancel_requested),
-            pause_requested=bool(item.pause_requested),
-            recent_hops=hops,
-            timing={k: int(v) for k, v in _plain(item.timing).items()},
-            heartbeat_at=item.heartbeat_at,
-            finished_at=item.finished_at,
-            parent_id=item.parent_id,
-        )
 
 
 class _NoState:
@@ -912,12 +868,3 @@ class _NoState:
 
 
 NO_STATE = _NoState()
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    """A raw pynamodb MapAttribute (or None) as a plain dict."""
-    if value is None:
-        return {}
-    if hasattr(value, "as_dict"):
-        return dict(value.as_dict())
-    return dict(value)

@@ -266,3 +266,28 @@ def watchdog(stack: Stack) -> Watchdog:
     )
     wd.kill_switch_on = lambda: False  # type: ignore[method-assign]
     return wd
+
+
+def test_an_operator_between_a_landed_hand_off_and_its_retry_loses_nothing(
+    spilled: tuple[Stack, la.LoseAnswers], truth: BucketTruth
+) -> None:
+    """The hand-off lands, an operator pauses the QUEUED job before botocore's retry, and the
+    retry meets the operator's write. The holder reads it as refused and stops without invoking;
+    the state object the item points to must survive, and resume continues from it exactly."""
+    stack, hook = spilled
+    hook.lose(la.hand_off_write)
+    paused: list[JobStatus] = []
+    hook.meanwhile = lambda: paused.append(stack.store.request_pause("overtaken").status)
+    run(stack, "overtaken")
+    assert paused == [JobStatus.PAUSED]
+    job = stack.job("overtaken")
+    assert job.status is JobStatus.PAUSED
+    assert stack.store.load_state(job) is not None, "the committed state object was deleted"
+    assert [r["outcome"] for r in stack.sim.results][-1] == "lease_lost"
+    resumed = stack.store.resume("overtaken")
+    send_event(stack.runtime.lambda_client, FUNCTION, resumed)
+    stack.sim.drain()
+    done = stack.job("overtaken")
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert {k: done.counters.get(k, 0) for k in truth.counters()} == truth.counters()
+    check_one_holder_no_fork(stack.commits)

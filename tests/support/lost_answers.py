@@ -40,6 +40,8 @@ class LoseAnswers:
     landed: list[tuple[str, int]] = field(default_factory=list)
     # The retry of a lost request is the same body: let it through (one lost answer per call).
     last_lost: bytes | None = None
+    # Runs after a request landed and before its answer is lost: someone else at the worst moment.
+    meanwhile: Callable[[], None] | None = None
 
     def lose(self, match: Match, times: int = 1) -> None:
         self.rules.append((match, times))
@@ -59,6 +61,9 @@ class LoseAnswers:
                 self.rules[i] = (match, times - 1)
                 response = botocore_stubber("before-send", request=request)
                 self.landed.append((op, response.status_code if response is not None else 0))
+                if self.meanwhile is not None:
+                    meanwhile, self.meanwhile = self.meanwhile, None
+                    meanwhile()
                 raise ConnectionClosedError(endpoint_url=request.url)
         return None
 
