@@ -814,10 +814,10 @@ class JobStore:
             reason = RejectReason.TERMINAL
         elif job.status is JobStatus.PAUSED:
             reason = RejectReason.PAUSED
+        elif job.lease_alive(now):
+            reason = RejectReason.LEASE_HELD  # its holder, not this event, ends an exhausted job
         elif job.hops >= job.max_hops:
             reason = RejectReason.HOPS_EXHAUSTED
-        elif job.lease_alive(now):
-            reason = RejectReason.LEASE_HELD
         else:
             reason = RejectReason.CONTENDED
         return ClaimRejected(reason, job)
