@@ -291,3 +291,56 @@ def test_an_operator_between_a_landed_hand_off_and_its_retry_loses_nothing(
     assert done.status is JobStatus.SUCCEEDED, done.last_error
     assert {k: done.counters.get(k, 0) for k in truth.counters()} == truth.counters()
     check_one_holder_no_fork(stack.commits)
+
+
+# ----------------------------------------------- errors in a hop must not leave the lease held
+
+
+def deliver_next_expecting_an_error(stack: Stack, job_id: str) -> Job:
+    """Deliver the queued event; its invocation must raise (for Lambda's retry) having released
+    the lease with the attempt counted, so the retry can claim the epoch at once."""
+    errors = len(stack.sim.errors)
+    stack.sim.deliver(stack.sim.queue.popleft())
+    assert len(stack.sim.errors) == errors + 1, "the failed attempt was re-raised for Lambda"
+    job = stack.job(job_id)
+    assert job.lease_owner is None, "the lease is still held: Lambda's retry would be discarded"
+    assert job.status is JobStatus.QUEUED and job.attempts == 1
+    return job
+
+
+def test_a_transient_s3_error_loading_the_state_releases_the_lease_for_lambdas_retry(
+    spilled: tuple[Stack, la.LoseAnswers], truth: BucketTruth
+) -> None:
+    """The spilled state cannot be read (S3 answers 500 to every attempt botocore makes)."""
+    stack, hook = spilled
+    stack.start({"bucket": BUCKET}, job_id="s3-error")
+    stack.sim.deliver(stack.sim.queue.popleft())  # hop 1 spills its state and hands off
+    failing = la.FailRequests()
+    attempts = stack.runtime.s3.meta.config.retries["total_max_attempts"]
+    failing.fail(la.s3_get, times=attempts)  # every attempt botocore makes of one GetObject
+    stack.runtime.s3.meta.events.register_first("before-send.s3", failing, unique_id="fail-s3")
+    la.without_jitter(stack.runtime.s3)
+    deliver_next_expecting_an_error(stack, "s3-error")
+    assert failing.failed == attempts
+    stack.sim.drain()
+    assert_exact(stack, hook, "s3-error", truth)
+
+
+def test_a_failure_release_that_fails_is_tried_again(
+    inline: tuple[Stack, la.LoseAnswers], truth: BucketTruth
+) -> None:
+    """A task error, then DynamoDB throttles every attempt of the release: the relay tries the
+    release again rather than leave the lease held for the watchdog."""
+    stack, hook = inline
+    client = stack.store.model._get_connection().connection.client
+    attempts = client.meta.config.retries["total_max_attempts"]
+    failing = la.FailRequests()
+    failing.fail(la.release_write, times=attempts)
+    client.meta.events.register_first("before-send.dynamodb", failing, unique_id="fail-ddb")
+    actions.fail_once.add(sorted(truth.under(""), key=lambda k: k.encode())[0])
+    stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"}, job_id="again")
+    deliver_next_expecting_an_error(stack, "again")
+    assert failing.failed == attempts
+    stack.sim.drain()
+    job = assert_exact(stack, hook, "again", truth)
+    assert job.counters["recorded"] == OBJECTS

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
+from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
 
 Match = Callable[[str, dict[str, Any]], bool]
@@ -139,3 +141,40 @@ def flag_write(name: str) -> Match:
 
 def put_write(op: str, body: dict[str, Any]) -> bool:
     return op == "PutItem"
+
+
+@dataclass
+class FailRequests:
+    """before-send: matching requests never reach the backend; each attempt gets an error answer
+    (a DynamoDB throttle, an S3 500) until `times` attempts have failed."""
+
+    rules: list[tuple[Match, int]] = field(default_factory=list)
+    failed: int = 0
+
+    def fail(self, match: Match, times: int) -> None:
+        self.rules.append((match, times))
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        target = str(request.headers.get("X-Amz-Target", b""), "utf-8", "replace")
+        op = target.rsplit(".", 1)[-1] if target else f"{request.method} {request.url}"
+        try:
+            body = json.loads(request.body or b"{}") if target else {}
+        except ValueError:
+            body = {}
+        for i, (match, times) in enumerate(self.rules):
+            if times > 0 and match(op, body):
+                self.rules[i] = (match, times - 1)
+                self.failed += 1
+                if target:
+                    answer = (
+                        b'{"__type":"com.amazonaws.dynamodb.v20120810#'
+                        b'ProvisionedThroughputExceededException","message":"Rate exceeded"}'
+                    )
+                    return AWSResponse(request.url, 400, {}, MockRawResponse(answer))
+                answer = b"<Error><Code>InternalError</Code><Message>oops</Message></Error>"
+                return AWSResponse(request.url, 500, {}, MockRawResponse(answer))
+        return None
+
+
+def s3_get(op: str, body: dict[str, Any]) -> bool:
+    return op.startswith("GET ") and "/state/" in op
