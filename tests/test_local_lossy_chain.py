@@ -19,7 +19,7 @@ from local.stack import LocalStack
 from store.records import Job, JobStatus
 from tests.support.local import fill
 
-OBJECTS = 1_000
+OBJECTS = 2_000
 DROP_RATE = 0.15
 
 
@@ -43,8 +43,8 @@ def test_a_chain_whose_write_answers_are_lost_ends_exact(action: str) -> None:
     with LocalStack(
         # Room for a cold start on a busy machine. The window stays wide even after the budget
         # learns a slow write (a lost answer costs botocore's backoff), so hops stay useful.
-        function=FunctionConfig(timeout_ms=15_000),
-        min_margin_ms=7_000,
+        function=FunctionConfig(timeout_ms=12_000),
+        min_margin_ms=8_000,
         checkpoint_s=1,
         log_level="WARNING",
         lossy_dynamodb=DROP_RATE,
