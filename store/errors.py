@@ -12,7 +12,9 @@ from __future__ import annotations
 class BatonError(Exception):
     """Base of every error baton raises on purpose; its message is meant for a person."""
 
-    def __init__(self, message: str, *, job_id: str | None = None, epoch: int | None = None):
+    def __init__(
+        self, message: str = "", *, job_id: str | None = None, epoch: int | None = None
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.epoch = epoch
