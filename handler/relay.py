@@ -151,6 +151,8 @@ class Relay:
         try:
             return self._hop(hop)
         except LeaseLost as exc:
+            if isinstance(exc.landed, Job):
+                return self._own_write_landed(hop, exc.landed)
             count("LeaseLost")
             logger.warning("lease lost; stopping without invoking", extra={"error": str(exc)})
             return self.outcome("lease_lost", str(exc))
@@ -168,6 +170,16 @@ class Relay:
             return self._fail(hop, f"{type(exc).__name__}: {exc}", exc)
         except Exception as exc:
             return self._attempt_failed(hop, exc)
+
+    def _own_write_landed(self, hop: Hop, job: Job) -> dict[str, Any]:
+        """A write of this hop whose outcome was unknown turned out to have landed: finish what it
+        began. A hand-off's next epoch must still be invoked; a terminal write is the end."""
+        logger.warning(
+            "an earlier write of unknown outcome had landed", extra={"status": job.status}
+        )
+        if job.status is JobStatus.QUEUED and job.epoch > hop.claim.lease.epoch:
+            return self._invoke_next(job, hop)
+        return self.outcome(job.status.value.lower(), "an earlier write had landed", job.epoch)
 
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
         job = rejected.job
@@ -327,12 +339,18 @@ class Relay:
             settled = rt.store.settle_requests(queued)
             if settled is not None:
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
-        payload = {"job_id": job.job_id, "epoch": queued.epoch}
+        before = self.remaining()
+        result = self._invoke_next(queued, hop)
+        budget.observe_invoke(before - self.remaining())
+        return result
+
+    def _invoke_next(self, queued: Job, hop: Hop) -> dict[str, Any]:
+        """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""
+        rt = self.rt
+        payload = {"job_id": queued.job_id, "epoch": queued.epoch}
         invoker = SelfInvoker(rt.lambda_client, rt.sleep)
         rt.faults.hit(faults.DURING_INVOKE)
-        before = self.remaining()
         sent = invoker.send(self_function(self.context), payload, self.remaining)
-        budget.observe_invoke(before - self.remaining())
         count("HandOffs")
         if not sent:
             count("HandOffInvokeFailed")
@@ -370,7 +388,16 @@ class Relay:
             try:
                 result = store.record_failure(hop.claim, error, hop.end("error"), ending)
                 break
-            except LeaseLost:
+            except LeaseLost as lost:
+                landed = lost.landed
+                released = (
+                    isinstance(landed, Job)
+                    and landed.status is JobStatus.QUEUED
+                    and landed.epoch == hop.claim.lease.epoch
+                )
+                if released:
+                    count("TaskErrors")
+                    raise exc from None  # an earlier try of this release had landed
                 raise
             except Exception:
                 logger.exception("the failed attempt could not be released", extra={"try": attempt})

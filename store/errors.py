@@ -8,6 +8,8 @@ job carry its id and, where known, the epoch, so logs and the CLI can say which.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BatonError(Exception):
     """Base of every error baton raises on purpose; its message is meant for a person."""
@@ -46,7 +48,22 @@ class IllegalTransition(BatonError):
 
 
 class LeaseLost(BatonError):
-    """The invocation no longer holds the job: it must stop at once and invoke nothing."""
+    """The invocation no longer holds the job: it must stop at once and invoke nothing.
+
+    `landed` is set when the item moved on by this holder's own earlier write of unknown outcome
+    (its token is on the item): the job as that write left it, for the relay to finish the act
+    (send the hand-off's event, or let Lambda retry a released attempt)."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        job_id: str | None = None,
+        epoch: int | None = None,
+        landed: Any = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id, epoch=epoch)
+        self.landed = landed
 
 
 class StateTooLarge(PermanentError):

@@ -644,14 +644,20 @@ class JobStore:
         try:
             outcome = self.writer.update(lease.job_id, list(actions), self._held(claim), token)
         except WriteUnknown:
-            claim.pending.append(token)
+            claim.pending[token] = op
             raise
         if isinstance(outcome, Refused):
+            item = outcome.item
+            own = item is not None and item.last_write in claim.pending
+            if own and item is not None:
+                landed_op = claim.pending[str(item.last_write)]
+                self._report(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
-                f"lease ({op} refused)",
+                f"lease ({op} refused{'; an earlier write of its own landed' if own else ''})",
                 job_id=lease.job_id,
                 epoch=lease.epoch,
+                landed=self._to_job(item) if own and item is not None else None,
             )
         claim.version = token
         claim.pending.clear()

@@ -162,7 +162,7 @@ class Claim:
     # The token of the holder's last applied write, and those of its writes of unknown outcome:
     # the next write is fenced on the item carrying one of them (store/protocol.py).
     version: str = ""
-    pending: list[str] = field(default_factory=list)
+    pending: dict[str, str] = field(default_factory=dict)  # token -> operation
 
 
 @dataclass(frozen=True)

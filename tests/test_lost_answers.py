@@ -344,3 +344,27 @@ def test_a_failure_release_that_fails_is_tried_again(
     stack.sim.drain()
     job = assert_exact(stack, hook, "again", truth)
     assert job.counters["recorded"] == OBJECTS
+
+
+def test_a_hand_off_of_unknown_outcome_that_landed_is_still_invoked(
+    spilled: tuple[Stack, la.LoseAnswers], truth: BucketTruth
+) -> None:
+    """The hand-off lands, its answer is lost, the retry is refused and the read-back fails too:
+    the outcome is unknown, so the relay releases the attempt. That release is refused because
+    the hand-off had landed; the relay recognises its own write and sends the next epoch's event
+    rather than leave the job QUEUED for the watchdog."""
+    stack, hook = spilled
+    client = stack.store.model._get_connection().connection.client
+    failing = la.FailRequests()
+    client.meta.events.register_first("before-send.dynamodb", failing, unique_id="fail-get")
+    attempts = client.meta.config.retries["total_max_attempts"]
+
+    def then_fail_the_read_back() -> None:
+        failing.fail(lambda op, body: op == "GetItem", times=attempts)
+
+    hook.lose(la.hand_off_write)
+    hook.meanwhile = then_fail_the_read_back
+    run(stack, "unknown-hand-off")
+    assert failing.failed == attempts
+    job = assert_exact(stack, hook, "unknown-hand-off", truth)
+    assert job.epoch == job.hops
