@@ -48,7 +48,7 @@ def make_handler(s3: Any) -> Any:
     """The durable function: a loop of one step per page, state only in the steps' results."""
     from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
-    @durable_execution
+    @durable_execution  # type: ignore[untyped-decorator,unused-ignore]  # untyped without the bench extra
     def walk(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
         bucket = event["bucket"]
         after, objects, size, pages = "", 0, 0, 0

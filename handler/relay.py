@@ -5,6 +5,12 @@ claim -> load state -> loop:
     step()
     if done: finish, return
     if checkpoint due: checkpoint (LeaseLost: return), honour cancel/pause
+
+Every error in a hop ends in one of two ways. A `PermanentError` fails the job (cursor kept).
+Anything else, from the task, from loading the state, or a write of unknown outcome, is a failed
+attempt: the lease is released with the attempt counted and the error re-raised, so Lambda's own
+retry can claim the same epoch at once. Only when DynamoDB cannot take even that release does the
+error escape with the lease held (the watchdog restarts the job once it expires).
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from handler.event import RelayEvent
 from handler.invoker import SelfInvoker
 from handler.observability import count, logger
 from handler.runtime import Runtime
-from handler.tasks.base import JobFailure, Resources, StepContext, Task
+from handler.tasks.base import Resources, StepContext, Task
 from handler.tasks.registry import get_task
-from store.errors import CorruptItem, InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
+from store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from store.protocol import max_hops_reached
 from store.records import (
     Claim,
@@ -36,8 +42,8 @@ from store.records import (
     RejectReason,
 )
 
-# Errors that another attempt at the same cursor cannot fix.
-PERMANENT_ERRORS = (JobFailure, InvalidJob, StateCorrupt, StateTooLarge)
+# How often the failure release is tried (each try is itself retried by botocore).
+RELEASE_TRIES = 3
 
 
 class LambdaContext(Protocol):
@@ -143,14 +149,37 @@ class Relay:
             items_at_start=0,
         )
         try:
-            requested = _requested(claimed.job)
-            if requested is not None:
-                return self._stop(hop, requested, "operator request seen at claim", commit=False)
-            return self._work(hop)
+            return self._hop(hop)
         except LeaseLost as exc:
+            if isinstance(exc.landed, Job):
+                return self._own_write_landed(hop, exc.landed)
             count("LeaseLost")
             logger.warning("lease lost; stopping without invoking", extra={"error": str(exc)})
             return self.outcome("lease_lost", str(exc))
+
+    def _hop(self, hop: Hop) -> dict[str, Any]:
+        """The hop, with every error ending as a failed job or a released, counted attempt."""
+        try:
+            requested = _requested(hop.job)
+            if requested is not None:
+                return self._stop(hop, requested, "operator request seen at claim", commit=False)
+            return self._work(hop)
+        except LeaseLost:
+            raise
+        except PermanentError as exc:
+            return self._fail(hop, f"{type(exc).__name__}: {exc}", exc)
+        except Exception as exc:
+            return self._attempt_failed(hop, exc)
+
+    def _own_write_landed(self, hop: Hop, job: Job) -> dict[str, Any]:
+        """A write of this hop whose outcome was unknown turned out to have landed: finish what it
+        began. A hand-off's next epoch must still be invoked; a terminal write is the end."""
+        logger.warning(
+            "an earlier write of unknown outcome had landed", extra={"status": job.status}
+        )
+        if job.status is JobStatus.QUEUED and job.epoch > hop.claim.lease.epoch:
+            return self._invoke_next(job, hop)
+        return self.outcome(job.status.value.lower(), "an earlier write had landed", job.epoch)
 
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
         job = rejected.job
@@ -201,10 +230,7 @@ class Relay:
     def _work(self, hop: Hop) -> dict[str, Any]:
         rt = self.rt
         budget = TimeBudget(self.remaining, rt.settings.min_margin_ms, hop.job.timing)
-        try:
-            self._start_task(hop)
-        except PERMANENT_ERRORS as exc:
-            return self._fail(hop, f"{type(exc).__name__}: {exc}")
+        self._start_task(hop)
         assert hop.task is not None
         task = hop.task
         ctx = StepContext(
@@ -238,12 +264,6 @@ class Relay:
                     requested = _requested(seen)
                     if requested is not None:
                         return self._stop(hop, requested, "operator request", commit=False)
-        except LeaseLost:
-            raise
-        except PERMANENT_ERRORS as exc:
-            return self._fail(hop, f"{type(exc).__name__}: {exc}")
-        except Exception as exc:
-            return self._attempt_failed(hop, exc)
         finally:
             task.close()
 
@@ -327,12 +347,18 @@ class Relay:
             settled = rt.store.settle_requests(queued)
             if settled is not None:
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
-        payload = {"job_id": job.job_id, "epoch": queued.epoch}
+        before = self.remaining()
+        result = self._invoke_next(queued, hop)
+        budget.observe_invoke(before - self.remaining())
+        return result
+
+    def _invoke_next(self, queued: Job, hop: Hop) -> dict[str, Any]:
+        """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""
+        rt = self.rt
+        payload = {"job_id": queued.job_id, "epoch": queued.epoch}
         invoker = SelfInvoker(rt.lambda_client, rt.sleep)
         rt.faults.hit(faults.DURING_INVOKE)
-        before = self.remaining()
         sent = invoker.send(self_function(self.context), payload, self.remaining)
-        budget.observe_invoke(before - self.remaining())
         count("HandOffs")
         if not sent:
             count("HandOffInvokeFailed")
@@ -345,9 +371,16 @@ class Relay:
         logger.info("handed off", extra={"next_epoch": queued.epoch, "items": hop.items()})
         return self.outcome("handed_off", epoch=queued.epoch)
 
-    def _fail(self, hop: Hop, error: str) -> dict[str, Any]:
+    def _fail(self, hop: Hop, error: str, cause: Exception) -> dict[str, Any]:
+        """Fail the job for good; if even that write fails, count it as a failed attempt."""
         ending = self._ending(hop, JobStatus.FAILED, error)
-        self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
+        try:
+            self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
+        except LeaseLost:
+            raise
+        except Exception:
+            logger.exception("the job could not be marked FAILED; releasing the attempt")
+            return self._attempt_failed(hop, cause)
         count("JobsFailed")
         logger.error("job failed", extra={"error": error})
         return self.outcome("failed", error)
@@ -359,7 +392,29 @@ class Relay:
         store = self.rt.store
         last = store.will_fail_on_error(hop.claim)
         ending = self._ending(hop, JobStatus.FAILED, error) if last else None
-        result = store.record_failure(hop.claim, error, hop.end("error"), ending)
+        for attempt in range(1, RELEASE_TRIES + 1):
+            try:
+                result = store.record_failure(hop.claim, error, hop.end("error"), ending)
+                break
+            except LeaseLost as lost:
+                landed = lost.landed
+                released = (
+                    isinstance(landed, Job)
+                    and landed.status is JobStatus.QUEUED
+                    and landed.epoch == hop.claim.lease.epoch
+                )
+                if released:
+                    count("TaskErrors")
+                    raise exc from None  # an earlier try of this release had landed
+                raise
+            except Exception:
+                logger.exception("the failed attempt could not be released", extra={"try": attempt})
+                if attempt == RELEASE_TRIES or self.remaining() < self.rt.settings.min_margin_ms:
+                    # DynamoDB takes nothing: the lease stays until it expires, then the
+                    # watchdog restarts the job. Lambda's retry of this event is discarded.
+                    count("ReleaseFailed")
+                    raise exc from None
+                self.rt.sleep(0.2 * attempt)
         count("TaskErrors")
         if result.will_retry:
             raise exc

@@ -25,7 +25,7 @@ from handler.runtime import get_runtime
 from store.clock import iso_from_ms
 from store.config import int_setting
 from store.constants import DEFAULT_MAX_REARMS, DEFAULT_STALL_AFTER_S
-from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound
+from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
 from store.health import Health, assess
 from store.protocol import JobStore
 from store.records import JobStatus
@@ -144,6 +144,9 @@ class Watchdog:
                 action = "rearmed"
         except ChangedMeanwhile:
             return None  # the chain moved (or an operator acted) since the read: leave it
+        except WriteUnknown as exc:
+            logger.warning("watchdog write of unknown outcome", extra={"error": str(exc)})
+            return None  # the next sweep reads the job again
         try:
             send_event(self.lambda_client, self.function, moved)
         except InvokeFailed as exc:

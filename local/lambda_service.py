@@ -30,7 +30,7 @@ from local import lambda_errors as errors
 from local.faults import Dice, FaultConfig
 from local.function import FunctionConfig
 from local.workers import Ending, Result, WorkerDied, WorkerPool
-from store.clock import iso_from_ms
+from store.clock import iso_from_ms, wall_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
 SERVICE_RETRY_MS = 1_000
@@ -38,7 +38,7 @@ INVOCATIONS_KEPT = 10_000
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return wall_ms()
 
 
 @dataclass(order=True)

@@ -33,6 +33,7 @@ from local.faults import FaultConfig
 from local.function import FunctionConfig
 from local.lambda_http import LambdaApi, LambdaHttpServer
 from local.lambda_service import LambdaService
+from local.lossy_proxy import LossyProxy
 from local.moto_server import MotoServer
 from store.codec import StateCodec
 from store.constants import DEFAULT_TABLE
@@ -63,6 +64,8 @@ class LocalStack:
         action_modules: Sequence[str] = (DEMO_ACTIONS,),
         log_level: str = "INFO",
         worker_env: Mapping[str, str] | None = None,
+        lossy_dynamodb: float = 0.0,
+        lossy_seed: int = 0,
     ) -> None:
         self.function = function or FunctionConfig()
         self.faults = faults or FaultConfig()
@@ -74,6 +77,11 @@ class LocalStack:
         self.action_modules = tuple(action_modules)
         self.log_level = log_level
         self.extra_worker_env = dict(worker_env or {})
+        # Share of the workers' DynamoDB writes whose answer a loopback proxy loses after they
+        # landed (local/lossy_proxy.py); 0 sends them straight to the moto server.
+        self.lossy_dynamodb = lossy_dynamodb
+        self.lossy_seed = lossy_seed
+        self.proxy: LossyProxy | None = None
         self.tmpdir: Path | None = None
         self.moto: MotoServer | None = None
         self.service: LambdaService | None = None
@@ -99,6 +107,10 @@ class LocalStack:
         try:
             self.tmpdir = Path(tempfile.mkdtemp(prefix="baton-local-"))
             self.moto = MotoServer(self.tmpdir / "moto.log").start()
+            if self.lossy_dynamodb > 0:
+                self.proxy = LossyProxy(
+                    self.moto.url, drop_rate=self.lossy_dynamodb, seed=self.lossy_seed
+                ).start()
             # The workers' environment names the Lambda port, known once the server is bound:
             # it is filled in before the service starts its first worker.
             self.service = LambdaService(self.function, {}, self.tmpdir, self.faults)
@@ -126,6 +138,8 @@ class LocalStack:
             self.service.close()
         if self.http is not None:
             self.http.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.moto is not None:
             self.moto.stop()
         if self.tmpdir is not None:
@@ -133,6 +147,7 @@ class LocalStack:
         self.service = None
         self.http = None
         self.moto = None
+        self.proxy = None
         self._store = None
 
     # ------------------------------------------------------------------ endpoints
@@ -208,6 +223,8 @@ class LocalStack:
             **self.env(),
             **self.extra_worker_env,
         }
+        if self.proxy is not None:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = self.proxy.url
         return env
 
     # ------------------------------------------------------------------ clients

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.children import become_child
+from store.clock import wall_ms
 
 
 @dataclass
@@ -37,7 +38,7 @@ class LocalContext:
     deadline_ms: int
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.deadline_ms - time.time_ns() // 1_000_000)
+        return max(0, self.deadline_ms - wall_ms())
 
 
 def load_handler(path: str) -> Callable[[Any, Any], Any]:

@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from store.clock import wall_ms
+
 INIT_TIMEOUT_S = 30.0
 
 
@@ -247,4 +249,4 @@ def _runtime_error(error_type: str, message: str) -> str:
 
 
 def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return wall_ms()

@@ -13,8 +13,10 @@ from store.errors import (
     JobConflict,
     JobNotFound,
     LeaseLost,
+    PermanentError,
     StateCorrupt,
     StateTooLarge,
+    WriteUnknown,
 )
 from store.protocol import JobStore
 from store.records import (
@@ -51,8 +53,10 @@ __all__ = [
     "JobStore",
     "Lease",
     "LeaseLost",
+    "PermanentError",
     "Progress",
     "RejectReason",
     "StateCorrupt",
     "StateTooLarge",
+    "WriteUnknown",
 ]

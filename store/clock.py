@@ -13,11 +13,16 @@ class Clock(Protocol):
     def now_ms(self) -> int: ...
 
 
+def wall_ms() -> int:
+    """The wall clock in milliseconds: the one place baton reads it (local/ uses it too)."""
+    return time.time_ns() // 1_000_000
+
+
 class SystemClock:
     """The real clock."""
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+        return wall_ms()
 
 
 def iso_from_ms(ms: int) -> str:

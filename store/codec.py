@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from store.constants import STATE_INLINE_LIMIT_BYTES, STATE_PREFIX
-from store.errors import BatonError, StateCorrupt, StateTooLarge
+from store.errors import PermanentError, StateCorrupt, StateTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -67,7 +67,7 @@ def to_json_bytes(value: Any) -> bytes:
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
         ).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise BatonError(
+        raise PermanentError(
             f"task state must be JSON (dicts, lists, str, int, float, bool): {exc}"
         ) from exc
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE
+from store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE, STATE_INLINE_LIMIT_BYTES
 from store.errors import ConfigError
 
 _TABLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -19,6 +19,8 @@ class StoreSettings:
     table: str = DEFAULT_TABLE
     state_bucket: str | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # Compressed state above this many bytes spills to the state bucket.
+    state_inline_limit: int = STATE_INLINE_LIMIT_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
@@ -31,7 +33,16 @@ class StoreSettings:
             )
         bucket = env.get("BATON_STATE_BUCKET") or None
         retention = int_setting(env, "BATON_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
-        return cls(table=table, state_bucket=bucket, retention_days=retention)
+        inline = int_setting(
+            env,
+            "BATON_STATE_INLINE_LIMIT",
+            STATE_INLINE_LIMIT_BYTES,
+            0,
+            STATE_INLINE_LIMIT_BYTES,
+        )
+        return cls(
+            table=table, state_bucket=bucket, retention_days=retention, state_inline_limit=inline
+        )
 
 
 def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -1,24 +1,42 @@
-"""Errors a caller of the store must handle, each a class of its own."""
+"""Errors a caller of the store must handle, each a class of its own.
+
+Retry semantics live in the class: a `PermanentError` is one no other attempt at the same cursor
+can fix (the relay fails the job at once); every other error in a hop is an attempt that failed
+(the relay releases the lease with the attempt counted, and Lambda retries it). Errors about one
+job carry its id and, where known, the epoch, so logs and the CLI can say which.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class BatonError(Exception):
     """Base of every error baton raises on purpose; its message is meant for a person."""
 
+    def __init__(
+        self, message: str = "", *, job_id: str | None = None, epoch: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.epoch = epoch
 
-class ConfigError(BatonError):
+
+class PermanentError(BatonError):
+    """No retry at the same cursor can fix this: the job fails at once, its cursor kept."""
+
+
+class ConfigError(PermanentError):
     """An environment variable or flag has a value baton cannot use."""
 
 
-class InvalidJob(BatonError):
+class InvalidJob(PermanentError):
     """A job id, task name or parameters were rejected before anything was written."""
 
 
 class JobNotFound(BatonError):
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job {job_id!r} in the jobs table")
-        self.job_id = job_id
+        super().__init__(f"no job {job_id!r} in the jobs table", job_id=job_id)
 
 
 class JobConflict(BatonError):
@@ -30,14 +48,29 @@ class IllegalTransition(BatonError):
 
 
 class LeaseLost(BatonError):
-    """The invocation no longer holds the job: it must stop at once and invoke nothing."""
+    """The invocation no longer holds the job: it must stop at once and invoke nothing.
+
+    `landed` is set when the item moved on by this holder's own earlier write of unknown outcome
+    (its token is on the item): the job as that write left it, for the relay to finish the act
+    (send the hand-off's event, or let Lambda retry a released attempt)."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        job_id: str | None = None,
+        epoch: int | None = None,
+        landed: Any = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id, epoch=epoch)
+        self.landed = landed
 
 
-class StateTooLarge(BatonError):
+class StateTooLarge(PermanentError):
     """The encoded state is over the inline budget and cannot be stored."""
 
 
-class StateCorrupt(BatonError):
+class StateCorrupt(PermanentError):
     """The stored state cannot be decoded; running on would mean running on bad state."""
 
 
@@ -45,5 +78,11 @@ class ChangedMeanwhile(BatonError):
     """The item changed between a read and the conditional write based on it."""
 
 
-class CorruptItem(BatonError):
+class CorruptItem(PermanentError):
     """The job item has attributes of the wrong type or value: no retry can fix it."""
+
+
+class WriteUnknown(BatonError):
+    """A write's outcome is unknown: the SDK gave up (timeouts, throttling, 5xx) and the item
+    did not show the write's token when read back. It may still land; nothing it wrote is
+    deleted. Transient: another attempt may succeed."""

@@ -96,6 +96,9 @@ class JobModel(Model):
     finished_at = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # The token of the last write that moved the item on (see store/writes.py); operators'
+    # cancel and pause flags leave it alone.
+    last_write = UnicodeAttribute(null=True)
 
     by_status = ByStatusIndex()
 

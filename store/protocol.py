@@ -1,8 +1,55 @@
 """The hand-off protocol: every operation is one conditional write on the job item.
 
-The condition is the whole safety argument. A write by the lease holder carries
-`epoch = e AND lease_owner = me`; an operator's direct transition carries the status and epoch it
-read plus "no live lease". Whoever loses a race loses one failed conditional write, nothing more.
+The condition is the whole safety argument, and every condition lives in this file. A write by
+the lease holder carries `epoch = e AND lease_owner = me AND last_write IN (my last write, my
+writes of unknown outcome)`: the last clause chains the holder's writes, so an earlier write that
+lands late (a request still on the wire after its timeout) can never undo a later one. An
+operator's direct transition carries the status and epoch it read plus "no live lease".
+
+Every write goes through `store.writes.Writer`, which owns the outcome rule: applied (this
+attempt, or an earlier attempt of the same call retried by botocore after a lost answer: its
+token is on the item), refused (the item moved on), or unknown (`WriteUnknown`).
+
+operation      | condition                        | effect                  | a refusal means
+---------------|----------------------------------|-------------------------|--------------------
+create         | no item with this id             | QUEUED, epoch 1         | the id exists: same
+               |                                  |                         | task+params is the
+               |                                  |                         | same job, else
+               |                                  |                         | JobConflict
+claim          | epoch = e, QUEUED or RUNNING,    | RUNNING, lease to       | classified from the
+               | lease free/mine/expired,         | deadline + skew,        | item read back; the
+               | hops < max_hops, last_write is   | hops + 1                | event is discarded
+               | not this claim's token           |                         |
+checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | LeaseLost: stop,
+               | me, last_write in my chain       | attempts 0              | invoke nothing
+hand off       | held                             | state, counters, epoch  | LeaseLost
+               |                                  | e + 1, QUEUED, no lease |
+finish         | held                             | state, counters,        | LeaseLost
+               |                                  | SUCCEEDED, TTL          |
+fail           | held                             | FAILED (+ state and     | LeaseLost
+               |                                  | counters when given)    |
+release        | held                             | QUEUED, no lease,       | LeaseLost
+(task error)   |                                  | attempts + 1            |
+stop           | held                             | PAUSED or CANCELLED     | LeaseLost
+cancel/pause   | status, epoch as read, no live   | CANCELLED or PAUSED     | ChangedMeanwhile:
+(unheld)       | lease                            |                         | read, decide again
+cancel/pause   | RUNNING, epoch and owner as read | flag set (no token:     | ChangedMeanwhile
+flag (held)    |                                  | idempotent)             |
+resume         | status, epoch as read, no live   | epoch + 1, QUEUED,      | IllegalTransition
+               | lease (+ skew with --force)      | attempts 0              |
+watchdog nudge | QUEUED, epoch and updated_at as  | rearms + 1              | ChangedMeanwhile:
+               | read, no lease                   |                         | the chain moved
+watchdog rearm | status, epoch as read, no live   | epoch + 1, QUEUED,      | ChangedMeanwhile
+               | lease                            | rearms + 1              |
+fail stalled   | status, epoch as read, no live   | FAILED                  | ChangedMeanwhile
+               | lease                            |                         |
+fail exhausted | as read, no live lease, hops >=  | FAILED                  | moved on: left alone
+               | max_hops                         |                         |
+fail corrupt   | the item exists                  | FAILED                  | it is gone
+
+Nothing here deletes a state object the item may point to: a spilled object written for a write
+that was refused or of unknown outcome is left to the bucket's lifecycle rule; only the object a
+holder's applied commit superseded is deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +61,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
@@ -39,7 +86,9 @@ from store.errors import (
     JobNotFound,
     LeaseLost,
     StateCorrupt,
+    WriteUnknown,
 )
+from store.mapping import job_from_item
 from store.model import HopAttribute, JobModel, bind_job_model
 from store.records import (
     Claim,
@@ -55,8 +104,7 @@ from store.records import (
     Progress,
     RejectReason,
 )
-
-CONDITION_FAILED = "ConditionalCheckFailedException"
+from store.writes import Refused, Writer, new_token
 
 
 @dataclass(frozen=True)
@@ -75,22 +123,6 @@ AuditSink = Callable[[CommitEvent], None]
 # Called with "state_written:<op>" after a spilled state reached S3 and before the item write;
 # simulations crash there to prove such a crash loses nothing.
 FaultHook = Callable[[str], None]
-
-
-def error_code(exc: PynamoDBException) -> str:
-    """The AWS error code behind a pynamodb error, or "" for connection-level failures.
-
-    pynamodb's own `cause_response_code` raises AttributeError when the cause is a botocore
-    ReadTimeoutError or ConnectionClosedError (their `response` is None).
-    """
-    response = getattr(exc.cause, "response", None)
-    if not isinstance(response, dict):
-        return ""
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _condition_failed(exc: UpdateError | PutError) -> bool:
-    return error_code(exc) == CONDITION_FAILED
 
 
 def max_hops_reached(max_hops: int) -> str:
@@ -128,6 +160,7 @@ class JobStore:
         self.audit = audit
         self.codec = codec or StateCodec()
         self.fault_hook = fault_hook
+        self.writer = Writer(model)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, clock: Clock | None = None) -> JobStore:
@@ -136,7 +169,7 @@ class JobStore:
         codec = StateCodec()
         if settings.state_bucket:
             s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
-            codec = StateCodec(s3, settings.state_bucket)
+            codec = StateCodec(s3, settings.state_bucket, inline_limit=settings.state_inline_limit)
         return cls(model, clock, retention_days=settings.retention_days, codec=codec)
 
     @property
@@ -211,18 +244,21 @@ class JobStore:
             updated_at=stamp,
             parent_id=spec.parent_id,
         )
-        try:
-            item.save(condition=m.job_id.does_not_exist())
-        except PutError as exc:
-            if not _condition_failed(exc):
-                raise
-            existing = self.get(spec.job_id)
+        outcome = self.writer.put(item, m.job_id.does_not_exist(), new_token())
+        if isinstance(outcome, Refused):
+            if outcome.item is None:
+                raise WriteUnknown(
+                    f"job {spec.job_id!r} could not be created and cannot be read; try again",
+                    job_id=spec.job_id,
+                )
+            existing = self._to_job(outcome.item)
             same = existing.task == spec.task and to_json_bytes(existing.params) == params_json
             if not same:
                 raise JobConflict(
                     f"job {spec.job_id!r} exists already with task {existing.task!r} and other "
-                    f"parameters; choose another --job-id"
-                ) from None
+                    f"parameters; choose another --job-id",
+                    job_id=spec.job_id,
+                )
             return existing, False
         self._report("create", spec.job_id, 1, None, now)
         return self.get(spec.job_id), True
@@ -233,6 +269,7 @@ class JobStore:
         """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
         now = self._now()
         m = self.model
+        token = new_token()
         condition = (
             (m.epoch == epoch)
             & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -242,6 +279,8 @@ class JobStore:
                 | (m.lease_expires_ms < now)
             )
             & (m.hops < m.max_hops)
+            # A retry of this very claim (its answer lost) must not count a second hop.
+            & (m.last_write.does_not_exist() | (m.last_write != token))
         )
         expires = deadline_ms + self.skew_ms
         stamp = iso_from_ms(now)
@@ -253,26 +292,13 @@ class JobStore:
             m.updated_at.set(stamp),
             m.heartbeat_at.set(stamp),
         ]
-        item = m(job_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if error_code(exc) == "ValidationException":
-                raise CorruptItem(
-                    f"job item {job_id!r} cannot be claimed: {exc.cause or exc}; an attribute "
-                    f"has the wrong type"
-                ) from exc
-            if not _condition_failed(exc):
-                raise
-            return self._classify(job_id, epoch)
-        except (ValueError, TypeError) as exc:
-            raise CorruptItem(
-                f"job item {job_id!r} is malformed ({type(exc).__name__}: {exc})"
-            ) from exc
+        outcome = self.writer.update(job_id, actions, condition, token)
+        if isinstance(outcome, Refused):
+            return self._classify(outcome.item, epoch)
         self._report("claim", job_id, epoch, owner, now, expires)
-        job = self._to_job(item)
+        job = self._to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
-        return Claim(lease=lease, job=job, committed_ref=job.state_ref)
+        return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
 
     def checkpoint(self, claim: Claim, progress: Progress) -> Job:
         """Commit state and counters together; the returned job carries operator requests."""
@@ -405,8 +431,8 @@ class JobStore:
             return None
         try:
             return self._direct_transition(job, target)
-        except ChangedMeanwhile:
-            return None
+        except (ChangedMeanwhile, WriteUnknown):
+            return None  # the next claim sees the flag and stops the job there
 
     def resume(self, job_id: str, max_hops: int | None = None, *, force: bool = False) -> Job:
         """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it.
@@ -442,7 +468,9 @@ class JobStore:
             item = self._conditional(job.job_id, actions, self._unheld(job, now + grace))
         except ChangedMeanwhile:
             raise IllegalTransition(
-                f"job {job_id!r} changed while resuming; look at it again and retry"
+                f"job {job_id!r} changed while resuming; look at it again and retry",
+                job_id=job_id,
+                epoch=job.epoch,
             ) from None
         self._report("resume", job_id, job.epoch + 1, None, now)
         return self._to_job(item)
@@ -547,18 +575,24 @@ class JobStore:
             m.updated_at.set(iso_from_ms(now)),
         ]
 
-    def _conditional(self, job_id: str, actions: list[Action], condition: Condition) -> JobModel:
-        """One conditional update; a failed condition raises ChangedMeanwhile."""
-        item = self.model(job_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise
+    def _conditional(
+        self,
+        job_id: str,
+        actions: Sequence[Action],
+        condition: Condition,
+        *,
+        token: bool = True,
+    ) -> JobModel:
+        """One conditional update by someone who does not hold the lease; refused raises
+        ChangedMeanwhile. Without a token the write must be idempotent under its condition."""
+        outcome = self.writer.update(
+            job_id, list(actions), condition, new_token() if token else None
+        )
+        if isinstance(outcome, Refused):
             raise ChangedMeanwhile(
-                f"job {job_id!r} changed meanwhile; look at it again and retry"
-            ) from None
-        return item
+                f"job {job_id!r} changed meanwhile; look at it again and retry", job_id=job_id
+            )
+        return outcome.item
 
     # ----------------------------------------------------------------- internals
 
@@ -577,6 +611,17 @@ class JobStore:
         if self.audit is not None:
             self.audit(CommitEvent(op, job_id, epoch, owner, at_ms, lease_expires_ms))
 
+    def _held(self, claim: Claim) -> Condition:
+        """The holder's fence: its epoch, its lease, and the chain of its own writes."""
+        m = self.model
+        lease = claim.lease
+        condition: Condition = (
+            (m.epoch == lease.epoch)
+            & (m.lease_owner == lease.owner)
+            & m.last_write.is_in(claim.version, *claim.pending)
+        )
+        return condition
+
     def _commit(
         self,
         op: str,
@@ -584,38 +629,45 @@ class JobStore:
         actions: Sequence[Action],
         written: StateRef | _NoState | None,
     ) -> Job:
-        """One write by the lease holder, fenced by epoch and owner.
+        """One write by the lease holder, fenced by `_held`.
 
         `written` is the state object this write points to (None when the state went inline,
-        NO_STATE when the write leaves the state alone). After the commit the object it
-        supersedes is deleted; after a refused commit (condition failed) the object just
-        written is. After an error of unknown outcome nothing is deleted. A crash between the S3
-        write and this write leaks at most that one object and loses nothing.
+        NO_STATE when the write leaves the state alone). Applied (also when an earlier attempt
+        of this call landed and its answer was lost): the object it superseded is deleted.
+        Refused: `LeaseLost`, and nothing is deleted (the object just written leaks to the
+        lifecycle rule; deleting it is safe only if no attempt of this write can ever land, which
+        no client can know). Unknown: `WriteUnknown`, nothing deleted, and the next write of this
+        holder accepts either version.
         """
-        m = self.model
         lease = claim.lease
-        condition = (m.epoch == lease.epoch) & (m.lease_owner == lease.owner)
-        item = m(lease.job_id)
+        token = new_token()
         try:
-            item.update(actions=list(actions), condition=condition)
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                # The outcome is unknown (a timeout may hide a write that landed): keep the
-                # object just written, since the item may point to it; at worst it leaks.
-                raise
-            if isinstance(written, StateRef):
-                self.codec.discard(written)
+            outcome = self.writer.update(lease.job_id, list(actions), self._held(claim), token)
+        except WriteUnknown:
+            claim.pending[token] = op
+            raise
+        if isinstance(outcome, Refused):
+            item = outcome.item
+            own = item is not None and item.last_write in claim.pending
+            if own and item is not None:
+                landed_op = claim.pending[str(item.last_write)]
+                self._report(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
-                f"lease ({op} refused)"
-            ) from None
+                f"lease ({op} refused{'; an earlier write of its own landed' if own else ''})",
+                job_id=lease.job_id,
+                epoch=lease.epoch,
+                landed=self._to_job(item) if own and item is not None else None,
+            )
+        claim.version = token
+        claim.pending.clear()
         self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written
             if superseded is not None and superseded != written:
                 self.codec.discard(superseded)
-        return self._to_job(item)
+        return self._to_job(outcome.item)
 
     def _progress_actions(
         self, claim: Claim, progress: Progress, op: str
@@ -701,9 +753,12 @@ class JobStore:
         return None
 
     def _request(self, job_id: str, target: JobStatus) -> Job:
+        asked = False
         for _ in range(OPERATOR_RETRIES):
             job = self.get(job_id)
             now = self._now()
+            if asked and job.status is target:
+                return job  # our flag landed (its answer lost) and the holder honoured it
             if job.status.terminal:
                 raise IllegalTransition(
                     f"job {job_id!r} is {job.status.value}; there is nothing to "
@@ -716,6 +771,7 @@ class JobStore:
                     return self._direct_transition(job, target)
                 return self._flag(job, target)
             except ChangedMeanwhile:
+                asked = True
                 continue
         raise IllegalTransition(f"job {job_id!r} kept changing under the request; try again")
 
@@ -732,13 +788,7 @@ class JobStore:
         ]
         if target is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions())
-        item = m(job.job_id)
-        try:
-            item.update(actions=actions, condition=self._unheld(job, now))
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise
-            raise ChangedMeanwhile(f"job {job.job_id!r} changed meanwhile") from None
+        item = self._conditional(job.job_id, actions, self._unheld(job, now))
         self._report(target.value.lower(), job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
@@ -750,20 +800,15 @@ class JobStore:
             & (m.status == JobStatus.RUNNING.value)
             & (m.lease_owner == job.lease_owner)
         )
-        item = m(job.job_id)
-        try:
-            item.update(
-                actions=[flag.set(True), m.updated_at.set(iso_from_ms(self._now()))],
-                condition=condition,
-            )
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise
-            raise ChangedMeanwhile(f"job {job.job_id!r} changed meanwhile") from None
+        # No token: setting the flag again is harmless, and leaving `last_write` alone keeps the
+        # holder's chain of writes intact.
+        actions = [flag.set(True), m.updated_at.set(iso_from_ms(self._now()))]
+        item = self._conditional(job.job_id, actions, condition, token=False)
         return self._to_job(item)
 
-    def _classify(self, job_id: str, epoch: int) -> ClaimRejected:
-        job = self.find(job_id)
+    def _classify(self, item: JobModel | None, epoch: int) -> ClaimRejected:
+        """Why a claim was refused, from the item as read back after the refusal."""
+        job = None if item is None else self._to_job(item)
         now = self._now()
         if job is None:
             return ClaimRejected(RejectReason.NOT_FOUND)
@@ -775,10 +820,10 @@ class JobStore:
             reason = RejectReason.TERMINAL
         elif job.status is JobStatus.PAUSED:
             reason = RejectReason.PAUSED
+        elif job.lease_alive(now):
+            reason = RejectReason.LEASE_HELD  # its holder, not this event, ends an exhausted job
         elif job.hops >= job.max_hops:
             reason = RejectReason.HOPS_EXHAUSTED
-        elif job.lease_alive(now):
-            reason = RejectReason.LEASE_HELD
         else:
             reason = RejectReason.CONTENDED
         return ClaimRejected(reason, job)
@@ -794,9 +839,9 @@ class JobStore:
         actions = self._failed_unheld_actions(f"corrupt item: {reason}", now, terminal=False)
         try:
             self._conditional(job_id, actions, m.job_id.exists())
-        except (ChangedMeanwhile, UpdateError):
+        except (ChangedMeanwhile, WriteUnknown):
             return False
-        except (ValueError, TypeError):
+        except CorruptItem:
             pass  # written; only reading back the (still malformed) item failed
         self._report("fail", job_id, 0, None, now)
         return True
@@ -807,69 +852,21 @@ class JobStore:
         now = self._now()
         actions = self._failed_unheld_actions(max_hops_reached(job.max_hops), now)
         condition = self._unheld(job, now) & (m.hops >= m.max_hops)
-        item = m(job.job_id)
         try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise
+            item = self._conditional(job.job_id, actions, condition)
+        except ChangedMeanwhile:
             return None
         self._report("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _to_job(self, item: JobModel) -> Job:
         try:
-            return self._decode_item(item)
+            return job_from_item(item)
         except (ValueError, TypeError, KeyError, AttributeError, StateCorrupt) as exc:
             raise CorruptItem(
                 f"job item {getattr(item, 'job_id', '?')!r} is malformed "
                 f"({type(exc).__name__}: {exc}); fix or delete it in the table"
             ) from exc
-
-    def _decode_item(self, item: JobModel) -> Job:
-        hops = tuple(
-            HopRecord(
-                hop=int(h.hop),
-                epoch=int(h.epoch),
-                owner=h.owner,
-                started_at=h.started_at,
-                ended_at=h.ended_at,
-                items=int(h.items),
-                ended_by=h.ended_by,
-            )
-            for h in (item.recent_hops or [])
-        )
-        return Job(
-            job_id=item.job_id,
-            status=JobStatus(item.status),
-            epoch=int(item.epoch),
-            task=item.task,
-            params=_plain(item.params),
-            counters={k: int(v) for k, v in _plain(item.counters).items()},
-            hops=int(item.hops),
-            max_hops=int(item.max_hops),
-            attempts=int(item.attempts),
-            max_attempts=int(item.max_attempts or 0),
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-            state_blob=item.state,
-            state_codec=item.state_codec,
-            state_ref=StateRef.from_dict(_plain(item.state_ref)) if item.state_ref else None,
-            summary=_plain(item.summary),
-            report_ref={k: str(v) for k, v in _plain(item.report_ref).items()} or None,
-            rearms=int(item.rearms or 0),
-            state_size=int(item.state_size or 0),
-            lease_owner=item.lease_owner,
-            lease_expires_ms=int(item.lease_expires_ms) if item.lease_expires_ms else None,
-            last_error=item.last_error,
-            cancel_requested=bool(item.cancel_requested),
-            pause_requested=bool(item.pause_requested),
-            recent_hops=hops,
-            timing={k: int(v) for k, v in _plain(item.timing).items()},
-            heartbeat_at=item.heartbeat_at,
-            finished_at=item.finished_at,
-            parent_id=item.parent_id,
-        )
 
 
 class _NoState:
@@ -877,12 +874,3 @@ class _NoState:
 
 
 NO_STATE = _NoState()
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    """A raw pynamodb MapAttribute (or None) as a plain dict."""
-    if value is None:
-        return {}
-    if hasattr(value, "as_dict"):
-        return dict(value.as_dict())
-    return dict(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -66,15 +66,7 @@ class HopRecord:
     ended_by: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "hop": self.hop,
-            "epoch": self.epoch,
-            "owner": self.owner,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "items": self.items,
-            "ended_by": self.ended_by,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -120,35 +112,32 @@ class Job:
         return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms
 
     def to_public_dict(self) -> dict[str, Any]:
-        """The job as a person or a script sees it: everything but the raw state."""
-        return {
-            "job_id": self.job_id,
-            "status": self.status.value,
-            "epoch": self.epoch,
-            "task": self.task,
-            "params": self.params,
-            "counters": dict(self.counters),
-            "hops": self.hops,
-            "max_hops": self.max_hops,
-            "attempts": self.attempts,
-            "max_attempts": self.max_attempts,
-            "rearms": self.rearms,
-            "state_size": self.state_size,
-            "state_ref": self.state_ref.to_dict() if self.state_ref else None,
-            "summary": self.summary,
-            "report": self.report_ref,
-            "lease_owner": self.lease_owner,
-            "lease_expires_ms": self.lease_expires_ms,
-            "last_error": self.last_error,
-            "cancel_requested": self.cancel_requested,
-            "pause_requested": self.pause_requested,
-            "recent_hops": [h.to_dict() for h in self.recent_hops],
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "heartbeat_at": self.heartbeat_at,
-            "finished_at": self.finished_at,
-            "parent_id": self.parent_id,
-        }
+        """The job as a person or a script sees it: every field but the raw state and timing."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in PRIVATE_FIELDS:
+                continue
+            value = getattr(self, f.name)
+            out[PUBLIC_NAMES.get(f.name, f.name)] = _public(value)
+        return out
+
+
+# Fields a person never needs to see (the state's bytes, the budget's measurements), and
+# fields shown under another name.
+PRIVATE_FIELDS = frozenset({"state_blob", "state_codec", "timing"})
+PUBLIC_NAMES = {"report_ref": "report"}
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, JobStatus):
+        return value.value
+    if isinstance(value, StateRef):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [h.to_dict() for h in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -170,6 +159,10 @@ class Claim:
     lease: Lease
     job: Job
     committed_ref: StateRef | None = None
+    # The token of the holder's last applied write, and those of its writes of unknown outcome:
+    # the next write is fenced on the item carrying one of them (store/protocol.py).
+    version: str = ""
+    pending: dict[str, str] = field(default_factory=dict)  # token -> operation
 
 
 @dataclass(frozen=True)

@@ -254,3 +254,49 @@ def test_audit_records_every_commit(store: JobStore) -> None:
     c = claim(store)
     store.finish(c, Progress({}, {}), HopEnd(0, "finished"))
     assert [e.op for e in events] == ["create", "claim", "finish"]  # type: ignore[attr-defined]
+
+
+def test_a_live_holder_on_its_last_hop_is_reported_as_holding_it(store: JobStore) -> None:
+    store.create(JobSpec("last", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
+    claim(store, "last")
+    assert rejected(store, "last") is RejectReason.LEASE_HELD
+
+
+def test_a_late_landing_of_an_earlier_holder_write_cannot_undo_a_later_one(
+    store: JobStore,
+) -> None:
+    """A request still on the wire after its timeout may land after the holder's next write;
+    the chain in the holder's fence (last_write) refuses it."""
+    client = store.model._get_connection().connection.client
+    sent: list[dict[str, object]] = []
+
+    def keep(params: dict[str, object], model: object, **_: object) -> None:
+        if getattr(model, "name", "") == "UpdateItem":
+            sent.append(dict(params))
+
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", keep, unique_id="keep"
+    )
+    store.create(spec())
+    c = claim(store)
+    store.checkpoint(c, Progress({"start_after": "a"}, {"objects": 1, "bytes": 1}))
+    early = sent[-1]
+    store.checkpoint(c, Progress({"start_after": "b"}, {"objects": 2, "bytes": 2}))
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.update_item(**early)
+    assert store.get("job-1").counters == {"objects": 2, "bytes": 2}
+    store.checkpoint(c, Progress({"start_after": "c"}, {"objects": 3, "bytes": 3}))
+
+
+def test_a_claim_sent_twice_counts_one_hop(store: JobStore) -> None:
+    from tests.support import lost_answers as la
+
+    hook = la.LoseAnswers()
+    la.install(store.model._get_connection().connection.client, hook)
+    store.create(JobSpec("twice", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
+    hook.lose(la.claim_write)
+    got = claim(store, "twice")
+    assert not hook.armed and hook.landed == [("UpdateItem", 200)]
+    assert got.job.hops == 1 and store.get("twice").hops == 1
+    store.finish(got, Progress({}, {}), HopEnd(0, "finished"))
+    assert store.get("twice").status is JobStatus.SUCCEEDED

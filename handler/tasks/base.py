@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from aws_lambda_powertools import Logger
 
 from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
+from store.errors import PermanentError
 from store.records import Counters
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from handler.children import ChildJobs
 
 
-class JobFailure(Exception):
+class JobFailure(PermanentError):
     """A failure no retry can fix (bad parameters, too many failed objects): fail the job now."""
 
 

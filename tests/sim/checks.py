@@ -264,6 +264,16 @@ class Ledger:
             self.fail("I2", f"epoch went back from {prior['epoch']} to {new.get('epoch')}")
         if new.get("hops", 0) < prior.get("hops", 0):
             self.fail("I5", f"hops went back from {prior['hops']} to {new.get('hops')}")
+        claimed = new.get("lease_owner") is not None and new.get("lease_owner") != prior.get(
+            "lease_owner"
+        )
+        hops_added = new.get("hops", 0) - prior.get("hops", 0)
+        if hops_added != (1 if claimed else 0) and hops_added > 0:
+            self.fail(
+                "I5",
+                f"hops went from {prior.get('hops')} to {new.get('hops')} in one write "
+                f"({'a claim' if claimed else 'no new holder'}): a hop counted twice",
+            )
         if new.get("hops", 0) > new.get("max_hops", 0):
             self.fail("I5", f"hops {new.get('hops')} over max_hops {new.get('max_hops')}")
         if (new.get("status") == "RUNNING") != (new.get("lease_owner") is not None):

@@ -6,6 +6,13 @@ yield point (`Sim.park`): a DynamoDB, S3 or Lambda call (botocore `before-call` 
 clients, no patching), a named fault point of the relay, or a task step that spends time. There
 the scheduler, in the main thread, asks the `Chooser` which actor or timer goes next and which
 fault, if any, strikes the call. Nothing else decides, so a run is a pure function of its tape.
+
+The lost-answer faults (`ddb_lost_answer`, `s3_lost_answer`) strike inside botocore's retry loop,
+where the world puts them: a `before-send` hook sends the request to the backend itself (moto's
+stubber), so it lands, then drops the connection, times out or answers 500 instead; botocore's
+retry handler (the clients' real configuration: standard mode, its attempts and its
+classification of retryable errors) sends the same request again. Only the backoff's random
+jitter is set to zero, so a schedule does not sleep in wall-clock time.
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.parsers import create_parser
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
 
 from store.constants import CLOCK_SKEW_MS
 from tests.sim.chooser import Chooser
+from tests.support.lost_answers import without_jitter
 
 FUNCTION = "baton-worker"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
@@ -42,7 +53,8 @@ KILL = "kill"
 
 # Faults a DynamoDB write can meet. "lost_response": the write lands, the caller sees a timeout.
 # "in_flight": the request is still on the wire when its sender dies or gives up, and lands
-# later. "crash_after": the sandbox dies right after the write landed.
+# later. "crash_after": the sandbox dies right after the write landed. "lost_answer": the write
+# lands and its answer is lost inside botocore's retry loop, which sends it again.
 DDB_WRITE_FAULTS = (
     "ddb_throttle",
     "ddb_500",
@@ -51,10 +63,13 @@ DDB_WRITE_FAULTS = (
     "ddb_in_flight",
     "ddb_crash_before",
     "ddb_crash_after",
+    "ddb_lost_answer",
 )
 DDB_READ_FAULTS = ("ddb_throttle", "ddb_500", "ddb_unreachable", "ddb_crash_before")
 INVOKE_FAULTS = ("invoke_throttle", "invoke_500", "invoke_unreachable", "invoke_lost_response")
-S3_FAULTS = ("s3_500", "s3_slowdown")
+S3_FAULTS = ("s3_500", "s3_slowdown", "s3_lost_answer")
+# How a lost answer shows itself to botocore; all three are retried in standard mode.
+LOST_ANSWER_KINDS = ("connection_closed", "read_timeout", "http_500")
 STEP_FAULTS = ("task_transient", "task_permanent")
 DELIVERY_FAULTS = ("duplicate", "late", "dropped")
 OTHER_FAULTS = ("slow_step", "timeout_kill", "skew", "retry_same_request_id")
@@ -124,6 +139,10 @@ class Actor:
     point: tuple[str, str] | None = ("start", "")
     directive: str = OK
     after: str | None = None
+    # Attempts of the current call whose answer is lost after they landed (before-send hook).
+    lost_answers: int = 0
+    lost_op: Any = None
+    lost_key: str | None = None
     started_ms: int = 0
     ended_ms: int = 0
 
@@ -527,6 +546,10 @@ def _ddb_before(model: Any, context: dict[str, Any], **_: Any) -> Any:
         return _error(500, "InternalServerError")
     if directive == "ddb_unreachable":
         raise EndpointConnectionError(endpoint_url="https://dynamodb.sim.local")
+    if directive == "ddb_lost_answer":
+        actor.lost_answers = 1 + sim.chooser.below(2)
+        actor.lost_op = model
+        return None
     if directive in ("ddb_lost_response", "ddb_crash_after"):
         actor.after = directive
         return None
@@ -595,12 +618,17 @@ def _invoke_before(params: dict[str, Any], **_: Any) -> Any:
     }
 
 
-def _s3_before(model: Any, **_: Any) -> Any:
+def _s3_before(model: Any, context: dict[str, Any], **_: Any) -> Any:
     sim, actor = _sim_and_actor()
     if sim is None or actor is None:
         return None
     sim.now += 15  # a listing's latency
     directive = sim.park("s3", model.name)
+    if directive == "s3_lost_answer":
+        actor.lost_answers = 1 + sim.chooser.below(2)
+        actor.lost_op = model
+        actor.lost_key = context.get("sim_s3_key")
+        return None
     if directive == "s3_500":
         return _error(500, "InternalError", "We encountered an internal error.")
     if directive == "s3_slowdown":
@@ -609,6 +637,57 @@ def _s3_before(model: Any, **_: Any) -> Any:
 
 
 ACTIVE_CLIENTS: dict[str, Any] = {}
+
+_ERROR_BODIES = {
+    "json": b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
+    b'"message":"Internal server error"}',
+    "rest-xml": b"<Error><Code>InternalError</Code><Message>We encountered an internal error."
+    b"</Message></Error>",
+}
+
+
+def _lose_answer(request: Any, **_: Any) -> Any:
+    """before-send: on an armed actor, the request lands (moto handles it here), then its answer
+    is lost: botocore sees a dropped connection, a read timeout or a 500, and retries."""
+    sim, actor = _sim_and_actor()
+    if sim is None or actor is None or actor.lost_answers <= 0:
+        return None
+    actor.lost_answers -= 1
+    op = actor.lost_op
+    response = botocore_stubber("before-send", request=request)
+    status = getattr(response, "status_code", None)
+    if response is not None:
+        _landed(sim, actor, op, response)
+    kind = LOST_ANSWER_KINDS[sim.chooser.below(len(LOST_ANSWER_KINDS))]
+    sim.stats[f"lost_answer_{kind}"] += 1
+    sim.log(f"{actor.label} {op.name} landed ({status}), its answer lost: {kind}")
+    sim.now += 50  # the time the SDK waits before it gives up on this attempt
+    if kind == "connection_closed":
+        raise ConnectionClosedError(endpoint_url=request.url)
+    if kind == "read_timeout":
+        raise ReadTimeoutError(endpoint_url=request.url)
+    protocol = op.service_model.resolved_protocol
+    body = _ERROR_BODIES.get(protocol, _ERROR_BODIES["rest-xml"])
+    return AWSResponse(request.url, 500, {}, MockRawResponse(body))
+
+
+def _landed(sim: Sim, actor: Actor, op: Any, response: Any) -> None:
+    """Tell the ledger what an attempt whose answer is lost did to the backend."""
+    if response.status_code >= 300:
+        return
+    if op.name == "UpdateItem" and sim.on_commit is not None:
+        parser = create_parser(op.service_model.resolved_protocol)
+        parsed = parser.parse(
+            {
+                "status_code": response.status_code,
+                "headers": response.headers,
+                "body": response.content,
+            },
+            op.output_shape,
+        )
+        sim.on_commit(actor, op.name, parsed.get("Attributes", {}))
+    if op.name == "DeleteObject" and sim.on_s3_delete is not None and actor.lost_key:
+        sim.on_s3_delete(actor.lost_key)
 
 
 def _no_kill_switch(**_: Any) -> Any:
@@ -639,6 +718,10 @@ def install_hooks(*, dynamodb: Any, lambda_client: Any, s3: Any) -> None:
     ev.register("before-parameter-build.dynamodb", _ddb_params, unique_id="sim-ddb-params")
     ev.register("before-call.dynamodb", _ddb_before, unique_id="sim-ddb-before")
     ev.register("after-call.dynamodb", _ddb_after, unique_id="sim-ddb-after")
+    ev.register_first("before-send.dynamodb", _lose_answer, unique_id="sim-ddb-lose")
+    s3.meta.events.register_first("before-send.s3", _lose_answer, unique_id="sim-s3-lose")
+    without_jitter(dynamodb)
+    without_jitter(s3)
     lambda_client.meta.events.register(
         "before-call.lambda.Invoke", _invoke_before, unique_id="sim-invoke"
     )

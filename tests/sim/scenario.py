@@ -31,7 +31,7 @@ from handler.app import lambda_handler
 from handler.config import RelaySettings
 from handler.launch import launch, prepare, send_event
 from handler.observability import logger
-from handler.runtime import Runtime, use_runtime
+from handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.codec import StateCodec
 from store.model import JobModel, bind_job_model
@@ -69,7 +69,8 @@ class Env:
         """Call inside `mock_aws()`."""
         model = bind_job_model(TABLE, REGION, None)
         JobStore(model).ensure_table()
-        s3 = boto3.client("s3", region_name=REGION)
+        # The S3 client the relay really uses (standard retries), so lost answers are retried.
+        s3 = boto3.client("s3", region_name=REGION, config=CLIENT_CONFIG)
         lambda_client = boto3.client("lambda", region_name=REGION)
         s3.create_bucket(Bucket=WALK_BUCKET)
         s3.create_bucket(Bucket=STATE_BUCKET)

@@ -13,7 +13,7 @@ import boto3
 from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
 from handler.launch import launch, prepare
-from handler.runtime import Runtime, use_runtime
+from handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
 from store.codec import StateCodec
 from store.model import bind_job_model
 from store.protocol import CommitEvent, JobStore
@@ -59,18 +59,23 @@ def local_stack(
     state_bucket: str | None = None,
     action_modules: tuple[str, ...] = (TEST_ACTIONS,),
     table: str | None = None,
+    inline_limit: int | None = None,
 ) -> Iterator[Stack]:
     """Must run inside mock_aws. Each stack gets a table of its own (named `table`, else
     random), and a state bucket if one is named: spilled states and reports go there."""
     clock = VirtualClock(tick_ms=tick_ms)
     commits: list[CommitEvent] = []
     model = bind_job_model(table or f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION, config=CLIENT_CONFIG)
     codec = StateCodec()
     reports = None
     if state_bucket:
         s3.create_bucket(Bucket=state_bucket)
-        codec = StateCodec(s3, state_bucket)
+        codec = (
+            StateCodec(s3, state_bucket)
+            if inline_limit is None
+            else StateCodec(s3, state_bucket, inline_limit=inline_limit)
+        )
         reports = ReportStore(s3, state_bucket)
     store = JobStore(model, clock, audit=commits.append, codec=codec)
     store.ensure_table()
