@@ -3,7 +3,7 @@ learns cannot starve later hops."""
 
 from __future__ import annotations
 
-from handler.budget import MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
+from handler.budget import MAX_FLOOR_FRACTION, MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
 
 
 class Remaining:
@@ -55,12 +55,16 @@ class Clock:
 
 
 def run_hop(
-    learned: dict[str, int], hop_ms: int, steps: list[int], fast_ms: int = 1
+    learned: dict[str, int],
+    hop_ms: int,
+    steps: list[int],
+    fast_ms: int = 1,
+    min_margin_ms: int = 1_000,
 ) -> tuple[int, dict[str, int]]:
     """The relay's loop over one hop: at least one step, then steps until the budget yields.
     `steps` are the first steps' costs; later ones cost `fast_ms`. Returns (steps, learned)."""
     clock = Clock(hop_ms)
-    budget = TimeBudget(clock, min_margin_ms=1_000, learned=learned)
+    budget = TimeBudget(clock, min_margin_ms=min_margin_ms, learned=learned)
     budget.observe_write(20)  # the claim
     done = 0
     while done == 0 or not budget.should_yield_at(clock.ms):
@@ -81,29 +85,35 @@ def test_a_poisoned_learned_step_does_not_starve_the_next_hops() -> None:
     assert budget.margin_ms() <= MAX_MARGIN_FRACTION * 900_000
     seen = []
     for _ in range(4):
-        steps, learned = run_hop(learned, 900_000, [])
+        steps, learned = run_hop(learned, 900_000, [], fast_ms=50)
         seen.append((steps, learned["step_ms"]))
     # Each hop works until only the bounded margin is left: ~ (1 - fraction) of its window.
     for steps, _ in seen:
-        assert steps >= (1 - MAX_MARGIN_FRACTION) * 900_000 - 1_000
+        assert steps * 50 >= (1 - MAX_MARGIN_FRACTION) * 900_000 - 1_000
     assert [carried for _, carried in seen] == [230_000, 115_000, 57_500, 28_750]
 
 
 def test_one_slow_step_costs_its_hop_a_share_and_later_hops_recover() -> None:
     """A step that took half the timeout: its own hop still works, and so do the next ones."""
-    first, learned = run_hop({}, 900_000, [460_000])
-    assert first > 100_000, "after the slow step the hop keeps working until its margin"
-    second, learned = run_hop(learned, 900_000, [])
-    third, _ = run_hop(learned, 900_000, [])
-    full = (1 - MAX_MARGIN_FRACTION) * 900_000
-    assert second >= full - 1_000 and third >= 900_000 - 10_000
+    first, learned = run_hop({}, 900_000, [460_000], fast_ms=50)
+    assert first * 50 > 400_000, "after the slow step the hop keeps working until its margin"
+    second, learned = run_hop(learned, 900_000, [], fast_ms=50)
+    third, _ = run_hop(learned, 900_000, [], fast_ms=50)
+    assert second * 50 >= 900_000 - 2_000 and third * 50 >= 900_000 - 2_000
 
 
-def test_short_hops_keep_most_of_their_window_for_work() -> None:
-    """A 3-second hop with the default 10-second floor still works ~75% of its time."""
-    steps, learned = run_hop({}, 3_000, [])
-    assert steps >= (1 - MAX_MARGIN_FRACTION) * 3_000 - 1
-    assert learned["margin_ms"] == int(MAX_MARGIN_FRACTION * 3_000)
+def test_a_floor_longer_than_the_hop_still_leaves_it_a_share_of_work() -> None:
+    """A 3-second hop under the default 10-second floor: a quarter of it works, not 1 step."""
+    steps, learned = run_hop({}, 3_000, [], min_margin_ms=10_000)
+    assert steps >= (1 - MAX_FLOOR_FRACTION) * 3_000 - 1
+    assert learned["margin_ms"] == int(MAX_FLOOR_FRACTION * 3_000)
+
+
+def test_short_hops_with_a_small_floor_work_most_of_their_window() -> None:
+    """A carried 2 s step under a 3 s hop: the margin is the 1 s floor, not 4 s."""
+    steps, learned = run_hop({"step_ms": 2_000}, 3_000, [400])
+    assert steps >= 3_000 - 1_000 - 400
+    assert learned["margin_ms"] == 1_000 and learned["step_ms"] == 1_000
 
 
 def test_the_per_item_time_is_the_hops_own_once_measured() -> None:
