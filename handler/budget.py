@@ -3,9 +3,9 @@
 The margin kept for the hand-off is the larger of a configured floor and what this job has
 measured (the slowest recent step, a write and an invoke) times a safety factor. The measured
 part never takes more than MAX_MARGIN_FRACTION of the time the hop started with, so a hop with
-room works for most of its window however slow one step once was; the floor, an operator's
-explicit setting, is honoured up to MAX_FLOOR_FRACTION, so a floor longer than the whole hop
-(the 10-second default under a 3-second timeout) still leaves every hop a share of work.
+room works for most of its window however slow one step once was. The floor is the operator's
+hard line and is always honoured: a hop that starts late (a cold start on a busy machine) still
+keeps it in hand for its hand-off. Set it well under the function's timeout.
 
 What a hop learns is handed to the next one in the item's `timing` map, and none of it can
 poison later hops: a slow step carried in decays by half at every hop that does not see one
@@ -24,10 +24,8 @@ from collections.abc import Callable, Mapping
 SAFETY_FACTOR = 2.0
 STEP_WINDOW = 32
 WRITE_WINDOW = 8
-# The measured margin never takes more than this share of the time a hop started with...
+# The measured margin never takes more than this share of the time a hop started with.
 MAX_MARGIN_FRACTION = 0.25
-# ... and the configured floor never more than this one.
-MAX_FLOOR_FRACTION = 0.75
 # What is left of a carried slow step at each hop that does not measure one as slow.
 CARRY_DECAY = 0.5
 
@@ -102,8 +100,7 @@ class TimeBudget:
     def margin_ms(self) -> int:
         measured = SAFETY_FACTOR * (self.step_ms() + self.write_ms() + self._invoke_ms)
         measured = min(measured, MAX_MARGIN_FRACTION * self.hop_ms)
-        floor = min(self.min_margin_ms, MAX_FLOOR_FRACTION * self.hop_ms)
-        return int(max(floor, measured))
+        return int(max(self.min_margin_ms, measured))
 
     def work_window_ms(self) -> int:
         """Milliseconds of work left before the relay yields (may be negative)."""
