@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanout, figures
+from benchmarks import fanout, figures, short_hops
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, render
@@ -101,6 +101,7 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
         step("writes", figures.dynamo_writes, env, cfg)
         step("handoff", figures.handoff_latency, env, cfg)
         step("scaling", figures.scaling, env, cfg)
+        step("short_hops", short_hops.for_config, env, cfg.name)
     step("fanout", fanout.figure, cfg.fanout_objects, cfg.fanout_sleep_ms, cfg.fanout_widths)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
@@ -117,7 +118,10 @@ def write_page(
     out.parent.mkdir(parents=True, exist_ok=True)
     images = plots(results, img_dir)
     img_rel = os.path.relpath(img_dir, out.parent)
-    out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
+    page = render(results, meta, images, img_rel)
+    if results.get("short_hops"):
+        page += "\n" + short_hops.render(results["short_hops"])
+    out.write_text(page, encoding="utf-8")
     return images
 
 
