@@ -719,6 +719,8 @@ class JobStore:
                 )
             if target is JobStatus.PAUSED and job.status is JobStatus.PAUSED:
                 return job
+            if job.cancel_requested:
+                target = JobStatus.CANCELLED  # an accepted cancel outranks a later pause
             try:
                 if job.status is JobStatus.PAUSED or not job.lease_alive(now):
                     return self._direct_transition(job, target)

@@ -112,6 +112,14 @@ def test_a_rearm_racing_a_request_keeps_the_flag_and_the_next_claim_honours_it(
     assert done.status is JobStatus.PAUSED and done.counters == {}
 
 
+def test_a_pause_after_an_accepted_cancel_does_not_replace_it(stack: Stack) -> None:
+    stack.store.create(spec("c3"))
+    claim(stack, "c3", 1, "doomed/1", ms=1_000)
+    assert stack.store.request_cancel("c3").cancel_requested
+    stack.clock.advance(60_000)  # the holder died; its lease expired
+    assert stack.store.request_pause("c3").status is JobStatus.CANCELLED
+
+
 # ----------------------------------------------------------------------- defect 5
 
 
