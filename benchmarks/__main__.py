@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, durable, fanout, figures
+from benchmarks import concurrency, durable, fanout, figures, short_hops
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, readme_block, render, update_readme
@@ -107,6 +107,7 @@ def run(
         step("latency_io", concurrency.io_bound, env, cfg)
         step("latency_count", concurrency.count_prefetch, env, cfg)
         step("fanout", fanout.figure, env, cfg)
+        step("short_hops", short_hops.for_config, env, cfg.name)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
@@ -127,7 +128,10 @@ def write_page(
     out.parent.mkdir(parents=True, exist_ok=True)
     images = plots(results, img_dir)
     img_rel = os.path.relpath(img_dir, out.parent)
-    out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
+    page = render(results, meta, images, img_rel)
+    if results.get("short_hops"):
+        page += "\n" + short_hops.render(results["short_hops"])
+    out.write_text(page, encoding="utf-8")
     if readme is not None and not update_readme(readme, readme_block(results, meta)):
         print(f"[bench] {readme} has no generated block: not updated", file=sys.stderr)
     return images

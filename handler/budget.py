@@ -1,8 +1,19 @@
-"""The time budget: when a hop must stop working and hand off.
+"""The time budget: when a hop must stop working and hand off, and how much work fits.
 
-The margin is the larger of a configured floor and what this job has measured (the slowest
-recent step, a commit and an invoke) times a safety factor. Time is read only through the Lambda
-context's remaining milliseconds, so the budget works the same under a virtual clock.
+The margin kept for the hand-off is the larger of a configured floor and what this job has
+measured (the slowest recent step, a write and an invoke) times a safety factor. The measured
+part never takes more than MAX_MARGIN_FRACTION of the time the hop started with, so a hop with
+room works for most of its window however slow one step once was. The floor is the operator's
+hard line and is always honoured: a hop that starts late (a cold start on a busy machine) still
+keeps it in hand for its hand-off. Set it well under the function's timeout.
+
+What a hop learns is handed to the next one in the item's `timing` map, and none of it can
+poison later hops: a slow step carried in decays by half at every hop that does not see one
+again (it is one sample, not the law), writes are measured afresh every hop (the claim is one),
+and the per-item time is each hop's own measurement, the carried one only until it has one.
+
+Time is read only through the Lambda context's remaining milliseconds, so the budget works the
+same under a virtual clock.
 """
 
 from __future__ import annotations
@@ -12,6 +23,11 @@ from collections.abc import Callable, Mapping
 
 SAFETY_FACTOR = 2.0
 STEP_WINDOW = 32
+WRITE_WINDOW = 8
+# The measured margin never takes more than this share of the time a hop started with.
+MAX_MARGIN_FRACTION = 0.25
+# What is left of a carried slow step at each hop that does not measure one as slow.
+CARRY_DECAY = 0.5
 
 
 class TimeBudget:
@@ -23,15 +39,23 @@ class TimeBudget:
     ) -> None:
         self.remaining_ms = remaining_ms
         self.min_margin_ms = min_margin_ms
+        self.hop_ms = max(0, remaining_ms())
         learned = learned or {}
+        # Carried in: each counts only until this hop measures enough of its own.
+        self._carried_step = max(0, int(learned.get("step_ms", 0)))
+        self._carried_write = max(0, int(learned.get("write_ms", 0)))
+        self._carried_item_us = max(0, int(learned.get("item_us", 0)))
+        self._invoke_ms = max(0, int(learned.get("invoke_ms", 0)))
         self._steps: deque[int] = deque(maxlen=STEP_WINDOW)
-        if learned.get("step_ms"):
-            self._steps.append(int(learned["step_ms"]))
-        self._writes: deque[int] = deque([int(learned.get("write_ms", 0))], maxlen=8)
-        self._invoke_ms = int(learned.get("invoke_ms", 0))
-        self._slowest = max(self._steps, default=0)
+        self._writes: deque[int] = deque(maxlen=WRITE_WINDOW)
+        self._slowest = 0
+        self._work_ms = 0
+        self._items = 0
 
-    def observe_step(self, ms: int) -> None:
+    # ------------------------------------------------------------------ observations
+
+    def observe_step(self, ms: int, items: int = 1) -> None:
+        """One step took `ms` and did `items` progress items (0 for a step that only listed)."""
         ms = max(0, ms)
         full = len(self._steps) == self._steps.maxlen
         evicted = self._steps[0] if full else None
@@ -40,6 +64,8 @@ class TimeBudget:
             self._slowest = ms
         elif evicted is not None and evicted >= self._slowest:
             self._slowest = max(self._steps)  # the slowest step just aged out of the window
+        self._work_ms += ms
+        self._items += max(0, items)
 
     def observe_write(self, ms: int) -> None:
         self._writes.append(max(0, ms))
@@ -47,9 +73,34 @@ class TimeBudget:
     def observe_invoke(self, ms: int) -> None:
         self._invoke_ms = max(0, ms)
 
+    # ------------------------------------------------------------------ estimates
+
+    def step_ms(self) -> int:
+        """The step cost the margin covers: the slowest recent step of this hop; the carried
+        one only until this hop has seen a full window of its own steps."""
+        if len(self._steps) < STEP_WINDOW:
+            return max(self._slowest, self._carried_step)
+        return self._slowest
+
+    def write_ms(self) -> int:
+        return max(self._writes) if self._writes else self._carried_write
+
+    def item_ms(self) -> float:
+        """Milliseconds per progress item, listing included (0.0 before anything was measured).
+
+        This hop's own average (all step time over all items done) once it has done an item,
+        else the average the previous hop measured and carried in the item's `timing` map.
+        A task sizes a batch as `ctx.work_window_ms() / ctx.item_ms()` items; one slow item
+        weighs one item's share of the hop's average, and each hop measures afresh.
+        """
+        if self._items > 0:
+            return self._work_ms / self._items
+        return self._carried_item_us / 1000
+
     def margin_ms(self) -> int:
-        measured = SAFETY_FACTOR * (self._slowest + max(self._writes) + self._invoke_ms)
-        return max(self.min_margin_ms, int(measured))
+        measured = SAFETY_FACTOR * (self.step_ms() + self.write_ms() + self._invoke_ms)
+        measured = min(measured, MAX_MARGIN_FRACTION * self.hop_ms)
+        return int(max(self.min_margin_ms, measured))
 
     def work_window_ms(self) -> int:
         """Milliseconds of work left before the relay yields (may be negative)."""
@@ -65,8 +116,9 @@ class TimeBudget:
     def learned(self) -> dict[str, int]:
         """What the next hop starts from, stored on the job item at hand-off."""
         return {
-            "step_ms": self._slowest,
-            "write_ms": max(self._writes),
+            "step_ms": max(self._slowest, int(self._carried_step * CARRY_DECAY)),
+            "write_ms": self.write_ms(),
             "invoke_ms": self._invoke_ms,
+            "item_us": round(self.item_ms() * 1000),
             "margin_ms": self.margin_ms(),
         }

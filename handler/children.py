@@ -1,8 +1,13 @@
 """Child jobs of a fan-out parent: started, read and steered through the store like any job.
 
-Child ids are derived from the parent's id and the shard's index, so a parent that crashes and
-retries starts each child at most once: `create` returns the existing job, and an existing child
-that never started gets its first event again (a duplicate event costs one refused claim).
+Child ids are derived from the parent's id and the shard's index, and the plan is committed
+before any child starts, so a parent that crashes and retries starts each child at most once:
+`create` returns the existing job, and an existing child that never started gets its first event
+again (a duplicate event costs one refused claim).
+
+An operator's cancel or pause of the parent reaches every shard that exists: the CLI passes it
+to every planned shard id, and the parent, which launches nothing once it sees the request,
+passes it to every shard it started before it stops.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from handler.launch import prepare, send_event
 from handler.tasks.fanout import FanOut
 from handler.tasks.s3_walk import S3Walk
-from store.errors import BatonError, IllegalTransition
+from store.errors import BatonError, IllegalTransition, JobNotFound
 from store.protocol import JobStore
 from store.records import Job, JobStatus
 
@@ -68,13 +73,31 @@ class ChildJobs:
     def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
         return {job.job_id: job for job in self.store.get_many(list(job_ids))}
 
+    def requested(self, parent_id: str) -> JobStatus | None:
+        """The operator's pending request on the parent (read now, not at its last commit)."""
+        parent = self.store.get(parent_id)
+        if parent.cancel_requested or parent.status is JobStatus.CANCELLED:
+            return JobStatus.CANCELLED
+        if parent.pause_requested or parent.status is JobStatus.PAUSED:
+            return JobStatus.PAUSED
+        return None
+
+    def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
+        """Pass the parent's cancel or pause on to its shards (see `cascade`)."""
+        operation = "cancel" if status is JobStatus.CANCELLED else "pause"
+        return cascade(self.store, self.lambda_client, self.function, job_ids, operation)
+
 
 def started_shards(store: JobStore, parent: Job) -> list[str]:
-    """The ids of a fan-out parent's shards that have been started (none for other jobs)."""
+    """The ids of every shard a fan-out parent planned (none for other jobs).
+
+    PENDING ones included: the parent may have started one after its last commit, and `cascade`
+    reports a shard that was never created as such.
+    """
     if parent.task != FanOut.name or not parent.has_state:
         return []
     state = store.load_state(parent)
-    return [s["id"] for s in state.get("shards", []) if s.get("status") != "PENDING"]
+    return [s["id"] for s in state.get("shards", [])]
 
 
 def cascade(
@@ -106,6 +129,8 @@ def cascade(
                 outcome[job_id] = f"resumed at epoch {resumed.epoch}"
             else:
                 raise ValueError(f"cascade takes cancel, pause or resume, not {operation!r}")
+        except JobNotFound:
+            outcome[job_id] = "never started"
         except IllegalTransition as exc:
             outcome[job_id] = f"left as is: {exc}"
         except BatonError as exc:

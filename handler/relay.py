@@ -129,7 +129,8 @@ class Relay:
 
     def run(self) -> dict[str, Any]:
         store = self.rt.store
-        deadline = self.rt.clock.now_ms() + self.remaining()
+        before = self.remaining()
+        deadline = self.rt.clock.now_ms() + before
         try:
             claimed = store.claim(self.event.job_id, self.event.epoch, self.owner, deadline)
         except CorruptItem as exc:
@@ -149,7 +150,7 @@ class Relay:
             items_at_start=0,
         )
         try:
-            return self._hop(hop)
+            return self._hop(hop, claim_ms=before - self.remaining())
         except LeaseLost as exc:
             if isinstance(exc.landed, Job):
                 return self._own_write_landed(hop, exc.landed)
@@ -157,13 +158,13 @@ class Relay:
             logger.warning("lease lost; stopping without invoking", extra={"error": str(exc)})
             return self.outcome("lease_lost", str(exc))
 
-    def _hop(self, hop: Hop) -> dict[str, Any]:
+    def _hop(self, hop: Hop, claim_ms: int = 0) -> dict[str, Any]:
         """The hop, with every error ending as a failed job or a released, counted attempt."""
         try:
             requested = _requested(hop.job)
             if requested is not None:
                 return self._stop(hop, requested, "operator request seen at claim", commit=False)
-            return self._work(hop)
+            return self._work(hop, claim_ms)
         except LeaseLost:
             raise
         except PermanentError as exc:
@@ -227,14 +228,20 @@ class Relay:
         if task_cls.progress_counter:
             hop.items_at_start = hop.counters.get(task_cls.progress_counter, 0)
 
-    def _work(self, hop: Hop) -> dict[str, Any]:
+    def _work(self, hop: Hop, claim_ms: int = 0) -> dict[str, Any]:
         rt = self.rt
         budget = TimeBudget(self.remaining, rt.settings.min_margin_ms, hop.job.timing)
+        budget.observe_write(claim_ms)  # every hop measures a write of its own: its claim
         self._start_task(hop)
         assert hop.task is not None
         task = hop.task
         ctx = StepContext(
-            hop.counters, self.remaining, budget.work_window_ms, logger, hop.job.job_id
+            hop.counters,
+            self.remaining,
+            budget.work_window_ms,
+            logger,
+            hop.job.job_id,
+            item_ms=budget.item_ms,
         )
         dirty = False
         # The clock is read once per step: `now` is the remaining time after the last step.
@@ -245,16 +252,19 @@ class Relay:
             while True:
                 if hop.steps > 0 and budget.should_yield_at(now):
                     return self._hand_off(hop, budget)
+                items = hop.items()
                 done = task.step(hop.state, ctx)
                 after = self.remaining()
-                budget.observe_step(now - after)
+                budget.observe_step(now - after, hop.items() - items)
                 now = after
                 hop.steps += 1
                 dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
-                if dirty and last_commit - now >= checkpoint_ms:
+                asked = ctx.commit_requested
+                ctx.commit_requested = False
+                if dirty and (asked or last_commit - now >= checkpoint_ms):
                     seen = rt.store.checkpoint(hop.claim, hop.progress())
                     after = self.remaining()
                     budget.observe_write(now - after)
@@ -315,18 +325,29 @@ class Relay:
     def _stop(self, hop: Hop, status: JobStatus, why: str, *, commit: bool) -> dict[str, Any]:
         """Pause or cancel on an operator's request; the state was committed just before."""
         ending = None
+        if hop.task is None:
+            try:
+                self._start_task(hop)
+            except Exception:
+                logger.exception("cannot load the task to report on the stopped job")
+        self._pass_on(hop, status)
         if status is JobStatus.CANCELLED:
-            if hop.task is None:
-                try:
-                    self._start_task(hop)
-                except Exception:
-                    logger.exception("cannot load the task to report on the cancelled job")
             ending = self._ending(hop, status)
         progress = hop.progress() if commit else None
         self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), progress, ending)
         count("ItemsProcessed", hop.items())
         logger.info("stopped on operator request", extra={"status": status.value})
         return self.outcome(status.value.lower(), why)
+
+    @staticmethod
+    def _pass_on(hop: Hop, status: JobStatus) -> None:
+        """Let the task pass an operator's pause or cancel on (a fan-out to its shards)."""
+        if hop.task is None or hop.state is None:
+            return
+        try:
+            hop.task.stopping(hop.state, status)
+        except Exception:
+            logger.exception("the task could not pass the request on; stopping anyway")
 
     def _hand_off(self, hop: Hop, budget: TimeBudget) -> dict[str, Any]:
         rt = self.rt
@@ -343,7 +364,9 @@ class Relay:
         queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end("budget"), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
-        if _requested(queued) is not None:
+        requested = _requested(queued)
+        if requested is not None:
+            self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
             if settled is not None:
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")

@@ -6,6 +6,12 @@ The watchdog re-sends the QUEUED job's event at its epoch, or re-arms the dead R
 new epoch (fencing any late retry), each time counting `rearms`; a job that still does not move
 after `max_rearms` ends FAILED with a "stalled" error and stays resumable by an operator.
 
+A queued chain is not a lost one: while the worker's reserved concurrency is all taken by live
+leases, a QUEUED job's event is waiting in Lambda's queue (for up to 6 hours), so the watchdog
+leaves it alone: a re-send would only add a duplicate to the backlog and count against a healthy
+job. An operator's cancel or pause on a job whose holder died is applied, never dropped.
+Every candidate is read, page after page.
+
 Runs on a schedule as `handler.watchdog.lambda_handler`, or from a terminal as
 `baton watchdog --once`.
 """
@@ -28,7 +34,7 @@ from store.constants import DEFAULT_MAX_REARMS, DEFAULT_STALL_AFTER_S
 from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
 from store.health import Health, assess
 from store.protocol import JobStore
-from store.records import JobStatus
+from store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -81,36 +87,70 @@ class Watchdog:
         self.function = function
         self.settings = settings
 
-    def kill_switch_on(self) -> bool:
-        """Whether the worker's reserved concurrency is 0: restarting anything would be futile."""
+    def reserved_concurrency(self) -> int | None:
+        """The worker's reserved concurrency (0: the kill switch), None when unset or unknown."""
         try:
             reply = self.lambda_client.get_function_concurrency(FunctionName=self.function)
         except (ClientError, BotoCoreError) as exc:
             logger.warning(
-                "cannot read the kill switch; sweeping anyway", extra={"error": str(exc)}
+                "cannot read the reserved concurrency; sweeping anyway", extra={"error": str(exc)}
             )
-            return False
-        return reply.get("ReservedConcurrentExecutions") == 0
+            return None
+        reserved = reply.get("ReservedConcurrentExecutions")
+        return int(reserved) if reserved is not None else None
+
+    def kill_switch_on(self) -> bool:
+        """Whether the worker's reserved concurrency is 0: restarting anything would be futile."""
+        return self.reserved_concurrency() == 0
+
+    def _every(self, status: JobStatus, updated_before: str | None = None) -> list[Job]:
+        """Every job in `status` (optionally idle since `updated_before`), all pages read."""
+        jobs: list[Job] = []
+        start_key: dict[str, Any] | None = None
+        while True:
+            page, start_key = self.store.list_jobs(
+                status, limit=SWEEP_BATCH, start_key=start_key, updated_before=updated_before
+            )
+            jobs.extend(page)
+            if not start_key:
+                return jobs
 
     def sweep(self) -> list[SweepAction]:
         """One pass over QUEUED and RUNNING jobs idle for longer than the stall threshold.
 
         While the kill switch is on the sweep stands down: every re-send would go to the
         on-failure destination and count against the job, failing it as stalled for nothing.
+        While every reserved slot is held by a live lease, stale QUEUED jobs are reported as
+        waiting: their events are in Lambda's queue behind the running hops.
         """
-        if self.kill_switch_on():
+        reserved = self.reserved_concurrency()
+        if reserved == 0:
             logger.warning("kill switch is on: the watchdog restarts nothing")
             count("WatchdogStoodDown")
             return []
         now = self.store.clock.now_ms()
         cutoff = iso_from_ms(now - self.settings.stall_after_s * 1000)
+        running = self._every(JobStatus.RUNNING)
+        busy = sum(1 for job in running if job.lease_alive(now))
+        saturated = reserved is not None and busy >= reserved
         actions: list[SweepAction] = []
-        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            stale, _ = self.store.list_jobs(status, limit=SWEEP_BATCH, updated_before=cutoff)
-            for listed in stale:
-                action = self._look_after(listed.job_id)
-                if action is not None:
-                    actions.append(action)
+        for listed in self._every(JobStatus.QUEUED, updated_before=cutoff):
+            if saturated and not _requested(listed):
+                detail = (
+                    f"queued behind {busy} live hops (reserved concurrency {reserved}): its event "
+                    f"waits in Lambda's queue; not stalled"
+                )
+                actions.append(SweepAction(listed.job_id, "waiting", listed.epoch, detail))
+                continue
+            action = self._look_after(listed.job_id)
+            if action is not None:
+                actions.append(action)
+        for listed in running:
+            if listed.updated_at >= cutoff and not _requested(listed):
+                continue
+            action = self._look_after(listed.job_id)
+            if action is not None:
+                actions.append(action)
         return actions
 
     def _look_after(self, job_id: str) -> SweepAction | None:
@@ -123,7 +163,11 @@ class Watchdog:
                 "corrupt job item; left alone", extra={"job_id": job_id, "error": str(exc)}
             )
             return None
-        verdict = assess(job, self.store.clock.now_ms(), self.settings.stall_after_s)
+        now = self.store.clock.now_ms()
+        requested = _requested(job)
+        if requested is not None and not job.lease_alive(now):
+            return self._settle(job, requested)
+        verdict = assess(job, now, self.settings.stall_after_s)
         if verdict.health is not Health.STALLED:
             return None
         try:
@@ -164,6 +208,26 @@ class Watchdog:
             },
         )
         return SweepAction(job_id, action, moved.epoch, verdict.reason)
+
+    def _settle(self, job: Job, requested: str) -> SweepAction | None:
+        """Apply an operator's request to a job nobody holds (its holder died after the flag)."""
+        settled = self.store.settle_requests(job)
+        if settled is None:
+            return None  # the chain moved meanwhile; whoever claims next sees the flag
+        count("WatchdogSettled")
+        logger.warning(
+            "applied an operator request to a job whose holder died",
+            extra={"job_id": job.job_id, "status": settled.status.value},
+        )
+        return SweepAction(job.job_id, requested, settled.epoch, "operator request applied")
+
+
+def _requested(job: Job) -> str | None:
+    if job.cancel_requested:
+        return "cancelled"
+    if job.pause_requested:
+        return "paused"
+    return None
 
 
 @metrics.log_metrics

@@ -32,6 +32,8 @@ MAX_MAX_ATTEMPTS = 100
 CLOCK_SKEW_MS = 2_000
 # Finished jobs are kept this long before DynamoDB's TTL removes them.
 DEFAULT_RETENTION_DAYS = 30
+# A FAILED job can be resumed: it outlives the retention of finished jobs by far.
+FAILED_RETENTION_DAYS = 365
 
 # How many times an operator request re-reads the item after losing a race with the chain.
 OPERATOR_RETRIES = 5

@@ -71,6 +71,7 @@ from store.config import DynamoEndpoint, StoreSettings, resolve_region
 from store.constants import (
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
+    FAILED_RETENTION_DAYS,
     LAST_ERROR_LIMIT_CHARS,
     OPERATOR_RETRIES,
     PARAMS_LIMIT_BYTES,
@@ -311,7 +312,9 @@ class JobStore:
             m.updated_at.set(stamp),
             m.heartbeat_at.set(stamp),
         ]
-        return self._commit("checkpoint", claim, actions, ref)
+        job = self._commit("checkpoint", claim, actions, ref)
+        claim.job = job  # attempts are counted from here on (this write reset them to 0)
+        return job
 
     def hand_off(
         self, claim: Claim, progress: Progress, hop: HopEnd, timing: dict[str, int]
@@ -357,7 +360,7 @@ class JobStore:
         actions = [
             *state_actions,
             *self._release_actions(claim, hop),
-            *self._terminal_actions(ending),
+            *self._terminal_actions(ending, failed=True),
             m.status.set(JobStatus.FAILED.value),
             m.last_error.set(_cut(error)),
         ]
@@ -556,7 +559,7 @@ class JobStore:
             m.lease_expires_ms.remove(),
             m.updated_at.set(iso_from_ms(now)),
         ]
-        return actions + (self._terminal_actions() if terminal else [])
+        return actions + (self._terminal_actions(failed=True) if terminal else [])
 
     def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
         """A new epoch, QUEUED and unheld; `rearms` counts watchdog restarts (None clears it)."""
@@ -568,8 +571,9 @@ class JobStore:
             m.rearms.remove() if rearms is None else m.rearms.set(rearms),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
-            m.cancel_requested.remove(),
-            m.pause_requested.remove(),
+            # An operator's request survives a watchdog re-arm (the next claim honours it); a
+            # resume is itself a newer request than a pause, never than a cancel.
+            *([m.pause_requested.remove()] if rearms is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
             m.updated_at.set(iso_from_ms(now)),
@@ -716,10 +720,14 @@ class JobStore:
             m.updated_at.set(iso_from_ms(now)),
         ]
 
-    def _terminal_actions(self, ending: Ending | None = None) -> list[Action]:
+    def _terminal_actions(
+        self, ending: Ending | None = None, *, failed: bool = False
+    ) -> list[Action]:
+        """The end stamp and TTL; a FAILED job stays resumable FAILED_RETENTION_DAYS at least."""
         m = self.model
         now = self._now()
-        expires = datetime.fromtimestamp(now / 1000, tz=UTC) + timedelta(days=self.retention_days)
+        days = max(self.retention_days, FAILED_RETENTION_DAYS) if failed else self.retention_days
+        expires = datetime.fromtimestamp(now / 1000, tz=UTC) + timedelta(days=days)
         actions: list[Action] = [m.finished_at.set(iso_from_ms(now)), m.expires_at.set(expires)]
         if ending is not None and ending.summary:
             encoded = to_json_bytes(ending.summary)
@@ -766,6 +774,8 @@ class JobStore:
                 )
             if target is JobStatus.PAUSED and job.status is JobStatus.PAUSED:
                 return job
+            if job.cancel_requested:
+                target = JobStatus.CANCELLED  # an accepted cancel outranks a later pause
             try:
                 if job.status is JobStatus.PAUSED or not job.lease_alive(now):
                     return self._direct_transition(job, target)

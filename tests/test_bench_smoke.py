@@ -30,12 +30,16 @@ def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
         "## Cost model",
         "### Prices used",
         "## Fan-out scaling",
+        "## Short hops",
     ):
         assert heading in text
     results = done["results"]
     # Counts, not timings: every walk saw every object, and a hop writes the item twice.
     assert results["overhead"]["pairs"][0]["relay_objects"] == QUICK.overhead_objects
     assert results["handoff"]["objects"] == QUICK.handoff_objects
+    short = results["short_hops"]["rows"][0]
+    assert short["relay_objects"] == short["plain_objects"] == 600
+    assert short["status"] == "SUCCEEDED" and all(h["margin_ms"] for h in short["hops"][:-1])
     assert results["handoff"]["writes_per_hop"] >= 2
     assert [r["update_item"] for r in results["writes"]["by_size"]] == [2] * len(QUICK.writes_sizes)
     if importlib.util.find_spec("matplotlib") is not None:

@@ -1,8 +1,9 @@
-"""The time budget yields with room for the slowest step, a commit and an invoke."""
+"""The time budget yields with room for the slowest step, a commit and an invoke, and what it
+learns cannot starve later hops."""
 
 from __future__ import annotations
 
-from handler.budget import SAFETY_FACTOR, TimeBudget
+from handler.budget import MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
 
 
 class Remaining:
@@ -14,7 +15,7 @@ class Remaining:
 
 
 def test_the_configured_floor_applies_until_measurements_exceed_it() -> None:
-    remaining = Remaining(15_000)
+    remaining = Remaining(60_000)
     budget = TimeBudget(remaining, min_margin_ms=10_000)
     assert budget.margin_ms() == 10_000
     assert not budget.should_yield()
@@ -41,3 +42,91 @@ def test_learned_timing_seeds_the_next_hop_and_ages_out() -> None:
     for _ in range(40):
         second.observe_step(10)
     assert second.margin_ms() < 1_000, "a slow step long ago no longer inflates the margin"
+
+
+class Clock:
+    """A hop's remaining time, spent by the steps a test makes."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def run_hop(
+    learned: dict[str, int],
+    hop_ms: int,
+    steps: list[int],
+    fast_ms: int = 1,
+    min_margin_ms: int = 1_000,
+) -> tuple[int, dict[str, int]]:
+    """The relay's loop over one hop: at least one step, then steps until the budget yields.
+    `steps` are the first steps' costs; later ones cost `fast_ms`. Returns (steps, learned)."""
+    clock = Clock(hop_ms)
+    budget = TimeBudget(clock, min_margin_ms=min_margin_ms, learned=learned)
+    budget.observe_write(20)  # the claim
+    done = 0
+    while done == 0 or not budget.should_yield_at(clock.ms):
+        cost = steps[done] if done < len(steps) else fast_ms
+        clock.ms -= cost
+        budget.observe_step(cost)
+        done += 1
+        if clock.ms <= 0:
+            break
+    return done, budget.learned()
+
+
+def test_a_poisoned_learned_step_does_not_starve_the_next_hops() -> None:
+    """Defect 1, with TimeBudget alone: step_ms 460 s handed on used to give 1 step per hop
+    with 900 s left, forever. Now the margin is bounded and the carried step decays."""
+    learned = {"step_ms": 460_000, "write_ms": 50, "invoke_ms": 30, "margin_ms": 920_160}
+    budget = TimeBudget(Clock(900_000), min_margin_ms=10_000, learned=learned)
+    assert budget.margin_ms() <= MAX_MARGIN_FRACTION * 900_000
+    seen = []
+    for _ in range(4):
+        steps, learned = run_hop(learned, 900_000, [], fast_ms=50)
+        seen.append((steps, learned["step_ms"]))
+    # Each hop works until only the bounded margin is left: ~ (1 - fraction) of its window.
+    for steps, _ in seen:
+        assert steps * 50 >= (1 - MAX_MARGIN_FRACTION) * 900_000 - 1_000
+    assert [carried for _, carried in seen] == [230_000, 115_000, 57_500, 28_750]
+
+
+def test_one_slow_step_costs_its_hop_a_share_and_later_hops_recover() -> None:
+    """A step that took half the timeout: its own hop still works, and so do the next ones."""
+    first, learned = run_hop({}, 900_000, [460_000], fast_ms=50)
+    assert first * 50 > 400_000, "after the slow step the hop keeps working until its margin"
+    second, learned = run_hop(learned, 900_000, [], fast_ms=50)
+    third, _ = run_hop(learned, 900_000, [], fast_ms=50)
+    assert second * 50 >= 900_000 - 2_000 and third * 50 >= 900_000 - 2_000
+
+
+def test_the_configured_floor_is_a_hard_line_even_for_a_hop_that_starts_late() -> None:
+    """A cold start ate most of a 2 s hop: the 1.2 s floor still stays in hand for the hand-off."""
+    steps, learned = run_hop({}, 1_500, [], min_margin_ms=1_200)
+    assert steps == 300 and learned["margin_ms"] == 1_200
+
+
+def test_short_hops_with_a_small_floor_work_most_of_their_window() -> None:
+    """A carried 2 s step under a 3 s hop: the margin is the 1 s floor, not 4 s."""
+    steps, learned = run_hop({"step_ms": 2_000}, 3_000, [400])
+    assert steps >= 3_000 - 1_000 - 400
+    assert learned["margin_ms"] == 1_000 and learned["step_ms"] == 1_000
+
+
+def test_the_per_item_time_is_the_hops_own_once_measured() -> None:
+    budget = TimeBudget(Clock(60_000), min_margin_ms=0, learned={"item_us": 460_000_000})
+    assert budget.item_ms() == 460_000, "before any item: what the last hop carried"
+    budget.observe_step(30, items=0)  # a listing
+    budget.observe_step(2, items=1)
+    budget.observe_step(2, items=1)
+    assert budget.item_ms() == 17.0
+    assert budget.learned()["item_us"] == 17_000
+
+
+def test_a_slow_write_is_not_carried_past_a_hop_that_measures_its_own() -> None:
+    budget = TimeBudget(Clock(60_000), min_margin_ms=0, learned={"write_ms": 9_000})
+    assert budget.write_ms() == 9_000
+    budget.observe_write(15)
+    assert budget.write_ms() == 15

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from botocore.exceptions import ClientError
@@ -17,6 +17,12 @@ from handler.launch import send_event
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
 from store.records import Job, JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+# The function's reserved concurrency before `kill-switch on`, restored by `off`.
+RESTORE_TAG = "baton:reserved-before-kill-switch"
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 JobArg = Annotated[str, typer.Argument(help="The job id")]
@@ -95,8 +101,9 @@ def resume(
     if max_hops is not None and max_hops < 1:
         raise InvalidJob("--max-hops must be at least 1")
     c = ctx_of(ctx)
-    shards = _cascade(c, c.store.get(job_id), "resume")
+    # The parent first: a resume it refuses (a live lease, no hops left) touches no shard.
     job = c.store.resume(job_id, max_hops=max_hops, force=force)
+    shards = _cascade(c, job, "resume")
     send_event(c.lambda_client, c.relay_settings.function_name, job)
     message = (
         f"job {job_id} resumed at epoch {job.epoch} on {c.relay_settings.function_name}; "
@@ -114,7 +121,7 @@ KILL_ON = (
     "JOB` (or the watchdog) continues each from its last checkpoint."
 )
 KILL_OFF = (
-    "kill switch OFF: {fn} has no reserved concurrency limit of 0.\n"
+    "kill switch OFF: {fn} has its reserved concurrency from before the switch ({limit}).\n"
     "- Chains stopped while it was on stay where they were: `baton list --status QUEUED` and "
     "`--status RUNNING` show them; `baton resume JOB` (or the watchdog) restarts each."
 )
@@ -131,15 +138,12 @@ def kill_switch(
     fn = c.relay_settings.function_name
     client = c.lambda_client
     if state == "on":
+        remember_reserved(client, fn)
         client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
     elif state == "off":
-        # Back to the deployed guard rail (BATON_RESERVED_CONCURRENCY, in the stack's
-        # BatonEnvironment output), not to no limit at all.
-        restore = c.relay_settings.reserved_concurrency
-        if restore:
-            client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=restore)
-        else:
-            client.delete_function_concurrency(FunctionName=fn)
+        # What `on` replaced (kept in a tag), else the deployed guard rail
+        # (BATON_RESERVED_CONCURRENCY, in the stack's BatonEnvironment output), else no limit.
+        restore_reserved(client, fn, c.relay_settings.reserved_concurrency)
     elif state != "status":
         raise InvalidJob(f"kill-switch takes on, off or status, not {state!r}")
     reserved: int | None
@@ -156,10 +160,43 @@ def kill_switch(
         print_json({"function": fn, "kill_switch": engaged, "reserved_concurrency": reserved})
         return
     text = KILL_ON if engaged else KILL_OFF
+    limit = "none" if reserved is None else str(reserved)
     if state == "status" and not engaged:
-        limit = "none" if reserved is None else str(reserved)
         text = f"kill switch off for {{fn}} (reserved concurrency: {limit})"
-    console.print(text.format(fn=fn), soft_wrap=True)
+    console.print(text.format(fn=fn, limit=limit), soft_wrap=True)
+
+
+def _function(client: LambdaClient, fn: str) -> tuple[str, dict[str, str]]:
+    found = client.get_function(FunctionName=fn)
+    return found["Configuration"]["FunctionArn"], dict(found.get("Tags") or {})
+
+
+def remember_reserved(client: LambdaClient, fn: str) -> None:
+    """Keep the reserved concurrency the switch replaces in a tag on the function (once: a
+    second `on` must not overwrite it with the 0 the first one set)."""
+    arn, tags = _function(client, fn)
+    if RESTORE_TAG in tags:
+        return
+    try:
+        before = client.get_function_concurrency(FunctionName=fn).get(
+            "ReservedConcurrentExecutions"
+        )
+    except ClientError:
+        before = None
+    client.tag_resource(Resource=arn, Tags={RESTORE_TAG: "none" if before is None else str(before)})
+
+
+def restore_reserved(client: LambdaClient, fn: str, deployed: int | None = None) -> None:
+    """Put back the reserved concurrency `on` replaced; without its tag (the switch was set by
+    another tool), the deployed guard rail; with neither, remove the limit."""
+    arn, tags = _function(client, fn)
+    before = tags.get(RESTORE_TAG, str(deployed) if deployed else "none")
+    if before.isdigit() and int(before) > 0:
+        client.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=int(before))
+    else:
+        client.delete_function_concurrency(FunctionName=fn)
+    if RESTORE_TAG in tags:
+        client.untag_resource(Resource=arn, TagKeys=[RESTORE_TAG])
 
 
 @handles_errors

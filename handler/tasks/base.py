@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
 from store.errors import PermanentError
-from store.records import Counters
+from store.records import Counters, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,12 +52,33 @@ class StepContext:
         work_window_ms: Callable[[], int],
         logger: Logger,
         job_id: str = "",
+        item_ms: Callable[[], float] | None = None,
     ) -> None:
         self.job_id = job_id
         self.counters = counters
         self.remaining_ms = remaining_ms
         self.work_window_ms = work_window_ms
         self.logger = logger
+        self._item_ms = item_ms
+        self.commit_requested = False
+
+    def commit_now(self) -> None:
+        """Ask the relay to commit state and counters right after this step, whatever the
+        checkpoint interval: for a decision that must be durable before it acts (a fan-out's
+        plan before any shard starts). The commit also brings the operator's requests in."""
+        self.commit_requested = True
+
+    def item_ms(self) -> float:
+        """Milliseconds per progress item, listing and every other step cost included, or 0.0
+        before anything was measured.
+
+        The hop's own average once it has done an item, else the one the previous hop measured
+        (carried across hops in the item's `timing` map). Size a batch (a listing page) to the
+        time left with `ctx.work_window_ms() / ctx.item_ms()` items, floored at 1 and with a
+        floor on item_ms for near-free items; `work_window_ms()` already leaves the hand-off
+        margin out. See handler.budget.TimeBudget.item_ms.
+        """
+        return self._item_ms() if self._item_ms is not None else 0.0
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + int(n)
@@ -96,6 +117,12 @@ class Task(ABC):
         """The hop is over (handed off, finished, failed or killed): release threads at once.
 
         Called by the relay whatever ended the hop; work still running is abandoned."""
+        return None
+
+    def stopping(self, state: Any, status: JobStatus) -> None:
+        """Called before the job is paused or cancelled on an operator's request, with the
+        state as the holder has it (committed or not): a task that started other jobs passes
+        the request on to them, so none is left running. Plain tasks do nothing."""
         return None
 
     def summary(self, state: Any) -> dict[str, Any]:

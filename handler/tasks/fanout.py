@@ -191,8 +191,18 @@ class FanOut(Task):
             state["planned"] = True
             ctx.logger.info("fan-out planned", extra={"shards": len(state["shards"])})
             self._tally(state, ctx)
+            # The plan is committed before any shard starts: a retry after a crash reads it
+            # back instead of re-planning from a listing that may have changed meanwhile.
+            ctx.commit_now()
             return False
         changed = self._poll(state)
+        requested = children.requested(self.parent_id)
+        if requested is not None:
+            # Cancelled or paused: launch nothing more; the commit brings the request to the
+            # relay, which stops the parent (and `stopping` passes it on to the shards).
+            ctx.commit_now()
+            self._tally(state, ctx)
+            return False
         launched = self._launch(state)
         self._tally(state, ctx)
         shards = state["shards"]
@@ -257,6 +267,18 @@ class FanOut(Task):
             running += 1
             launched += 1
         return launched
+
+    def stopping(self, state: dict[str, Any], status: JobStatus) -> None:
+        """Pass the parent's cancel or pause on to every shard it started, committed or not."""
+        children = self.resources.children
+        started = [s["id"] for s in state.get("shards", []) if s["status"] != PENDING]
+        if children is None or not started:
+            return
+        outcome = children.pass_on(started, status)
+        self.resources.logger.info(
+            "operator request passed on to the shards",
+            extra={"status": status.value, "shards": outcome},
+        )
 
     def _tally(self, state: dict[str, Any], ctx: StepContext) -> None:
         """The parent's counters: the shards' counters added up, and shards by status."""

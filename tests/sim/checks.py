@@ -13,6 +13,8 @@ request) made it, and the true virtual time. Per write it checks:
 - I3 exact progress: the counters equal what the committed cursor covers, in every version.
 - I4 at-least-once: every item the committed cursor covers was processed before the commit.
 - I5 bounded: hops never exceed max_hops; nothing changes a SUCCEEDED or CANCELLED job.
+- I7 operator intent: an accepted cancel or pause is honoured (the job ends CANCELLED or
+  PAUSED) or stays visible on the item; only an operator's resume may replace a pause.
 And at the end: the job is SUCCEEDED, FAILED, CANCELLED or PAUSED (I5); every hop began at
 the cursor its claim read (I6); a discarded duplicate cost at most three calls and no work (I5).
 """
@@ -200,6 +202,17 @@ class Ledger:
         if writer is not None:
             self._check_writer(writer.origin or writer, writer, prior, new)
         self._check_version(prior, new)
+        self._check_intent(writer.origin or writer if writer else None, prior, new)
+
+    def _check_intent(self, who: Actor | None, prior: dict[str, Any], new: dict[str, Any]) -> None:
+        honoured = {"cancel_requested": ("CANCELLED",), "pause_requested": ("PAUSED", "CANCELLED")}
+        for flag, ends in honoured.items():
+            if not prior.get(flag) or new.get(flag) or new.get("status") in ends:
+                continue
+            if flag == "pause_requested" and who is not None and who.kind == "operator":
+                continue  # a resume is a newer request than the pause
+            by = f"{who.label} ({who.kind})" if who is not None else "an unknown writer"
+            self.fail("I7", f"{flag} dropped by {by}; the job is {new.get('status')}")
 
     def _check_writer(
         self, who: Actor, via: Actor, prior: dict[str, Any], new: dict[str, Any]
