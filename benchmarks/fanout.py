@@ -47,6 +47,8 @@ def measure(stack: LocalStack, keys: list[str], shards: int, sleep_ms: int) -> R
         "poll_s": 1,
         "action": SLOW,
         "action_params": {"sleep_ms": sleep_ms},
+        # One object at a time per shard: this figure is about shards, not in-hop concurrency.
+        "concurrency": 1,
     }
     if boundaries:
         params["boundaries"] = boundaries

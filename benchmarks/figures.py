@@ -334,6 +334,7 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                     "bucket": bucket,
                     "action": f"{ACTIONS}:sleep",
                     "action_params": {"sleep_ms": cfg.handoff_sleep_ms},
+                    "concurrency": 1,  # one object at a time, so the chain hops as sized
                 },
                 action_modules=(ACTIONS,),
                 now_ms=now_ms(),
