@@ -44,6 +44,8 @@ class DemoOptions:
     min_margin_ms: int = 800
     checkpoint_s: int = 1
     action: str = DEMO_ACTION
+    # One object at a time, so the short timeout makes the chain hop visibly.
+    concurrency: int = 1
     faults: FaultConfig = field(default_factory=FaultConfig)
     max_wait_s: float = 300.0
     seed: int = 2026
@@ -119,7 +121,7 @@ def run_demo(options: DemoOptions, console: Console, show_job: Callable[[Job], N
         uploaded = fill_bucket(stack, options, console)
         spec = prepare(
             "s3-walk",
-            {"bucket": DEMO_BUCKET, "action": options.action},
+            {"bucket": DEMO_BUCKET, "action": options.action, "concurrency": options.concurrency},
             action_modules=stack.action_modules,
             now_ms=stack.store.clock.now_ms(),
         )

@@ -70,6 +70,9 @@ def slow_walk(stack: LocalStack, job_id: str, sleep_ms: int = 5, *extra: str) ->
         params,
         "--expected-objects",
         str(OBJECTS),
+        # One object at a time: the tests count on the walk lasting several hops.
+        "--concurrency",
+        "1",
         *extra,
     )
 

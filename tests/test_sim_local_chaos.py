@@ -69,12 +69,13 @@ def test_a_chaos_seed_ends_succeeded_with_exact_counters(
     stack.lambda_.set_faults(faults)
     before = stack.lambda_.snapshot()
     trace = tmp_path / "trace"
-    # Odd seeds run 8 objects at once: kills strike with objects in flight on real threads.
+    # Odd seeds run 8 objects at once, each 8 times slower, so the walk lasts as many hops and
+    # kills strike with objects in flight on real threads.
     concurrency = 8 if seed % 2 else 1
     job = start_walk(
         stack,
         truth.bucket,
-        {"sleep_ms": 30, "trace": str(trace)},
+        {"sleep_ms": 30 * concurrency, "trace": str(trace)},
         concurrency=concurrency,
         job_id=f"chaos-{seed}",
     )
