@@ -67,12 +67,10 @@ PARAMS = (
 
 
 def carried_object_ms(ctx: StepContext) -> float | None:
-    """Per-object time measured by earlier hops of the job, to size a hop's first page.
-
-    None until the job's timing carries a per-item estimate across hops; the first page of a
-    hop is then sized by the window alone, and later pages by what this hop measured.
-    """
-    return None
+    """Per-object time measured by earlier hops of the job (wall time per object, the listing
+    included, carried in the job's `timing`), to size a hop's first page; None before any hop
+    measured one, when the first page is sized by the window alone."""
+    return ctx.item_ms() or None
 
 
 @dataclass
