@@ -159,6 +159,9 @@ MAPPING: dict[tuple[str, str], Callable[[Call], list[Request]]] = {
     ("lambda", "PutFunctionConcurrency"): _one("lambda:PutFunctionConcurrency", _function),
     ("lambda", "DeleteFunctionConcurrency"): _one("lambda:DeleteFunctionConcurrency", _function),
     ("lambda", "GetFunction"): _one("lambda:GetFunction", _function),
+    # The kill switch keeps the reserved concurrency it replaced in a tag on the function.
+    ("lambda", "TagResource"): _one("lambda:TagResource", lambda c: c.params["Resource"]),
+    ("lambda", "UntagResource"): _one("lambda:UntagResource", lambda c: c.params["Resource"]),
     # SQS (DeleteMessageBatch is authorized as DeleteMessage)
     ("sqs", "ReceiveMessage"): _one("sqs:ReceiveMessage", _queue),
     ("sqs", "DeleteMessage"): _one("sqs:DeleteMessage", _queue),

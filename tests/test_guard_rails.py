@@ -53,15 +53,23 @@ def test_lifting_the_kill_switch_restores_the_deployed_cap() -> None:
     with warnings.catch_warnings(), mock_aws(), world() as w:
         warnings.simplefilter("ignore", UserWarning)
         lam = boto3.client("lambda", region_name=REGION)
+        # As deployed: the template's guard rail.
+        lam.put_function_concurrency(FunctionName="baton-worker", ReservedConcurrentExecutions=10)
         w.baton("kill-switch", "on")
-        # What the CLI reads from BATON_RESERVED_CONCURRENCY (the stack's BatonEnvironment).
+        w.baton("kill-switch", "on")  # a second `on` must not remember the 0 the first set
+        w.baton("kill-switch", "off")
+        reply = lam.get_function_concurrency(FunctionName="baton-worker")
+        assert reply["ReservedConcurrentExecutions"] == 10
+        # The switch set by another tool (no tag): the deployed value the CLI is told, the
+        # stack's BATON_RESERVED_CONCURRENCY (in its BatonEnvironment output).
+        lam.put_function_concurrency(FunctionName="baton-worker", ReservedConcurrentExecutions=0)
         settings = w.stack.runtime.settings
         w.stack.runtime.settings = dataclasses.replace(settings, reserved_concurrency=10)
         w.baton("kill-switch", "off")
         reply = lam.get_function_concurrency(FunctionName="baton-worker")
         assert reply["ReservedConcurrentExecutions"] == 10
-        # Without the deployed value the CLI can only lift the limit.
-        w.baton("kill-switch", "on")
+        # With neither, the CLI can only lift the limit.
+        lam.put_function_concurrency(FunctionName="baton-worker", ReservedConcurrentExecutions=0)
         w.stack.runtime.settings = settings
         w.baton("kill-switch", "off")
         reply = lam.get_function_concurrency(FunctionName="baton-worker")

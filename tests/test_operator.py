@@ -184,7 +184,8 @@ def test_cancel_stops_within_one_checkpoint_interval_and_never_runs_again(
 
     job = stack.job("c1")
     assert job.status is JobStatus.CANCELLED
-    assert job.recent_hops[-1].ended_by == "cancelled"
+    # Seen at the next checkpoint, or at a hand-off that came first (then settled at once).
+    assert job.recent_hops[-1].ended_by in ("cancelled", "budget")
     stop = next(c for c in stack.commits if c.op == "cancelled")
     interval_ms = stack.runtime.settings.checkpoint_s * 1000
     assert stop.at_ms - asked_at[0] <= interval_ms + 100, "stopped at the next checkpoint"

@@ -47,6 +47,7 @@ RESOURCE_PARAMS = (
     "Qualifier",
     "QueueUrl",
     "QueueName",
+    "Resource",  # lambda TagResource, UntagResource
 )
 
 
