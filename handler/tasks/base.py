@@ -10,16 +10,33 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_lambda_powertools import Logger
 
-from store.records import Counters
+from store.records import Counters, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from handler.children import ChildJobs
+
+class ChildLauncher(Protocol):
+    """How an orchestrating task starts and reads its child jobs (handler.children implements it).
+
+    A protocol here, so the task interface does not import the machinery that imports the tasks.
+    """
+
+    def launch(
+        self,
+        parent_id: str,
+        job_id: str,
+        params: dict[str, Any],
+        *,
+        max_hops: int,
+        max_attempts: int,
+    ) -> Job: ...
+
+    def read(self, job_ids: Iterable[str]) -> dict[str, Job]: ...
 
 
 class JobFailure(Exception):
@@ -34,7 +51,7 @@ class Resources:
     action_modules: tuple[str, ...]
     logger: Logger
     # Orchestrating tasks (fan-out) start and read other jobs; plain tasks never touch the store.
-    children: ChildJobs | None = None
+    children: ChildLauncher | None = None
     sleep: Callable[[float], None] = time.sleep
 
 
