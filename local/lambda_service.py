@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from local import lambda_errors as errors
-from local.faults import Dice, FaultConfig
+from local.fault_knobs import Dice, FaultConfig
 from local.function import FunctionConfig
-from local.workers import Ending, Result, WorkerDied, WorkerPool
+from local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
 from store.clock import iso_from_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
@@ -382,7 +382,7 @@ class LambdaService:
                 return
             finally:
                 self._release_slot()
-            if invocation.ending == Ending.OK.value:
+            if invocation.ending == InvocationEnd.OK.value:
                 return
             with self._cond:
                 if self._closing:
@@ -441,7 +441,7 @@ class LambdaService:
             self.pool.discard(worker)
         self.stats["invocations"] += 1
         self.stats[result.ending.value] += 1
-        if result.ending is not Ending.OK:
+        if result.ending is not InvocationEnd.OK:
             self._log(
                 f"RequestId: {pending.request_id} ended {result.ending.value} after "
                 f"{result.duration_ms} ms: {result.payload[:500]}"

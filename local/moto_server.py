@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from local.children import become_child, pythonpath
+from local.processes import become_child, pythonpath
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READY_TIMEOUT_S = 30.0

@@ -18,7 +18,7 @@ from typing import IO, Any
 INIT_TIMEOUT_S = 30.0
 
 
-class Ending(StrEnum):
+class InvocationEnd(StrEnum):
     """How an invocation ended, from the service's point of view."""
 
     OK = "ok"  # the handler returned
@@ -30,14 +30,14 @@ class Ending(StrEnum):
 
 @dataclass(frozen=True)
 class Result:
-    ending: Ending
+    ending: InvocationEnd
     payload: str  # the handler's JSON result, or Lambda's JSON error object
     duration_ms: int
     pid: int
 
     @property
     def failed(self) -> bool:
-        return self.ending is not Ending.OK
+        return self.ending is not InvocationEnd.OK
 
 
 class WorkerDied(Exception):
@@ -54,7 +54,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "local.worker",
+                "local.sandbox",
                 "--fd",
                 str(theirs.fileno()),
                 "--parent",
@@ -106,19 +106,19 @@ class Worker:
         except (WorkerDied, OSError):
             self.kill()
             error = _runtime_error("Runtime.ExitError", "the worker process exited")
-            return Result(Ending.CRASHED, error, _now_ms() - began, self.pid)
+            return Result(InvocationEnd.CRASHED, error, _now_ms() - began, self.pid)
         if answer is None:
             self.kill()
             if killed:
                 error = _runtime_error(
                     "Runtime.ExitError", "the sandbox was killed by the local kill fault"
                 )
-                return Result(Ending.KILLED, error, _now_ms() - began, self.pid)
+                return Result(InvocationEnd.KILLED, error, _now_ms() - began, self.pid)
             error = _runtime_error(
                 "Sandbox.Timedout", f"Task timed out after {timeout_ms / 1000:.2f} seconds"
             )
-            return Result(Ending.TIMEOUT, error, _now_ms() - began, self.pid)
-        ending = Ending.OK if answer.get("ok") else Ending.ERROR
+            return Result(InvocationEnd.TIMEOUT, error, _now_ms() - began, self.pid)
+        ending = InvocationEnd.OK if answer.get("ok") else InvocationEnd.ERROR
         return Result(ending, str(answer.get("payload", "null")), _now_ms() - began, self.pid)
 
     def kill(self) -> None:
