@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler.tasks.registry import TASKS
+from handler.watchdog import WatchdogSettings
 from store.clock import ms_from_iso
 from store.health import Verdict, assess, seconds
 from store.records import HopRecord, Job
@@ -41,7 +42,11 @@ class JobView:
     since_commit_s: float | None
 
     @classmethod
-    def of(cls, job: Job, now_ms: int, stall_after_s: int) -> JobView:
+    def of(cls, job: Job, now_ms: int, stall_after_s: int | None = None) -> JobView:
+        """The job as shown; "stalled" uses the watchdog's own threshold unless one is given, so
+        every command and the watchdog agree about the same job."""
+        if stall_after_s is None:
+            stall_after_s = WatchdogSettings.from_env().stall_after_s
         task = TASKS.get(job.task)
         counter = task.progress_counter if task else None
         done = job.counters.get(counter, 0) if counter else 0

@@ -320,7 +320,7 @@ class Relay:
             settled = rt.store.settle_requests(queued)
             if settled is not None:
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
-        payload = {"job_id": job.job_id, "epoch": queued.epoch}
+        payload = RelayEvent(job_id=job.job_id, epoch=queued.epoch).payload()
         invoker = SelfInvoker(rt.lambda_client, rt.sleep)
         rt.faults.hit(faults.DURING_INVOKE)
         before = self.remaining()

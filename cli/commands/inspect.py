@@ -18,7 +18,6 @@ from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
 from cli.view import JobView, format_counters, hop_duration_ms, human_bytes
 from handler.children import started_shards
-from handler.watchdog import WatchdogSettings
 from store.errors import InvalidJob, JobNotFound
 from store.health import seconds
 from store.records import Job, JobStatus
@@ -33,7 +32,7 @@ def _view(ctx: typer.Context, job_id: str) -> JobView:
     job = c.store.find(job_id)
     if job is None:
         raise JobNotFound(job_id)
-    return JobView.of(job, c.store.clock.now_ms(), WatchdogSettings.from_env().stall_after_s)
+    return JobView.of(job, c.store.clock.now_ms())
 
 
 @handles_errors
