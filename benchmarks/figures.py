@@ -27,11 +27,11 @@ from benchmarks.harness import (
     TABLE,
     Env,
     RelayRunner,
-    now_ms,
     plain_walk,
     raw_listing,
 )
 from handler.launch import prepare, send_event
+from store.clock import now_ms
 from store.codec import StateCodec, to_json_bytes
 from store.records import Claim, JobStatus, Progress
 

@@ -30,15 +30,11 @@ from local import lambda_errors as errors
 from local.fault_knobs import Dice, FaultConfig
 from local.function import FunctionConfig
 from local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
-from store.clock import iso_from_ms
+from store.clock import iso_from_ms, now_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
 SERVICE_RETRY_MS = 1_000
 INVOCATIONS_KEPT = 10_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(order=True)

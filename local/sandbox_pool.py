@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from store.clock import now_ms
+
 INIT_TIMEOUT_S = 30.0
 
 
@@ -97,29 +99,29 @@ class Worker:
 
         `killed` says whether stop_at_ms is the kill fault's moment rather than the deadline.
         """
-        began = _now_ms()
+        began = now_ms()
         self.invocations += 1
         try:
             self.sock.sendall(json.dumps({"event": event, "context": context}).encode() + b"\n")
-            remaining_s = max(0.0, (stop_at_ms - _now_ms()) / 1000)
+            remaining_s = max(0.0, (stop_at_ms - now_ms()) / 1000)
             answer = self._read_message(time.monotonic() + remaining_s)
         except (WorkerDied, OSError):
             self.kill()
             error = _runtime_error("Runtime.ExitError", "the worker process exited")
-            return Result(InvocationEnd.CRASHED, error, _now_ms() - began, self.pid)
+            return Result(InvocationEnd.CRASHED, error, now_ms() - began, self.pid)
         if answer is None:
             self.kill()
             if killed:
                 error = _runtime_error(
                     "Runtime.ExitError", "the sandbox was killed by the local kill fault"
                 )
-                return Result(InvocationEnd.KILLED, error, _now_ms() - began, self.pid)
+                return Result(InvocationEnd.KILLED, error, now_ms() - began, self.pid)
             error = _runtime_error(
                 "Sandbox.Timedout", f"Task timed out after {timeout_ms / 1000:.2f} seconds"
             )
-            return Result(InvocationEnd.TIMEOUT, error, _now_ms() - began, self.pid)
+            return Result(InvocationEnd.TIMEOUT, error, now_ms() - began, self.pid)
         ending = InvocationEnd.OK if answer.get("ok") else InvocationEnd.ERROR
-        return Result(ending, str(answer.get("payload", "null")), _now_ms() - began, self.pid)
+        return Result(ending, str(answer.get("payload", "null")), now_ms() - began, self.pid)
 
     def kill(self) -> None:
         """SIGKILL, reap, close: as Lambda ends a sandbox, with no chance to clean up."""
@@ -244,7 +246,3 @@ class WorkerPool:
 
 def _runtime_error(error_type: str, message: str) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message})
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
