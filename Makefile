@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m tests.support.architecture
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
 	$(BIN)/cfn-lint build/infra/template.cfn.json

@@ -17,8 +17,9 @@ import statistics
 from typing import Any
 
 from benchmarks.config import BenchConfig
-from benchmarks.harness import ACTIONS, Env, RelayRunner, now_ms, plain_walk
+from benchmarks.harness import ACTIONS, Env, RelayRunner, plain_walk
 from handler.launch import prepare
+from store.clock import wall_ms as now_ms
 from store.errors import InvalidJob
 
 TAG_ACTION = f"{ACTIONS}:tag"

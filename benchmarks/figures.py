@@ -28,12 +28,12 @@ from benchmarks.harness import (
     TABLE,
     Env,
     RelayRunner,
-    now_ms,
     one_at_a_time,
     plain_walk,
     raw_listing,
 )
 from handler.launch import prepare, send_event
+from store.clock import wall_ms as now_ms
 from store.codec import StateCodec, to_json_bytes
 from store.records import Claim, JobStatus, Progress
 

@@ -37,6 +37,7 @@ from handler.launch import prepare  # noqa: E402
 from handler.observability import metrics  # noqa: E402
 from handler.relay import Relay  # noqa: E402
 from handler.runtime import Runtime  # noqa: E402
+from store.clock import wall_ms as now_ms  # noqa: E402
 from store.codec import StateCodec  # noqa: E402
 from store.model import bind_job_model  # noqa: E402
 from store.protocol import AuditSink, JobStore  # noqa: E402
@@ -52,10 +53,6 @@ FUNCTION = "baton-worker"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:{FUNCTION}"
 ACTIONS = "benchmarks.actions"
 MAX_KEYS = 1_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BenchContext, Env, RelayRunner, now_ms, plain_walk
+from benchmarks.harness import BenchContext, Env, RelayRunner, plain_walk
 from handler.event import RelayEvent
 from handler.observability import metrics
 from handler.relay import Relay
+from store.clock import wall_ms as now_ms
 
 OBJECTS = 60_000
 HOP_SECONDS = (3, 10, 60)

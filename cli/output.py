@@ -12,7 +12,6 @@ from rich.table import Table
 
 from cli.view import JobView, format_counters, human_bytes
 from store.clock import SystemClock, iso_from_ms
-from store.constants import DEFAULT_STALL_AFTER_S
 from store.health import seconds
 from store.records import Job
 
@@ -69,5 +68,5 @@ def render_status(view: JobView) -> Table:
 
 def print_job(job: Job) -> None:
     """The job as `baton status` shows it, for commands that change a job."""
-    view = JobView.of(job, SystemClock().now_ms(), DEFAULT_STALL_AFTER_S)
+    view = JobView.of(job, SystemClock().now_ms())
     console.print(render_status(view))

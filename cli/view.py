@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler.tasks.registry import TASKS
+from handler.watchdog import WatchdogSettings
 from store.clock import ms_from_iso
 from store.health import Verdict, assess, seconds
 from store.records import HopRecord, Job
@@ -22,11 +23,11 @@ def format_counters(counters: dict[str, int]) -> str:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
-    return f"{n:,.1f} PB"
+    return f"{n:,.1f} PiB"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class JobView:
     since_commit_s: float | None
 
     @classmethod
-    def of(cls, job: Job, now_ms: int, stall_after_s: int) -> JobView:
+    def of(cls, job: Job, now_ms: int, stall_after_s: int | None = None) -> JobView:
+        """The job as shown; "stalled" uses the watchdog's own threshold unless one is given, so
+        every command and the watchdog agree about the same job."""
+        if stall_after_s is None:
+            stall_after_s = WatchdogSettings.from_env().stall_after_s
         task = TASKS.get(job.task)
         counter = task.progress_counter if task else None
         done = job.counters.get(counter, 0) if counter else 0

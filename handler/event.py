@@ -23,6 +23,7 @@ class RelayEvent(BaseModel):
     epoch: Annotated[int, Field(ge=1, le=MAX_EPOCH)]
 
     def payload(self) -> dict[str, Any]:
+        """The event as sent to Lambda: every sender builds it here, so none can add a field."""
         return {"job_id": self.job_id, "epoch": self.epoch}
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from handler.event import RelayEvent
 from handler.tasks.registry import get_task
 from store.constants import (
     DEFAULT_MAX_ATTEMPTS,
@@ -35,8 +36,7 @@ class InvokeFailed(BatonError):
 @dataclass(frozen=True)
 class Launched:
     job: Job
-    created: bool
-    invoked: bool
+    created: bool  # False: the job existed already and no event was sent
 
 
 def new_job_id(now_ms: int) -> str:
@@ -78,7 +78,7 @@ def prepare(
 
 def send_event(lambda_client: LambdaClient, function: str, job: Job) -> None:
     """Send the event for the job's current epoch; raises InvokeFailed with Lambda's reason."""
-    payload = json.dumps({"job_id": job.job_id, "epoch": job.epoch}).encode()
+    payload = json.dumps(RelayEvent(job_id=job.job_id, epoch=job.epoch).payload()).encode()
     try:
         lambda_client.invoke(FunctionName=function, InvocationType="Event", Payload=payload)
     except Exception as exc:
@@ -92,6 +92,6 @@ def send_event(lambda_client: LambdaClient, function: str, job: Job) -> None:
 def launch(store: JobStore, lambda_client: LambdaClient, function: str, spec: JobSpec) -> Launched:
     job, created = store.create(spec)
     if not created:
-        return Launched(job=job, created=False, invoked=False)
+        return Launched(job=job, created=False)
     send_event(lambda_client, function, job)
-    return Launched(job=job, created=True, invoked=True)
+    return Launched(job=job, created=True)

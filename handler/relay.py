@@ -378,7 +378,7 @@ class Relay:
     def _invoke_next(self, queued: Job, hop: Hop) -> dict[str, Any]:
         """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""
         rt = self.rt
-        payload = {"job_id": queued.job_id, "epoch": queued.epoch}
+        payload = RelayEvent(job_id=queued.job_id, epoch=queued.epoch).payload()
         invoker = SelfInvoker(rt.lambda_client, rt.sleep)
         rt.faults.hit(faults.DURING_INVOKE)
         sent = invoker.send(self_function(self.context), payload, self.remaining)

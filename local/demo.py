@@ -25,10 +25,10 @@ from rich.progress import (
 from rich.table import Table
 
 from handler.launch import launch, prepare
-from local.faults import FaultConfig
+from local.fault_knobs import FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
-from local.watchdog import LocalWatchdog
+from local.stall_nudger import LocalWatchdog
 from store.records import Job, JobStatus
 
 DEMO_BUCKET = "baton-demo"

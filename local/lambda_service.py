@@ -27,18 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from local import lambda_errors as errors
-from local.faults import Dice, FaultConfig
+from local.fault_knobs import Dice, FaultConfig
 from local.function import FunctionConfig
-from local.workers import Ending, Result, WorkerDied, WorkerPool
+from local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
 from store.clock import iso_from_ms, wall_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
 SERVICE_RETRY_MS = 1_000
 INVOCATIONS_KEPT = 10_000
-
-
-def now_ms() -> int:
-    return wall_ms()
 
 
 @dataclass(order=True)
@@ -163,7 +159,7 @@ class LambdaService:
     def invoke_async(self, event: Any) -> str:
         """Accept an event (Lambda answers 202 before anything runs); returns the request id."""
         request_id = str(uuid.uuid4())
-        now = now_ms()
+        now = wall_ms()
         with self._cond:
             if self._closing:
                 raise errors.service_error("the local Lambda service is shutting down")
@@ -201,7 +197,9 @@ class LambdaService:
                 raise errors.throttled(reason)
             self._running += 1
         try:
-            invocation, _ = self._execute(Pending(now_ms(), 0, request_id, event, now_ms()), "sync")
+            invocation, _ = self._execute(
+                Pending(wall_ms(), 0, request_id, event, wall_ms()), "sync"
+            )
         except WorkerDied as exc:
             raise errors.service_error(f"could not start a worker: {exc}") from None
         finally:
@@ -313,7 +311,7 @@ class LambdaService:
             reason=reason,
             attempts=pending.attempt,
             last_error=error,
-            at=iso_from_ms(now_ms()),
+            at=iso_from_ms(wall_ms()),
             function_arn=self.config.arn,
         )
         self._dead_letters.append(letter)
@@ -342,7 +340,7 @@ class LambdaService:
     def _next_ready(self) -> Pending | None:
         """Wait (holding self._cond) for an event that may run now and a free slot."""
         while not self._closing:
-            now = now_ms()
+            now = wall_ms()
             if not self._queue or self._queue[0].not_before_ms > now:
                 wait_s = (self._queue[0].not_before_ms - now) / 1000 if self._queue else None
                 self._cond.wait(wait_s)
@@ -377,12 +375,12 @@ class LambdaService:
                 with self._cond:
                     if not self._closing:
                         self._log(f"cannot start a worker ({exc}); event delayed")
-                        pending.not_before_ms = now_ms() + SERVICE_RETRY_MS
+                        pending.not_before_ms = wall_ms() + SERVICE_RETRY_MS
                         self._push(pending)
                 return
             finally:
                 self._release_slot()
-            if invocation.ending == Ending.OK.value:
+            if invocation.ending == InvocationEnd.OK.value:
                 return
             with self._cond:
                 if self._closing:
@@ -390,11 +388,11 @@ class LambdaService:
                 pending.last_error = _describe_error(invocation)
                 if pending.attempt < self.config.max_retry_attempts:
                     retry = pending.attempt + 1
-                    not_before = self.config.retry_not_before_ms(retry, now_ms(), deadline)
+                    not_before = self.config.retry_not_before_ms(retry, wall_ms(), deadline)
                     self.stats["retries"] += 1
                     self._log(
                         f"RETRY RequestId: {pending.request_id} attempt {retry + 1} "
-                        f"in {max(0, not_before - now_ms())} ms after {invocation.ending}"
+                        f"in {max(0, not_before - wall_ms())} ms after {invocation.ending}"
                     )
                     self._push(
                         Pending(
@@ -420,7 +418,7 @@ class LambdaService:
         """Run the handler once in a worker; returns the invocation and its deadline."""
         worker = self.pool.checkout()
         timeout_ms = self.config.timeout_ms
-        started = now_ms()
+        started = wall_ms()
         deadline = started + timeout_ms
         killed = self._kill.roll()
         stop_at = started + int(self._kill.uniform(0, timeout_ms)) if killed else deadline
@@ -441,7 +439,7 @@ class LambdaService:
             self.pool.discard(worker)
         self.stats["invocations"] += 1
         self.stats[result.ending.value] += 1
-        if result.ending is not Ending.OK:
+        if result.ending is not InvocationEnd.OK:
             self._log(
                 f"RequestId: {pending.request_id} ended {result.ending.value} after "
                 f"{result.duration_ms} ms: {result.payload[:500]}"

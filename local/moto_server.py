@@ -26,11 +26,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from local.children import become_child, pythonpath
+from local.processes import become_child, pythonpath
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READY_TIMEOUT_S = 30.0
-_pythonpath = pythonpath  # kept for benchmarks/server.py, which imports it from here
 SWITCH_INTERVAL_S = 0.000_1
 
 

@@ -8,7 +8,7 @@
 Everything listens on 127.0.0.1 on free ports; everything the stack starts (the moto process,
 worker processes, threads, sockets, its temporary directory) is gone when it closes, whether the
 block ended normally, raised, or was interrupted with Ctrl-C. If the owning process is killed
-outright, its children notice within half a second and exit (`local.children`).
+outright, its children notice within half a second and exit (`local.processes`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import boto3
 from botocore.config import Config
 
 from handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
-from local.children import pythonpath
-from local.faults import FaultConfig
+from local.fault_knobs import FaultConfig
 from local.function import FunctionConfig
 from local.lambda_http import LambdaApi, LambdaHttpServer
 from local.lambda_service import LambdaService
 from local.lossy_proxy import LossyProxy
 from local.moto_server import MotoServer
+from local.processes import pythonpath
 from store.codec import StateCodec
 from store.constants import DEFAULT_TABLE
 from store.model import bind_job_model

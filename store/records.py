@@ -25,7 +25,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-RUNNABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class RejectReason(StrEnum):

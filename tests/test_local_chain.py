@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from handler.launch import send_event
-from local.faults import Fault, FaultConfig
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
-from local.watchdog import LocalWatchdog
+from local.stall_nudger import LocalWatchdog
 from store.constants import CLOCK_SKEW_MS
 from store.records import Job, JobStatus
 from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until

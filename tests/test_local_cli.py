@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from local.faults import Fault, FaultConfig
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.records import JobStatus

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.faults import Fault, FaultConfig
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.constants import CLOCK_SKEW_MS

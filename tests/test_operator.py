@@ -350,3 +350,20 @@ def test_the_watchdog_stands_down_while_the_kill_switch_is_on(
     assert [a["action"] for a in baton_json("watchdog", "--once")["actions"]] == ["resent"]
     stack.sim.drain()
     assert stack.job("k1").counters == truth.counters()
+
+
+def test_every_command_judges_a_stall_by_the_watchdog_threshold(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`baton status` and the commands that print a job (pause, resume, start) share one verdict."""
+    from cli.view import JobView
+
+    monkeypatch.setenv("BATON_WATCHDOG_STALL_S", "60")
+    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "queued")
+    stack.clock.advance(100_000)
+    job = stack.store.get("queued")
+    assert baton_json("status", "queued")["health"] == "stalled"
+    assert JobView.of(job, stack.clock.now_ms()).verdict.health.value == "stalled"
+    monkeypatch.setenv("BATON_WATCHDOG_STALL_S", "300")
+    assert baton_json("status", "queued")["health"] == "waiting for hand-off"
+    assert JobView.of(job, stack.clock.now_ms()).verdict.health.value == "waiting for hand-off"

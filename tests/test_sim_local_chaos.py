@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from local.faults import Fault, FaultConfig
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
-from local.watchdog import LocalWatchdog
+from local.stall_nudger import LocalWatchdog
 from store.records import Job, JobStatus
 from tests.support.buckets import BucketTruth
 from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk

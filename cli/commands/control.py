@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cli.context import CliContext, ctx_of
 from cli.errors import handles_errors
+from cli.options import JobArg, JsonFlag
 from cli.output import console, print_job, print_json
 from handler.children import cascade, started_shards
 from handler.launch import send_event
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
 
 # The function's reserved concurrency before `kill-switch on`, restored by `off`.
 RESTORE_TAG = "baton:reserved-before-kill-switch"
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
-JobArg = Annotated[str, typer.Argument(help="The job id")]
 
 
 def _show(job: Job, message: str, json_output: bool, shards: dict[str, str] | None = None) -> None:

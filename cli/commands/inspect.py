@@ -14,15 +14,14 @@ from rich.table import Table
 
 from cli.context import ctx_of
 from cli.errors import handles_errors
+from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
 from cli.view import JobView, format_counters, hop_duration_ms, human_bytes
 from handler.children import started_shards
-from handler.watchdog import WatchdogSettings
 from store.errors import InvalidJob, JobNotFound
 from store.health import seconds
 from store.records import Job, JobStatus
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3
 EXIT_TIMEOUT = 124
@@ -33,13 +32,13 @@ def _view(ctx: typer.Context, job_id: str) -> JobView:
     job = c.store.find(job_id)
     if job is None:
         raise JobNotFound(job_id)
-    return JobView.of(job, c.store.clock.now_ms(), WatchdogSettings.from_env().stall_after_s)
+    return JobView.of(job, c.store.clock.now_ms())
 
 
 @handles_errors
 def status(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job id")],
+    job_id: JobArg,
     json_output: JsonFlag = False,
 ) -> None:
     """Where a job is: status, health, counters, rate, ETA, lease, last error."""
@@ -90,7 +89,7 @@ def _exit_code(job: Job) -> int:
 @handles_errors
 def watch(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job id")],
+    job_id: JobArg,
     interval: Annotated[float, typer.Option(help="Seconds between polls")] = 2.0,
     timeout: Annotated[
         float | None, typer.Option(help="Give up after this many seconds (exit 124)")
@@ -231,7 +230,7 @@ def list_jobs(
 @handles_errors
 def history(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job id")],
+    job_id: JobArg,
     json_output: JsonFlag = False,
 ) -> None:
     """The recent hops as a timeline: when, how long, items done, why each ended."""

@@ -9,12 +9,11 @@ import typer
 
 from cli.context import ctx_of
 from cli.errors import handles_errors
+from cli.options import JsonFlag
 from cli.output import console, print_job, print_json
 from handler.launch import launch, prepare
 from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
 from store.errors import InvalidJob
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
 @handles_errors

@@ -14,7 +14,7 @@ from cli.context import ctx_of
 from cli.output import EXIT_USAGE, console, fail, print_job
 from handler.config import DEFAULT_FUNCTION
 from local.demo import DemoOptions, run_demo
-from local.faults import Fault, FaultConfig
+from local.fault_knobs import Fault, FaultConfig
 from local.function import DEFAULT_RETRY_SCALE, FunctionConfig
 from local.stack import DEMO_ACTIONS, LocalStack
 from store.constants import DEFAULT_TABLE

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from handler.actions.base import ActionFunction, FunctionAction, ObjectAction
-from handler.actions.builtin import CountAction
+from handler.actions.count import CountAction
 from handler.actions.duplicates import DuplicatesAction
 from handler.actions.inventory import InventoryAction
 from store.errors import InvalidJob

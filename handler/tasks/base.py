@@ -10,18 +10,46 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_lambda_powertools import Logger
 
 from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
 from store.errors import PermanentError
-from store.records import Counters, JobStatus
+from store.records import Counters, Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from handler.children import ChildJobs
+
+class ChildLauncher(Protocol):
+    """How an orchestrating task starts and reads its child jobs (handler.children implements it).
+
+    A protocol here, so the task interface does not import the machinery that imports the tasks.
+    """
+
+    def launch(
+        self,
+        parent_id: str,
+        job_id: str,
+        params: dict[str, Any],
+        *,
+        max_hops: int,
+        max_attempts: int,
+    ) -> Job: ...
+
+    def read(self, job_ids: Iterable[str]) -> dict[str, Job]: ...
+
+    # The most children that can run at once (the worker's reserved concurrency, less one).
+    max_running: int | None
+
+    def requested(self, parent_id: str) -> JobStatus | None:
+        """The operator's pending request on the parent, read now."""
+        ...
+
+    def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
+        """Pass the parent's cancel or pause on to its children."""
+        ...
 
 
 class JobFailure(PermanentError):
@@ -36,7 +64,7 @@ class Resources:
     action_modules: tuple[str, ...]
     logger: Logger
     # Orchestrating tasks (fan-out) start and read other jobs; plain tasks never touch the store.
-    children: ChildJobs | None = None
+    children: ChildLauncher | None = None
     sleep: Callable[[float], None] = time.sleep
     # Where a task runs work in parallel within a hop (the simulator brings a deterministic one).
     pools: PoolFactory = ThreadWorkPool

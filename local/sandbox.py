@@ -1,6 +1,6 @@
 """One local Lambda sandbox: a process that imports the handler once and runs invocations.
 
-Run as `python -m local.worker --fd N --parent PID --handler handler.app.lambda_handler`. It
+Run as `python -m local.sandbox --fd N --parent PID --handler handler.app.lambda_handler`. It
 talks to the Lambda service over the socket `N` (one JSON line per request and per answer);
 its stdout and stderr are the function's log, as CloudWatch Logs receives them on AWS. The
 service kills the process with SIGKILL at the invocation's deadline, as Lambda kills a sandbox.
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local.children import become_child
+from local.processes import become_child
 from store.clock import wall_ms
 
 

@@ -20,7 +20,7 @@ from store.clock import wall_ms
 INIT_TIMEOUT_S = 30.0
 
 
-class Ending(StrEnum):
+class InvocationEnd(StrEnum):
     """How an invocation ended, from the service's point of view."""
 
     OK = "ok"  # the handler returned
@@ -32,14 +32,14 @@ class Ending(StrEnum):
 
 @dataclass(frozen=True)
 class Result:
-    ending: Ending
+    ending: InvocationEnd
     payload: str  # the handler's JSON result, or Lambda's JSON error object
     duration_ms: int
     pid: int
 
     @property
     def failed(self) -> bool:
-        return self.ending is not Ending.OK
+        return self.ending is not InvocationEnd.OK
 
 
 class WorkerDied(Exception):
@@ -56,7 +56,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "local.worker",
+                "local.sandbox",
                 "--fd",
                 str(theirs.fileno()),
                 "--parent",
@@ -99,29 +99,29 @@ class Worker:
 
         `killed` says whether stop_at_ms is the kill fault's moment rather than the deadline.
         """
-        began = _now_ms()
+        began = wall_ms()
         self.invocations += 1
         try:
             self.sock.sendall(json.dumps({"event": event, "context": context}).encode() + b"\n")
-            remaining_s = max(0.0, (stop_at_ms - _now_ms()) / 1000)
+            remaining_s = max(0.0, (stop_at_ms - wall_ms()) / 1000)
             answer = self._read_message(time.monotonic() + remaining_s)
         except (WorkerDied, OSError):
             self.kill()
             error = _runtime_error("Runtime.ExitError", "the worker process exited")
-            return Result(Ending.CRASHED, error, _now_ms() - began, self.pid)
+            return Result(InvocationEnd.CRASHED, error, wall_ms() - began, self.pid)
         if answer is None:
             self.kill()
             if killed:
                 error = _runtime_error(
                     "Runtime.ExitError", "the sandbox was killed by the local kill fault"
                 )
-                return Result(Ending.KILLED, error, _now_ms() - began, self.pid)
+                return Result(InvocationEnd.KILLED, error, wall_ms() - began, self.pid)
             error = _runtime_error(
                 "Sandbox.Timedout", f"Task timed out after {timeout_ms / 1000:.2f} seconds"
             )
-            return Result(Ending.TIMEOUT, error, _now_ms() - began, self.pid)
-        ending = Ending.OK if answer.get("ok") else Ending.ERROR
-        return Result(ending, str(answer.get("payload", "null")), _now_ms() - began, self.pid)
+            return Result(InvocationEnd.TIMEOUT, error, wall_ms() - began, self.pid)
+        ending = InvocationEnd.OK if answer.get("ok") else InvocationEnd.ERROR
+        return Result(ending, str(answer.get("payload", "null")), wall_ms() - began, self.pid)
 
     def kill(self) -> None:
         """SIGKILL, reap, close: as Lambda ends a sandbox, with no chance to clean up."""
@@ -246,7 +246,3 @@ class WorkerPool:
 
 def _runtime_error(error_type: str, message: str) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message})
-
-
-def _now_ms() -> int:
-    return wall_ms()

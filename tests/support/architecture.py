@@ -1,0 +1,205 @@
+"""The architecture as a test: which of the project's packages may import which.
+
+The contract is written once, in pyproject.toml under `[tool.baton.architecture]`: each package
+names the packages it may import. This module reads it, finds every import in the tree (module
+level, inside functions, and under `TYPE_CHECKING`, since all of them are dependencies a reader
+must follow), and reports imports the contract forbids and import circles between modules. It also
+draws the contract as the Mermaid diagram in docs/architecture.md, so the picture cannot drift.
+
+    python -m tests.support.architecture            # check the tree and the diagram
+    python -m tests.support.architecture --write    # redraw the diagram in docs/architecture.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = Path("docs/architecture.md")
+BEGIN = "<!-- architecture:begin -->"
+END = "<!-- architecture:end -->"
+
+Contract = Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import statement: the module that imports, the module it names, and where."""
+
+    importer: str
+    imported: str
+    path: Path
+    line: int
+
+
+def load_contract(root: Path = ROOT) -> dict[str, tuple[str, ...]]:
+    """The allowed dependencies from pyproject.toml, checked for names that are not packages."""
+    with (root / "pyproject.toml").open("rb") as f:
+        table = tomllib.load(f)["tool"]["baton"]["architecture"]
+    contract = {name: tuple(allowed) for name, allowed in table.items()}
+    for name, allowed in contract.items():
+        unknown = [a for a in allowed if a not in contract]
+        if unknown:
+            raise ValueError(f"[tool.baton.architecture] {name} allows unknown packages {unknown}")
+    return contract
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
+    """The absolute module an ImportFrom names (relative imports resolved against the importer)."""
+    if node.level == 0:
+        return node.module or ""
+    base = importer.split(".")
+    drop = node.level - 1 if is_package else node.level
+    base = base[: len(base) - drop] if drop else base
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imports_in(path: Path, root: Path) -> Iterator[Import]:
+    """Every import in one file, wherever it stands in the file."""
+    importer = module_name(path, root)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(importer, alias.name, path, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(node, importer, is_package)
+            yield Import(importer, module, path, node.lineno)
+            # `from pkg import mod` names a module when mod is one: follow it for circles.
+            for alias in node.names:
+                yield Import(importer, f"{module}.{alias.name}", path, node.lineno)
+
+
+def project_imports(root: Path, contract: Contract) -> list[Import]:
+    found: list[Import] = []
+    for package in contract:
+        for path in sorted((root / package).rglob("*.py")):
+            found.extend(imports_in(path, root))
+    return found
+
+
+def forbidden(imports: list[Import], contract: Contract) -> list[str]:
+    """Imports of one project package by another that the contract does not allow."""
+    problems = []
+    seen: set[tuple[Path, int]] = set()
+    for imp in imports:
+        source = imp.importer.split(".")[0]
+        target = imp.imported.split(".")[0]
+        if (imp.path, imp.line) in seen:
+            continue  # one statement, one finding (`from a import b` is also read as `a.b`)
+        if target in contract and target != source and target not in contract[source]:
+            seen.add((imp.path, imp.line))
+            allowed = ", ".join(contract[source]) or "no other project package"
+            problems.append(
+                f"{imp.path}:{imp.line}: {source} may not import {target} "
+                f"({imp.importer} imports {imp.imported}; {source} may import {allowed})"
+            )
+    return problems
+
+
+def circles(imports: list[Import], modules: set[str]) -> list[list[str]]:
+    """Import circles between the project's modules (each reported once, shortest first)."""
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for imp in imports:
+        target = imp.imported
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        if target and target != imp.importer and not imp.importer.startswith(target + "."):
+            graph[imp.importer].add(target)
+    found: dict[frozenset[str], list[str]] = {}
+    for start in sorted(graph):
+        # Shortest circle through `start`, by breadth-first search back to it.
+        paths: dict[str, list[str]] = {start: [start]}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for node in frontier:
+                for target in sorted(graph[node]):
+                    if target == start:
+                        cycle = paths[node]
+                        found.setdefault(frozenset(cycle), cycle)
+                    elif target not in paths:
+                        paths[target] = [*paths[node], target]
+                        nxt.append(target)
+            frontier = nxt
+    return sorted(found.values(), key=lambda c: (len(c), c))
+
+
+def all_modules(root: Path, contract: Contract) -> set[str]:
+    return {
+        module_name(path, root) for package in contract for path in (root / package).rglob("*.py")
+    }
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """Every breach of the contract and every import circle, as readable lines (empty: clean)."""
+    contract = load_contract(root)
+    imports = project_imports(root, contract)
+    problems = forbidden(imports, contract)
+    for cycle in circles(imports, all_modules(root, contract)):
+        problems.append("import circle: " + " -> ".join([*cycle, cycle[0]]))
+    return problems
+
+
+def diagram(contract: Contract) -> str:
+    """The contract as a Mermaid flowchart: an arrow for each allowed dependency."""
+    lines = ["```mermaid", "flowchart TD"]
+    for name in contract:
+        lines.extend(f"    {name} --> {target}" for target in contract[name])
+    isolated = [
+        n for n in contract if not contract[n] and not any(n in a for a in contract.values())
+    ]
+    lines.extend(f"    {name}" for name in isolated)
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def drawn_block(root: Path = ROOT) -> str:
+    return f"{BEGIN}\n{diagram(load_contract(root))}\n{END}"
+
+
+def doc_is_current(root: Path = ROOT) -> bool:
+    return drawn_block(root) in (root / DOC).read_text(encoding="utf-8")
+
+
+def write_doc(root: Path = ROOT) -> None:
+    path = root / DOC
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < 0:
+        raise SystemExit(f"{DOC} has no {BEGIN!r} ... {END!r} block to draw into")
+    path.write_text(text[:start] + drawn_block(root) + text[end + len(END) :], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="redraw the diagram in the docs")
+    args = parser.parse_args(argv)
+    if args.write:
+        write_doc()
+    problems = check()
+    if not doc_is_current():
+        problems.append(f"{DOC} does not show the contract: run python -m {__spec__.name} --write")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("architecture: every import follows [tool.baton.architecture]; no import circles")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

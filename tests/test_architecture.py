@@ -1,0 +1,76 @@
+"""The package dependencies follow the contract in pyproject.toml, with no import circles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import architecture
+
+PACKAGES = ("store", "handler", "local", "cli", "benchmarks", "infra")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the project's packages, contract and docs, to plant imports in."""
+    for name in PACKAGES:
+        shutil.copytree(architecture.ROOT / name, tmp_path / name)
+    shutil.copy(architecture.ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "docs").mkdir()
+    shutil.copy(architecture.ROOT / architecture.DOC, tmp_path / architecture.DOC)
+    return tmp_path
+
+
+def _plant(path: Path, line: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+
+
+def test_the_tree_follows_the_contract_and_the_docs_draw_it() -> None:
+    assert architecture.check() == []
+    assert architecture.doc_is_current()
+
+
+def test_a_store_module_importing_the_handler_is_refused(tree: Path) -> None:
+    _plant(tree / "store" / "codec.py", "from handler.relay import Relay")
+    breaches = [p for p in architecture.check(tree) if not p.startswith("import circle")]
+    assert len(breaches) == 1
+    assert "store may not import handler" in breaches[0]
+    assert "store/codec.py" in breaches[0]
+
+
+def test_a_lazy_handler_import_of_the_cli_is_refused(tree: Path) -> None:
+    _plant(tree / "handler" / "relay.py", "def _f() -> None:\n    import cli.main  # noqa")
+    problems = architecture.check(tree)
+    assert any("handler may not import cli" in p for p in problems)
+
+
+def test_an_import_circle_is_found_even_under_type_checking(tree: Path) -> None:
+    _plant(
+        tree / "store" / "constants.py",
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from store.protocol import JobStore",
+    )
+    problems = architecture.check(tree)
+    assert any(p.startswith("import circle: store.constants -> ") for p in problems)
+
+
+def test_a_contract_naming_an_unknown_package_is_an_error(tree: Path) -> None:
+    text = (tree / "pyproject.toml").read_text(encoding="utf-8")
+    (tree / "pyproject.toml").write_text(
+        text.replace('handler = ["store"]', 'handler = ["store", "stor"]'), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="unknown packages"):
+        architecture.check(tree)
+
+
+def test_a_changed_contract_makes_the_drawn_diagram_stale_until_redrawn(tree: Path) -> None:
+    text = (tree / "pyproject.toml").read_text(encoding="utf-8")
+    (tree / "pyproject.toml").write_text(
+        text.replace("infra = []", 'infra = ["store"]'), encoding="utf-8"
+    )
+    assert not architecture.doc_is_current(tree)
+    architecture.write_doc(tree)
+    assert architecture.doc_is_current(tree)
+    assert "infra --> store" in (tree / architecture.DOC).read_text(encoding="utf-8")
