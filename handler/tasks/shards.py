@@ -101,8 +101,9 @@ class Shards:
                 )
             return True
         if not changed and not launched:
+            # Nothing moved: wait (up to the end of the hop's window, never spinning on reads).
             poll_ms = int(self.params.get("poll_s", 5)) * 1000
-            wait_ms = min(poll_ms, max(0, ctx.work_window_ms() - 1_000))
+            wait_ms = min(poll_ms, max(0, ctx.work_window_ms()))
             if wait_ms > 0:
                 self.sleep(wait_ms / 1000)
         return False
