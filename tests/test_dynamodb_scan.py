@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 from cli.main import app
 from handler import faults
 from handler.tasks.dynamodb_scan import DynamoDBScan
+from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
 from store.records import JobStatus
 from tests.support import table_actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.lambda_sim import KillAt
 from tests.support.stack import REGION, TEST_ACTIONS, Stack, local_stack
-from tests.test_fanout import drain_with_watchdog
 from tests.test_operator import operate
 
 TABLE = "users"
@@ -78,6 +78,26 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         yield s
 
 
+def drain_with_watchdog(stack: Stack, parent: str, *, every: int = 25, limit: int = 4_000) -> None:
+    """Deliver every event twice, and every `every` deliveries let minutes pass and the
+    watchdog sweep: a chain whose retries a run of kills used up is restarted, as on AWS,
+    while the parent keeps polling (its own chain never lets the queue run dry)."""
+    dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
+    stall_ms = WatchdogSettings().stall_after_s * 1000 + 1
+    for n in range(limit):
+        if stack.job(parent).status.terminal:
+            return
+        if not stack.sim.queue or n % every == every - 1:
+            stack.clock.advance(stall_ms)
+            dog.sweep()
+            assert stack.sim.queue, "nothing left to deliver and the job has not ended"
+            continue
+        delivery = stack.sim.queue.popleft()
+        stack.sim.deliver(delivery)
+        stack.sim.deliver(delivery)
+    raise AssertionError(f"{parent} did not end within {limit} deliveries")
+
+
 def ddb() -> Any:
     return boto3.client("dynamodb", region_name=REGION)
 
@@ -118,7 +138,7 @@ def test_four_segments_with_kills_and_duplicates_count_every_item_once(
         assert parent.counters["shards_succeeded"] == 4
         state = stack.store.load_state(parent)
         shards = stack.store.get_many([s["id"] for s in state["shards"]])
-        assert [s.params["segment"] for s in shards] == [0, 1, 2, 3]
+        assert sorted(s.params["segment"] for s in shards) == [0, 1, 2, 3]
         assert all(s.parent_id == "seg" and s.task == "dynamodb-scan" for s in shards)
         assert all(s.counters["items"] > 0 for s in shards), "moto spreads keys over segments"
         check_one_holder_no_fork(stack.commits)
@@ -178,20 +198,20 @@ def test_throttling_is_backed_off_and_counted_never_failing_the_job(
     calls = {"scan": 0}
 
     def throttle(request: Any, **_: Any) -> AWSResponse | None:
-        if request.headers.get("X-Amz-Target", b"").endswith(b".Scan"):
-            calls["scan"] += 1
-            if calls["scan"] in (1, 2, 4, 5, 8, 9):
-                body = json.dumps(
-                    {
-                        "__type": "com.amazonaws.dynamodb.v20120810#"
-                        "ProvisionedThroughputExceededException",
-                        "message": "The level of configured provisioned throughput was exceeded",
-                    }
-                ).encode()
-                return AWSResponse("https://dynamodb.local", 400, {}, _Raw(body))
-        return None
+        """Registered for Scan only: throttle some calls, as the service would."""
+        calls["scan"] += 1
+        if calls["scan"] not in (1, 2, 3, 6, 7, 8):  # botocore makes 3 attempts here
+            return None
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "The level of configured provisioned throughput was exceeded",
+            }
+        ).encode()
+        return AWSResponse("https://dynamodb.local", 400, {}, _Raw(body))
 
-    client.meta.events.register("before-send.dynamodb.Scan", throttle)
+    # First, ahead of moto's own before-send handler, inside botocore's retry loop.
+    client.meta.events.register_first("before-send.dynamodb.Scan", throttle)
     with local_stack(timeout_ms=1_500, action_modules=ACTIONS, dynamodb=client) as stack:
         operate(stack, monkeypatch)
         keys = fill_table(client, TABLE, 200)
@@ -201,8 +221,8 @@ def test_throttling_is_backed_off_and_counted_never_failing_the_job(
 
     assert job.status is JobStatus.SUCCEEDED, job.last_error
     assert job.counters["items"] == len(keys)
-    assert job.counters["throttled"] == 3, "each throttle botocore gave up on is counted"
-    assert calls["scan"] > 9
+    assert job.counters.get("throttled") == 2, "each throttle botocore gave up on is counted"
+    assert calls["scan"] > 8
 
 
 class _Raw:
@@ -235,7 +255,7 @@ def test_a_filter_visits_only_matching_items(stack: Stack) -> None:
     assert job.status is JobStatus.SUCCEEDED, job.last_error
     assert job.counters["items"] == 150
     assert set(table_actions.seen) == {f"user-{i:06d}" for i in range(150)}
-    assert job.counters["scanned"] >= 600
+    assert job.counters["scanned"] >= 400
 
 
 def test_items_deleted_ahead_are_skipped_and_items_kept_are_visited_once(stack: Stack) -> None:

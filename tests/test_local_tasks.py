@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -71,8 +72,11 @@ class Walker(Task):
 
 
 def user_folder(tmp_path: Path) -> tuple[Path, str, str]:
+    """The user's code in a folder of its own; the test process (the operator's machine, where
+    `baton start` validates) imports it from there too."""
     folder = tmp_path / "my-code"
     folder.mkdir()
+    sys.path.insert(0, str(folder))
     suffix = secrets.token_hex(4)
     module = f"walker_tasks_{suffix}"
     (folder / f"{module}.py").write_text(WALKER.replace("SUFFIX", suffix), encoding="utf-8")
