@@ -158,7 +158,7 @@ def test_the_worker_refuses_a_task_its_own_listing_lacks(
 
 
 @pytest.mark.parametrize(
-    ("mode", "error", "attempts"),
+    ("mode", "error", "retried"),
     [
         ("raise", "ValueError: boom at 120", True),
         ("fail", "JobFailure: page 120 is malformed", False),
