@@ -213,6 +213,7 @@ class DynamoDBScan(Task):
         key = {name: item[name] for name in state["key_attrs"]}
         self._apply(item, key, state, ctx)
         self._page_items += 1
+        self._learn_item_ms(state, ctx)
         # The page's own end can lie past its last returned item (filtered-out items).
         state["cursor"] = key if self._buffer or self._page_end is None else self._page_end
         return self._listed_all and not self._buffer
@@ -245,15 +246,16 @@ class DynamoDBScan(Task):
             raise
         return [k["AttributeName"] for k in table["KeySchema"]]
 
+    def _learn_item_ms(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Per-item time as the relay sees it (the action and the relay's own work), on the
+        clock the budget uses; kept in the state so the next hop's first page is sized too."""
+        spent = self._page_started_ms - ctx.remaining_ms()
+        state["item_ms"] = round(max(MIN_ITEM_MS, spent / self._page_items), 3)
+
     def _limit(self, state: dict[str, Any], ctx: StepContext) -> int:
         """Size the page to what the hop's time left can process, so a hop never reads (and
         pays read units for) items it has no time for; the first page of a job is small."""
-        now = ctx.remaining_ms()
-        if self._page_items:
-            # Per-item time as the relay sees it (the action and the relay's own work), on the
-            # clock the budget uses.
-            state["item_ms"] = max(MIN_ITEM_MS, (self._page_started_ms - now) / self._page_items)
-        self._page_started_ms, self._page_items = now, 0
+        self._page_started_ms, self._page_items = ctx.remaining_ms(), 0
         item_ms = state.get("item_ms")
         if not item_ms:
             return FIRST_PAGE
