@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handler.tasks.registry import TASKS
+from handler.tasks.catalog import find_task
 from handler.watchdog import WatchdogSettings
 from store.clock import ms_from_iso
 from store.health import Verdict, assess, seconds
@@ -47,7 +47,7 @@ class JobView:
         every command and the watchdog agree about the same job."""
         if stall_after_s is None:
             stall_after_s = WatchdogSettings.from_env().stall_after_s
-        task = TASKS.get(job.task)
+        task = find_task(job.task)
         counter = task.progress_counter if task else None
         done = job.counters.get(counter, 0) if counter else 0
         total = task.expected_total(job.params) if task else None

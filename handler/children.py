@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from handler.launch import prepare, send_event
-from handler.tasks.fanout import FanOut
-from handler.tasks.s3_walk import S3Walk
+from handler.tasks.catalog import find_task
 from store.errors import BatonError, IllegalTransition, JobNotFound
 from store.protocol import JobStore
 from store.records import Job, JobStatus
@@ -25,7 +24,7 @@ from store.records import Job, JobStatus
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-CHILD_TASK = S3Walk.name
+CHILD_TASK = "s3-walk"
 
 
 class ChildJobs:
@@ -35,6 +34,7 @@ class ChildJobs:
         lambda_client: LambdaClient,
         function: str,
         action_modules: tuple[str, ...],
+        task_modules: tuple[str, ...] = (),
         max_running: int | None = None,
     ) -> None:
         self.store = store
@@ -44,6 +44,7 @@ class ChildJobs:
         # The most children that can run at once (the worker's reserved concurrency, less one
         # for the parent); None when the deployment sets no cap.
         self.max_running = max_running
+        self.task_modules = task_modules
 
     def launch(
         self,
@@ -51,13 +52,15 @@ class ChildJobs:
         job_id: str,
         params: dict[str, Any],
         *,
+        task: str = CHILD_TASK,
         max_hops: int,
         max_attempts: int,
     ) -> Job:
         spec = prepare(
-            CHILD_TASK,
+            task,
             params,
             action_modules=self.action_modules,
+            task_modules=self.task_modules,
             now_ms=self.store.clock.now_ms(),
             job_id=job_id,
             max_hops=max_hops,
@@ -89,15 +92,17 @@ class ChildJobs:
 
 
 def started_shards(store: JobStore, parent: Job) -> list[str]:
-    """The ids of every shard a fan-out parent planned (none for other jobs).
+    """The ids of every shard a parent planned (none for jobs without shards).
 
     PENDING ones included: the parent may have started one after its last commit, and `cascade`
     reports a shard that was never created as such.
     """
-    if parent.task != FanOut.name or not parent.has_state:
+    task = find_task(parent.task)
+    if task is None or not task.has_shards or not parent.has_state:
         return []
     state = store.load_state(parent)
-    return [s["id"] for s in state.get("shards", [])]
+    shards = state.get("shards", []) if isinstance(state, dict) else []
+    return [s["id"] for s in shards]
 
 
 def cascade(

@@ -28,6 +28,8 @@ class RelaySettings:
     action_modules: tuple[str, ...] = ()
     # BATON_RESERVED_CONCURRENCY: the worker's reserved concurrency as deployed (None: unknown).
     reserved_concurrency: int | None = None
+    # Modules whose `register_task`-ed tasks jobs may name (imported by the worker at start).
+    task_modules: tuple[str, ...] = ()
 
     @property
     def fanout_cap(self) -> int | None:
@@ -44,25 +46,28 @@ class RelaySettings:
             raise ConfigError(
                 f"BATON_FUNCTION must be a Lambda function name or ARN, got {function!r}"
             )
-        modules = tuple(
-            m.strip() for m in env.get("BATON_ACTION_MODULES", "").split(",") if m.strip()
-        )
-        for module in modules:
-            if not _MODULE_NAME.match(module):
-                raise ConfigError(
-                    f"BATON_ACTION_MODULES must be a comma-separated list of Python module names, "
-                    f"got {module!r}"
-                )
         return cls(
             function_name=function,
             min_margin_ms=int_setting(
                 env, "BATON_MIN_MARGIN_MS", DEFAULT_MIN_MARGIN_MS, 0, 900_000
             ),
             checkpoint_s=int_setting(env, "BATON_CHECKPOINT_S", DEFAULT_CHECKPOINT_S, 1, 900),
-            action_modules=modules,
+            action_modules=module_list(env, "BATON_ACTION_MODULES"),
+            task_modules=module_list(env, "BATON_TASK_MODULES"),
             reserved_concurrency=(
                 int_setting(env, "BATON_RESERVED_CONCURRENCY", 0, 0, 10_000)
                 if env.get("BATON_RESERVED_CONCURRENCY", "").strip()
                 else None
             ),
         )
+
+
+def module_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of Python module names from `env[name]` (empty when unset)."""
+    modules = tuple(m.strip() for m in env.get(name, "").split(",") if m.strip())
+    for module in modules:
+        if not _MODULE_NAME.match(module):
+            raise ConfigError(
+                f"{name} must be a comma-separated list of Python module names, got {module!r}"
+            )
+    return modules

@@ -27,7 +27,7 @@ from handler.invoker import SelfInvoker
 from handler.observability import count, logger
 from handler.runtime import Runtime
 from handler.tasks.base import Resources, StepContext, Task
-from handler.tasks.registry import get_task
+from handler.tasks.catalog import get_task
 from store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from store.protocol import max_hops_reached
 from store.records import (
@@ -199,23 +199,33 @@ class Relay:
 
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
-        task_cls = get_task(hop.job.task)
+        settings = rt.settings
+        # The worker's own allow-list decides, whatever the machine that started the job had.
+        task_cls = get_task(hop.job.task, settings.task_modules)
         children = ChildJobs(
             rt.store,
             rt.lambda_client,
             self_function(self.context),
-            rt.settings.action_modules,
-            max_running=rt.settings.fanout_cap,
+            settings.action_modules,
+            settings.task_modules,
+            max_running=settings.fanout_cap,
         )
         resources = Resources(
             s3=rt.s3,
-            action_modules=rt.settings.action_modules,
+            action_modules=settings.action_modules,
             logger=logger,
             children=children,
             sleep=rt.sleep,
             pools=rt.pools,
+            dynamodb=rt.dynamodb,
+            task_modules=settings.task_modules,
         )
-        hop.task = task_cls(hop.job.params, resources)
+        params = hop.job.params
+        if not hop.job.has_state and not hop.job.counters:
+            # First hop: check the parameters again with the code that will run them (the CLI
+            # may have had another version of the user's module, or none).
+            params = task_cls.validate(params, settings.action_modules)
+        hop.task = task_cls(params, resources)
         if hop.job.has_state:
             hop.state = rt.store.load_state(hop.job)
         elif hop.job.counters or hop.job.state_size:

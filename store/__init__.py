@@ -15,6 +15,7 @@ from store.errors import (
     LeaseLost,
     PermanentError,
     StateCorrupt,
+    StateNotJson,
     StateTooLarge,
     WriteUnknown,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Progress",
     "RejectReason",
     "StateCorrupt",
+    "StateNotJson",
     "StateTooLarge",
     "WriteUnknown",
 ]

@@ -70,6 +70,10 @@ class StateTooLarge(PermanentError):
     """The encoded state is over the inline budget and cannot be stored."""
 
 
+class StateNotJson(PermanentError):
+    """The task's state holds something JSON cannot encode: a task bug no retry can fix."""
+
+
 class StateCorrupt(PermanentError):
     """The stored state cannot be decoded; running on would mean running on bad state."""
 

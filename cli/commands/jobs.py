@@ -61,6 +61,25 @@ def start(
     tolerated_failures: Annotated[
         int | None, typer.Option(help="s3-fanout: failed shards the parent tolerates")
     ] = None,
+    source_table: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: the table to scan")
+    ] = None,
+    segments: Annotated[
+        int | None, typer.Option(help="dynamodb-scan: parallel-scan segments, one child job each")
+    ] = None,
+    filter_expression: Annotated[
+        str | None, typer.Option("--filter", help="dynamodb-scan: a FilterExpression")
+    ] = None,
+    filter_values: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeValues as JSON")
+    ] = None,
+    filter_names: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeNames as JSON")
+    ] = None,
+    params_json: Annotated[
+        str | None,
+        typer.Option("--params", help="Parameters as a JSON object (any task, e.g. your own)"),
+    ] = None,
     job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
     max_hops: Annotated[
         int, typer.Option(help="Recursion guard: most invocations")
@@ -87,17 +106,22 @@ def start(
         "shards": shards,
         "max_concurrency": max_concurrency,
         "tolerated_failures": tolerated_failures,
+        "source_table": source_table,
+        "segments": segments,
+        "filter": filter_expression,
+        "action_params": _json_option("--action-params", action_params),
+        "filter_values": _json_option("--filter-values", filter_values),
+        "filter_names": _json_option("--filter-names", filter_names),
     }
-    if action_params is not None:
-        try:
-            params["action_params"] = json.loads(action_params)
-        except json.JSONDecodeError as exc:
-            raise InvalidJob(f"--action-params must be a JSON object: {exc}") from None
     params = {k: v for k, v in params.items() if v is not None}
+    params.update(_json_option("--params", params_json) or {})
+    # The task's own validation, for baton's tasks and the user's alike: user task modules are
+    # imported from BATON_TASK_MODULES only, the allow-list the worker uses.
     spec = prepare(
         task,
         params,
         action_modules=c.relay_settings.action_modules,
+        task_modules=c.relay_settings.task_modules,
         now_ms=c.store.clock.now_ms(),
         job_id=job_id,
         max_hops=max_hops,
@@ -112,6 +136,18 @@ def start(
     else:
         console.print(f"job {launched.job.job_id} exists already; no second chain started")
     print_job(launched.job)
+
+
+def _json_option(flag: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJob(f"{flag} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidJob(f"{flag} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,9 @@ from handler.actions.resolve import (
     BUILTIN_ACTIONS,
     action_class,
     resolve_action,
+    resolve_function,
     validate_action,
+    validate_function_name,
 )
 
 __all__ = [
@@ -16,5 +18,7 @@ __all__ = [
     "ObjectRef",
     "action_class",
     "resolve_action",
+    "resolve_function",
     "validate_action",
+    "validate_function_name",
 ]

@@ -19,6 +19,7 @@ from store.errors import PermanentError
 from store.records import Counters, Job, JobStatus
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 
@@ -34,6 +35,7 @@ class ChildLauncher(Protocol):
         job_id: str,
         params: dict[str, Any],
         *,
+        task: str = ...,
         max_hops: int,
         max_attempts: int,
     ) -> Job: ...
@@ -58,7 +60,7 @@ class JobFailure(PermanentError):
 
 @dataclass
 class Resources:
-    """What a task may use, made once per process by the runtime."""
+    """What a task may use: clients made once per process by the runtime, and the allow-lists."""
 
     s3: S3Client
     action_modules: tuple[str, ...]
@@ -68,6 +70,9 @@ class Resources:
     sleep: Callable[[float], None] = time.sleep
     # Where a task runs work in parallel within a hop (the simulator brings a deterministic one).
     pools: PoolFactory = ThreadWorkPool
+    # For tasks that read or write the user's DynamoDB tables (not the jobs table).
+    dynamodb: DynamoDBClient | None = None
+    task_modules: tuple[str, ...] = ()
 
 
 class StepContext:
@@ -118,6 +123,9 @@ class Task(ABC):
     name: ClassVar[str]
     # The counter whose growth is a hop's "items done" in the timeline.
     progress_counter: ClassVar[str | None] = None
+    # True for tasks that run child jobs (`Shards`): operators' cancel/pause/resume and
+    # `baton status` follow the shard ids kept in the state's "shards" list.
+    has_shards: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         self.params = params
