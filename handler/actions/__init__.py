@@ -1,7 +1,13 @@
 """Per-object actions for the s3-walk task: built-ins and allow-listed custom functions."""
 
 from handler.actions.base import ActionContext, ActionFunction, ObjectAction, ObjectRef
-from handler.actions.resolve import BUILTIN_ACTIONS, resolve_action, validate_action
+from handler.actions.resolve import (
+    BUILTIN_ACTIONS,
+    resolve_action,
+    resolve_function,
+    validate_action,
+    validate_function_name,
+)
 
 __all__ = [
     "BUILTIN_ACTIONS",
@@ -10,5 +16,7 @@ __all__ = [
     "ObjectAction",
     "ObjectRef",
     "resolve_action",
+    "resolve_function",
     "validate_action",
+    "validate_function_name",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from handler.actions.base import ActionFunction, FunctionAction, ObjectAction
@@ -27,18 +27,12 @@ def validate_action(
     """Check the name (without importing anything) and normalise the action's parameters."""
     if name in BUILTIN_ACTIONS:
         return BUILTIN_ACTIONS[name].validate(params)
-    match = _CUSTOM.match(name)
-    if match is None:
+    if _CUSTOM.match(name) is None:
         raise InvalidJob(
             f"unknown action {name!r}: use one of {', '.join(sorted(BUILTIN_ACTIONS))} "
             f"or module:function"
         )
-    module = match.group(1)
-    if module not in allowed_modules:
-        allowed = ", ".join(allowed_modules) or "none"
-        raise InvalidJob(
-            f"action module {module!r} is not allowed; BATON_ACTION_MODULES lists: {allowed}"
-        )
+    validate_function_name(name, allowed_modules)
     return dict(params)
 
 
@@ -48,6 +42,30 @@ def resolve_action(
     validate_action(name, params, allowed_modules)
     if name in BUILTIN_ACTIONS:
         return BUILTIN_ACTIONS[name](params)
+    custom: ActionFunction = resolve_function(name, allowed_modules)
+    return FunctionAction(name, custom, params)
+
+
+def validate_function_name(name: str, allowed_modules: tuple[str, ...]) -> None:
+    """Check a `module:function` name against the allow-list, importing nothing."""
+    match = _CUSTOM.match(name)
+    if match is None:
+        raise InvalidJob(f"{name!r} is not a module:function name")
+    if match.group(1) not in allowed_modules:
+        allowed = ", ".join(allowed_modules) or "none"
+        raise InvalidJob(
+            f"action module {match.group(1)!r} is not allowed; BATON_ACTION_MODULES lists: "
+            f"{allowed}"
+        )
+
+
+def resolve_function(name: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
+    """The function a `module:function` name names, from an allowed module only.
+
+    For tasks whose per-item actions are not S3 objects (dynamodb-scan, a user's task): they
+    call the function with whatever item and context they define.
+    """
+    validate_function_name(name, allowed_modules)
     module_name, function_name = name.split(":", 1)
     try:
         module = importlib.import_module(module_name)
@@ -56,5 +74,4 @@ def resolve_action(
     function = getattr(module, function_name, None)
     if not callable(function):
         raise InvalidJob(f"{module_name!r} has no function {function_name!r}")
-    custom: ActionFunction = function
-    return FunctionAction(name, custom, params)
+    return function  # type: ignore[no-any-return]

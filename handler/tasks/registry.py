@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from handler.tasks.base import Task
 from handler.tasks.fanout import FanOut
+from handler.tasks.manifest_walk import ManifestWalk
+from handler.tasks.s3_lines import S3Lines
 from handler.tasks.s3_walk import S3Walk
 from store.errors import InvalidJob
 
-TASKS: dict[str, type[Task]] = {S3Walk.name: S3Walk, FanOut.name: FanOut}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (S3Walk, FanOut, ManifestWalk, S3Lines)}
 
 
 def register(task: type[Task]) -> type[Task]:
