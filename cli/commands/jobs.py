@@ -14,6 +14,7 @@ from handler.launch import launch, prepare
 from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
 from store.errors import InvalidJob
 
+MANIFEST_TASK = "s3-manifest"
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
@@ -55,6 +56,17 @@ def start(
     tolerated_failures: Annotated[
         int | None, typer.Option(help="s3-fanout: failed shards the parent tolerates")
     ] = None,
+    manifest: Annotated[
+        str | None,
+        typer.Option(help="s3-walk: walk the objects an S3 Inventory manifest.json lists"),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="s3-lines: the one object to read")] = None,
+    format: Annotated[
+        str | None, typer.Option(help="s3-lines: jsonl or csv")
+    ] = None,
+    range_size: Annotated[
+        int | None, typer.Option(help="s3-lines: bytes per ranged GET (default 8 MiB)")
+    ] = None,
     job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
     max_hops: Annotated[
         int, typer.Option(help="Recursion guard: most invocations")
@@ -80,6 +92,10 @@ def start(
         "shards": shards,
         "max_concurrency": max_concurrency,
         "tolerated_failures": tolerated_failures,
+        "manifest": manifest,
+        "key": key,
+        "format": format,
+        "range_size": range_size,
     }
     if action_params is not None:
         try:
@@ -87,6 +103,7 @@ def start(
         except json.JSONDecodeError as exc:
             raise InvalidJob(f"--action-params must be a JSON object: {exc}") from None
     params = {k: v for k, v in params.items() if v is not None}
+    task = manifest_task(task, params)
     spec = prepare(
         task,
         params,
@@ -105,6 +122,11 @@ def start(
     else:
         console.print(f"job {launched.job.job_id} exists already; no second chain started")
     print_job(launched.job)
+
+
+def manifest_task(task: str, params: dict[str, Any]) -> str:
+    """`s3-walk --manifest` is the s3-manifest task: same actions, objects from an inventory."""
+    return MANIFEST_TASK if task == "s3-walk" and "manifest" in params else task
 
 
 def register(app: typer.Typer) -> None:
