@@ -1,4 +1,5 @@
-"""S3 Inventory reports and line-oriented objects as the tests need them, with their truth."""
+"""Sample inputs for the demo and the tests: an S3 Inventory report (manifest.json and CSV.gz
+files, as S3 Inventory writes them) and JSON Lines objects, with the truth to check against."""
 
 from __future__ import annotations
 
