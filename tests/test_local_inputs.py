@@ -100,7 +100,7 @@ def test_a_20_mb_json_lines_object_over_many_hops_with_exact_counters(tmp_path: 
             "action": f"{PACE}:pace",
             "action_params": {
                 "sleep_ms": 1,
-                "every": 5,
+                "every": 3,
                 "block_offset": block_at,
                 "marker": str(marker),
                 "block_s": 60,
