@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanout, figures
+from benchmarks import fanout, figures, lines
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, render
@@ -102,6 +102,8 @@ def run(cfg: BenchConfig, out: Path, img_dir: Path, command: str) -> dict[str, A
         step("handoff", figures.handoff_latency, env, cfg)
         step("scaling", figures.scaling, env, cfg)
     step("fanout", fanout.figure, cfg.fanout_objects, cfg.fanout_sleep_ms, cfg.fanout_widths)
+    if not cfg.name.startswith("quick"):
+        step("lines", lines.figure)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
@@ -117,7 +119,10 @@ def write_page(
     out.parent.mkdir(parents=True, exist_ok=True)
     images = plots(results, img_dir)
     img_rel = os.path.relpath(img_dir, out.parent)
-    out.write_text(render(results, meta, images, img_rel), encoding="utf-8")
+    page = render(results, meta, images, img_rel)
+    if "lines" in results:
+        page = page.rstrip("\n") + "\n\n" + lines.markdown(results["lines"])
+    out.write_text(page, encoding="utf-8")
     return images
 
 

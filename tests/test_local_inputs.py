@@ -83,7 +83,7 @@ def test_an_inventory_of_30000_objects_is_walked_exactly_under_faults(tmp_path: 
 
 
 def test_a_20_mb_json_lines_object_over_many_hops_with_exact_counters(tmp_path: Path) -> None:
-    body = json_lines(100_000, width=100)
+    body = json_lines(100_000, width=110)
     assert len(body) > 20_000_000
     with make_stack() as stack:
         s3 = stack.client("s3")

@@ -61,9 +61,7 @@ def start(
         typer.Option(help="s3-walk: walk the objects an S3 Inventory manifest.json lists"),
     ] = None,
     key: Annotated[str | None, typer.Option(help="s3-lines: the one object to read")] = None,
-    format: Annotated[
-        str | None, typer.Option(help="s3-lines: jsonl or csv")
-    ] = None,
+    format: Annotated[str | None, typer.Option(help="s3-lines: jsonl or csv")] = None,
     range_size: Annotated[
         int | None, typer.Option(help="s3-lines: bytes per ranged GET (default 8 MiB)")
     ] = None,
