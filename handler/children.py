@@ -42,11 +42,12 @@ class ChildJobs:
         job_id: str,
         params: dict[str, Any],
         *,
+        task: str = CHILD_TASK,
         max_hops: int,
         max_attempts: int,
     ) -> Job:
         spec = prepare(
-            CHILD_TASK,
+            task,
             params,
             action_modules=self.action_modules,
             now_ms=self.store.clock.now_ms(),

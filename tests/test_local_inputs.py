@@ -11,10 +11,10 @@ from pathlib import Path
 from handler.launch import launch, prepare
 from local.faults import Fault, FaultConfig
 from local.function import FunctionConfig
+from local.sample_inputs import inventory_key, json_lines, put_inventory
 from local.stack import LocalStack
 from local.watchdog import LocalWatchdog
 from store.records import Job
-from local.sample_inputs import inventory_key, json_lines, put_inventory
 from tests.support.local import LOCAL_ACTIONS
 
 PACE = "tests.support.local_record_actions"

@@ -23,13 +23,14 @@ from typing import Any
 
 from handler.actions import validate_action
 from handler.actions.params import whole_number
+from handler.tasks import manifest_fanout
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.s3_walk import S3Walk
 from store.constants import DEFAULT_MAX_ATTEMPTS
 from store.errors import InvalidJob
 from store.records import JobStatus
 
-SPLITS = ("prefixes", "delimiter", "ranges")
+SPLITS = ("prefixes", "delimiter", "ranges", manifest_fanout.SPLIT)
 CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed")
 PARAMS = (
     "bucket",
@@ -85,6 +86,8 @@ class FanOut(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        if manifest_fanout.wanted(params):
+            return manifest_fanout.validate(params, action_modules)
         unknown = sorted(set(params) - set(PARAMS))
         if unknown:
             raise InvalidJob(
@@ -165,6 +168,17 @@ class FanOut(Task):
 
     def plan(self) -> list[dict[str, Any]]:
         split = self.params["split"]
+        if split == manifest_fanout.SPLIT:
+            return [
+                {
+                    "id": child_id(self.parent_id, i),
+                    "task": task,
+                    "params": p,
+                    "status": PENDING,
+                    "counters": {},
+                }
+                for i, (task, p) in enumerate(manifest_fanout.plan(self.params, self.resources))
+            ]
         if split == "prefixes":
             walks = [self._walk_params(prefix=p) for p in self.params["prefixes"]]
         else:
@@ -246,6 +260,7 @@ class FanOut(Task):
                 self.parent_id,
                 shard["id"],
                 shard["params"],
+                task=shard.get("task", S3Walk.name),
                 max_hops=self.params["child_max_hops"],
                 max_attempts=self.params["child_max_attempts"],
             )

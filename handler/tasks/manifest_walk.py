@@ -39,6 +39,7 @@ MAX_FILES = 1_000_000
 MAX_COUNT = 10**15
 PARAMS = (
     "manifest",
+    "manifest_etag",
     "first_file",
     "end_file",
     "action",
@@ -76,6 +77,11 @@ class ManifestWalk(Task):
             )
         parse_s3_uri(params.get("manifest"), "s3-manifest manifest")
         out: dict[str, Any] = {"manifest": params["manifest"]}
+        etag = params.get("manifest_etag")
+        if etag is not None:
+            if not isinstance(etag, str) or not etag or len(etag) > 100:
+                raise InvalidJob("s3-manifest manifest_etag must be an ETag string")
+            out["manifest_etag"] = etag
         out["first_file"] = whole_number(params, "first_file", 0, 0, MAX_FILES, "s3-manifest ")
         if params.get("end_file") is not None:
             out["end_file"] = whole_number(params, "end_file", 0, 1, MAX_FILES, "s3-manifest ")
@@ -105,7 +111,8 @@ class ManifestWalk(Task):
 
     def start(self) -> dict[str, Any]:
         return {
-            "manifest_etag": None,
+            # A fan-out shard walks the manifest version its parent planned with.
+            "manifest_etag": self.params.get("manifest_etag"),
             "file": self.params.get("first_file", 0),
             "record": 0,
             "failures": [],
