@@ -323,7 +323,7 @@ def test_a_record_larger_than_the_range_size_fails_the_job(stack: Stack) -> None
         {"bucket": DATA, "key": "huge.jsonl", "format": "jsonl", "range_size": 2_048},
     )
     offset = len(json_lines(50))
-    failed_with(done, f"record at byte {offset:,}", "range_size 2,048")
+    failed_with(done, f"record at byte {offset:,}", "longer than range_size 2,048")
     assert_counters_cover_the_cursor(stack, done, body, offset)
 
 
@@ -414,3 +414,51 @@ def test_bad_lines_parameters_are_refused(stack: Stack) -> None:
     ):
         with pytest.raises(InvalidJob, match=words):
             stack.start(params, task="s3-lines")
+
+
+def drain_with_watchdog(stack: Stack, job_id: str, rounds: int = 20) -> None:
+    """Deliver everything twice; when a chain is stuck (its retries spent), the watchdog acts."""
+    from handler.watchdog import Watchdog, WatchdogSettings
+
+    dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
+    for _ in range(rounds):
+        stack.sim.drain(duplicate=True)
+        if stack.job(job_id).status.terminal:
+            return
+        stack.clock.advance(WatchdogSettings().stall_after_s * 1000 + 1)
+        dog.sweep()
+
+
+def test_json_lines_killed_mid_step_and_delivered_twice_counts_exactly() -> None:
+    from handler import faults
+    from tests.support.lambda_sim import KillAt
+
+    record_actions.reset()
+    kill = KillAt(faults.MID_STEP, lambda n: n % 89 == 0)
+    with mock_aws(), local_stack(action_modules=(RECORDS,), faults=kill) as stack:
+        s3().create_bucket(Bucket=DATA)  # type: ignore[attr-defined]
+        body = json_lines(2_000)
+        put("killed.jsonl", body)
+        params = {
+            "bucket": DATA,
+            "key": "killed.jsonl",
+            "format": "jsonl",
+            "range_size": 4_096,
+            "action": f"{RECORDS}:remember",
+        }
+        job = stack.start(params, task="s3-lines")
+        drain_with_watchdog(stack, job.job_id)
+        done = stack.job(job.job_id)
+        check_one_holder_no_fork(stack.commits)
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert kill.kills >= 3
+    assert done.counters == {
+        "records": 2_000,
+        "remembered": 2_000,
+        "bytes": len(body),
+        "objects": 1,
+    }
+    assert {offset for _, offset in record_actions.seen} == {
+        i for i in range(len(body)) if i == 0 or body[i - 1] == ord("\n")
+    } - {len(body)}

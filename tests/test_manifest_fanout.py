@@ -17,6 +17,7 @@ from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.lambda_sim import KillAt
 from tests.support.stack import TEST_ACTIONS, local_stack
+from tests.test_inputs import drain_with_watchdog
 from tests.test_operator import operate
 
 RECORD = f"{TEST_ACTIONS}:record"
@@ -57,7 +58,7 @@ def test_a_manifest_walk_killed_mid_step_counts_exactly(monkeypatch: Any) -> Non
         s3.create_bucket(Bucket="inv")
         truth = put_inventory(s3, "inv", "src", 1_500, 3)
         job = stack.start({"manifest": truth.manifest_uri, "action": RECORD}, task="s3-manifest")
-        stack.sim.drain(duplicate=True)
+        drain_with_watchdog(stack, job.job_id)
         done = stack.job(job.job_id)
 
     assert done.status is JobStatus.SUCCEEDED, done.last_error

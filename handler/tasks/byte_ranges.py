@@ -158,30 +158,35 @@ class RecordSplitter:
             newline = buf.find(b"\n", start)
         return -1
 
+    def _too_large(self, where: str) -> RecordTooLarge:
+        return RecordTooLarge(
+            f"the record at byte {self.buf_start + self.pos:,} of {where} is longer than "
+            f"range_size {self.range_size:,} bytes: raise range_size (a record with its line end "
+            f"must fit in one range) or check the format"
+        )
+
     def next_record(self, where: str) -> tuple[int, bytes] | None:
+        """The next record; RecordTooLarge for any record over `range_size` bytes."""
         while True:
             end = self._end()
+            if end == -1 and self.eof and self.pos < len(self.buf):
+                end = len(self.buf)  # the last record, without a line end
             if end != -1:
+                if end - self.pos > self.range_size:
+                    raise self._too_large(where)
                 offset = self.buf_start + self.pos
                 record = self.buf[self.pos : end]
                 self.pos = end
                 return offset, record
             tail = self.buf[self.pos :]
             if self.eof:
-                if not tail:
-                    return None
-                offset = self.buf_start + self.pos
-                self.pos = len(self.buf)
-                return offset, tail
-            if len(tail) >= self.range_size:
-                raise RecordTooLarge(
-                    f"the record at byte {self.buf_start + self.pos:,} of {where} has no end "
-                    f"within range_size {self.range_size:,} bytes: raise range_size (a record "
-                    f"must fit in one range) or check the format"
-                )
+                return None
             data = self.source.read(self.buf_start + len(self.buf), self.range_size)
+            if not data:
+                self.eof = True  # the tail, if any, is the last record (no line end)
+                continue
+            if len(tail) >= self.range_size:
+                raise self._too_large(where)
             self.buf_start += self.pos
             self.buf = tail + data
             self.pos = 0
-            if not data:
-                self.eof = True
