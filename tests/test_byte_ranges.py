@@ -19,9 +19,11 @@ class Chunks:
         self.body = body
         self.reads: list[tuple[int, int]] = []
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read_into(self, offset: int, size: int, into: bytearray) -> int:
         self.reads.append((offset, size))
-        return self.body[offset : offset + size]
+        data = self.body[offset : offset + size]
+        into += data
+        return len(data)
 
 
 def split_all(

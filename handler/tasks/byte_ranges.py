@@ -23,12 +23,15 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 GZIP_MAGIC = b"\x1f\x8b"
-SKIP_CHUNK = 1024**2
+CHUNK = 1024**2
 
 
 class ChunkSource(Protocol):
-    def read(self, offset: int, size: int) -> bytes:
-        """Up to `size` bytes at `offset` (reads go forward); b"" at the end."""
+    def read_into(self, offset: int, size: int, into: bytearray) -> int:
+        """Append up to `size` bytes at `offset` to `into` (reads go forward); 0 at the end.
+
+        Appending chunk by chunk keeps one copy of a range in memory, not the body's chunks
+        and their join besides."""
 
 
 def replaced(where: str, etag: str, exc: Exception) -> JobFailure:
@@ -50,9 +53,9 @@ class RangedObject:
         self.where = f"s3://{bucket}/{key}"
         self.gets = 0
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read_into(self, offset: int, size: int, into: bytearray) -> int:
         if offset >= self.size:
-            return b""
+            return 0
         last = min(self.size, offset + size) - 1
         try:
             answer = self.s3.get_object(
@@ -68,18 +71,21 @@ class RangedObject:
                 raise JobFailure(f"{self.where} was deleted during the walk") from exc
             raise
         self.gets += 1
-        data: bytes = answer["Body"].read()
-        if offset == 0 and data.startswith(GZIP_MAGIC):
+        start = len(into)
+        for chunk in answer["Body"].iter_chunks(CHUNK):
+            into += chunk
+        got = len(into) - start
+        if offset == 0 and into[start : start + 2] == GZIP_MAGIC:
             raise JobFailure(
                 f"{self.where} starts like gzip but is neither named .gz nor stored with "
                 f"Content-Encoding gzip; byte ranges of compressed data are not records"
             )
-        if len(data) != last - offset + 1:
+        if got != last - offset + 1:
             raise JobFailure(
-                f"{self.where}: asked for bytes {offset}-{last}, got {len(data)} bytes; "
+                f"{self.where}: asked for bytes {offset}-{last}, got {got} bytes; "
                 f"the object changed size under the same ETag"
             )
-        return data
+        return got
 
 
 class GzipObject:
@@ -105,12 +111,12 @@ class GzipObject:
         body: Any = answer["Body"]
         return gzip.GzipFile(fileobj=body, mode="rb")
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read_into(self, offset: int, size: int, into: bytearray) -> int:
         if self._stream is None:
             self._stream, self._pos = self._open(), 0
         try:
             while self._pos < offset:
-                skipped = self._stream.read(min(SKIP_CHUNK, offset - self._pos))
+                skipped = self._stream.read(min(CHUNK, offset - self._pos))
                 if not skipped:
                     raise JobFailure(
                         f"{self.where} ends at {self._pos:,} decompressed bytes, before the "
@@ -119,11 +125,14 @@ class GzipObject:
                 self._pos += len(skipped)
             if self._pos != offset:
                 raise AssertionError(f"gzip reads go forward: at {self._pos}, asked {offset}")
-            data = self._stream.read(size)
+            got = 0
+            while got < size and (chunk := self._stream.read(min(CHUNK, size - got))):
+                into += chunk
+                got += len(chunk)
         except (OSError, EOFError) as exc:
             raise JobFailure(f"{self.where} is not valid gzip: {exc}") from exc
-        self._pos += len(data)
-        return data
+        self._pos += got
+        return got
 
 
 class RecordTooLarge(JobFailure):
@@ -137,7 +146,7 @@ class RecordSplitter:
         self.source = source
         self.range_size = range_size
         self.csv = csv
-        self.buf = b""
+        self.buf = bytearray()
         self.buf_start = offset
         self.pos = 0
         self.eof = False
@@ -175,18 +184,19 @@ class RecordSplitter:
                 if end - self.pos > self.range_size:
                     raise self._too_large(where)
                 offset = self.buf_start + self.pos
-                record = self.buf[self.pos : end]
+                record = bytes(self.buf[self.pos : end])
                 self.pos = end
                 return offset, record
-            tail = self.buf[self.pos :]
             if self.eof:
                 return None
-            data = self.source.read(self.buf_start + len(self.buf), self.range_size)
-            if not data:
+            tail_size = len(self.buf) - self.pos
+            read_at = self.buf_start + len(self.buf)
+            # Drop the records already handed out before reading: one range in memory at a time.
+            del self.buf[: self.pos]
+            self.buf_start += self.pos
+            self.pos = 0
+            if not self.source.read_into(read_at, self.range_size, self.buf):
                 self.eof = True  # the tail, if any, is the last record (no line end)
                 continue
-            if len(tail) >= self.range_size:
+            if tail_size >= self.range_size:
                 raise self._too_large(where)
-            self.buf_start += self.pos
-            self.buf = tail + data
-            self.pos = 0
