@@ -96,6 +96,9 @@ def test_a_shard_of_files_walks_only_those_files(stack: Stack) -> None:
     )
     assert done.status is JobStatus.SUCCEEDED, done.last_error
     assert done.counters["objects"] == 100
+    for params in ({"first_file": 3}, {"end_file": 4}):
+        beyond = run(stack, "s3-manifest", {"manifest": truth.manifest_uri, **params})
+        failed_with(beyond, "is past the 3 files")
 
 
 def test_delete_markers_are_counted_apart(stack: Stack) -> None:

@@ -140,11 +140,16 @@ class ManifestWalk(Task):
     def _load(self, state: dict[str, Any]) -> Manifest:
         if self._manifest is None:
             manifest = read_manifest(self.resources.s3, self.uri, state.get("manifest_etag"))
+            files = len(manifest.files)
             end = self.params.get("end_file")
-            if end is not None and end > len(manifest.files):
+            if end is not None and end > files:
                 raise JobFailure(
-                    f"s3-manifest end_file {end} is past the {len(manifest.files)} files "
-                    f"of {self.uri}"
+                    f"s3-manifest end_file {end} is past the {files} files of {self.uri}"
+                )
+            first = self.params.get("first_file", 0)
+            if first and first >= files:
+                raise JobFailure(
+                    f"s3-manifest first_file {first} is past the {files} files of {self.uri}"
                 )
             state["manifest_etag"] = manifest.etag
             self._manifest = manifest
