@@ -62,8 +62,8 @@ def one_size(size_mb: int) -> dict[str, Any]:
     records = size_mb * 1_000_000 // RECORD_BYTES
     body = json_lines(records, width=RECORD_BYTES - 90)
     with LocalStack(
-        function=FunctionConfig(timeout_ms=10_000, account_concurrency=2),
-        min_margin_ms=3_000,
+        function=FunctionConfig(timeout_ms=5_000, account_concurrency=2),
+        min_margin_ms=2_000,
         checkpoint_s=2,
         log_level="WARNING",
     ) as stack:
@@ -116,7 +116,7 @@ def markdown(result: dict[str, Any]) -> str:
         "## s3-lines: memory flat in the object's size",
         "",
         f"One JSON Lines object of ~{RECORD_BYTES}-byte records read with `count` through "
-        f"{result['range_bytes'] // 1024**2} MiB ranged GETs on the local stack (10 s function "
+        f"{result['range_bytes'] // 1024**2} MiB ranged GETs on the local stack (5 s function "
         "timeout); memory is the largest peak RSS (VmHWM) of any worker process.",
         "",
         "| object | records | hops | counters exact | time | worker peak RSS |",
