@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handler.tasks.registry import TASKS
+from handler.tasks.registry import find_task
 from store.clock import ms_from_iso
 from store.health import Verdict, assess, seconds
 from store.records import HopRecord, Job
@@ -42,7 +42,7 @@ class JobView:
 
     @classmethod
     def of(cls, job: Job, now_ms: int, stall_after_s: int) -> JobView:
-        task = TASKS.get(job.task)
+        task = find_task(job.task)
         counter = task.progress_counter if task else None
         done = job.counters.get(counter, 0) if counter else 0
         total = task.expected_total(job.params) if task else None

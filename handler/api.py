@@ -1,12 +1,40 @@
 """baton's public task API: everything a task needs, baton's own tasks included.
 
-A task is a loop broken into small steps: `validate` (pure, at job creation), `start` (the first
-state, JSON) and `step` (one small unit of work; True when done). baton commits state and
-counters together at checkpoints and hand-offs, so counters are exact and items after the last
-commit run again after a crash (at-least-once). `JobFailure` fails the job at once; any other
-exception is a failed attempt, retried from the last commit.
+A task is a loop broken into small steps. baton runs `step` until the hop's time is nearly up,
+commits the state and counters together (conditional writes fenced by epoch and lease owner),
+and hands the job to the next invocation, which loads the state and steps on.
 
-Baton's own input tasks (`s3-manifest`, `s3-lines`) import only this module.
+    from handler.api import StepContext, Task, register_task, whole_number
+
+    @register_task
+    class Countdown(Task):
+        name = "countdown"
+        progress_counter = "ticks"
+
+        @classmethod
+        def validate(cls, params, action_modules):
+            return {"n": whole_number(params, "n", 10, 0, 10**9, "countdown ")}
+
+        def start(self):
+            return {"left": self.params["n"]}
+
+        def step(self, state, ctx):
+            state["left"] -= 1
+            ctx.count("ticks")
+            return state["left"] <= 0
+
+The rules a task keeps (baton enforces what it can and fails the job clearly otherwise):
+
+- `validate` is pure (no AWS calls): it runs in `baton start` and again in the worker's first
+  hop. It raises `InvalidJob` with a message for a person and returns the normalised params.
+- The state is JSON (dicts, lists, str, int, float, bool, None) and small: a cursor and
+  aggregates, not results (StateNotJson / StateTooLarge fail the job, keeping the last commit).
+- A step is short (well under the hop's `work_window_ms`) and resumable: work since the last
+  commit is done again after a crash, so side effects must be idempotent (at-least-once), while
+  state and counters are exactly-once (they are committed together).
+- `JobFailure` ends the job FAILED at once (no retry can fix it); any other exception is a
+  failed attempt, retried from the last commit up to the job's max_attempts.
+- The module that calls `register_task` must be listed in BATON_TASK_MODULES (worker and CLI).
 """
 
 from __future__ import annotations
@@ -24,23 +52,47 @@ from handler.actions import (
 )
 from handler.actions.params import only, whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
+from handler.tasks.registry import get_task, known_tasks, register_task
+from handler.tasks.shards import (
+    SHARD_PARAMS,
+    Shards,
+    plan_shards,
+    shards_report,
+    shards_summary,
+    tally,
+    validate_shard_params,
+)
 from store.errors import InvalidJob
+
+# The name the issue text uses for a parameter error; the same class.
+InvalidParams = InvalidJob
 
 __all__ = [
     "BUILTIN_ACTIONS",
+    "SHARD_PARAMS",
     "ActionContext",
     "ActionFunction",
     "InvalidJob",
+    "InvalidParams",
     "JobFailure",
     "ObjectAction",
     "ObjectRef",
     "Resources",
+    "Shards",
     "StepContext",
     "Task",
+    "get_task",
+    "known_tasks",
     "only",
+    "plan_shards",
+    "register_task",
     "resolve_action",
     "resolve_function",
+    "shards_report",
+    "shards_summary",
+    "tally",
     "validate_action",
     "validate_function_name",
+    "validate_shard_params",
     "whole_number",
 ]

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from handler.launch import prepare, send_event
-from handler.tasks.fanout import FanOut
-from handler.tasks.s3_walk import S3Walk
+from handler.tasks.registry import find_task
 from store.errors import BatonError, IllegalTransition
 from store.protocol import JobStore
 from store.records import Job, JobStatus
@@ -20,7 +19,7 @@ from store.records import Job, JobStatus
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-CHILD_TASK = S3Walk.name
+CHILD_TASK = "s3-walk"
 
 
 class ChildJobs:
@@ -30,11 +29,13 @@ class ChildJobs:
         lambda_client: LambdaClient,
         function: str,
         action_modules: tuple[str, ...],
+        task_modules: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.lambda_client = lambda_client
         self.function = function
         self.action_modules = action_modules
+        self.task_modules = task_modules
 
     def launch(
         self,
@@ -50,6 +51,7 @@ class ChildJobs:
             task,
             params,
             action_modules=self.action_modules,
+            task_modules=self.task_modules,
             now_ms=self.store.clock.now_ms(),
             job_id=job_id,
             max_hops=max_hops,
@@ -67,11 +69,13 @@ class ChildJobs:
 
 
 def started_shards(store: JobStore, parent: Job) -> list[str]:
-    """The ids of a fan-out parent's shards that have been started (none for other jobs)."""
-    if parent.task != FanOut.name or not parent.has_state:
+    """The ids of a parent's shards that have been started (none for jobs without shards)."""
+    task = find_task(parent.task)
+    if task is None or not task.has_shards or not parent.has_state:
         return []
     state = store.load_state(parent)
-    return [s["id"] for s in state.get("shards", []) if s.get("status") != "PENDING"]
+    shards = state.get("shards", []) if isinstance(state, dict) else []
+    return [s["id"] for s in shards if s.get("status") != "PENDING"]
 
 
 def cascade(

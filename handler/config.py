@@ -26,6 +26,8 @@ class RelaySettings:
     min_margin_ms: int = DEFAULT_MIN_MARGIN_MS
     checkpoint_s: int = DEFAULT_CHECKPOINT_S
     action_modules: tuple[str, ...] = ()
+    # Modules whose `register_task`-ed tasks jobs may name (imported by the worker at start).
+    task_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RelaySettings:
@@ -35,20 +37,23 @@ class RelaySettings:
             raise ConfigError(
                 f"BATON_FUNCTION must be a Lambda function name or ARN, got {function!r}"
             )
-        modules = tuple(
-            m.strip() for m in env.get("BATON_ACTION_MODULES", "").split(",") if m.strip()
-        )
-        for module in modules:
-            if not _MODULE_NAME.match(module):
-                raise ConfigError(
-                    f"BATON_ACTION_MODULES must be a comma-separated list of Python module names, "
-                    f"got {module!r}"
-                )
         return cls(
             function_name=function,
             min_margin_ms=int_setting(
                 env, "BATON_MIN_MARGIN_MS", DEFAULT_MIN_MARGIN_MS, 0, 900_000
             ),
             checkpoint_s=int_setting(env, "BATON_CHECKPOINT_S", DEFAULT_CHECKPOINT_S, 1, 900),
-            action_modules=modules,
+            action_modules=module_list(env, "BATON_ACTION_MODULES"),
+            task_modules=module_list(env, "BATON_TASK_MODULES"),
         )
+
+
+def module_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of Python module names from `env[name]` (empty when unset)."""
+    modules = tuple(m.strip() for m in env.get(name, "").split(",") if m.strip())
+    for module in modules:
+        if not _MODULE_NAME.match(module):
+            raise ConfigError(
+                f"{name} must be a comma-separated list of Python module names, got {module!r}"
+            )
+    return modules

@@ -51,6 +51,7 @@ def prepare(
     *,
     action_modules: tuple[str, ...],
     now_ms: int,
+    task_modules: tuple[str, ...] = (),
     job_id: str | None = None,
     max_hops: int = DEFAULT_MAX_HOPS,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -65,7 +66,7 @@ def prepare(
         raise InvalidJob(
             f"max_attempts must be between 1 and {MAX_MAX_ATTEMPTS}, got {max_attempts}"
         )
-    normalised = get_task(task).validate(params, action_modules)
+    normalised = get_task(task, task_modules).validate(params, action_modules)
     return JobSpec(
         job_id=job_id or new_job_id(now_ms),
         task=task,

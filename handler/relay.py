@@ -22,7 +22,14 @@ from handler.observability import count, logger
 from handler.runtime import Runtime
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.registry import get_task
-from store.errors import CorruptItem, InvalidJob, LeaseLost, StateCorrupt, StateTooLarge
+from store.errors import (
+    CorruptItem,
+    InvalidJob,
+    LeaseLost,
+    StateCorrupt,
+    StateNotJson,
+    StateTooLarge,
+)
 from store.protocol import max_hops_reached
 from store.records import (
     Claim,
@@ -37,7 +44,7 @@ from store.records import (
 )
 
 # Errors that another attempt at the same cursor cannot fix.
-PERMANENT_ERRORS = (JobFailure, InvalidJob, StateCorrupt, StateTooLarge)
+PERMANENT_ERRORS = (JobFailure, InvalidJob, StateCorrupt, StateNotJson, StateTooLarge)
 
 
 class LambdaContext(Protocol):
@@ -169,18 +176,31 @@ class Relay:
 
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
-        task_cls = get_task(hop.job.task)
+        settings = rt.settings
+        # The worker's own allow-list decides, whatever the machine that started the job had.
+        task_cls = get_task(hop.job.task, settings.task_modules)
         children = ChildJobs(
-            rt.store, rt.lambda_client, self_function(self.context), rt.settings.action_modules
+            rt.store,
+            rt.lambda_client,
+            self_function(self.context),
+            settings.action_modules,
+            settings.task_modules,
         )
         resources = Resources(
             s3=rt.s3,
-            action_modules=rt.settings.action_modules,
+            action_modules=settings.action_modules,
             logger=logger,
             children=children,
             sleep=rt.sleep,
+            dynamodb=rt.dynamodb,
+            task_modules=settings.task_modules,
         )
-        hop.task = task_cls(hop.job.params, resources)
+        params = hop.job.params
+        if not hop.job.has_state and not hop.job.counters:
+            # First hop: check the parameters again with the code that will run them (the CLI
+            # may have had another version of the user's module, or none).
+            params = task_cls.validate(params, settings.action_modules)
+        hop.task = task_cls(params, resources)
         if hop.job.has_state:
             hop.state = rt.store.load_state(hop.job)
         elif hop.job.counters or hop.job.state_size:
@@ -200,6 +220,9 @@ class Relay:
             self._start_task(hop)
         except PERMANENT_ERRORS as exc:
             return self._fail(hop, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            # A task whose constructor or start() raises: an attempt, retried, then FAILED.
+            return self._attempt_failed(hop, exc)
         assert hop.task is not None
         task = hop.task
         ctx = StepContext(

@@ -5,6 +5,7 @@ Only clients and configuration live here; nothing job-specific survives an invoc
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from botocore.config import Config
 
 from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
+from handler.tasks.registry import load_task_modules
 from store.clock import Clock, SystemClock
 from store.config import StoreSettings, resolve_region
+from store.errors import InvalidJob
 from store.protocol import JobStore
 from store.reports import ReportStore
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
 
@@ -48,6 +52,8 @@ class Runtime:
     faults: FaultPoints = field(default_factory=NoFaults)
     sleep: Callable[[float], None] = time.sleep
     reports: ReportStore | None = None
+    # A client for the user's tables (dynamodb-scan, user tasks); the jobs table has its own.
+    dynamodb: DynamoDBClient | None = None
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -56,12 +62,18 @@ class Runtime:
         store_settings = StoreSettings.from_env()
         s3 = session.client("s3", config=CLIENT_CONFIG)
         bucket = store_settings.state_bucket
+        settings = RelaySettings.from_env()
+        # User task modules are imported now, in the sandbox's first invocation (never per hop):
+        # an import error surfaces once, as a clear failure of the job that named the task.
+        with contextlib.suppress(InvalidJob):
+            load_task_modules(settings.task_modules)
         return cls(
-            settings=RelaySettings.from_env(),
+            settings=settings,
             store=JobStore.from_settings(store_settings),
             s3=s3,
             lambda_client=session.client("lambda", config=INVOKE_CONFIG),
             reports=ReportStore(s3, bucket) if bucket else None,
+            dynamodb=session.client("dynamodb", config=CLIENT_CONFIG),
         )
 
 

@@ -14,6 +14,7 @@ from store.errors import (
     JobNotFound,
     LeaseLost,
     StateCorrupt,
+    StateNotJson,
     StateTooLarge,
 )
 from store.protocol import JobStore
@@ -54,5 +55,6 @@ __all__ = [
     "Progress",
     "RejectReason",
     "StateCorrupt",
+    "StateNotJson",
     "StateTooLarge",
 ]

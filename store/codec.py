@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from store.constants import STATE_INLINE_LIMIT_BYTES, STATE_PREFIX
-from store.errors import BatonError, StateCorrupt, StateTooLarge
+from store.constants import STATE_INLINE_LIMIT_BYTES, STATE_MAX_BYTES, STATE_PREFIX
+from store.errors import StateCorrupt, StateNotJson, StateTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -67,7 +67,7 @@ def to_json_bytes(value: Any) -> bytes:
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
         ).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise BatonError(
+        raise StateNotJson(
             f"task state must be JSON (dicts, lists, str, int, float, bool): {exc}"
         ) from exc
 
@@ -89,13 +89,21 @@ class StateCodec:
         s3: S3Client | None = None,
         bucket: str | None = None,
         inline_limit: int = STATE_INLINE_LIMIT_BYTES,
+        max_bytes: int = STATE_MAX_BYTES,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.inline_limit = inline_limit
+        self.max_bytes = max_bytes
 
     def encode(self, job_id: str, epoch: int, state: Any) -> EncodedState:
         raw = to_json_bytes(state)
+        if len(raw) > self.max_bytes:
+            raise StateTooLarge(
+                f"task state is {len(raw):,} bytes of JSON, over the {self.max_bytes:,}-byte "
+                f"limit: a task must keep its state small (a cursor and aggregates) and put "
+                f"bulk results elsewhere; the last committed state and counters are kept"
+            )
         blob = zlib.compress(raw, 6)
         if len(blob) <= self.inline_limit:
             return EncodedState(codec=CODEC_JSON_ZLIB, raw_size=len(raw), blob=blob)

@@ -11,6 +11,9 @@ BY_STATUS_INDEX = "by-status"
 # budget well below that so the rest of the item (params, counters, recent hops, last error)
 # always fits, and so a checkpoint costs a bounded number of write units.
 STATE_INLINE_LIMIT_BYTES = 64 * 1024
+# Past this much JSON a state is a task bug (state growing without bound), not data to store:
+# every commit would encode and upload it whole.
+STATE_MAX_BYTES = 64 * 1024 * 1024
 # Spilled states and job reports live under these prefixes of the state bucket.
 STATE_PREFIX = "state/"
 REPORT_PREFIX = "reports/"

@@ -37,6 +37,10 @@ class StateTooLarge(BatonError):
     """The encoded state is over the inline budget and cannot be stored."""
 
 
+class StateNotJson(BatonError):
+    """The task's state holds something JSON cannot encode: a task bug no retry can fix."""
+
+
 class StateCorrupt(BatonError):
     """The stored state cannot be decoded; running on would mean running on bad state."""
 

@@ -65,6 +65,25 @@ def start(
     range_size: Annotated[
         int | None, typer.Option(help="s3-lines: bytes per ranged GET (default 8 MiB)")
     ] = None,
+    source_table: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: the table to scan")
+    ] = None,
+    segments: Annotated[
+        int | None, typer.Option(help="dynamodb-scan: parallel-scan segments, one child job each")
+    ] = None,
+    filter_expression: Annotated[
+        str | None, typer.Option("--filter", help="dynamodb-scan: a FilterExpression")
+    ] = None,
+    filter_values: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeValues as JSON")
+    ] = None,
+    filter_names: Annotated[
+        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeNames as JSON")
+    ] = None,
+    params_json: Annotated[
+        str | None,
+        typer.Option("--params", help="Parameters as a JSON object (any task, e.g. your own)"),
+    ] = None,
     job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
     max_hops: Annotated[
         int, typer.Option(help="Recursion guard: most invocations")
@@ -94,18 +113,23 @@ def start(
         "key": key,
         "format": format,
         "range_size": range_size,
+        "source_table": source_table,
+        "segments": segments,
+        "filter": filter_expression,
+        "action_params": _json_option("--action-params", action_params),
+        "filter_values": _json_option("--filter-values", filter_values),
+        "filter_names": _json_option("--filter-names", filter_names),
     }
-    if action_params is not None:
-        try:
-            params["action_params"] = json.loads(action_params)
-        except json.JSONDecodeError as exc:
-            raise InvalidJob(f"--action-params must be a JSON object: {exc}") from None
     params = {k: v for k, v in params.items() if v is not None}
+    params.update(_json_option("--params", params_json) or {})
     task = manifest_task(task, params)
+    # The task's own validation, for baton's tasks and the user's alike: user task modules are
+    # imported from BATON_TASK_MODULES only, the allow-list the worker uses.
     spec = prepare(
         task,
         params,
         action_modules=c.relay_settings.action_modules,
+        task_modules=c.relay_settings.task_modules,
         now_ms=c.store.clock.now_ms(),
         job_id=job_id,
         max_hops=max_hops,
@@ -125,6 +149,18 @@ def start(
 def manifest_task(task: str, params: dict[str, Any]) -> str:
     """`s3-walk --manifest` is the s3-manifest task: same actions, objects from an inventory."""
     return MANIFEST_TASK if task == "s3-walk" and "manifest" in params else task
+
+
+def _json_option(flag: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJob(f"{flag} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidJob(f"{flag} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from store.records import Counters
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
     from handler.children import ChildJobs
@@ -28,7 +29,7 @@ class JobFailure(Exception):
 
 @dataclass
 class Resources:
-    """What a task may use, made once per process by the runtime."""
+    """What a task may use: clients made once per process by the runtime, and the allow-lists."""
 
     s3: S3Client
     action_modules: tuple[str, ...]
@@ -36,6 +37,9 @@ class Resources:
     # Orchestrating tasks (fan-out) start and read other jobs; plain tasks never touch the store.
     children: ChildJobs | None = None
     sleep: Callable[[float], None] = time.sleep
+    # For tasks that read or write the user's DynamoDB tables (not the jobs table).
+    dynamodb: DynamoDBClient | None = None
+    task_modules: tuple[str, ...] = ()
 
 
 class StepContext:
@@ -65,6 +69,9 @@ class Task(ABC):
     name: ClassVar[str]
     # The counter whose growth is a hop's "items done" in the timeline.
     progress_counter: ClassVar[str | None] = None
+    # True for tasks that run child jobs (`Shards`): operators' cancel/pause/resume and
+    # `baton status` follow the shard ids kept in the state's "shards" list.
+    has_shards: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         self.params = params

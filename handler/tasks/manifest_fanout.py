@@ -12,23 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.api import InvalidJob, Resources, whole_number
+from handler.api import (
+    SHARD_PARAMS,
+    InvalidJob,
+    Resources,
+    validate_shard_params,
+    whole_number,
+)
 from handler.tasks.inventory_files import read_manifest
 from handler.tasks.manifest_walk import ManifestWalk
-from store.constants import DEFAULT_MAX_ATTEMPTS
 
 SPLIT = "manifest"
 CHILD_TASK = ManifestWalk.name
 CHILD_PARAMS = ("manifest", "action", "action_params", "on_error", "max_failed")
-PARENT_PARAMS = (
-    "split",
-    "shards",
-    "max_concurrency",
-    "tolerated_failures",
-    "child_max_hops",
-    "child_max_attempts",
-    "poll_s",
-)
+PARENT_PARAMS = ("split", "shards", *SHARD_PARAMS)
 MAX_SHARDS = 10_000
 
 
@@ -48,17 +45,8 @@ def validate(params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict
         {k: params[k] for k in CHILD_PARAMS if k in params}, action_modules
     )
     child.pop("first_file", None)
-    out = {**child, "split": SPLIT}
-    # The parent's own options, with s3-fanout's bounds and defaults.
-    for name, default, low, high in (
-        ("shards", 0, 0, MAX_SHARDS),
-        ("max_concurrency", 10, 1, 1_000),
-        ("tolerated_failures", 0, 0, MAX_SHARDS),
-        ("child_max_hops", 1_000, 1, 1_000_000),
-        ("child_max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 100),
-        ("poll_s", 5, 1, 300),
-    ):
-        out[name] = whole_number(params, name, default, low, high, "s3-fanout ")
+    out = {**child, "split": SPLIT, **validate_shard_params(params, "s3-fanout")}
+    out["shards"] = whole_number(params, "shards", 0, 0, MAX_SHARDS, "s3-fanout ")
     return out
 
 

@@ -1,0 +1,180 @@
+"""Running a job as child jobs (shards): the machinery s3-fanout and dynamodb-scan share.
+
+A parent plans its shards once (each a task name and its parameters), then `Shards.advance`
+starts them with at most `max_concurrency` running, reads their status and counters, adds the
+counters up into the parent's, and reports the parent done when every shard has ended. Each
+shard is an ordinary job: resumable, cancellable, visible, its id derived from the parent's id
+and its index, so a parent that crashes and retries starts each shard at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from handler.actions.params import whole_number
+from handler.tasks.base import JobFailure, Resources, StepContext
+from store.constants import DEFAULT_MAX_ATTEMPTS
+from store.records import JobStatus
+
+SHARD_PARAMS = (
+    "max_concurrency",
+    "tolerated_failures",
+    "child_max_hops",
+    "child_max_attempts",
+    "poll_s",
+)
+MAX_SHARDS = 10_000
+MAX_JOB_ID = 128
+PENDING = "PENDING"
+TERMINAL = {s.value for s in JobStatus if s.terminal}
+FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+# Shards planned before shards named their task were all s3-walk jobs.
+LEGACY_CHILD_TASK = "s3-walk"
+
+
+def child_id(parent_id: str, index: int) -> str:
+    """The shard's job id: the parent's id and the index, hashed down if it would be too long."""
+    suffix = f".s{index:04d}"
+    if len(parent_id) + len(suffix) <= MAX_JOB_ID:
+        return parent_id + suffix
+    digest = hashlib.sha256(parent_id.encode()).hexdigest()[:8]
+    return f"{parent_id[: MAX_JOB_ID - len(suffix) - 9]}-{digest}{suffix}"
+
+
+def validate_shard_params(params: Mapping[str, Any], where: str) -> dict[str, int]:
+    """The fan-out settings, checked and defaulted; `where` names the task in messages."""
+    prefix = f"{where} "
+    return {
+        "max_concurrency": whole_number(params, "max_concurrency", 10, 1, 1_000, prefix),
+        "tolerated_failures": whole_number(params, "tolerated_failures", 0, 0, MAX_SHARDS, prefix),
+        "child_max_hops": whole_number(params, "child_max_hops", 1_000, 1, 1_000_000, prefix),
+        "child_max_attempts": whole_number(
+            params, "child_max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 100, prefix
+        ),
+        "poll_s": whole_number(params, "poll_s", 5, 1, 300, prefix),
+    }
+
+
+def plan_shards(
+    parent_id: str, children: Iterable[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The shard list a parent keeps in its state: one (task, params) per child job."""
+    return [
+        {
+            "id": child_id(parent_id, i),
+            "task": task,
+            "params": params,
+            "status": PENDING,
+            "counters": {},
+        }
+        for i, (task, params) in enumerate(children)
+    ]
+
+
+class Shards:
+    """Drives a parent's shards; the state holds them under "shards"."""
+
+    def __init__(self, resources: Resources, params: Mapping[str, Any], where: str) -> None:
+        if resources.children is None:
+            raise JobFailure(f"{where} needs the job store to start child jobs; it cannot run here")
+        self.children = resources.children
+        self.sleep = resources.sleep
+        self.params = params
+        self.where = where
+
+    def advance(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        """Read the running shards, start pending ones, add counters up; True when all ended."""
+        changed = self._poll(state)
+        launched = self._launch(state, ctx.job_id)
+        tally(state, ctx)
+        shards = state["shards"]
+        if all(s["status"] in TERMINAL for s in shards):
+            failed = [s["id"] for s in shards if s["status"] in FAILED_LIKE]
+            tolerated = int(self.params.get("tolerated_failures", 0))
+            if len(failed) > tolerated:
+                raise JobFailure(
+                    f"{len(failed)} of {len(shards)} shards did not succeed (tolerated "
+                    f"{tolerated}): {', '.join(failed[:10])}; `baton resume {ctx.job_id}` re-runs "
+                    f"only those"
+                )
+            return True
+        if not changed and not launched:
+            poll_ms = int(self.params.get("poll_s", 5)) * 1000
+            wait_ms = min(poll_ms, max(0, ctx.work_window_ms() - 1_000))
+            if wait_ms > 0:
+                self.sleep(wait_ms / 1000)
+        return False
+
+    def _poll(self, state: dict[str, Any]) -> bool:
+        # Failed and cancelled shards are read again too: an operator may have resumed them.
+        watching = [
+            s for s in state["shards"] if s["status"] not in (PENDING, JobStatus.SUCCEEDED.value)
+        ]
+        if not watching:
+            return False
+        jobs = self.children.read(s["id"] for s in watching)
+        changed = False
+        for shard in watching:
+            job = jobs.get(shard["id"])
+            if job is None:
+                continue
+            if job.status.value != shard["status"] or job.counters != shard["counters"]:
+                changed = True
+            shard["status"] = job.status.value
+            shard["counters"] = dict(job.counters)
+        return changed
+
+    def _launch(self, state: dict[str, Any], parent_id: str) -> int:
+        shards = state["shards"]
+        running = sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
+        launched = 0
+        for shard in shards:
+            if running >= int(self.params.get("max_concurrency", 10)):
+                break
+            if shard["status"] != PENDING:
+                continue
+            job = self.children.launch(
+                parent_id,
+                shard["id"],
+                shard["params"],
+                task=shard.get("task", LEGACY_CHILD_TASK),
+                max_hops=int(self.params.get("child_max_hops", 1_000)),
+                max_attempts=int(self.params.get("child_max_attempts", DEFAULT_MAX_ATTEMPTS)),
+            )
+            shard["status"] = job.status.value
+            shard["counters"] = dict(job.counters)
+            running += 1
+            launched += 1
+        return launched
+
+
+def tally(state: dict[str, Any], ctx: StepContext) -> None:
+    """The parent's counters: the shards' counters added up, and shards by status."""
+    totals: dict[str, int] = {}
+    for shard in state["shards"]:
+        for name, value in shard["counters"].items():
+            totals[name] = totals.get(name, 0) + int(value)
+        key = f"shards_{shard['status'].lower()}"
+        totals[key] = totals.get(key, 0) + 1
+    totals["shards"] = len(state["shards"])
+    ctx.counters.clear()
+    ctx.counters.update(totals)
+
+
+def shards_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    by_status: dict[str, int] = {}
+    for shard in state.get("shards", []):
+        by_status[shard["status"]] = by_status.get(shard["status"], 0) + 1
+    failed = [s["id"] for s in state.get("shards", []) if s["status"] in FAILED_LIKE]
+    return {
+        "shards": len(state.get("shards", [])),
+        "by_status": by_status,
+        "failed_shards": failed[:20],
+    }
+
+
+def shards_report(state: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    for shard in state.get("shards", []):
+        yield {"type": "shard", **shard}
