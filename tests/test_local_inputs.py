@@ -6,9 +6,11 @@ An S3 Inventory report of 3 CSV.gz files listing 30,000 objects, and a 20 MB JSO
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from handler.launch import launch, prepare
+from handler.watchdog import Watchdog, WatchdogSettings
 from local.faults import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.sample_inputs import inventory_key, json_lines, put_inventory
@@ -45,13 +47,28 @@ def start(stack: LocalStack, task: str, params: dict[str, object]) -> Job:
 
 
 def run_to_end(stack: LocalStack, job: Job, timeout_s: float) -> Job:
-    watchdog = LocalWatchdog(stack)
+    """Poll to the end with both watchdogs: the local one re-sends a QUEUED chain whose event was
+    lost; baton's own re-arms a RUNNING job whose killed holder's retries were all discarded
+    while its lease was still live (it commits every second when alive, so 15 s idle is a
+    stall, long after any lease has expired)."""
+    local = LocalWatchdog(stack)
+    sweeper = Watchdog(
+        stack.store, stack.client("lambda"), stack.function.name, WatchdogSettings(15, 3)
+    )
+    swept_at = [time.monotonic()]
+
+    def on_poll(j: Job) -> None:
+        local(j)
+        if time.monotonic() - swept_at[0] > 2:
+            swept_at[0] = time.monotonic()
+            sweeper.sweep()
+
     return stack.wait_for_job(
         job.job_id,
         lambda j: j.status.terminal,
         timeout_s=timeout_s,
         what="its end",
-        on_poll=watchdog,
+        on_poll=on_poll,
     )
 
 
