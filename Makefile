@@ -59,8 +59,13 @@ format: $(STAMP)
 
 # The Lambda package (code + runtime deps for the template's runtime and architecture), proven
 # to import in a fresh virtual environment; prints its size.
+# Your code: USER_CODE=folder-or-project (space-separated for several), REQUIREMENTS=file,
+# USER_MODULES=a,b (what BATON_TASK_MODULES / BATON_ACTION_MODULES list; verify imports them).
+USER_CODE ?=
+REQUIREMENTS ?=
+USER_MODULES ?=
 package: $(STAMP)
-	$(BIN)/python -m infra.package build --out build/lambda
+	$(BIN)/python -m infra.package build --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES))
 	$(BIN)/python -m infra.package verify --out build/lambda
 
 # The SAM CLI pins older boto3 and click: it gets its own virtual environment, made here only.

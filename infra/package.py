@@ -3,6 +3,13 @@
     python -m infra.package build  [--out build/lambda]   # build/lambda/baton-lambda.zip + report
     python -m infra.package verify [--out build/lambda]   # import it in a fresh virtual environment
 
+Your own code goes in with `build --user-code PATH` (repeatable; a folder of modules, copied to
+the package root, or an installable project or wheel, installed with its dependencies),
+`--requirements FILE` (extra runtime requirements, resolved like baton's own) and
+`--modules a,b` (the modules BATON_TASK_MODULES / BATON_ACTION_MODULES will list; `verify`
+imports each of them in the fresh environment too). `make package USER_CODE=... REQUIREMENTS=...
+USER_MODULES=...` passes them.
+
 What goes in: the `handler` and `store` packages, and the project's runtime dependencies from
 pyproject.toml less the CLI-only ones (typer, rich), resolved by pip for the runtime and the
 architecture the SAM template declares (python3.13, arm64), wheels only, at the versions installed
@@ -161,7 +168,53 @@ def distributions(tree: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def build(out: Path = DEFAULT_OUT) -> dict[str, Any]:
+def _installable(path: Path) -> bool:
+    return (
+        path.suffix == ".whl" or (path / "pyproject.toml").exists() or (path / "setup.py").exists()
+    )
+
+
+def _add_user_code(tree: Path, paths: list[Path], pip_target: list[str]) -> list[str]:
+    """Copy folders of modules into the package root, install projects and wheels; return what
+    was added (for the manifest). A user module may not shadow baton's own packages."""
+    added = []
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"--user-code {path} does not exist")
+        if _installable(path):
+            _pip("install", "--target", str(tree), *pip_target, str(path))
+            added.append(f"installed {path}")
+            continue
+        if not path.is_dir():
+            raise SystemExit(f"--user-code {path} is neither a folder, a project nor a wheel")
+        for entry in sorted(path.iterdir()):
+            skip = entry.name.startswith((".", "__pycache__", "test_")) or entry.name in (
+                "tests",
+                "conftest.py",
+            )
+            if skip:
+                continue
+            if entry.name in CODE_PACKAGES or entry.stem in CODE_PACKAGES:
+                raise SystemExit(f"--user-code {entry} would replace baton's own {entry.stem!r}")
+            if entry.is_dir():
+                shutil.copytree(
+                    entry,
+                    tree / entry.name,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                    dirs_exist_ok=True,
+                )
+            elif entry.suffix == ".py":
+                shutil.copy2(entry, tree / entry.name)
+        added.append(f"copied {path}")
+    return added
+
+
+def build(
+    out: Path = DEFAULT_OUT,
+    user_code: list[Path] | None = None,
+    requirements: Path | None = None,
+    modules: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Build `out`/baton-lambda.zip (and the unzipped tree beside it); return the manifest."""
     target = lambda_target()
     tree = out / "package"
@@ -187,6 +240,22 @@ def build(out: Path = DEFAULT_OUT) -> dict[str, Any]:
         "--no-compile",
         *runtime_requirements(),
     )
+    # The user's code and requirements: the same target, wheels only, pinned where they overlap.
+    pip_target = [
+        "--constraint",
+        str(constraints),
+        "--no-warn-conflicts",
+        *platform_args,
+        "--implementation",
+        "cp",
+        "--python-version",
+        target.python_version,
+        "--only-binary=:all:",
+        "--no-compile",
+    ]
+    if requirements is not None:
+        _pip("install", "--target", str(tree), *pip_target, "--requirement", str(requirements))
+    added = _add_user_code(tree, list(user_code or ()), pip_target)
     shutil.rmtree(tree / "bin", ignore_errors=True)  # console scripts: no use in Lambda
     _copy_code(tree)
     archive = out / ZIP_NAME
@@ -200,6 +269,8 @@ def build(out: Path = DEFAULT_OUT) -> dict[str, Any]:
         "unzipped_bytes": sum(p.stat().st_size for p in files),
         "files": len(files),
         "distributions": distributions(tree),
+        "user_code": added,
+        "user_modules": list(modules),
     }
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -257,6 +328,10 @@ for top in ("handler", "store"):
         importlib.import_module(info.name)
         imported.append(info.name)
 import handler.app
+user_modules = [m for m in os.environ.get("BATON_USER_MODULES", "").split(",") if m]
+for name in user_modules:
+    importlib.import_module(name)
+    imported.append(name)
 
 class Context:
     function_name = "baton-worker"
@@ -282,7 +357,7 @@ for forbidden in ("cli", "local", "typer", "rich", "moto", "pytest"):
     assert forbidden not in sys.modules, forbidden
 print("BATON-CHECK " + json.dumps({
     "python": sys.version.split()[0], "modules": len(imported), "outcome": result["outcome"],
-    "loaded": len(sys.modules),
+    "loaded": len(sys.modules), "user_modules": user_modules,
 }))
 """
 
@@ -328,6 +403,7 @@ def verify(out: Path = DEFAULT_OUT) -> dict[str, Any]:
             "PYTHONDONTWRITEBYTECODE": "1",
             "BATON_PACKAGE_DIR": str(package),
             "BATON_NATIVE_DIR": str(native),
+            "BATON_USER_MODULES": ",".join(manifest.get("user_modules", [])),
             "AWS_REGION": "us-east-1",
             # Any AWS call would be a bug here: send it nowhere, fast.
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
@@ -358,9 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.package", description=__doc__)
     parser.add_argument("command", choices=["build", "verify"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--user-code", type=Path, action="append", default=[])
+    parser.add_argument("--requirements", type=Path)
+    parser.add_argument("--modules", default="", help="comma-separated modules verify imports")
     args = parser.parse_args(argv)
     if args.command == "build":
-        print(report(build(args.out)))
+        modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
+        print(report(build(args.out, args.user_code, args.requirements, modules)))
         return 0
     seen = verify(args.out)
     note = "" if seen["runtime_version_matched"] else " (not the runtime's version: none found)"
@@ -374,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
         f"package imports cleanly: {seen['modules']} modules of handler and store imported and "
         f"the handler ran (outcome {seen['outcome']}) in a fresh venv with Python "
         f"{seen['python']}{note}{overlay}"
+        + (
+            f"; your modules imported: {', '.join(seen['user_modules'])}"
+            if seen.get("user_modules")
+            else ""
+        )
     )
     return 0
 

@@ -63,6 +63,8 @@ class LocalStack:
         action_modules: Sequence[str] = (DEMO_ACTIONS,),
         log_level: str = "INFO",
         worker_env: Mapping[str, str] | None = None,
+        task_modules: Sequence[str] = (),
+        code_paths: Sequence[str | Path] = (),
     ) -> None:
         self.function = function or FunctionConfig()
         self.faults = faults or FaultConfig()
@@ -72,6 +74,9 @@ class LocalStack:
         self.min_margin_ms = min_margin_ms
         self.checkpoint_s = checkpoint_s
         self.action_modules = tuple(action_modules)
+        self.task_modules = tuple(task_modules)
+        # The user's code: folders put on the workers' PYTHONPATH, after this checkout.
+        self.code_paths = tuple(str(Path(p).resolve()) for p in code_paths)
         self.log_level = log_level
         self.extra_worker_env = dict(worker_env or {})
         self.tmpdir: Path | None = None
@@ -178,10 +183,15 @@ class LocalStack:
             "BATON_FUNCTION": self.function.name,
             "BATON_STATE_BUCKET": self.state_bucket,
             "BATON_ACTION_MODULES": ",".join(self.action_modules),
+            "BATON_TASK_MODULES": ",".join(self.task_modules),
         }
 
     def export_lines(self) -> list[str]:
-        return [f"export {name}={value}" for name, value in self.env().items()]
+        lines = [f"export {name}={value}" for name, value in self.env().items()]
+        if self.code_paths:
+            # `baton start` imports the listed task modules to validate parameters.
+            lines.append(f"export PYTHONPATH={os.pathsep.join(self.code_paths)}:$PYTHONPATH")
+        return lines
 
     def worker_env(self) -> dict[str, str]:
         """The environment of every worker process: Lambda's variables, ours, nothing else."""
@@ -191,7 +201,7 @@ class LocalStack:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "TZ": "UTC",
-            "PYTHONPATH": pythonpath(),
+            "PYTHONPATH": os.pathsep.join((pythonpath(), *self.code_paths)),
             "AWS_CONFIG_FILE": nowhere,
             "AWS_SHARED_CREDENTIALS_FILE": nowhere,
             "AWS_EC2_METADATA_DISABLED": "true",

@@ -718,6 +718,30 @@ def test_package_targets_the_template_runtime_and_architecture(sam: dict[str, An
     assert not requirements & {"typer", "rich", "moto", "pytest"}
 
 
+def test_user_code_is_packaged_and_its_modules_imported_by_the_check(tmp_path: Path) -> None:
+    """`make package USER_CODE=examples/primes USER_MODULES=primes_task`, proven the same way."""
+    example = ROOT / "examples" / "primes"
+    manifest = lambda_package.build(tmp_path, [example], None, ("primes_task",))
+    with zipfile.ZipFile(manifest["zip"]) as zf:
+        names = set(zf.namelist())
+    assert "primes_task.py" in names
+    assert "test_primes.py" not in names, "the user's tests stay out"
+    assert manifest["user_modules"] == ["primes_task"]
+    seen = lambda_package.verify(tmp_path)
+    assert seen["user_modules"] == ["primes_task"]
+    assert seen["outcome"] == "rejected"
+
+
+def test_user_code_may_not_replace_batons_own_packages(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    (code / "handler").mkdir(parents=True)
+    (code / "handler" / "__init__.py").write_text("", encoding="utf-8")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with pytest.raises(SystemExit, match="would replace baton's own 'handler'"):
+        lambda_package._add_user_code(tree, [code], [])
+
+
 def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     """The package `make deploy` ships: code and runtime deps only, importable on its own."""
     manifest = lambda_package.build(tmp_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -59,6 +61,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _code_paths(paths: Sequence[Path]) -> list[Path]:
+    for path in paths:
+        if not path.is_dir():
+            fail(f"--code-path {path} is not a folder", EXIT_USAGE)
+    return list(paths)
+
+
 def up(
     ctx: typer.Context,
     timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 10.0,
@@ -79,6 +88,14 @@ def up(
     ] = None,
     action_module: Annotated[
         list[str] | None, typer.Option(help="Allow actions from this module (repeatable)")
+    ] = None,
+    task_module: Annotated[
+        list[str] | None,
+        typer.Option(help="Allow the tasks this module registers (repeatable)"),
+    ] = None,
+    code_path: Annotated[
+        list[Path] | None,
+        typer.Option(help="A folder of your code, added to the workers' PYTHONPATH (repeatable)"),
     ] = None,
     duplicate: FaultOption = None,
     kill: FaultOption = None,
@@ -114,6 +131,8 @@ def up(
         checkpoint_s=checkpoint_s,
         action_modules=(DEMO_ACTIONS, *(action_module or ())),
         log_level=log_level,
+        task_modules=task_module or (),
+        code_paths=_code_paths(code_path or ()),
     )
     try:
         with stack:

@@ -18,7 +18,6 @@ cursor, so it may or may not be.
 from __future__ import annotations
 
 import re
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -48,8 +47,9 @@ from handler.api import (
 NAME = "dynamodb-scan"
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MAX_PAGE = 1_000
+FIRST_PAGE = 100
 MAX_SEGMENTS = 1_000
-MIN_ITEM_MS = 0.001
+MIN_ITEM_MS = 0.01
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
 THROTTLE_CODES = {
@@ -117,7 +117,8 @@ class DynamoDBScan(Task):
         self._buffer: deque[dict[str, Any]] = deque()
         self._page_end: dict[str, Any] | None = None
         self._listed_all = False
-        self._item_ms = 0.0
+        self._page_started_ms = 0
+        self._page_items = 0
         self._backoff_s = 0.0
 
     @property
@@ -209,11 +210,9 @@ class DynamoDBScan(Task):
         if not self._buffer:
             return True  # the segment (or table) ended right after the cursor
         item = self._buffer.popleft()
-        started = time.perf_counter()
         key = {name: item[name] for name in state["key_attrs"]}
         self._apply(item, key, state, ctx)
-        spent_ms = (time.perf_counter() - started) * 1000
-        self._item_ms = 0.8 * self._item_ms + 0.2 * spent_ms if self._item_ms else spent_ms
+        self._page_items += 1
         # The page's own end can lie past its last returned item (filtered-out items).
         state["cursor"] = key if self._buffer or self._page_end is None else self._page_end
         return self._listed_all and not self._buffer
@@ -246,15 +245,25 @@ class DynamoDBScan(Task):
             raise
         return [k["AttributeName"] for k in table["KeySchema"]]
 
-    def _limit(self, ctx: StepContext) -> int:
-        """Size the page to the time left, so one page never outruns the hop's window."""
+    def _limit(self, state: dict[str, Any], ctx: StepContext) -> int:
+        """Size the page to what the hop's time left can process, so a hop never reads (and
+        pays read units for) items it has no time for; the first page of a job is small."""
+        now = ctx.remaining_ms()
+        if self._page_items:
+            # Per-item time as the relay sees it (the action and the relay's own work), on the
+            # clock the budget uses.
+            state["item_ms"] = max(MIN_ITEM_MS, (self._page_started_ms - now) / self._page_items)
+        self._page_started_ms, self._page_items = now, 0
+        item_ms = state.get("item_ms")
+        if not item_ms:
+            return FIRST_PAGE
         window = max(0, ctx.work_window_ms())
-        return max(1, min(MAX_PAGE, int(window / max(self._item_ms, MIN_ITEM_MS))))
+        return max(1, min(MAX_PAGE, int(window / float(item_ms))))
 
     def _scan_page(self, state: dict[str, Any], ctx: StepContext) -> bool:
         request: dict[str, Any] = {
             "TableName": self.table,
-            "Limit": self._limit(ctx),
+            "Limit": self._limit(state, ctx),
             "ConsistentRead": self.params.get("consistent_read", False),
         }
         cursor = self._page_end if self._page_end is not None else state["cursor"]

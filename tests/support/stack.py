@@ -39,6 +39,7 @@ class Stack:
             task,
             params,
             action_modules=self.runtime.settings.action_modules,
+            task_modules=self.runtime.settings.task_modules,
             now_ms=self.clock.now_ms(),
             **options,
         )
@@ -58,6 +59,9 @@ def local_stack(
     faults: FaultPoints | None = None,
     state_bucket: str | None = None,
     action_modules: tuple[str, ...] = (TEST_ACTIONS,),
+    task_modules: tuple[str, ...] = (),
+    codec: StateCodec | None = None,
+    dynamodb: Any = None,
 ) -> Iterator[Stack]:
     """Must run inside mock_aws. Each stack gets a table of its own (and a state bucket if
     one is named: spilled states and reports go there)."""
@@ -65,12 +69,12 @@ def local_stack(
     commits: list[CommitEvent] = []
     model = bind_job_model(f"jobs-{uuid.uuid4().hex[:12]}", REGION, None)
     s3 = boto3.client("s3", region_name=REGION)
-    codec = StateCodec()
     reports = None
     if state_bucket:
         s3.create_bucket(Bucket=state_bucket)
-        codec = StateCodec(s3, state_bucket)
+        codec = codec or StateCodec(s3, state_bucket)
         reports = ReportStore(s3, state_bucket)
+    codec = codec or StateCodec()
     store = JobStore(model, clock, audit=commits.append, codec=codec)
     store.ensure_table()
     sim = LambdaSim(clock, timeout_ms)
@@ -81,6 +85,7 @@ def local_stack(
             min_margin_ms=min_margin_ms,
             checkpoint_s=checkpoint_s,
             action_modules=action_modules,
+            task_modules=task_modules,
         ),
         store=store,
         s3=s3,
@@ -89,6 +94,7 @@ def local_stack(
         clock=clock,
         faults=faults or NoFaults(),
         sleep=lambda seconds: clock.advance(int(seconds * 1000)),
+        dynamodb=dynamodb or boto3.client("dynamodb", region_name=REGION),
     )
     use_runtime(runtime)
     try:

@@ -1,0 +1,248 @@
+"""Bring-your-own-task on the local stack: real worker processes, kills and duplicate deliveries.
+
+- A user's task from a module in a temporary folder (outside this repo's packages), allowed by
+  BATON_TASK_MODULES and put on the workers' PYTHONPATH as `baton up --code-path` does, runs over
+  many hops through kills, duplicates and a step that hangs past the deadline, and ends exact.
+- A task from a module the deployment does not list is refused with the reason.
+- dynamodb-scan in 4 segments with kills and duplicates counts every item once, and a backfill
+  writes every item once (a smaller table here; 50,000 items in the `slow` test).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.launch import launch, prepare
+from local.faults import Fault, FaultConfig
+from local.function import FunctionConfig
+from local.stack import LocalStack
+from local.watchdog import LocalWatchdog
+from store.records import Job, JobStatus
+
+WALKER = '''
+"""A user's task: tick through 0..n-1, one step each, leaving a trace line per tick."""
+import os
+import time
+from pathlib import Path
+
+from handler.api import StepContext, Task, register_task, whole_number
+
+
+@register_task
+class Walker(Task):
+    name = "walker-SUFFIX"
+    progress_counter = "ticks"
+
+    @classmethod
+    def validate(cls, params, action_modules):
+        out = {
+            "n": whole_number(params, "n", 100, 1, 10**6, "walker "),
+            "sleep_ms": whole_number(params, "sleep_ms", 0, 0, 1000, "walker "),
+            "hang_at": whole_number(params, "hang_at", -1, -1, 10**6, "walker "),
+        }
+        out.update({k: str(params[k]) for k in ("trace", "marker") if k in params})
+        return out
+
+    def start(self):
+        return {"next": 0}
+
+    def step(self, state, ctx: StepContext) -> bool:
+        i = state["next"]
+        if i == self.params["hang_at"]:
+            try:
+                Path(self.params["marker"]).touch(exist_ok=False)
+            except FileExistsError:
+                pass
+            else:
+                time.sleep(300)  # a step that never ends: only the deadline's kill stops it
+        time.sleep(self.params["sleep_ms"] / 1000)
+        with open(self.params["trace"], "a", encoding="utf-8") as out:
+            out.write(f"{os.getpid()} {i}\\n")
+        state["next"] = i + 1
+        ctx.count("ticks")
+        return state["next"] >= self.params["n"]
+'''
+
+
+def user_folder(tmp_path: Path) -> tuple[Path, str, str]:
+    folder = tmp_path / "my-code"
+    folder.mkdir()
+    suffix = secrets.token_hex(4)
+    module = f"walker_tasks_{suffix}"
+    (folder / f"{module}.py").write_text(WALKER.replace("SUFFIX", suffix), encoding="utf-8")
+    return folder, module, f"walker-{suffix}"
+
+
+def start(stack: LocalStack, task: str, params: dict[str, Any], modules: tuple[str, ...]) -> Job:
+    spec = prepare(
+        task,
+        params,
+        action_modules=stack.action_modules,
+        task_modules=modules,
+        now_ms=stack.store.clock.now_ms(),
+    )
+    launched = launch(stack.store, stack.client("lambda"), stack.function.name, spec)
+    assert launched.created
+    return launched.job
+
+
+def ended(job: Job) -> bool:
+    return job.status.terminal
+
+
+def test_a_user_task_from_a_folder_outside_the_repo_ends_exact_through_kills_and_duplicates(
+    tmp_path: Path,
+) -> None:
+    folder, module, task = user_folder(tmp_path)
+    faults = FaultConfig(duplicate=Fault(0.3, seed=21), kill=Fault(0.2, seed=22))
+    trace, marker = tmp_path / "trace", tmp_path / "hung"
+    n = 400
+    with LocalStack(
+        function=FunctionConfig(timeout_ms=2_000),
+        faults=faults,
+        min_margin_ms=1_000,
+        checkpoint_s=1,
+        task_modules=(module,),
+        code_paths=(folder,),
+        log_level="WARNING",
+    ) as stack:
+        job = start(
+            stack,
+            task,
+            {"n": n, "sleep_ms": 20, "trace": trace, "marker": marker, "hang_at": 150},
+            (module,),
+        )
+        watchdog = LocalWatchdog(stack)
+        done = stack.wait_for_job(
+            job.job_id, ended, timeout_s=240, what="its end", on_poll=watchdog
+        )
+        service = stack.lambda_.snapshot()
+        endings = Counter(i.ending for i in stack.lambda_.invocations)
+
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.counters == {"ticks": n}, "exact, whatever was killed, doubled or hung"
+    assert done.hops >= 10
+    ticks = Counter(line.split()[1] for line in trace.read_text().splitlines())
+    assert set(ticks) == {str(i) for i in range(n)}, "every tick ran at least once"
+    assert marker.exists() and endings["timeout"] >= 1, "the hung step was killed at its deadline"
+    assert service["killed"] >= 1 and service["duplicated"] >= 1
+
+
+def test_a_task_module_the_deployment_does_not_list_is_refused(tmp_path: Path) -> None:
+    folder, module, task = user_folder(tmp_path)
+    trace = tmp_path / "trace"
+    with LocalStack(
+        function=FunctionConfig(timeout_ms=2_000),
+        min_margin_ms=1_000,
+        code_paths=(folder,),  # the code is there; only the listing is missing
+        log_level="WARNING",
+    ) as stack:
+        job = start(stack, task, {"n": 5, "trace": trace}, (module,))
+        done = stack.wait_for_job(job.job_id, ended, timeout_s=60, what="its end")
+    assert done.status is JobStatus.FAILED
+    assert f"task '{task}' comes from module '{module}'" in (done.last_error or "") or (
+        f"unknown task '{task}'" in (done.last_error or "")
+    ), done.last_error
+    assert "BATON_TASK_MODULES" in (done.last_error or "")
+    assert not trace.exists(), "none of the unlisted code ran"
+
+
+# ---------------------------------------------------------------------- dynamodb-scan
+
+TABLE = "accounts"
+ACTIONS = ("local.demo_actions", "tests.support.table_actions")
+BACKFILL = "tests.support.table_actions:backfill"
+
+
+def fill_table(stack: LocalStack, count: int) -> None:
+    client = stack.client("dynamodb")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(start: int) -> None:
+        batch = [
+            {"PutRequest": {"Item": {"pk": {"S": f"acct-{i:07d}"}, "n": {"N": str(i)}}}}
+            for i in range(start, min(start + 25, count))
+        ]
+        client.batch_write_item(RequestItems={TABLE: batch})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(0, count, 25)))
+
+
+def family_watchdog(stack: LocalStack) -> Callable[[Job], None]:
+    """The local watchdog over a parent and each of its shards."""
+    dogs: dict[str, LocalWatchdog] = {}
+
+    def poll(parent: Job) -> None:
+        ids = [parent.job_id]
+        if parent.has_state:
+            state = stack.store.load_state(parent)
+            ids += [s["id"] for s in state.get("shards", []) if s["status"] != "PENDING"]
+        for job in stack.store.get_many(ids):
+            dogs.setdefault(job.job_id, LocalWatchdog(stack))(job)
+
+    return poll
+
+
+def scan_table(
+    count: int, action: str = "count", *, timeout_s: float = 240
+) -> tuple[Job, list[Job], dict[str, Any], list[dict[str, Any]]]:
+    faults = FaultConfig(duplicate=Fault(0.25, seed=31), kill=Fault(0.15, seed=32))
+    with LocalStack(
+        function=FunctionConfig(timeout_ms=2_000, account_concurrency=6),
+        faults=faults,
+        min_margin_ms=1_000,
+        checkpoint_s=1,
+        action_modules=ACTIONS,
+        log_level="WARNING",
+    ) as stack:
+        fill_table(stack, count)
+        params = {"source_table": TABLE, "segments": 4, "poll_s": 1, "action": action}
+        job = start(stack, "dynamodb-scan", params, ())
+        done = stack.wait_for_job(
+            job.job_id, ended, timeout_s=timeout_s, what="its end", on_poll=family_watchdog(stack)
+        )
+        state = stack.store.load_state(done)
+        shards = stack.store.get_many([s["id"] for s in state["shards"]])
+        service = stack.lambda_.snapshot()
+        scan = stack.client("dynamodb").get_paginator("scan").paginate(TableName=TABLE)
+        items = scan.build_full_result()["Items"]
+    return done, shards, service, items
+
+
+def check_scan(done: Job, shards: list[Job], service: dict[str, Any], count: int) -> None:
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.counters["items"] == count, "every item counted exactly once"
+    assert sum(s.counters["items"] for s in shards) == count
+    assert len(shards) == 4 and all(s.status is JobStatus.SUCCEEDED for s in shards)
+    assert service["killed"] >= 1 and service["duplicated"] >= 1
+
+
+def test_dynamodb_scan_in_four_segments_with_kills_and_duplicates_backfills_once() -> None:
+    count = 6_000
+    done, shards, service, items = scan_table(count, BACKFILL)
+    check_scan(done, shards, service, count)
+    assert len(items) == count
+    assert all(i.get("migrated") == {"S": "v2"} for i in items), "every item backfilled"
+    assert {i["writes"]["N"] for i in items} == {"1"}, "and written exactly once"
+    assert done.counters["migrated"] + done.counters.get("already_migrated", 0) == count
+
+
+@pytest.mark.slow
+def test_dynamodb_scan_of_50000_items_in_four_segments_counts_each_once() -> None:
+    count = 50_000
+    done, shards, service, _ = scan_table(count, timeout_s=600)
+    check_scan(done, shards, service, count)
+    assert sum(s.hops for s in shards) >= 8
