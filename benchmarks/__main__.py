@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, durable, fanout, figures, short_hops
+from benchmarks import concurrency, durable, fanout, figures, lines, short_hops
 from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, readme_block, render, update_readme
@@ -108,6 +108,8 @@ def run(
         step("latency_count", concurrency.count_prefetch, env, cfg)
         step("fanout", fanout.figure, env, cfg)
         step("short_hops", short_hops.for_config, env, cfg.name)
+        if not cfg.name.startswith("quick"):
+            step("lines", lines.figure)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
@@ -131,6 +133,8 @@ def write_page(
     page = render(results, meta, images, img_rel)
     if results.get("short_hops"):
         page += "\n" + short_hops.render(results["short_hops"])
+    if "lines" in results:
+        page = page.rstrip("\n") + "\n\n" + lines.markdown(results["lines"])
     out.write_text(page, encoding="utf-8")
     if readme is not None and not update_readme(readme, readme_block(results, meta)):
         print(f"[bench] {readme} has no generated block: not updated", file=sys.stderr)

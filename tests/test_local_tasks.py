@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local.faults import Fault, FaultConfig
-from local.watchdog import LocalWatchdog
 
 from handler.launch import launch, prepare, send_event
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
+from local.stall_nudger import LocalWatchdog
 from store.records import Job, JobStatus
 
 WALKER = '''

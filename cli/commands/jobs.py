@@ -15,6 +15,8 @@ from handler.launch import launch, prepare
 from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
 from store.errors import InvalidJob
 
+MANIFEST_TASK = "s3-manifest"
+
 
 @handles_errors
 def start(
@@ -61,6 +63,15 @@ def start(
     tolerated_failures: Annotated[
         int | None, typer.Option(help="s3-fanout: failed shards the parent tolerates")
     ] = None,
+    manifest: Annotated[
+        str | None,
+        typer.Option(help="s3-walk: walk the objects an S3 Inventory manifest.json lists"),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="s3-lines: the one object to read")] = None,
+    format: Annotated[str | None, typer.Option(help="s3-lines: jsonl or csv")] = None,
+    range_size: Annotated[
+        int | None, typer.Option(help="s3-lines: bytes per ranged GET (default 8 MiB)")
+    ] = None,
     source_table: Annotated[
         str | None, typer.Option(help="dynamodb-scan: the table to scan")
     ] = None,
@@ -106,6 +117,10 @@ def start(
         "shards": shards,
         "max_concurrency": max_concurrency,
         "tolerated_failures": tolerated_failures,
+        "manifest": manifest,
+        "key": key,
+        "format": format,
+        "range_size": range_size,
         "source_table": source_table,
         "segments": segments,
         "filter": filter_expression,
@@ -115,6 +130,7 @@ def start(
     }
     params = {k: v for k, v in params.items() if v is not None}
     params.update(_json_option("--params", params_json) or {})
+    task = manifest_task(task, params)
     # The task's own validation, for baton's tasks and the user's alike: user task modules are
     # imported from BATON_TASK_MODULES only, the allow-list the worker uses.
     spec = prepare(
@@ -136,6 +152,11 @@ def start(
     else:
         console.print(f"job {launched.job.job_id} exists already; no second chain started")
     print_job(launched.job)
+
+
+def manifest_task(task: str, params: dict[str, Any]) -> str:
+    """`s3-walk --manifest` is the s3-manifest task: same actions, objects from an inventory."""
+    return MANIFEST_TASK if task == "s3-walk" and "manifest" in params else task
 
 
 def _json_option(flag: str, text: str | None) -> Any:

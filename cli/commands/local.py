@@ -16,11 +16,13 @@ from cli.context import ctx_of
 from cli.output import EXIT_USAGE, console, fail, print_job
 from handler.config import DEFAULT_FUNCTION
 from local.demo import DemoOptions, run_demo
+from local.demo_inputs import INPUTS, InputDemoOptions, run_input_demo
 from local.fault_knobs import Fault, FaultConfig
 from local.function import DEFAULT_RETRY_SCALE, FunctionConfig
 from local.stack import DEMO_ACTIONS, LocalStack
 from store.constants import DEFAULT_TABLE
 
+DEFAULT_DEMO_OBJECTS = 3_000
 FaultOption = Annotated[
     str | None,
     typer.Option(metavar="RATE[:SEED]", help="Fault rate 0-1, optionally with a seed"),
@@ -164,7 +166,9 @@ def up(
 
 
 def demo(
-    objects: Annotated[int, typer.Option(help="How many objects to put in the bucket")] = 3_000,
+    objects: Annotated[
+        int, typer.Option(help="How many objects to put in the bucket")
+    ] = DEFAULT_DEMO_OBJECTS,
     size: Annotated[int, typer.Option(help="Average object size, bytes")] = 2_048,
     timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 2.0,
     min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS")] = 800,
@@ -178,6 +182,10 @@ def demo(
     duplicate: FaultOption = None,
     kill: FaultOption = None,
     throttle: FaultOption = None,
+    input: Annotated[
+        str | None,
+        typer.Option(help="Show an input task instead: manifest (S3 Inventory) or lines"),
+    ] = None,
 ) -> None:
     """Run the main job on the local stack and check it: `make demo`.
 
@@ -185,6 +193,8 @@ def demo(
     times, shows progress live, prints the job and compares its counters with the bucket.
     """
     _need_moto()
+    if input is not None:
+        _input_demo(input, objects, timeout, _faults(duplicate, kill, throttle, chaos))
     if objects < 1 or size < 0:
         fail("--objects must be at least 1 and --size at least 0", EXIT_USAGE)
     actions = {"checksum": f"{DEMO_ACTIONS}:checksum", "count": "count"}
@@ -202,6 +212,18 @@ def demo(
     _stop_on_sigterm()
     code = run_demo(options, console, print_job)
     raise typer.Exit(code)
+
+
+def _input_demo(kind: str, objects: int, timeout: float, faults: FaultConfig) -> None:
+    """`--input manifest` walks 30,000 inventory rows; `--input lines` reads 200,000 records
+    (--objects overrides either count)."""
+    if kind not in INPUTS:
+        fail(f"--input must be one of {', '.join(INPUTS)}, got {kind!r}", EXIT_USAGE)
+    default = 30_000 if kind == "manifest" else 200_000
+    items = default if objects == DEFAULT_DEMO_OBJECTS else objects
+    options = InputDemoOptions(kind=kind, items=items, timeout_s=max(timeout, 3.0), faults=faults)
+    _stop_on_sigterm()
+    raise typer.Exit(run_input_demo(options, console, print_job))
 
 
 def register(app: typer.Typer) -> None:

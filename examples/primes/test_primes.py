@@ -7,12 +7,11 @@ many times; some events are delivered twice and some workers are killed on the w
 import sys
 from pathlib import Path
 
-from local.faults import Fault, FaultConfig
-from local.watchdog import LocalWatchdog
-
 from handler.launch import launch, prepare
+from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
+from local.stall_nudger import LocalWatchdog
 from store.records import JobStatus
 
 HERE = Path(__file__).resolve().parent

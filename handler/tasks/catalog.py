@@ -10,11 +10,13 @@ from __future__ import annotations
 from handler.tasks.base import Task
 from handler.tasks.dynamodb_scan import DynamoDBScan
 from handler.tasks.fanout import FanOut
+from handler.tasks.manifest_walk import ManifestWalk
 from handler.tasks.registry import ORIGIN, TASKS, listed, load_task_modules, register
+from handler.tasks.s3_lines import S3Lines
 from handler.tasks.s3_walk import S3Walk
 from store.errors import InvalidJob
 
-BUILTIN_TASKS: tuple[type[Task], ...] = (S3Walk, FanOut, DynamoDBScan)
+BUILTIN_TASKS: tuple[type[Task], ...] = (S3Walk, FanOut, DynamoDBScan, ManifestWalk, S3Lines)
 for _task in BUILTIN_TASKS:
     register(_task)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from handler.actions import validate_action
 from handler.actions.params import whole_number
+from handler.tasks import manifest_fanout
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.s3_walk import S3Walk
 from handler.tasks.shards import (
@@ -80,6 +81,8 @@ class FanOut(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        if manifest_fanout.wanted(params):
+            return manifest_fanout.validate(params, action_modules)
         unknown = sorted(set(params) - set(PARAMS))
         if unknown:
             raise InvalidJob(
@@ -154,6 +157,8 @@ class FanOut(Task):
 
     def plan(self) -> list[dict[str, Any]]:
         split = self.params["split"]
+        if split == manifest_fanout.SPLIT:
+            return plan_shards(self.parent_id, manifest_fanout.plan(self.params, self.resources))
         if split == "prefixes":
             walks = [self._walk_params(prefix=p) for p in self.params["prefixes"]]
         else:

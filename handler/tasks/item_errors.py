@@ -1,0 +1,60 @@
+"""`on_error` for the input tasks: fail the attempt, or count the bad item and keep it in the state.
+
+The same rule `s3-walk` applies to objects: under `skip` a failed item counts `failed`, its
+entry (the last 100) goes to the state and the report, and past `max_failed` the job fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from handler.api import InvalidJob, JobFailure, StepContext, whole_number
+
+FAILURES_KEPT = 100
+DEFAULT_MAX_FAILED = 1_000
+MAX_COUNT = 10**15
+
+
+def validate_on_error(params: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """The normalised `on_error` and `max_failed` of a job."""
+    on_error = params.get("on_error", "fail")
+    if on_error not in ("fail", "skip"):
+        raise InvalidJob(f"{task} on_error must be 'fail' or 'skip', got {on_error!r}")
+    max_failed = whole_number(params, "max_failed", DEFAULT_MAX_FAILED, 0, MAX_COUNT, f"{task} ")
+    return {"on_error": on_error, "max_failed": max_failed}
+
+
+class ItemErrors:
+    """Applies `on_error` to one failed item."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.on_error: str = params.get("on_error", "fail")
+        self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
+
+    def failed(
+        self,
+        state: dict[str, Any],
+        ctx: StepContext,
+        where: str,
+        entry: dict[str, Any],
+        exc: Exception,
+        *,
+        retryable: bool = True,
+    ) -> None:
+        """Raise under `fail` (JobFailure when no retry can help); else count and remember it."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self.on_error == "fail":
+            if retryable:
+                raise RuntimeError(f"{where}: {error}") from exc
+            raise JobFailure(f"{where}: {error} (on_error: skip counts such items instead)")
+        ctx.count("failed")
+        failures = state.setdefault("failures", [])
+        failures.append({**entry, "error": error[:500]})
+        del failures[:-FAILURES_KEPT]
+        ctx.logger.warning("item skipped", extra={**entry, "error": error[:500]})
+        if ctx.counters.get("failed", 0) > self.max_failed:
+            raise JobFailure(
+                f"{ctx.counters['failed']} items failed, over max_failed {self.max_failed}; "
+                f"last: {where}: {error}"
+            ) from exc

@@ -1,0 +1,213 @@
+"""s3-manifest (`baton start s3-walk --manifest s3://...`): walk the objects an S3 Inventory lists.
+
+Instead of listing the bucket, the walk reads the inventory report's data files in manifest
+order and applies the same per-object actions as `s3-walk`, with the same counters, `on_error`
+rule and report. The cursor is (file, record): the next record to process, so a hop may stop in
+the middle of a file; the next hop reads that file again (checking its MD5 again) and skips the
+records already committed. Counters therefore cover exactly the committed cursor.
+
+The manifest is read on every hop with If-Match on the ETag seen on the first, so a report
+replaced mid-walk fails the job rather than mixing two reports under one cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from handler.api import (
+    ActionContext,
+    InvalidJob,
+    JobFailure,
+    Resources,
+    StepContext,
+    Task,
+    resolve_action,
+    validate_action,
+    whole_number,
+)
+from handler.tasks.inventory_files import (
+    Manifest,
+    RowReader,
+    open_rows,
+    parse_s3_uri,
+    read_manifest,
+)
+from handler.tasks.item_errors import ItemErrors, validate_on_error
+
+MAX_FILES = 1_000_000
+MAX_COUNT = 10**15
+PARAMS = (
+    "manifest",
+    "manifest_etag",
+    "first_file",
+    "end_file",
+    "action",
+    "action_params",
+    "on_error",
+    "max_failed",
+    "expected_objects",
+)
+
+
+class ManifestWalk(Task):
+    name = "s3-manifest"
+    progress_counter = "objects"
+
+    def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
+        super().__init__(params, resources)
+        self.uri: str = params["manifest"]
+        self.action_name: str = params.get("action", "count")
+        self.action = resolve_action(
+            self.action_name, params.get("action_params", {}), resources.action_modules
+        )
+        self.errors = ItemErrors(params)
+        self._manifest: Manifest | None = None
+        self._reader: RowReader | None = None
+        self._rows: Iterator[list[str]] | None = None
+        self._rows_at: tuple[int, int] | None = None  # (file, next record) the iterator yields
+        self._actx: ActionContext | None = None
+
+    @classmethod
+    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise InvalidJob(
+                f"s3-manifest does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
+            )
+        parse_s3_uri(params.get("manifest"), "s3-manifest manifest")
+        out: dict[str, Any] = {"manifest": params["manifest"]}
+        etag = params.get("manifest_etag")
+        if etag is not None:
+            if not isinstance(etag, str) or not etag or len(etag) > 100:
+                raise InvalidJob("s3-manifest manifest_etag must be an ETag string")
+            out["manifest_etag"] = etag
+        out["first_file"] = whole_number(params, "first_file", 0, 0, MAX_FILES, "s3-manifest ")
+        if params.get("end_file") is not None:
+            out["end_file"] = whole_number(params, "end_file", 0, 1, MAX_FILES, "s3-manifest ")
+            if out["end_file"] <= out["first_file"]:
+                raise InvalidJob("s3-manifest end_file must be above first_file")
+        action = params.get("action", "count")
+        if not isinstance(action, str):
+            raise InvalidJob("s3-manifest action must be a string")
+        action_params = params.get("action_params", {})
+        if not isinstance(action_params, dict):
+            raise InvalidJob("s3-manifest action_params must be an object")
+        out["action"] = action
+        action_params = validate_action(action, action_params, action_modules)
+        if action_params:
+            out["action_params"] = action_params
+        out.update(validate_on_error(params, "s3-manifest"))
+        if params.get("expected_objects") is not None:
+            out["expected_objects"] = whole_number(
+                params, "expected_objects", 0, 0, MAX_COUNT, "s3-manifest "
+            )
+        return out
+
+    @classmethod
+    def expected_total(cls, params: Mapping[str, Any]) -> int | None:
+        expected = params.get("expected_objects")
+        return int(expected) if isinstance(expected, int) else None
+
+    def start(self) -> dict[str, Any]:
+        return {
+            # A fan-out shard walks the manifest version its parent planned with.
+            "manifest_etag": self.params.get("manifest_etag"),
+            "file": self.params.get("first_file", 0),
+            "record": 0,
+            "failures": [],
+            "action": {},
+        }
+
+    def summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "manifest": self.uri,
+            "file": state.get("file"),
+            "record": state.get("record"),
+        }
+        result.update(self.action.summary(state.get("action", {})))
+        if state.get("failures"):
+            result["last_failures"] = state["failures"][-5:]
+        return result
+
+    def report(self, state: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        yield from self.action.report(state.get("action", {}))
+        for failure in state.get("failures", []):
+            yield {"type": "failed_object", **failure}
+
+    # ------------------------------------------------------------------ stepping
+
+    def _load(self, state: dict[str, Any]) -> Manifest:
+        if self._manifest is None:
+            manifest = read_manifest(self.resources.s3, self.uri, state.get("manifest_etag"))
+            files = len(manifest.files)
+            end = self.params.get("end_file")
+            if end is not None and end > files:
+                raise JobFailure(
+                    f"s3-manifest end_file {end} is past the {files} files of {self.uri}"
+                )
+            first = self.params.get("first_file", 0)
+            if first and first >= files:
+                raise JobFailure(
+                    f"s3-manifest first_file {first} is past the {files} files of {self.uri}"
+                )
+            state["manifest_etag"] = manifest.etag
+            self._manifest = manifest
+            self._reader = RowReader(manifest)
+        return self._manifest
+
+    def _open(self, manifest: Manifest, file: int, record: int) -> Iterator[list[str]]:
+        """The rows of `file` from `record` on: the file is read again from its start."""
+        rows = open_rows(self.resources.s3, manifest, file)
+        for skipped in range(record):
+            if next(rows, None) is None:
+                raise JobFailure(
+                    f"inventory file {file} of {self.uri} has {skipped} records but the "
+                    f"committed cursor is at record {record}: the file changed"
+                )
+        return rows
+
+    def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        """Process one listed object (opening its data file first when needed)."""
+        manifest = self._load(state)
+        end = int(self.params.get("end_file", len(manifest.files)))
+        file, record = int(state["file"]), int(state["record"])
+        if file >= end:
+            return True
+        if self._rows is None or self._rows_at != (file, record):
+            self._rows = self._open(manifest, file, record)
+            self._rows_at = (file, record)
+        row = next(self._rows, None)
+        if row is None:
+            state["file"], state["record"] = file + 1, 0
+            self._rows, self._rows_at = None, None
+            return file + 1 >= end
+        assert self._reader is not None
+        if self._reader.is_delete_marker(row):
+            ctx.count("delete_markers")
+        else:
+            where = f"inventory file {file} record {record} of {self.uri}"
+            self._apply(self._reader.object_ref(row, where), state, ctx)
+        state["record"] = record + 1
+        self._rows_at = (file, record + 1)
+        return False
+
+    def _apply(self, obj: Any, state: dict[str, Any], ctx: StepContext) -> None:
+        action_state = state.setdefault("action", {})
+        actx = self._actx
+        if actx is None or actx.state is not action_state:
+            actx = self._actx = ActionContext(
+                s3=self.resources.s3,
+                params=self.params.get("action_params", {}),
+                count=ctx.count,
+                logger=ctx.logger,
+                state=action_state,
+            )
+        try:
+            self.action.process(obj, actx)
+        except Exception as exc:
+            where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
+            self.errors.failed(state, ctx, where, {"key": obj.key}, exc)
+            return
+        ctx.count("objects")
+        ctx.count("bytes", obj.size)
