@@ -10,7 +10,10 @@ botocore's service model (`botocore/data/lambda/2015-03-31/service-2.json`):
 - DeleteFunctionConcurrency: `DELETE /2017-10-31/functions/{FunctionName}/concurrency`;
 - Put/Get/DeleteFunctionEventInvokeConfig:
   `PUT`/`GET`/`DELETE /2019-09-25/functions/{FunctionName}/event-invoke-config`;
-- GetFunctionConfiguration: `GET /2015-03-31/functions/{FunctionName}/configuration`.
+- GetFunctionConfiguration: `GET /2015-03-31/functions/{FunctionName}/configuration`;
+- GetFunction: `GET /2015-03-31/functions/{FunctionName}` (the configuration and the tags);
+- TagResource / UntagResource: `POST` / `DELETE /2017-03-31/tags/{ARN}` (the kill switch keeps
+  the reserved concurrency it replaced in a tag).
 
 `{FunctionName}` is a name, `name:qualifier`, a partial ARN or a full ARN (percent-encoded by
 botocore). Signatures are not checked.
@@ -60,6 +63,9 @@ class LambdaApi:
             _route("GET", "2019-09-25", "event-invoke-config", LambdaApi.get_eic),
             _route("DELETE", "2019-09-25", "event-invoke-config", LambdaApi.del_eic),
             _route("GET", "2015-03-31", "configuration", LambdaApi.get_config),
+            ("GET", re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/?$"), LambdaApi.get_function),
+            ("POST", re.compile(r"^/2017-03-31/tags/(?P<fn>[^/]+)/?$"), LambdaApi.tag),
+            ("DELETE", re.compile(r"^/2017-03-31/tags/(?P<fn>[^/]+)/?$"), LambdaApi.untag),
         ]
 
     def handle(self, method: str, target: str, headers: Any, body: bytes) -> Response:
@@ -179,26 +185,52 @@ class LambdaApi:
         self.service.delete_event_invoke_config()
         return 204, {}, b""
 
+    def get_function(
+        self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> Response:
+        self._check(function, query)
+        return _json(200, {"Configuration": self._configuration(), "Tags": dict(self.service.tags)})
+
+    def tag(
+        self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> Response:
+        self._check(function, {})
+        tags = _json_body(body).get("Tags")
+        if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+        ):
+            raise errors.invalid_parameter("Tags must be a map of strings")
+        self.service.tags.update(tags)
+        return 204, {}, b""
+
+    def untag(
+        self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> Response:
+        self._check(function, {})
+        for key in query.get("tagKeys", []):
+            self.service.tags.pop(key, None)
+        return 204, {}, b""
+
     def get_config(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
+        return _json(200, self._configuration())
+
+    def _configuration(self) -> dict[str, Any]:
         config = self.service.config
-        return _json(
-            200,
-            {
-                "FunctionName": config.name,
-                "FunctionArn": config.arn,
-                "Runtime": "python3.11",
-                "Handler": config.handler,
-                "Timeout": max(1, math.ceil(config.timeout_ms / 1000)),
-                "MemorySize": config.memory_mb,
-                "Version": "$LATEST",
-                "State": "Active",
-                "LastUpdateStatus": "Successful",
-                "PackageType": "Zip",
-            },
-        )
+        return {
+            "FunctionName": config.name,
+            "FunctionArn": config.arn,
+            "Runtime": "python3.11",
+            "Handler": config.handler,
+            "Timeout": max(1, math.ceil(config.timeout_ms / 1000)),
+            "MemorySize": config.memory_mb,
+            "Version": "$LATEST",
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+        }
 
 
 def _json(status: int, value: dict[str, Any]) -> Response:

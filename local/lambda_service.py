@@ -98,6 +98,8 @@ class LambdaService:
         faults: FaultConfig | None = None,
     ) -> None:
         self.config = config
+        # The function's tags (GetFunction, TagResource, UntagResource).
+        self.tags: dict[str, str] = {}
         self.workdir = workdir
         self.log_path = workdir / "lambda.log"
         self.dead_letter_path = workdir / "dead-letters.jsonl"

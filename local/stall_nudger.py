@@ -1,11 +1,15 @@
 """A stand-in for baton's scheduled watchdog, for chains running on the local stack.
 
-A job waiting QUEUED with no lease, while the local Lambda service has nothing queued and nothing
-running, can never move again by itself: the hop that handed off died (a kill, a timeout while a
-throttled invoke was being retried) after committing the next epoch but before Lambda accepted
-the event. The design leaves such a job to the watchdog, which re-sends the event for the job's
-current epoch. This one looks at the local service's queue instead of waiting minutes, and it
-must see the stall on two consecutive polls before it acts.
+While the local Lambda service has nothing queued and nothing running, two kinds of job can never
+move again by themselves, and the deployed watchdog restarts both:
+- a job waiting QUEUED with no lease: the hop that handed off died (a kill, a timeout while a
+  throttled invoke was being retried) after committing the next epoch but before Lambda accepted
+  the event;
+- a job RUNNING whose lease has expired: its holder died, and Lambda's own retries were spent
+  (a run of kills) or arrived while the dead holder's lease was still live and were discarded.
+This one re-sends the event for the job's current epoch (a RUNNING job with an expired lease is
+claimable at that epoch). It looks at the local service's queue instead of waiting minutes, and
+it must see the stall on two consecutive polls before it acts.
 """
 
 from __future__ import annotations
@@ -42,9 +46,7 @@ class LocalWatchdog:
             self.on_nudge(again)
 
     def _stalled(self, job: Job) -> bool:
-        return (
-            job.status is JobStatus.QUEUED
-            and job.lease_owner is None
-            and self.stack.lambda_.config.concurrency_cap > 0
-            and self.stack.lambda_.idle()
+        lost = (job.status is JobStatus.QUEUED and job.lease_owner is None) or (
+            job.status is JobStatus.RUNNING and not job.lease_alive(self.stack.store.clock.now_ms())
         )
+        return lost and self.stack.lambda_.config.concurrency_cap > 0 and self.stack.lambda_.idle()

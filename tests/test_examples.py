@@ -13,7 +13,7 @@ def test_the_primes_example_runs_on_the_local_stack() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.test_count_primes_below_200_000_over_many_hops()
+    module.test_count_primes_below_200_000_through_kills_and_duplicates()
 
 
 def test_the_example_task_is_under_50_lines() -> None:

@@ -42,7 +42,7 @@ def start(stack: LocalStack, task: str, params: dict[str, object]) -> Job:
         task, params, action_modules=stack.action_modules, now_ms=stack.store.clock.now_ms()
     )
     launched = launch(stack.store, stack.client("lambda"), stack.function.name, spec)
-    assert launched.created and launched.invoked
+    assert launched.created
     return launched.job
 
 

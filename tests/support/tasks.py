@@ -6,8 +6,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from handler.actions.params import whole_number
 from handler.tasks.base import StepContext, Task
 from handler.tasks.registry import register
+from store.errors import InvalidJob
 
 
 def chunk(seed: str, index: int, size: int) -> str:
@@ -33,10 +35,13 @@ class GrowTask(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
+        # Validated like any task's, so fuzzing every registered task meets a clear refusal.
+        if set(params) != {"seed", "steps", "size"}:
+            raise InvalidJob(f"grow takes seed, steps and size, got {sorted(params)}")
         return {
             "seed": str(params["seed"]),
-            "steps": int(params["steps"]),
-            "size": int(params["size"]),
+            "steps": whole_number(params, "steps", 0, 0, 10**6, "grow "),
+            "size": whole_number(params, "size", 0, 0, 10**8, "grow "),
         }
 
     @classmethod
