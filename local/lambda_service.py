@@ -110,6 +110,8 @@ class LambdaService:
         self._queue: list[Pending] = []
         self._seq = 0
         self._running = 0
+        # The events being run now, by request id (what `busy_with` looks at).
+        self._executing: dict[str, Any] = {}
         self._cond = threading.Condition()
         self._closing = False
         self._threads: set[threading.Thread] = set()
@@ -277,6 +279,12 @@ class LambdaService:
         with self._cond:
             return not self._queue and self._running == 0
 
+    def busy_with(self, job_id: str) -> bool:
+        """Whether an event for `job_id` waits in the queue (a retry included) or runs now."""
+        with self._cond:
+            events = [p.event for p in self._queue] + list(self._executing.values())
+        return any(isinstance(e, dict) and e.get("job_id") == job_id for e in events)
+
     def worker_pids(self) -> list[int]:
         return self.pool.pids()
 
@@ -434,7 +442,13 @@ class LambdaService:
             "log_stream_name": f"local/[$LATEST]{worker.pid}",
             "deadline_ms": deadline,
         }
-        result: Result = worker.invoke(pending.event, context, timeout_ms, stop_at, killed)
+        with self._cond:
+            self._executing[pending.request_id] = pending.event
+        try:
+            result: Result = worker.invoke(pending.event, context, timeout_ms, stop_at, killed)
+        finally:
+            with self._cond:
+                self._executing.pop(pending.request_id, None)
         if worker.alive:
             self.pool.checkin(worker, keep_idle=max(1, self.config.concurrency_cap))
         else:

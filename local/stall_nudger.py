@@ -1,15 +1,16 @@
 """A stand-in for baton's scheduled watchdog, for chains running on the local stack.
 
-While the local Lambda service has nothing queued and nothing running, two kinds of job can never
-move again by themselves, and the deployed watchdog restarts both:
+While the local Lambda service holds no event for a job (none queued, a retry included, and none
+running), two kinds of job can never move again by themselves, and the deployed watchdog restarts
+both:
 - a job waiting QUEUED with no lease: the hop that handed off died (a kill, a timeout while a
   throttled invoke was being retried) after committing the next epoch but before Lambda accepted
   the event;
 - a job RUNNING whose lease has expired: its holder died, and Lambda's own retries were spent
   (a run of kills) or arrived while the dead holder's lease was still live and were discarded.
 This one re-sends the event for the job's current epoch (a RUNNING job with an expired lease is
-claimable at that epoch). It looks at the local service's queue instead of waiting minutes, and
-it must see the stall on two consecutive polls before it acts.
+claimable at that epoch). It looks at the local service's queue and running invocations instead
+of waiting minutes, and it must see the stall on two consecutive polls before it acts.
 """
 
 from __future__ import annotations
