@@ -4,11 +4,11 @@ The margin kept for the hand-off is the larger of a configured floor and what th
 measured (the slowest recent step, a write and an invoke) times a safety factor. A batch a task
 sizes to the work window (an s3-walk listing page: `StepContext.sized_wait`) is not a step cost
 the margin must hold: the next batch is sized to what is left, so reserving a whole batch would
-only leave most of the margin unused. Its time still counts in the per-item time that sizes it. The measured
-part never takes more than MAX_MARGIN_FRACTION of the time the hop started with, so a hop with
-room works for most of its window however slow one step once was. The floor is the operator's
-hard line and is always honoured: a hop that starts late (a cold start on a busy machine) still
-keeps it in hand for its hand-off. Set it well under the function's timeout.
+only leave most of the margin unused. Its time still counts in the per-item time that sizes it.
+The measured part never takes more than MAX_MARGIN_FRACTION of the time the hop started with,
+so a hop with room works for most of its window however slow one step once was. The floor is
+the operator's hard line and is always honoured: a hop that starts late (a cold start on a busy
+machine) still keeps it in hand for its hand-off. Set it well under the function's timeout.
 
 What a hop learns is handed to the next one in the item's `timing` map, and none of it can
 poison later hops: a slow step carried in decays by half at every hop that does not see one
