@@ -22,6 +22,7 @@ from handler.observability import logger
 from handler.tasks import s3_walk
 from handler.tasks.base import Resources, StepContext
 from handler.tasks.fanout import FanOut
+from handler.tasks.listing import Lister
 from handler.tasks.s3_walk import S3Walk
 from handler.tasks.work_pool import ThreadWorkPool
 from store.codec import decode_state
@@ -398,6 +399,57 @@ def test_a_per_object_time_carried_from_earlier_hops_sizes_the_first_page(
     share = 250 // (10 * s3_walk.PAGE_SLACK)
     assert sizes[0] == share and max(sizes) == share
     assert counters["objects"] == 400
+
+
+def test_a_page_sized_to_the_window_is_reported_as_a_sized_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first page's 30 ms wait: reported to the budget as sized (not held in the hand-off
+    margin) only when the page was sized from a measured per-object time."""
+    for carried, sized in ((None, 0), (10.0, 30)):
+        monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx, c=carried: c)
+        bucket = Bucket(400)
+        clock = Clock(window_ms=2_500, manual=True)
+        bucket.before_list[1] = lambda clock=clock: setattr(  # type: ignore[misc]
+            clock, "remaining", clock.remaining - 30
+        )
+        walk = walk_of(bucket, action=RECORD, concurrency=1)
+        state, counters = walk.start(), {}
+        ctx = context(counters, clock)
+        walk.step(state, ctx)
+        walk.close()
+        assert ctx.sized_ms == sized
+
+
+def test_no_page_is_requested_ahead_when_it_could_not_hold_a_useful_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 ms per object, 150 ms of window, a 75-key page: when its listing took 30 ms a page of
+    22 keys still fits behind it and is requested ahead; when it took 50 ms only 12 would,
+    under a quarter of a page, and none is (it would cost its round trip and likely never be
+    used before the hand-off)."""
+    monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx: 1.0)
+    ahead: list[int] = []
+    prefetch = Lister.prefetch
+    monkeypatch.setattr(
+        Lister,
+        "prefetch",
+        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
+    )
+    for list_ms, expected in ((30, [22]), (50, [])):
+        ahead.clear()
+        bucket = Bucket(2_000)
+        clock = Clock(remaining_ms=10_000, manual=True)
+        bucket.before_list[1] = lambda clock=clock, ms=list_ms: setattr(  # type: ignore[misc]
+            clock, "remaining", clock.remaining - ms
+        )
+        ctx = StepContext(
+            {}, clock.remaining_ms, lambda clock=clock: clock.remaining - 9_850, logger
+        )
+        walk = walk_of(bucket, action=RECORD, concurrency=1)
+        walk.step(walk.start(), ctx)
+        walk.close()
+        assert bucket.calls[0]["MaxKeys"] == 75 and ahead == expected
 
 
 # ---------------------------------------------------------------------- through the relay
