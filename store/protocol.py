@@ -261,7 +261,7 @@ class JobStore:
                     job_id=spec.job_id,
                 )
             return existing, False
-        self._report("create", spec.job_id, 1, None, now)
+        self._audit("create", spec.job_id, 1, None, now)
         return self.get(spec.job_id), True
 
     # ----------------------------------------------------------------- the holder's writes
@@ -296,7 +296,7 @@ class JobStore:
         outcome = self.writer.update(job_id, actions, condition, token)
         if isinstance(outcome, Refused):
             return self._classify(outcome.item, epoch)
-        self._report("claim", job_id, epoch, owner, now, expires)
+        self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
         return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
@@ -475,7 +475,7 @@ class JobStore:
                 job_id=job_id,
                 epoch=job.epoch,
             ) from None
-        self._report("resume", job_id, job.epoch + 1, None, now)
+        self._audit("resume", job_id, job.epoch + 1, None, now)
         return self._to_job(item)
 
     # ----------------------------------------------------------------- reads for operators
@@ -527,7 +527,7 @@ class JobStore:
             m.updated_at.set(iso_from_ms(now)),
         ]
         item = self._conditional(job.job_id, actions, condition)
-        self._report("nudge", job.job_id, job.epoch, None, now)
+        self._audit("nudge", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def rearm(self, job: Job) -> Job:
@@ -535,7 +535,7 @@ class JobStore:
         now = self._now()
         actions = self._rearm_actions(job, now, rearms=job.rearms + 1)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report("rearm", job.job_id, job.epoch + 1, None, now)
+        self._audit("rearm", job.job_id, job.epoch + 1, None, now)
         return self._to_job(item)
 
     def fail_stalled(self, job: Job, reason: str) -> Job:
@@ -543,7 +543,7 @@ class JobStore:
         now = self._now()
         actions = self._failed_unheld_actions(f"stalled: {reason}", now)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report("fail", job.job_id, job.epoch, None, now)
+        self._audit("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _failed_unheld_actions(
@@ -603,7 +603,7 @@ class JobStore:
     def _now(self) -> int:
         return self.clock.now_ms()
 
-    def _report(
+    def _audit(
         self,
         op: str,
         job_id: str,
@@ -612,6 +612,7 @@ class JobStore:
         at_ms: int,
         lease_expires_ms: int | None = None,
     ) -> None:
+        """Tell the audit hook (tests' I1/I2 ledger) of a write that landed; no-op without one."""
         if self.audit is not None:
             self.audit(CommitEvent(op, job_id, epoch, owner, at_ms, lease_expires_ms))
 
@@ -655,7 +656,7 @@ class JobStore:
             own = item is not None and item.last_write in claim.pending
             if own and item is not None:
                 landed_op = claim.pending[str(item.last_write)]
-                self._report(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
+                self._audit(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
                 f"lease ({op} refused{'; an earlier write of its own landed' if own else ''})",
@@ -665,7 +666,7 @@ class JobStore:
             )
         claim.version = token
         claim.pending.clear()
-        self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written
@@ -799,7 +800,7 @@ class JobStore:
         if target is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions())
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report(target.value.lower(), job.job_id, job.epoch, None, now)
+        self._audit(target.value.lower(), job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _flag(self, job: Job, target: JobStatus) -> Job:
@@ -853,7 +854,7 @@ class JobStore:
             return False
         except CorruptItem:
             pass  # written; only reading back the (still malformed) item failed
-        self._report("fail", job_id, 0, None, now)
+        self._audit("fail", job_id, 0, None, now)
         return True
 
     def fail_exhausted(self, job: Job) -> Job | None:
@@ -866,7 +867,7 @@ class JobStore:
             item = self._conditional(job.job_id, actions, condition)
         except ChangedMeanwhile:
             return None
-        self._report("fail", job.job_id, job.epoch, None, now)
+        self._audit("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _to_job(self, item: JobModel) -> Job:
