@@ -163,7 +163,7 @@ class Relay:
         try:
             requested = _requested(hop.job)
             if requested is not None:
-                return self._stop(hop, requested, "operator request seen at claim", commit=False)
+                return self._stop(hop, requested, "operator request seen at claim")
             return self._work(hop, claim_ms)
         except LeaseLost:
             raise
@@ -283,7 +283,7 @@ class Relay:
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
                     requested = _requested(seen)
                     if requested is not None:
-                        return self._stop(hop, requested, "operator request", commit=False)
+                        return self._stop(hop, requested, "operator request")
         finally:
             task.close()
 
@@ -332,7 +332,7 @@ class Relay:
         logger.info("job finished", extra={"counters": hop.counters})
         return self.outcome("finished")
 
-    def _stop(self, hop: Hop, status: JobStatus, why: str, *, commit: bool) -> dict[str, Any]:
+    def _stop(self, hop: Hop, status: JobStatus, why: str) -> dict[str, Any]:
         """Pause or cancel on an operator's request; the state was committed just before."""
         ending = None
         if hop.task is None:
@@ -343,8 +343,7 @@ class Relay:
         self._pass_on(hop, status)
         if status is JobStatus.CANCELLED:
             ending = self._ending(hop, status)
-        progress = hop.progress() if commit else None
-        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), progress, ending)
+        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), ending=ending)
         count("ItemsProcessed", hop.items())
         logger.info("stopped on operator request", extra={"status": status.value})
         return self.outcome(status.value.lower(), why)
