@@ -356,7 +356,10 @@ class JobStore:
     ) -> Job:
         """End the job FAILED; progress, when given, is committed so a resume continues from it."""
         m = self.model
-        state_actions, ref = self._optional_progress(claim, progress, "fail")
+        state_actions: list[Action] = []
+        ref: StateRef | _NoState | None = NO_STATE
+        if progress is not None:
+            state_actions, ref = self._progress_actions(claim, progress, "fail")
         actions = [
             *state_actions,
             *self._release_actions(claim, hop),
@@ -397,17 +400,18 @@ class JobStore:
         claim: Claim,
         status: JobStatus,
         hop: HopEnd,
-        progress: Progress | None = None,
         ending: Ending | None = None,
     ) -> Job:
-        """Honour an operator's request: PAUSED (resumable) or CANCELLED (final)."""
+        """Honour an operator's request: PAUSED (resumable) or CANCELLED (final).
+
+        The state is left as last committed: the holder stops only right after a commit (or at
+        its claim), so there is nothing newer to save.
+        """
         if status not in (JobStatus.PAUSED, JobStatus.CANCELLED):
             raise ValueError(f"stop takes PAUSED or CANCELLED, not {status}")
         m = self.model
         op = status.value.lower()
-        state_actions, ref = self._optional_progress(claim, progress, op)
         actions = [
-            *state_actions,
             *self._release_actions(claim, hop),
             m.status.set(status.value),
             m.cancel_requested.remove(),
@@ -415,7 +419,7 @@ class JobStore:
         ]
         if status is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions(ending))
-        return self._commit(op, claim, actions, ref)
+        return self._commit(op, claim, actions, NO_STATE)
 
     # ----------------------------------------------------------------- operator requests
 
@@ -693,13 +697,6 @@ class JobStore:
         elif encoded.blob is not None:
             actions += [m.state.set(encoded.blob), m.state_ref.remove()]
         return actions, encoded.ref
-
-    def _optional_progress(
-        self, claim: Claim, progress: Progress | None, op: str
-    ) -> tuple[list[Action], StateRef | _NoState | None]:
-        if progress is None:
-            return [], NO_STATE
-        return self._progress_actions(claim, progress, op)
 
     def _release_actions(self, claim: Claim, hop: HopEnd) -> list[Action]:
         m = self.model
