@@ -253,7 +253,6 @@ class Relay:
             hop.job.job_id,
             item_ms=budget.item_ms,
         )
-        dirty = False
         # The clock is read once per step: `now` is the remaining time after the last step.
         now = self.remaining()
         last_commit = now
@@ -268,18 +267,16 @@ class Relay:
                 budget.observe_step(now - after, hop.items() - items)
                 now = after
                 hop.steps += 1
-                dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
                 asked = ctx.commit_requested
                 ctx.commit_requested = False
-                if dirty and (asked or last_commit - now >= checkpoint_ms):
+                if asked or last_commit - now >= checkpoint_ms:
                     seen = rt.store.checkpoint(hop.claim, hop.progress())
                     after = self.remaining()
                     budget.observe_write(now - after)
                     now = last_commit = after
-                    dirty = False
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
                     requested = _requested(seen)
                     if requested is not None:
