@@ -44,4 +44,4 @@ OPERATOR_RETRIES = 5
 # A QUEUED job not claimed for this long, or a RUNNING one without a commit for this long, is
 # looked at by the watchdog; it re-sends or re-arms a job at most this many times, then fails it.
 DEFAULT_STALL_AFTER_S = 300
-DEFAULT_MAX_REARMS = 3
+DEFAULT_MAX_RESTARTS = 3  # BATON_WATCHDOG_MAX_REARMS (its deployed name)

@@ -37,10 +37,10 @@ cancel/pause   | RUNNING, epoch and owner as read | flag set (no token:     | Ch
 flag (held)    |                                  | idempotent)             |
 resume         | status, epoch as read, no live   | epoch + 1, QUEUED,      | IllegalTransition
                | lease (+ skew with --force)      | attempts 0              |
-watchdog nudge | QUEUED, epoch and updated_at as  | rearms + 1              | ChangedMeanwhile:
+watchdog nudge | QUEUED, epoch and updated_at as  | restarts + 1            | ChangedMeanwhile:
                | read, no lease                   |                         | the chain moved
 watchdog rearm | status, epoch as read, no live   | epoch + 1, QUEUED,      | ChangedMeanwhile
-               | lease                            | rearms + 1              |
+               | lease                            | restarts + 1            |
 fail stalled   | status, epoch as read, no live   | FAILED                  | ChangedMeanwhile
                | lease                            |                         |
 fail exhausted | as read, no live lease, hops >=  | FAILED                  | moved on: left alone
@@ -527,7 +527,7 @@ class JobStore:
             & (m.updated_at == job.updated_at)
         )
         actions: list[Action] = [
-            m.rearms.set(job.rearms + 1),
+            m.restarts.set(job.restarts + 1),
             m.updated_at.set(iso_from_ms(now)),
         ]
         item = self._conditional(job.job_id, actions, condition)
@@ -537,7 +537,7 @@ class JobStore:
     def rearm(self, job: Job) -> Job:
         """Re-arm a RUNNING job whose holder died (lease expired) at a new epoch."""
         now = self._now()
-        actions = self._rearm_actions(job, now, rearms=job.rearms + 1)
+        actions = self._rearm_actions(job, now, restarts=job.restarts + 1)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
         self._audit("rearm", job.job_id, job.epoch + 1, None, now)
         return self._to_job(item)
@@ -565,19 +565,19 @@ class JobStore:
         ]
         return actions + (self._terminal_actions(failed=True) if terminal else [])
 
-    def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
-        """A new epoch, QUEUED and unheld; `rearms` counts watchdog restarts (None clears it)."""
+    def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
+        """A new epoch, QUEUED and unheld; `restarts` counts watchdog restarts (None clears it)."""
         m = self.model
         return [
             m.status.set(JobStatus.QUEUED.value),
             m.epoch.set(job.epoch + 1),
             m.attempts.set(0),
-            m.rearms.remove() if rearms is None else m.rearms.set(rearms),
+            m.restarts.remove() if restarts is None else m.restarts.set(restarts),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
             # An operator's request survives a watchdog re-arm (the next claim honours it); a
             # resume is itself a newer request than a pause, never than a cancel.
-            *([m.pause_requested.remove()] if rearms is None else []),
+            *([m.pause_requested.remove()] if restarts is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
             m.updated_at.set(iso_from_ms(now)),
@@ -690,7 +690,7 @@ class JobStore:
             m.state_codec.set(encoded.codec),
             m.state_size.set(encoded.raw_size),
             m.counters.set(dict(progress.counters)),
-            m.rearms.remove(),
+            m.restarts.remove(),
         ]
         if encoded.ref is not None:
             actions += [m.state_ref.set(encoded.ref.to_dict()), m.state.remove()]

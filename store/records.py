@@ -101,7 +101,7 @@ class Job:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
-    rearms: int = 0
+    restarts: int = 0  # watchdog restarts (re-sends and re-arms) since the last progress
 
     @property
     def has_state(self) -> bool:
@@ -202,7 +202,6 @@ class Ending:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
-    rearms: int = 0
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ def test_a_queued_job_behind_busy_reserved_slots_is_waiting_not_stalled(
                 actions=[stack.store.model.lease_expires_ms.set(stack.clock.now_ms() + 600_000)]
             )
             assert job.status is JobStatus.RUNNING
-    assert stack.sim.invokes == [] and stack.job("q000").rearms == 0
+    assert stack.sim.invokes == [] and stack.job("q000").restarts == 0
     assert stack.job("q000").status is JobStatus.QUEUED
 
 

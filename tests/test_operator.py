@@ -238,7 +238,7 @@ def test_the_watchdog_completes_a_chain_whose_hand_off_was_lost(
     stack.sim.drain()
     done = stack.job("w1")
     assert done.status is JobStatus.SUCCEEDED and done.counters == truth.counters()
-    assert done.rearms == 0, "progress resets the watchdog's count"
+    assert done.restarts == 0, "progress resets the watchdog's count"
 
 
 def test_a_chain_lost_again_and_again_fails_as_stalled_then_resumes(
@@ -344,7 +344,7 @@ def test_the_watchdog_stands_down_while_the_kill_switch_is_on(
     for _ in range(5):
         stack.clock.advance(STALL_S * 1000 + 1)
         assert baton_json("watchdog", "--once")["actions"] == []
-    assert stack.job("k1").rearms == 0 and stack.job("k1").status is JobStatus.QUEUED
+    assert stack.job("k1").restarts == 0 and stack.job("k1").status is JobStatus.QUEUED
 
     baton("kill-switch", "off")
     assert [a["action"] for a in baton_json("watchdog", "--once")["actions"]] == ["resent"]
