@@ -30,6 +30,7 @@ from local.function import FunctionConfig
 from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
 from store.records import Job, JobStatus
+from store.units import human_bytes
 
 DEMO_BUCKET = "baton-demo"
 DEMO_ACTION = "local.demo_actions:checksum"
@@ -55,14 +56,6 @@ class DemoOptions:
 class Truth:
     objects: int
     bytes: int
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GiB"
 
 
 def fill_bucket(stack: LocalStack, options: DemoOptions, console: Console) -> Truth:

@@ -16,11 +16,11 @@ from cli.context import ctx_of
 from cli.errors import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
-from cli.view import JobView, format_counters, hop_duration_ms, human_bytes
+from cli.view import JobView, format_counters, hop_duration_ms
 from handler.children import started_shards
 from store.errors import InvalidJob, JobNotFound
-from store.health import seconds
 from store.records import Job, JobStatus
+from store.units import duration, human_bytes
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3
@@ -122,7 +122,7 @@ def watch(
             rate = live_rate if live_rate is not None else view.rate_per_s
             eta = "-"
             if view.expected_total and rate:
-                eta = seconds(int(max(0, view.expected_total - view.done) / rate * 1000))
+                eta = duration(int(max(0, view.expected_total - view.done) / rate * 1000))
             figures = (
                 f"{view.done:,} {view.progress_counter or 'steps'}"
                 + (f", {human_bytes(job.counters['bytes'])}" if "bytes" in job.counters else "")
@@ -266,7 +266,7 @@ def _duration(ms: int) -> str:
         return f"{ms}ms"
     if ms < 60_000:
         return f"{ms / 1000:.1f}s"
-    return seconds(ms)
+    return duration(ms)
 
 
 def register(app: typer.Typer) -> None:
