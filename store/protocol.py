@@ -86,6 +86,7 @@ from store.errors import (
     JobConflict,
     JobNotFound,
     LeaseLost,
+    LiveLease,
     StateCorrupt,
     WriteUnknown,
 )
@@ -257,7 +258,7 @@ class JobStore:
             if not same:
                 raise JobConflict(
                     f"job {spec.job_id!r} exists already with task {existing.task!r} and other "
-                    f"parameters; choose another --job-id",
+                    f"parameters",
                     job_id=spec.job_id,
                 )
             return existing, False
@@ -453,16 +454,19 @@ class JobStore:
             raise IllegalTransition(f"job {job_id!r} is {job.status.value}; it cannot be resumed")
         grace = self.skew_ms if force else 0
         if job.lease_alive(now + grace):
-            deadline = (job.lease_expires_ms or 0) - self.skew_ms
-            hint = (
+            deadline = iso_from_ms((job.lease_expires_ms or 0) - self.skew_ms)
+            why = (
                 "its holder's deadline has not passed, so it may still be running"
                 if force
-                else "resume refuses a live lease (--force takes it once the holder's deadline "
-                f"{iso_from_ms(deadline)} has passed)"
+                else f"resume refuses a live lease (a forced resume takes it once the holder's "
+                f"deadline {deadline} has passed)"
             )
-            raise IllegalTransition(
+            raise LiveLease(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
-                f"{iso_from_ms(job.lease_expires_ms or 0)}; {hint}"
+                f"{iso_from_ms(job.lease_expires_ms or 0)}; {why}",
+                job_id=job_id,
+                forced=force,
+                force_after=deadline,
             )
         new_max = max_hops if max_hops is not None else job.max_hops
         if job.hops >= new_max:

@@ -205,6 +205,7 @@ def test_resume_refuses_a_live_lease_and_force_waits_for_the_deadline(stack: Sta
     stack.store.claim("r1", 1, "busy/1", stack.clock.now_ms() + 10_000)
     refused = baton("resume", "r1")
     assert refused.exit_code == 1 and "refuses a live lease" in refused.output
+    assert "baton resume --force" in refused.output, "the CLI names its flag"
     too_soon = baton("resume", "r1", "--force")
     assert too_soon.exit_code == 1 and "deadline has not passed" in too_soon.output
     stack.clock.advance(10_500)  # past the holder's deadline, inside the clock-skew margin

@@ -83,8 +83,9 @@ def test_create_is_idempotent_and_refuses_a_different_job_under_the_same_id(
     again, created_again = store.create(spec())
     assert created and not created_again
     assert again.created_at == first.created_at
-    with pytest.raises(JobConflict, match="exists already"):
+    with pytest.raises(JobConflict, match="exists already") as conflict:
         store.create(spec(prefix="other/"))
+    assert "--" not in str(conflict.value), "the store names no CLI flag; the CLI adds its hint"
 
 
 def test_oversized_parameters_are_refused_before_any_write(store: JobStore) -> None:
