@@ -298,22 +298,8 @@ class Relay:
         reports = self.rt.reports
         if reports is None:
             return Ending(summary=summary)
-        job = hop.job
-        header = {
-            "type": "job",
-            "job_id": job.job_id,
-            "task": job.task,
-            "params": job.params,
-            "status": status.value,
-            "counters": hop.counters,
-            "epoch": job.epoch,
-            "hops": job.hops,
-            "created_at": job.created_at,
-            "error": error,
-            "summary": summary,
-        }
         try:
-            ref = reports.write(job.job_id, job.epoch, [header, *lines])
+            ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
         except Exception:
             logger.exception("the job report could not be written; ending without it")
             return Ending(summary=summary)
