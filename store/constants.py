@@ -2,7 +2,8 @@
 
 import re
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+MAX_JOB_ID_LENGTH = 128
+JOB_ID_PATTERN = re.compile(rf"^[A-Za-z0-9._-]{{1,{MAX_JOB_ID_LENGTH}}}$")
 
 DEFAULT_TABLE = "baton-jobs"
 BY_STATUS_INDEX = "by-status"

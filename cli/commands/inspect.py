@@ -17,7 +17,7 @@ from cli.errors import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
 from cli.view import JobView, format_counters, hop_duration_ms
-from handler.children import started_shards
+from handler.children import planned_shards
 from store.errors import InvalidJob, JobNotFound
 from store.records import Job, JobStatus
 from store.units import duration, human_bytes
@@ -65,7 +65,7 @@ def status(
 def _shard_jobs(ctx: typer.Context, job: Job) -> list[Job]:
     """A fan-out parent's started shards, read live from their own items."""
     store = ctx_of(ctx).store
-    return sorted(store.get_many(started_shards(store, job)), key=lambda j: j.job_id)
+    return sorted(store.get_many(planned_shards(store, job)), key=lambda j: j.job_id)
 
 
 def _shard_row(job: Job) -> dict[str, Any]:
