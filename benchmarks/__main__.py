@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import concurrency, durable, fanout, figures, lines, short_hops
-from benchmarks.config import FULL, QUICK, BenchConfig
 from benchmarks.harness import Env
 from benchmarks.report import plots, readme_block, render, update_readme
+from benchmarks.sizes import FULL, QUICK, BenchConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

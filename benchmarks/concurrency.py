@@ -16,8 +16,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.config import BenchConfig
 from benchmarks.harness import ACTIONS, Env, RelayRunner, plain_walk
+from benchmarks.sizes import BenchConfig
 from handler.launch import prepare
 from store.clock import wall_ms as now_ms
 from store.errors import InvalidJob

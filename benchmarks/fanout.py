@@ -21,8 +21,8 @@ from typing import Any
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from benchmarks.config import BenchConfig
 from benchmarks.harness import ACTIONS, STATE_BUCKET, TABLE, Env, one_at_a_time
+from benchmarks.sizes import BenchConfig
 from handler.launch import launch, prepare
 from local.function import FunctionConfig
 from local.stack import LocalStack

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks.config import BenchConfig
 from benchmarks.harness import (
     ACTIONS,
     STATE_BUCKET,
@@ -32,6 +31,7 @@ from benchmarks.harness import (
     plain_walk,
     raw_listing,
 )
+from benchmarks.sizes import BenchConfig
 from handler.launch import prepare, send_event
 from store.clock import wall_ms as now_ms
 from store.codec import StateCodec, to_json_bytes

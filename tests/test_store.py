@@ -28,7 +28,7 @@ from store import (
 from store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
 from store.model import bind_job_model
 from store.records import Claim, ClaimRejected
-from tests.support.clock import VirtualClock
+from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000
 

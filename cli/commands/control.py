@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from rich.table import Table
 
 from cli.context import CliContext, ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, print_job, print_json
 from handler.children import cascade, planned_shards

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from cli.context import ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
 from cli.view import JobView, format_counters, hop_duration_ms
