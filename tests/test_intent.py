@@ -27,8 +27,8 @@ from store import HopEnd, JobSpec, JobStatus, Progress
 from store.constants import FAILED_RETENTION_DAYS
 from store.records import Claim
 from tests.support import actions
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed
-from tests.support.stack import Stack, local_stack
 from tests.test_cli import make_function
 from tests.test_operator import operate
 

@@ -31,8 +31,8 @@ from tests.sim.checks import plain
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.inprocess_stack import local_stack
 from tests.support.lambda_sim import Killed
-from tests.support.stack import local_stack
 
 ALLOWED = ("tests.support.actions",)
 GATED = "tests.support.actions:gated"
