@@ -137,7 +137,7 @@ class Watchdog:
         saturated = reserved is not None and busy >= reserved
         actions: list[SweepAction] = []
         for listed in self._every(JobStatus.QUEUED, updated_before=cutoff):
-            if saturated and not _requested(listed):
+            if saturated and listed.requested_stop is None:
                 detail = (
                     f"queued behind {busy} live hops (reserved concurrency {reserved}): its event "
                     f"waits in Lambda's queue; not stalled"
@@ -148,7 +148,7 @@ class Watchdog:
             if action is not None:
                 actions.append(action)
         for listed in running:
-            if listed.updated_at >= cutoff and not _requested(listed):
+            if listed.updated_at >= cutoff and listed.requested_stop is None:
                 continue
             action = self._look_after(listed.job_id)
             if action is not None:
@@ -166,7 +166,7 @@ class Watchdog:
             )
             return None
         now = self.store.clock.now_ms()
-        requested = _requested(job)
+        requested = job.requested_stop
         if requested is not None and not job.lease_alive(now):
             return self._settle(job, requested)
         verdict = assess(job, now, self.settings.stall_after_s)
@@ -211,7 +211,7 @@ class Watchdog:
         )
         return SweepAction(job_id, action, moved.epoch, verdict.reason)
 
-    def _settle(self, job: Job, requested: str) -> SweepAction | None:
+    def _settle(self, job: Job, requested: JobStatus) -> SweepAction | None:
         """Apply an operator's request to a job nobody holds (its holder died after the flag)."""
         settled = self.store.settle_requests(job)
         if settled is None:
@@ -221,15 +221,9 @@ class Watchdog:
             "applied an operator request to a job whose holder died",
             extra={"job_id": job.job_id, "status": settled.status.value},
         )
-        return SweepAction(job.job_id, requested, settled.epoch, "operator request applied")
-
-
-def _requested(job: Job) -> str | None:
-    if job.cancel_requested:
-        return "cancelled"
-    if job.pause_requested:
-        return "paused"
-    return None
+        return SweepAction(
+            job.job_id, requested.value.lower(), settled.epoch, "operator request applied"
+        )
 
 
 @metrics.log_metrics

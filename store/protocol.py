@@ -434,7 +434,7 @@ class JobStore:
 
     def settle_requests(self, job: Job) -> Job | None:
         """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
-        target = self._requested_target(job)
+        target = job.requested_stop
         if target is None:
             return None
         try:
@@ -753,14 +753,6 @@ class JobStore:
             & (m.lease_owner.does_not_exist() | (m.lease_expires_ms < now))
         )
         return condition
-
-    @staticmethod
-    def _requested_target(job: Job) -> JobStatus | None:
-        if job.cancel_requested:
-            return JobStatus.CANCELLED
-        if job.pause_requested:
-            return JobStatus.PAUSED
-        return None
 
     def _request(self, job_id: str, target: JobStatus) -> Job:
         asked = False

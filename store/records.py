@@ -110,6 +110,15 @@ class Job:
     def lease_alive(self, now_ms: int) -> bool:
         return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms
 
+    @property
+    def requested_stop(self) -> JobStatus | None:
+        """The operator's pending request: CANCELLED (it outranks a pause), PAUSED, or None."""
+        if self.cancel_requested:
+            return JobStatus.CANCELLED
+        if self.pause_requested:
+            return JobStatus.PAUSED
+        return None
+
     def to_public_dict(self) -> dict[str, Any]:
         """The job as a person or a script sees it: every field but the raw state and timing."""
         out: dict[str, Any] = {}
