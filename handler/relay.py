@@ -106,14 +106,6 @@ def self_function(context: LambdaContext) -> str:
     return arn if isinstance(arn, str) and arn else context.function_name
 
 
-def _requested(job: Job) -> JobStatus | None:
-    if job.cancel_requested:
-        return JobStatus.CANCELLED
-    if job.pause_requested:
-        return JobStatus.PAUSED
-    return None
-
-
 class Relay:
     """Runs one invocation's share of a job."""
 
@@ -161,7 +153,7 @@ class Relay:
     def _hop(self, hop: Hop, claim_ms: int = 0) -> dict[str, Any]:
         """The hop, with every error ending as a failed job or a released, counted attempt."""
         try:
-            requested = _requested(hop.job)
+            requested = hop.job.requested_stop
             if requested is not None:
                 return self._stop(hop, requested, "operator request seen at claim")
             return self._work(hop, claim_ms)
@@ -278,7 +270,7 @@ class Relay:
                     budget.observe_write(now - after)
                     now = last_commit = after
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
-                    requested = _requested(seen)
+                    requested = seen.requested_stop
                     if requested is not None:
                         return self._stop(hop, requested, "operator request")
         finally:
@@ -356,7 +348,7 @@ class Relay:
         queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end("budget"), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
-        requested = _requested(queued)
+        requested = queued.requested_stop
         if requested is not None:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
