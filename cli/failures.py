@@ -20,7 +20,7 @@ def for_the_operator(exc: BatonError) -> str:
     if isinstance(exc, JobConflict):
         return f"{exc}; choose another --job-id"
     if isinstance(exc, LiveLease) and not exc.forced:
-        return f"{exc}; `baton resume --force` takes it then"
+        return f"{exc} (`baton resume --force`)"
     return str(exc)
 
 

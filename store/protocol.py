@@ -458,8 +458,8 @@ class JobStore:
             why = (
                 "its holder's deadline has not passed, so it may still be running"
                 if force
-                else f"resume refuses a live lease (a forced resume takes it once the holder's "
-                f"deadline {deadline} has passed)"
+                else f"resume refuses a live lease; a forced resume takes it once the holder's "
+                f"deadline {deadline} has passed"
             )
             raise LiveLease(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
