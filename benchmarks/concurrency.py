@@ -16,8 +16,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.config import BenchConfig
-from benchmarks.harness import ACTIONS, Env, RelayRunner, plain_walk
+from benchmarks.harness import ACTIONS, Env, RelayRunner, injected_latency, plain_walk
+from benchmarks.sizes import BenchConfig
 from handler.launch import prepare
 from store.clock import wall_ms as now_ms
 from store.errors import InvalidJob
@@ -55,8 +55,7 @@ def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     """Tag every object at concurrency 1, 4, 16, 32 (and the plain loop), latency injected."""
     bucket = env.bucket("latency-tag", cfg.latency_objects)
     low, high = cfg.latency_ms
-    env.server.latency(low, high)
-    try:
+    with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         missing = _supports_concurrency(bucket)
         env.server.reset()
@@ -81,8 +80,6 @@ def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                     "errors": result.errors,
                 }
             )
-    finally:
-        env.server.latency(0, 0)
     base = rows[0]["seconds"] if rows else 0.0
     for row in rows:
         row["rate"] = row["objects"] / row["seconds"] if row["seconds"] else 0.0
@@ -107,8 +104,7 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     """`count` by baton and by the plain loop, alternating pairs, with listing latency."""
     bucket = env.bucket("latency-count", cfg.latency_count_objects)
     low, high = cfg.latency_ms
-    env.server.latency(low, high)
-    try:
+    with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         pairs = []
         for i in range(cfg.latency_count_pairs):
@@ -124,8 +120,6 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 row[f"{which}_lists"] = _service(env, "s3.ListObjectsV2")[0]
             row["ratio"] = row["relay_rate"] / row["plain_rate"]
             pairs.append(row)
-    finally:
-        env.server.latency(0, 0)
     ratios = [p["ratio"] for p in pairs]
     return {
         "objects": cfg.latency_count_objects,
