@@ -65,7 +65,7 @@ class Runtime:
         s3 = session.client("s3", config=CLIENT_CONFIG)
         bucket = store_settings.state_bucket
         settings = RelaySettings.from_env()
-        # User task modules are imported now, in the sandbox's first invocation (never per hop):
+        # User task modules are imported now, while the sandbox initialises (never per hop):
         # an import error surfaces once, as a clear failure of the job that named the task.
         with contextlib.suppress(InvalidJob):
             load_task_modules(settings.task_modules)
