@@ -167,11 +167,27 @@ class Config:
     # s3-fanout: the chance, at each shard's creation, that an operator cancels or pauses the
     # parent within AT_LAUNCH_MS of it (once per schedule): the moment a cancel can race a launch.
     operator_at_launch: float = 0.0
+    at_launch: tuple[str, ...] = ("cancel", "pause")
     # Hops the final resume adds (a fan-out parent polls through its shards' waits: more).
     resume_hops: int = 100
 
     def quiet(self) -> Config:
         return replace(self, rates=Rates.none())
+
+
+# The fan-out schedules: the real s3-fanout parent and its s3-walk shards, with the production
+# poll and checkpoint intervals (two polls per checkpoint), hops long enough that the parent's
+# polling through its shards' waits stays cheap, and an operator at a shard's launch in a third.
+FANOUT = Config(
+    task=FAN_TASK,
+    timeout_ms=(10_000, 30_000),
+    max_hops=(300, 600),
+    checkpoint_s=10,
+    poll_s=5,
+    operator_window_ms=30_000,
+    operator_at_launch=0.3,
+    resume_hops=1_000,
+)
 
 
 @dataclass
@@ -372,7 +388,7 @@ def run_schedule(
         family.created(writer, item)
         if at_launch or not sim.fault(config.operator_at_launch, "op_at_launch"):
             return
-        at_launch.append(("cancel", "pause")[c.below(2)])
+        at_launch.append(config.at_launch[c.below(len(config.at_launch))])
         when = sim.now + c.between(*AT_LAUNCH_MS)
         sim.at(when, at_launch[0], lambda: spawn_operator(at_launch[0]))
 
