@@ -158,8 +158,9 @@ class Config:
     concurrency: tuple[int, int] = (1, 8)
     # Operators act within this much of the start (None: anywhere in the fault window).
     operator_window_ms: int | None = None
-    # The deployed watchdog runs on a schedule: sweep this often during the fault window too
-    # (None: only the one chosen sweep, and whenever nothing is in flight).
+    # The deployed watchdog runs on a schedule: sweep this often while a job is unfinished
+    # (None: only the one chosen sweep, and whenever nothing is in flight). A fan-out needs it:
+    # the parent's polling keeps something in flight while a shard's lost event waits.
     watchdog_every_ms: int | None = None
     # s3-fanout: shards running at once, and how often the parent reads them.
     max_concurrency: tuple[int, int] = (1, 3)
@@ -187,6 +188,7 @@ FANOUT = Config(
     operator_window_ms=30_000,
     operator_at_launch=0.3,
     resume_hops=1_000,
+    watchdog_every_ms=60_000,
 )
 
 
@@ -395,6 +397,14 @@ def run_schedule(
     if family is not None:
         sim.on_create = created
 
+    def periodic_watchdog() -> None:
+        """The deployed watchdog's schedule: a sweep every period while a job is unfinished."""
+        if unfinished() is None:
+            return
+        spawn_operator("watchdog")
+        assert config.watchdog_every_ms
+        sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
+
     def unfinished() -> dict[str, Any] | None:
         images = [ledger.image] + ([c.image for c in family.children.values()] if family else [])
         return next(
@@ -439,8 +449,7 @@ def run_schedule(
                     when = sim.now + c.between(0, window)
                     sim.at(when, action, lambda a=action: spawn_operator(a))
             if config.watchdog_every_ms:
-                for at in range(config.watchdog_every_ms, window, config.watchdog_every_ms):
-                    sim.at(sim.now + at, "watchdog", lambda: spawn_operator("watchdog"))
+                sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
             sim.run(on_quiet, max_steps=config.max_steps)
             if family is not None:
                 family.check_reach()
