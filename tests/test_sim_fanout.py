@@ -43,7 +43,6 @@ def test_a_fault_free_fan_out_ends_with_every_shard_and_exact_counters(env: Env)
     assert report.summary["counters"]["bytes"] == sum(env.fan_sizes.values())
 
 
-@pytest.mark.slow
 def test_fan_out_schedules_keep_every_invariant(env: Env) -> None:
     result = sweep(env, SEEDS, FANOUT)
     assert not result.failures, result.failures[0][1].describe()

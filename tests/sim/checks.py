@@ -88,20 +88,19 @@ class Violation:
 
 
 class CountModel:
-    """Truth for the synthetic task: items first..first+n-1, cursor `next`."""
+    """Truth for the synthetic task: items 0..n-1, cursor `next`."""
 
-    def __init__(self, items: int, first: int = 0) -> None:
+    def __init__(self, items: int) -> None:
         self.n = items
-        self.first = first
         self.prefix = [0]
-        for i in range(first, first + items):
+        for i in range(items):
             self.prefix.append(self.prefix[-1] + value(i))
 
     def position(self, state: Any) -> int:
-        return int(state["next"]) - self.first if state else 0
+        return int(state["next"]) if state else 0
 
     def item(self, position: int) -> Any:
-        return self.first + position
+        return position
 
     def expected(self, position: int) -> dict[str, int]:
         return {"items": position, "sum": self.prefix[position]}
