@@ -415,8 +415,10 @@ class JobStore:
         actions = [
             *self._release_actions(claim, hop),
             m.status.set(status.value),
-            m.cancel_requested.remove(),
             m.pause_requested.remove(),
+            # A cancel that landed after the holder read the pause stays on the PAUSED item:
+            # it outranks the pause, and the next touch (cancel, resume, claim) honours it.
+            *([m.cancel_requested.remove()] if status is JobStatus.CANCELLED else []),
         ]
         if status is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions(ending))

@@ -14,7 +14,16 @@ request) made it, and the true virtual time. Per write it checks:
 - I4 at-least-once: every item the committed cursor covers was processed before the commit.
 - I5 bounded: hops never exceed max_hops; nothing changes a SUCCEEDED or CANCELLED job.
 - I7 operator intent: an accepted cancel or pause is honoured (the job ends CANCELLED or
-  PAUSED) or stays visible on the item; only an operator's resume may replace a pause.
+  PAUSED) or stays visible on the item; only an operator's resume may replace a pause. For a
+  fan-out (`FanOutLedgers`): no shard exists that the parent's committed state does not name
+  (no orphan: `baton status PARENT` shows every shard), no shard is created after the parent's
+  cancel was accepted, and a parent's cancel or pause reaches every shard that exists.
+- I8 work follows the window: a hop with room (a window of at least ROOM_MARGINS times the
+  margin floor) hands off with at most HALF its window left, so items per hop are in
+  proportion to the window; only the hop that met a slow step and the next one are exempt (a
+  slow step is one sample: by the second hop after it, hops work their whole window again).
+- I9 attempts count from the last commit: a job fails for its attempts ("attempt N of M
+  failed") only after M consecutive failed attempts with no progress committed between them.
 And at the end: the job is SUCCEEDED, FAILED, CANCELLED or PAUSED (I5); every hop began at
 the cursor its claim read (I6); a discarded duplicate cost at most three calls and no work (I5).
 """
@@ -22,7 +31,7 @@ the cursor its claim read (I6); a discarded duplicate cost at most three calls a
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,6 +49,11 @@ FLAGS = frozenset({"pause_requested", "cancel_requested"})
 # What only the lease holder may change (operators reset attempts when they resume).
 HOLDER_ONLY = frozenset({"state", "state_size", "counters", "hops", "recent_hops", "timing"})
 DUPLICATE_CALLS = 3
+# I8: a hop has room when its window holds this many margin floors; it must then hand off with
+# no more than this share of its window left (the budget's margin is at most a quarter of it).
+ROOM_MARGINS = 4
+LEFT_SHARE = 0.5
+ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 
 def _before(a: Any, b: Any) -> bool:
@@ -93,12 +107,28 @@ class CountModel:
 
 
 class WalkModel:
-    """Truth for s3-walk over a known bucket: cursor `start_after`, keys in byte order."""
+    """Truth for s3-walk over a known bucket: cursor `start_after`, keys in byte order, within
+    a shard's bounds when it has them (prefix, start_at inclusive, end_before exclusive)."""
 
-    def __init__(self, sizes: dict[str, int], start_after: str | None = None) -> None:
+    def __init__(
+        self,
+        sizes: dict[str, int],
+        start_after: str | None = None,
+        *,
+        prefix: str = "",
+        start_at: str | None = None,
+        end_before: str | None = None,
+    ) -> None:
         every = sorted(sizes, key=lambda k: k.encode())
         low = (start_after or "").encode()
-        self.keys = [k for k in every if k.encode() > low]
+        self.keys = [
+            k
+            for k in every
+            if k.encode() > low
+            and k.startswith(prefix)
+            and (start_at is None or k.encode() >= start_at.encode())
+            and (end_before is None or k.encode() < end_before.encode())
+        ]
         self.encoded = [k.encode() for k in self.keys]
         self.n = len(self.keys)
         self.prefix = [0]
@@ -127,6 +157,7 @@ class Ledger:
         raw_s3: Any = None,
         *,
         in_order: bool = True,
+        min_margin_ms: int = 300,
     ) -> None:
         self.sim = sim
         # Items run one at a time in key order (else on a pool, finishing in any order).
@@ -139,6 +170,13 @@ class Ledger:
         self.owners: dict[str, Actor] = {}
         self.commits = 0
         self._covered = 0
+        # I9: failed attempts since the committed cursor or counters last moved.
+        self.failures = 0
+        # I8: hand-offs since the last one whose hop met a slow step (None: none did yet).
+        self.since_slow: int | None = None
+        self.min_margin_ms = min_margin_ms
+        # Called after every committed version (prior, new): the fan-out checks hang here.
+        self.after_commit: list[Callable[[Actor | None, dict[str, Any], dict[str, Any]], None]] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -146,19 +184,25 @@ class Ledger:
         self.violations.append(Violation(invariant, detail, self.sim.now - self.sim.start_ms))
         self.sim.log(f"VIOLATION {invariant}: {detail}")
 
-    def position(self, image: dict[str, Any]) -> int | None:
+    def state(self, image: dict[str, Any]) -> tuple[bool, Any]:
+        """(readable, the committed state): (True, None) before the first commit of state."""
         blob = image.get("state")
         ref = image.get("state_ref")
         if blob is None and ref is None:
-            return 0
+            return True, None
         try:
             if ref is not None:
                 blob = StateCodec(self.raw_s3, None).fetch(StateRef.from_dict(ref))
-            state = decode_state(blob or b"", image.get("state_codec"))
+            return True, decode_state(blob or b"", image.get("state_codec"))
         except StateCorrupt as exc:
             self.fail("I6", f"the committed state cannot be read: {exc}")
+            return False, None
+
+    def position(self, image: dict[str, Any]) -> int | None:
+        readable, state = self.state(image)
+        if not readable:
             return None
-        return self.model.position(state)
+        return self.model.position(state) if state is not None else 0
 
     def deleted(self, key: str) -> None:
         """An S3 object was deleted: it must not be the state the item's last commit points to."""
@@ -199,10 +243,80 @@ class Ledger:
         self.commits += 1
         if prior is None:
             return
+        who = writer.origin or writer if writer else None
         if writer is not None:
             self._check_writer(writer.origin or writer, writer, prior, new)
         self._check_version(prior, new)
-        self._check_intent(writer.origin or writer if writer else None, prior, new)
+        self._check_intent(who, prior, new)
+        self._check_attempts(prior, new)
+        if who is not None:
+            self._check_hop_work(who, prior, new)
+        for hook in self.after_commit:
+            hook(who, prior, new)
+
+    def _check_attempts(self, prior: dict[str, Any], new: dict[str, Any]) -> None:
+        """I9: count failed attempts since progress was last committed (the truth), and fail a
+        job that ends "attempt N of M failed" before M of them."""
+        if self._progressed(prior, new):
+            self.failures = 0
+        same_epoch = new.get("epoch") == prior.get("epoch")
+        if same_epoch and new.get("attempts", 0) > prior.get("attempts", 0):
+            self.failures += 1  # a released attempt: the item counts it
+        error = str(new.get("last_error") or "")
+        newly_failed = new.get("status") == "FAILED" and prior.get("status") != "FAILED"
+        if newly_failed and error.startswith("attempt "):
+            failed = self.failures + 1  # this one
+            limit = int(new.get("max_attempts", 0))
+            if failed < limit:
+                self.fail(
+                    "I9",
+                    f"FAILED as {error[:60]!r} after {failed} failed attempt(s) since the "
+                    f"last committed progress (max_attempts {limit})",
+                )
+
+    def _progressed(self, prior: dict[str, Any], new: dict[str, Any]) -> bool:
+        if (prior.get("counters") or {}) != (new.get("counters") or {}):
+            return True
+        same = prior.get("state") == new.get("state") and prior.get("state_ref") == new.get(
+            "state_ref"
+        )
+        return not same and self.position(prior) != self.position(new)
+
+    def _check_hop_work(self, who: Actor, prior: dict[str, Any], new: dict[str, Any]) -> None:
+        """I8, at each hand-off by the holder: the hop used its window, unless it or the hop
+        before it met a slow step."""
+        handed_off = (
+            prior.get("status") == "RUNNING"
+            and new.get("status") == "QUEUED"
+            and new.get("epoch", 0) == prior.get("epoch", 0) + 1
+            and who.owner is not None
+            and who.owner == prior.get("lease_owner")
+        )
+        if not handed_off or who.claimed_ms is None or who.deadline is None:
+            return
+        if who.slow_steps:
+            self.since_slow = 0
+            return
+        if self.since_slow == 0:
+            self.since_slow = 1  # the first hop after the slow one may still pay for it
+            return
+        if self.since_slow is not None:
+            self.since_slow += 1
+        window = who.deadline - who.claimed_ms
+        left = who.deadline - self.sim.now
+        if window < ROOM_MARGINS * self.min_margin_ms or left <= LEFT_SHARE * window:
+            return
+        items = (self.position(new) or 0) - (who.claim_cursor or 0)
+        since = (
+            "no slow step in this job"
+            if self.since_slow is None
+            else f"{self.since_slow} hand-offs after a slow step"
+        )
+        self.fail(
+            "I8",
+            f"{who.label} handed off with {left} of its {window} ms window left after {items} "
+            f"item(s) ({since}; timing carried {new.get('timing')})",
+        )
 
     def _check_intent(self, who: Actor | None, prior: dict[str, Any], new: dict[str, Any]) -> None:
         honoured = {"cancel_requested": ("CANCELLED",), "pause_requested": ("PAUSED", "CANCELLED")}
@@ -225,6 +339,7 @@ class Ledger:
                 return
             self.owners[owner_after] = who
             who.owner = owner_after
+            who.claimed_ms = self.sim.now
             who.claim_cursor = self.position(new)
             if who.epoch != prior.get("epoch"):
                 self.fail(
@@ -293,6 +408,10 @@ class Ledger:
             self.fail(
                 "I1", f"status {new.get('status')} with lease owner {new.get('lease_owner')!r}"
             )
+        self._check_progress(prior, new)
+
+    def _check_progress(self, prior: dict[str, Any], new: dict[str, Any]) -> None:
+        """I3, I4 and the cursor's direction (I2), against the model's truth."""
         before, after = self.position(prior), self.position(new)
         if after is None:
             return
@@ -354,3 +473,237 @@ class Ledger:
                     f"discarded {actor.label} cost {actor.ddb_calls} DynamoDB calls and "
                     f"{actor.items} items",
                 )
+
+
+class ParentModel:
+    """Truth for a fan-out parent: its counters are its shards' counters added up, and it
+    succeeds only when every planned shard did, covering the whole bucket."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.n = len(sizes)
+        self.bytes = sum(sizes.values())
+
+    def position(self, state: Any) -> int:
+        shards = (state or {}).get("shards", [])
+        return sum(int(s.get("counters", {}).get("objects", 0)) for s in shards)
+
+
+def shard_ids(state: Any) -> list[str]:
+    return [s["id"] for s in (state or {}).get("shards", [])] if isinstance(state, dict) else []
+
+
+class ParentLedger(Ledger):
+    """A fan-out parent's writes: I1, I2, I5, I7, I8 and I9 as for any job; progress is the
+    shards' counters as the parent's committed state records them."""
+
+    model: ParentModel  # type: ignore[assignment]
+
+    def _check_progress(self, prior: dict[str, Any], new: dict[str, Any]) -> None:
+        readable, state = self.state(new)
+        if not readable or state is None:
+            return
+        totals: dict[str, int] = {}
+        for shard in state.get("shards", []):
+            for name, count in shard.get("counters", {}).items():
+                totals[name] = totals.get(name, 0) + int(count)
+            key = f"shards_{str(shard['status']).lower()}"
+            totals[key] = totals.get(key, 0) + 1
+        totals["shards"] = len(state.get("shards", []))
+        counters = {k: v for k, v in (new.get("counters") or {}).items() if v}
+        expected = {k: v for k, v in totals.items() if v}
+        if counters != expected:
+            self.fail("I3", f"parent counters {counters}, its shards add up to {expected}")
+        if new.get("status") == "SUCCEEDED":
+            statuses = {str(s["status"]) for s in state.get("shards", [])}
+            whole = {"objects": self.model.n, "bytes": self.model.bytes}
+            got = {k: totals.get(k, 0) for k in whole}
+            if statuses != {"SUCCEEDED"} or got != whole:
+                self.fail(
+                    "I3",
+                    f"parent SUCCEEDED with shards {sorted(statuses)} covering {got}, the "
+                    f"bucket holds {whole}",
+                )
+
+    def final(self, image: dict[str, Any] | None, actors: Sequence[Actor]) -> None:
+        if image is None:
+            self.fail("I5", "the parent's job item is gone")
+            return
+        if image.get("status") not in ENDED | {"PAUSED"}:
+            self.fail("I5", f"the parent was left {image.get('status')} with nothing in flight")
+
+
+class FanOutLedgers:
+    """A fan-out parent and every shard it creates, each with its own ledger, and I7 across
+    them: every shard that exists is named in the parent's committed state (no orphan), none is
+    created after the parent's cancel was accepted, and the parent's cancel or pause reaches
+    every shard that exists."""
+
+    def __init__(
+        self,
+        sim: Sim,
+        sizes: dict[str, int],
+        parent_id: str,
+        raw_s3: Any,
+        *,
+        in_order: bool,
+        min_margin_ms: int,
+    ) -> None:
+        self.sim = sim
+        self.sizes = sizes
+        self.raw_s3 = raw_s3
+        self.in_order = in_order
+        self.min_margin_ms = min_margin_ms
+        self.parent = ParentLedger(
+            sim,
+            ParentModel(sizes),  # type: ignore[arg-type]
+            parent_id,
+            raw_s3,
+            in_order=in_order,
+            min_margin_ms=min_margin_ms,
+        )
+        self.parent.after_commit.append(self._parent_committed)
+        self.children: dict[str, Ledger] = {}
+        # Virtual times: when the parent's cancel and pause were accepted, and when each shard
+        # and the parent's stop were committed.
+        self.cancel_at: int | None = None
+        self.pause_at: int | None = None
+        self.stopped_at: int | None = None
+        # When an operator's `baton cancel|pause PARENT` last completed (the request and its
+        # cascade to the shards), by request.
+        self.cascaded_at: dict[str, int] = {}
+        self.ended_at: dict[str, int] = {}
+        self.created_late: list[str] = []
+
+    @property
+    def violations(self) -> list[Violation]:
+        every = [*self.parent.violations]
+        for ledger in self.children.values():
+            every.extend(ledger.violations)
+        return sorted(every, key=lambda v: v.at_ms)
+
+    @property
+    def ledgers(self) -> list[Ledger]:
+        return [self.parent, *self.children.values()]
+
+    def fail(self, invariant: str, detail: str) -> None:
+        self.parent.fail(invariant, detail)
+
+    def commit(self, writer: Actor | None, op: str, attributes: dict[str, Any]) -> None:
+        job_id = attributes.get("job_id", {}).get("S")
+        ledger = self.parent if job_id == self.parent.job_id else self.children.get(str(job_id))
+        if ledger is not None:
+            ledger.commit(writer, op, attributes)
+
+    def deleted(self, key: str) -> None:
+        for ledger in self.ledgers:
+            ledger.deleted(key)
+
+    def created(self, writer: Actor | None, item: dict[str, Any]) -> None:
+        """A job item was put: for a shard of this parent, check it may exist, then follow it."""
+        try:
+            image = plain(item)
+            if image.get("parent_id") != self.parent.job_id:
+                return
+            self._created(writer, image)
+        except Exception as exc:
+            self.fail("harness", f"the ledger failed on a create: {type(exc).__name__}: {exc}")
+
+    def _created(self, writer: Actor | None, image: dict[str, Any]) -> None:
+        job_id = str(image["job_id"])
+        by = writer.label if writer is not None else "?"
+        _, state = self.parent.state(self.parent.image or {})
+        if job_id not in shard_ids(state):
+            self.fail(
+                "I7",
+                f"shard {job_id} created by {by} while the parent's committed state names "
+                f"{len(shard_ids(state))} shards, not it: an orphan `baton status` cannot show "
+                f"and `baton cancel` cannot reach",
+            )
+        if self.cancel_at is not None:
+            self.created_late.append(job_id)
+            self.fail(
+                "I7",
+                f"shard {job_id} created by {by} {self.sim.now - self.cancel_at} ms after the "
+                f"parent's cancel was accepted",
+            )
+        params = image.get("params") or {}
+        model = WalkModel(
+            self.sizes,
+            prefix=params.get("prefix", ""),
+            start_at=params.get("start_at"),
+            end_before=params.get("end_before"),
+        )
+        ledger = Ledger(
+            self.sim,
+            model,
+            job_id,
+            self.raw_s3,
+            in_order=params.get("concurrency", 1) == 1,
+            min_margin_ms=self.min_margin_ms,
+        )
+        ledger.observe(image)
+        ledger.after_commit.append(lambda who, prior, new: self._child_committed(job_id, new))
+        self.children[job_id] = ledger
+
+    def _child_committed(self, job_id: str, new: dict[str, Any]) -> None:
+        if new.get("status") in ENDED and job_id not in self.ended_at:
+            self.ended_at[job_id] = self.sim.now
+
+    def _parent_committed(
+        self, who: Actor | None, prior: dict[str, Any], new: dict[str, Any]
+    ) -> None:
+        status = new.get("status")
+        if self.cancel_at is None and (new.get("cancel_requested") or status == "CANCELLED"):
+            self.cancel_at = self.sim.now
+        paused = new.get("pause_requested") or status == "PAUSED"
+        if paused and self.pause_at is None:
+            self.pause_at = self.sim.now
+        elif not paused and self.pause_at is not None and status != "CANCELLED":
+            self.pause_at = None  # resumed: a newer request than the pause
+        if status in ("CANCELLED", "PAUSED") and prior.get("status") != status:
+            self.stopped_at = self.sim.now
+
+    def check_reach(self) -> None:
+        """With nothing in flight: a CANCELLED or PAUSED parent's request, once the operator's
+        command completed, reached every shard that exists (it is stopped, carries the
+        request, or had ended when the parent stopped and the command had passed the request
+        on); every shard is named in the parent's committed state.
+
+        A command that failed midway (DynamoDB down after botocore's retries) is not counted as
+        accepted: the operator was shown an error, not a cancelled job."""
+        image = self.parent.image or {}
+        _, state = self.parent.state(image)
+        named = set(shard_ids(state))
+        status = image.get("status")
+        for job_id, ledger in self.children.items():
+            child = ledger.image or {}
+            if job_id not in named:
+                self.fail("I7", f"shard {job_id} exists but the parent's state does not name it")
+            command = {"CANCELLED": "cancel", "PAUSED": "pause"}.get(str(status))
+            if command is None or command not in self.cascaded_at:
+                continue
+            flag = "cancel_requested" if status == "CANCELLED" else "pause_requested"
+            stopped = {"CANCELLED"} if status == "CANCELLED" else {"CANCELLED", "PAUSED"}
+            ended = self.ended_at.get(job_id)
+            reached = max(self.stopped_at or 0, self.cascaded_at[command])
+            before = ended is not None and ended <= reached
+            if child.get("status") in stopped or child.get(flag) or child.get("cancel_requested"):
+                continue
+            if child.get("status") in ENDED and before:
+                continue
+            self.fail(
+                "I7",
+                f"the parent is {status} but its shard {job_id} is {child.get('status')} "
+                f"without the request (it ended at {ended}, the parent stopped at "
+                f"{self.stopped_at}, the operator passed it on at {self.cascaded_at})",
+            )
+
+    def final(self, actors: Sequence[Actor]) -> None:
+        parent_image = self.parent.image
+        self.parent.final(parent_image, [a for a in actors if a.job_id == self.parent.job_id])
+        for job_id, ledger in self.children.items():
+            ledger.final(ledger.image, [a for a in actors if a.job_id == job_id])
+            if (parent_image or {}).get("status") == "SUCCEEDED":
+                status = (ledger.image or {}).get("status")
+                if status != "SUCCEEDED":
+                    self.fail("I3", f"the parent SUCCEEDED but its shard {job_id} is {status}")

@@ -145,6 +145,10 @@ class Actor:
     lost_key: str | None = None
     started_ms: int = 0
     ended_ms: int = 0
+    # The job its event names (invocations), and what the ledger learns at its claim.
+    job_id: str | None = None
+    slow_steps: int = 0
+    claimed_ms: int | None = None
 
     def __post_init__(self) -> None:
         self.sem = threading.Semaphore(0)
@@ -270,6 +274,8 @@ class Sim:
         self.steps = 0
         self.on_commit: Callable[[Actor | None, str, dict[str, Any]], None] | None = None
         self.on_s3_delete: Callable[[str], None] | None = None
+        # A PutItem that landed (a job created): the actor and the item as written.
+        self.on_create: Callable[[Actor | None, dict[str, Any]], None] | None = None
         self.invokes: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
         # The outside world the tasks act on: how often each item was processed.
@@ -499,6 +505,7 @@ class Sim:
             self.deliver_later(event, retry_at - self.now, attempt + 1, rid if same else None)
 
         epoch = event.get("epoch") if isinstance(event, dict) else None
+        job_id = event.get("job_id") if isinstance(event, dict) else None
         return self.spawn(
             "invocation",
             f"inv{seq}[e{epoch} a{attempt}]",
@@ -508,6 +515,7 @@ class Sim:
             epoch=epoch if isinstance(epoch, int) else None,
             request_id=rid,
             on_done=done,
+            job_id=job_id if isinstance(job_id, str) else None,
         )
 
 
@@ -573,7 +581,9 @@ def _ddb_before(model: Any, context: dict[str, Any], **_: Any) -> Any:
     return None
 
 
-def _ddb_after(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+def _ddb_after(
+    http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+) -> None:
     sim = ACTIVE
     if sim is None:
         return
@@ -583,6 +593,8 @@ def _ddb_after(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any)
     landed = http_response.status_code == 200 and model.name == "UpdateItem"
     if landed and sim.on_commit is not None:
         sim.on_commit(actor, model.name, parsed.get("Attributes", {}))
+    if http_response.status_code == 200 and model.name == "PutItem" and sim.on_create is not None:
+        sim.on_create(actor, context["sim_api"][1].get("Item", {}))
     if actor is not None and actor.after:
         after, actor.after = actor.after, None
         if after == "ddb_lost_response":
@@ -657,7 +669,7 @@ def _lose_answer(request: Any, **_: Any) -> Any:
     response = botocore_stubber("before-send", request=request)
     status = getattr(response, "status_code", None)
     if response is not None:
-        _landed(sim, actor, op, response)
+        _landed(sim, actor, op, response, request)
     kind = LOST_ANSWER_KINDS[sim.chooser.below(len(LOST_ANSWER_KINDS))]
     sim.stats[f"lost_answer_{kind}"] += 1
     sim.log(f"{actor.label} {op.name} landed ({status}), its answer lost: {kind}")
@@ -671,7 +683,7 @@ def _lose_answer(request: Any, **_: Any) -> Any:
     return AWSResponse(request.url, 500, {}, MockRawResponse(body))
 
 
-def _landed(sim: Sim, actor: Actor, op: Any, response: Any) -> None:
+def _landed(sim: Sim, actor: Actor, op: Any, response: Any, request: Any) -> None:
     """Tell the ledger what an attempt whose answer is lost did to the backend."""
     if response.status_code >= 300:
         return
@@ -686,6 +698,8 @@ def _landed(sim: Sim, actor: Actor, op: Any, response: Any) -> None:
             op.output_shape,
         )
         sim.on_commit(actor, op.name, parsed.get("Attributes", {}))
+    if op.name == "PutItem" and sim.on_create is not None:
+        sim.on_create(actor, json.loads(request.body or b"{}").get("Item", {}))
     if op.name == "DeleteObject" and sim.on_s3_delete is not None and actor.lost_key:
         sim.on_s3_delete(actor.lost_key)
 

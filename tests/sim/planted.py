@@ -11,6 +11,24 @@ faithful to whatever `store/protocol.py` becomes.
   invocation holds the lease.
 - misread-refusal (`STORE_BUGS`, a store class for `Config.store_cls`): the holder's commit reads
   every refusal as a lost lease and deletes the state object it wrote.
+
+Issue 13's defects 1-5, each the logic from before its fix, kept here and used only by the
+simulator (`Config(bug=...)`; `planted()` puts them in place for one schedule):
+
+- slow-step-poisons (I8): the budget without its bounds: the margin is twice the slowest step
+  ever carried, uncapped, and the carried step is handed on unchanged at every hop.
+- rearm-wipes-intent (I7, a store and a watchdog class): the watchdog restarts a dead holder's
+  job as stalled even when an operator's request waits on it, and its re-arm removes the cancel
+  and pause flags: a cancel accepted while the holder was alive is lost when the holder dies.
+- plan-not-durable (I7, an s3-fanout task): the parent plans in one step and starts shards in
+  the next without committing the plan first; a shard exists that the parent's state does not
+  name (an orphan) until the next checkpoint, and for ever if the parent dies first.
+- cancelled-parent-launches (I7, an s3-fanout task): the parent's shard machinery never reads
+  the parent's pending request, so shards the operator's cascade freed are refilled with new
+  ones after the cancel was accepted.
+- attempts-from-claim (I9, a store class): attempts are counted from the value read at the
+  claim, not reset by the hop's own checkpoints: progress, then one failure, fails the job as
+  "attempt 3 of 3".
 """
 
 from __future__ import annotations
@@ -23,10 +41,18 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
+from handler import relay
+from handler.budget import SAFETY_FACTOR, TimeBudget
+from handler.launch import send_event
+from handler.tasks.base import ChildLauncher, StepContext
+from handler.tasks.fanout import FanOut
+from handler.tasks.registry import TASKS
+from handler.tasks.shards import Shards, tally
+from handler.watchdog import SweepAction, Watchdog
 from store.codec import StateRef
-from store.errors import LeaseLost
+from store.errors import ChangedMeanwhile, LeaseLost, WriteUnknown
 from store.protocol import JobStore, _NoState
-from store.records import Claim, Job
+from store.records import Claim, Job, JobStatus, Progress
 from store.writes import CONDITION_FAILED, error_code
 
 BUGS = ("commit-without-lease", "claim-ignores-lease")
@@ -39,14 +65,36 @@ _HOLDER = re.compile(r"^\(\((#\d+) = (:\d+) AND (#\d+) = (:\d+)\) AND #\d+ IN \(
 
 @contextlib.contextmanager
 def planted(bug: str | None) -> Iterator[None]:
+    """Put `bug` in place for one schedule: a request rewrite, the old budget or a planted
+    fan-out task (store bugs come in through `store_class`)."""
     global ACTIVE_BUG  # noqa: PLW0603 - one schedule runs at a time per process
-    if bug is not None and bug not in BUGS:
-        raise ValueError(f"unknown planted bug {bug!r}; known: {', '.join(BUGS)}")
-    ACTIVE_BUG = bug
+    known = (*BUGS, *STORE_BUGS, *TASK_BUGS, *BUDGET_BUGS)
+    if bug is not None and bug not in known:
+        raise ValueError(f"unknown planted bug {bug!r}; known: {', '.join(known)}")
+    ACTIVE_BUG = bug if bug in BUGS else None
+    task = TASK_BUGS.get(bug or "")
+    budget = BUDGET_BUGS.get(bug or "")
+    real_task, real_budget = TASKS[FanOut.name], relay.TimeBudget
+    if task is not None:
+        TASKS[FanOut.name] = task
+    if budget is not None:
+        relay.TimeBudget = budget  # type: ignore[misc]
     try:
         yield
     finally:
         ACTIVE_BUG = None
+        TASKS[FanOut.name] = real_task
+        relay.TimeBudget = real_budget  # type: ignore[misc]
+
+
+def store_class(bug: str | None, default: type[JobStore]) -> type[JobStore]:
+    """The store a schedule runs with: a planted store bug's class, else `default`."""
+    return STORE_BUGS.get(bug or "", default)
+
+
+def watchdog_class(bug: str | None) -> type[Watchdog]:
+    """The watchdog a schedule runs with: a planted watchdog bug's class, else the real one."""
+    return WATCHDOG_BUGS.get(bug or "", Watchdog)
 
 
 def rewrite(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -119,4 +167,117 @@ class MisreadRefusalStore(JobStore):
         return self._to_job(item)
 
 
-STORE_BUGS: dict[str, type[JobStore]] = {"misread-refusal": MisreadRefusalStore}
+class RearmWipesIntentStore(JobStore):
+    """Planted "rearm-wipes-intent" (issue 13, defect 2): the watchdog's re-arm as it was,
+    removing the operator's flags with the dead holder's lease."""
+
+    def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
+        m = self.model
+        return [
+            *super()._rearm_actions(job, now, rearms),
+            *([m.cancel_requested.remove(), m.pause_requested.remove()] if rearms else []),
+        ]
+
+
+class RearmWipesIntentWatchdog(Watchdog):
+    """Planted "rearm-wipes-intent", the watchdog's half: a job whose holder died with an
+    operator's request on it is restarted like any stalled job, not stopped as asked."""
+
+    def _settle(self, job: Job, requested: str) -> SweepAction | None:
+        try:
+            moved = self.store.rearm(job)
+        except (ChangedMeanwhile, WriteUnknown):
+            return None
+        send_event(self.lambda_client, self.function, moved)
+        return SweepAction(job.job_id, "rearmed", moved.epoch, "restarted as stalled")
+
+
+class AttemptsFromClaimStore(JobStore):
+    """Planted "attempts-from-claim" (issue 13, defect 5): a checkpoint resets `attempts` on the
+    item but the hop keeps counting from the value its claim read."""
+
+    def checkpoint(self, claim: Claim, progress: Progress) -> Job:
+        as_claimed = claim.job
+        job = super().checkpoint(claim, progress)
+        claim.job = as_claimed
+        return job
+
+
+STORE_BUGS: dict[str, type[JobStore]] = {
+    "misread-refusal": MisreadRefusalStore,
+    "rearm-wipes-intent": RearmWipesIntentStore,
+    "attempts-from-claim": AttemptsFromClaimStore,
+}
+
+
+class PoisonedBudget(TimeBudget):
+    """Planted "slow-step-poisons" (issue 13, defect 1): the budget before its bounds. The
+    slowest step ever carried counts for good, the margin is uncapped, and the figure is
+    handed on unchanged: after one step of half the timeout every later hop does one step."""
+
+    def step_ms(self) -> int:
+        return max(self._slowest, self._carried_step)
+
+    def margin_ms(self) -> int:
+        measured = SAFETY_FACTOR * (self.step_ms() + self.write_ms() + self._invoke_ms)
+        return int(max(self.min_margin_ms, measured))
+
+    def learned(self) -> dict[str, int]:
+        return {**super().learned(), "step_ms": self.step_ms()}
+
+
+class PlanNotDurable(FanOut):
+    """Planted "plan-not-durable" (issue 13, defect 3): the plan is kept in the state and shards
+    start at the next step, before any commit; the plan is first durable at a checkpoint."""
+
+    def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        if not state["planned"]:
+            self.parent_id = ctx.job_id
+            state["shards"] = self.plan()
+            state["planned"] = True
+            tally(state, ctx)
+            return False
+        return super().step(state, ctx)
+
+
+class _Deaf:
+    """A ChildLauncher that never hears the parent's request (see CancelledParentLaunches)."""
+
+    def __init__(self, children: ChildLauncher) -> None:
+        self.children = children
+        self.max_running = children.max_running
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.children, name)
+
+    def requested(self, parent_id: str) -> JobStatus | None:
+        return None
+
+
+class CancelledParentLaunches(FanOut):
+    """Planted "cancelled-parent-launches" (issue 13, defect 4): the shard machinery launches
+    pending shards without reading the parent's request; the parent sees a cancel only at its
+    next checkpoint, after it refilled the slots the operator's cascade freed."""
+
+    def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        if not state["planned"]:
+            return super().step(state, ctx)
+        shards = Shards(self.resources, self.params, self.name)
+        shards.children = _Deaf(shards.children)  # type: ignore[assignment]
+        return shards.advance(state, ctx)
+
+
+TASK_BUGS: dict[str, type[FanOut]] = {
+    "plan-not-durable": PlanNotDurable,
+    "cancelled-parent-launches": CancelledParentLaunches,
+}
+BUDGET_BUGS: dict[str, type[TimeBudget]] = {"slow-step-poisons": PoisonedBudget}
+WATCHDOG_BUGS: dict[str, type[Watchdog]] = {"rearm-wipes-intent": RearmWipesIntentWatchdog}
+# Issue 13's defects 1-5 in order, with the invariant that catches each.
+ISSUE13: dict[str, str] = {
+    "slow-step-poisons": "I8",
+    "rearm-wipes-intent": "I7",
+    "plan-not-durable": "I7",
+    "cancelled-parent-launches": "I7",
+    "attempts-from-claim": "I9",
+}

@@ -12,11 +12,17 @@ Phases of a schedule:
    SUCCEEDED, FAILED, CANCELLED or PAUSED (a bounded number of sweeps, else I5 fails);
 3. resume: a FAILED or PAUSED job is resumed by the operator and must then end SUCCEEDED with
    exact counters, having continued from its last committed cursor (I6).
+
+With `Config(task="s3-fanout")` the job is the real fan-out parent over a bucket of its own:
+it plans shards and starts them (s3-walk child jobs) through the shared shard machinery, and
+every job, parent and shards, runs under the same scheduler and faults. Operators act on the
+parent as the CLI does (the request, then the cascade to every shard the parent's state names).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import io
 import itertools
 import logging
@@ -28,19 +34,20 @@ from typing import Any
 import boto3
 
 from handler.app import lambda_handler
+from handler.children import cascade, started_shards
 from handler.config import RelaySettings
 from handler.launch import launch, prepare, send_event
 from handler.observability import logger
 from handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
-from handler.watchdog import Watchdog, WatchdogSettings
+from handler.watchdog import WatchdogSettings
 from store.codec import StateCodec
 from store.model import JobModel, bind_job_model
 from store.protocol import JobStore
 from tests.sim import core
-from tests.sim.checks import CountModel, Ledger, Violation, WalkModel, plain
+from tests.sim.checks import CountModel, FanOutLedgers, Ledger, Violation, WalkModel, plain
 from tests.sim.chooser import Chooser, sparse
-from tests.sim.core import FUNCTION, Actor, Rates, Sim, SimClock, SimFaults
-from tests.sim.planted import planted
+from tests.sim.core import FUNCTION, OPERATOR_ACTIONS, Actor, Rates, Sim, SimClock, SimFaults
+from tests.sim.planted import planted, store_class, watchdog_class
 from tests.sim.pool import SimPool
 from tests.sim.tasks import SIM_TASK, ensure_registered
 
@@ -49,6 +56,13 @@ TABLE = "sim-jobs"
 WALK_BUCKET = "sim-walk"
 WALK_OBJECTS = 24
 STATE_BUCKET = "sim-state"
+FAN_BUCKET = "sim-fan"
+FAN_TASK = "s3-fanout"
+# The fan-out bucket: objects under FAN_PREFIXES top-level prefixes and a few beside them, so
+# the delimiter split plans one shard per prefix and the ranges between cover the rest.
+FAN_PREFIXES = 5
+FAN_PER_PREFIX = 8
+AT_LAUNCH_MS = (0, 3_000)
 ACTION_MODULE = "tests.sim.tasks"
 
 _job_ids = itertools.count(1)
@@ -63,6 +77,7 @@ class Env:
     lambda_client: Any
     walk_sizes: dict[str, int]
     raw_s3: Any
+    fan_sizes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> Env:
@@ -86,7 +101,19 @@ class Env:
         )
         ensure_registered()
         raw_s3 = boto3.client("s3", region_name=REGION)
-        return cls(model, s3, lambda_client, sizes, raw_s3)
+        s3.create_bucket(Bucket=FAN_BUCKET)
+        fan: dict[str, int] = {}
+        for i, key in enumerate(fan_keys()):
+            fan[key] = (i * 53) % 900
+            s3.put_object(Bucket=FAN_BUCKET, Key=key, Body=b"y" * fan[key])
+        return cls(model, s3, lambda_client, sizes, raw_s3, fan)
+
+
+def fan_keys() -> list[str]:
+    """Keys under a few prefixes (one with a space, one with unicode) and some beside them."""
+    heads = ("alpha/", "b space/", "ünï/", "delta/", "zeta/")[:FAN_PREFIXES]
+    keys = [f"{h}{i:03d}.bin" for h in heads for i in range(FAN_PER_PREFIX)]
+    return [*keys, "0-top.txt", "c-between.txt", "zz-last.txt"]
 
 
 def walk_key(i: int) -> str:
@@ -129,9 +156,40 @@ class Config:
     slow_step_ms: tuple[int, int] = (400, 4_000)
     # s3-walk: objects in flight at once (drawn per schedule; 1 runs them inline, in order).
     concurrency: tuple[int, int] = (1, 8)
+    # Operators act within this much of the start (None: anywhere in the fault window).
+    operator_window_ms: int | None = None
+    # The deployed watchdog runs on a schedule: sweep this often while a job is unfinished
+    # (None: only the one chosen sweep, and whenever nothing is in flight). A fan-out needs it:
+    # the parent's polling keeps something in flight while a shard's lost event waits.
+    watchdog_every_ms: int | None = None
+    # s3-fanout: shards running at once, and how often the parent reads them.
+    max_concurrency: tuple[int, int] = (1, 3)
+    poll_s: int = 1
+    # s3-fanout: the chance, at each shard's creation, that an operator cancels or pauses the
+    # parent within AT_LAUNCH_MS of it (once per schedule): the moment a cancel can race a launch.
+    operator_at_launch: float = 0.0
+    at_launch: tuple[str, ...] = ("cancel", "pause")
+    # Hops the final resume adds (a fan-out parent polls through its shards' waits: more).
+    resume_hops: int = 100
 
     def quiet(self) -> Config:
         return replace(self, rates=Rates.none())
+
+
+# The fan-out schedules: the real s3-fanout parent and its s3-walk shards, with the production
+# poll and checkpoint intervals (two polls per checkpoint), hops long enough that the parent's
+# polling through its shards' waits stays cheap, and an operator at a shard's launch in a third.
+FANOUT = Config(
+    task=FAN_TASK,
+    timeout_ms=(10_000, 30_000),
+    max_hops=(300, 600),
+    checkpoint_s=10,
+    poll_s=5,
+    operator_window_ms=30_000,
+    operator_at_launch=0.3,
+    resume_hops=1_000,
+    watchdog_every_ms=60_000,
+)
 
 
 @dataclass
@@ -217,7 +275,7 @@ def run_schedule(
         if spill
         else StateCodec()
     )
-    store = config.store_cls(
+    store = store_class(config.bug, config.store_cls)(
         env.model,
         clock,
         codec=codec,
@@ -239,7 +297,20 @@ def run_schedule(
     )
     job_id = f"sim-{next(_job_ids)}"
     model: CountModel | WalkModel
-    if config.task == SIM_TASK:
+    fan = config.task == FAN_TASK
+    if fan:
+        params = {
+            "bucket": FAN_BUCKET,
+            "action": f"{ACTION_MODULE}:slow_record",
+            "concurrency": c.between(*config.concurrency),
+            "split": "delimiter",
+            "shards": FAN_PREFIXES,
+            "max_concurrency": c.between(*config.max_concurrency),
+            "child_max_attempts": c.between(*config.max_attempts),
+            "poll_s": config.poll_s,
+        }
+        model = WalkModel(env.fan_sizes)
+    elif config.task == SIM_TASK:
         params: dict[str, Any] = {"items": c.between(*config.items)}
         if config.grow:
             params["grow"] = config.grow
@@ -252,41 +323,107 @@ def run_schedule(
         }
         model = WalkModel(env.walk_sizes)
     in_order = params.get("concurrency", 1) == 1
-    ledger = Ledger(sim, model, job_id, env.raw_s3, in_order=in_order)
-    sim.on_commit = ledger.commit
-    sim.on_s3_delete = ledger.deleted
+    family: FanOutLedgers | None = None
+    if fan:
+        family = FanOutLedgers(
+            sim,
+            env.fan_sizes,
+            job_id,
+            env.raw_s3,
+            in_order=in_order,
+            min_margin_ms=config.min_margin_ms,
+        )
+        ledger = family.parent
+        sim.on_commit = family.commit
+        sim.on_s3_delete = family.deleted
+    else:
+        ledger = Ledger(
+            sim, model, job_id, env.raw_s3, in_order=in_order, min_margin_ms=config.min_margin_ms
+        )
+        sim.on_commit = ledger.commit
+        sim.on_s3_delete = ledger.deleted
     summary: dict[str, Any] = {"job_id": job_id, "timeout_ms": timeout, "spill": spill, **params}
-    watchdog = Watchdog(store, env.lambda_client, FUNCTION, WatchdogSettings())
+    watchdog = watchdog_class(config.bug)(store, env.lambda_client, FUNCTION, WatchdogSettings())
     sweeps = 0
+
+    def shards(job: Any, operation: str) -> Any:
+        """What `baton cancel|pause|resume PARENT` does after the parent: every shard named."""
+        if not fan:
+            return None
+        return cascade(store, env.lambda_client, FUNCTION, started_shards(store, job), operation)
 
     def operator(action: str, final: bool = False) -> Callable[[Actor], Any]:
         def act(actor: Actor) -> Any:
             if action == "pause":
-                return store.request_pause(job_id).status.value
+                paused = store.request_pause(job_id)
+                return paused.status.value, shards(paused, "pause")
             if action == "cancel":
-                return store.request_cancel(job_id).status.value
+                cancelled = store.request_cancel(job_id)
+                return cancelled.status.value, shards(cancelled, "cancel")
             if action == "watchdog":
                 return [a.action for a in watchdog.sweep()]
             job = store.find(job_id)
             raise_hops = job is not None and (final or job.hops >= job.max_hops)
-            resumed = store.resume(job_id, max_hops=job.hops + 100 if job and raise_hops else None)
+            more = job.hops + config.resume_hops if job and raise_hops else None
+            resumed = store.resume(job_id, max_hops=more)
+            shards(resumed, "resume")
             send_event(env.lambda_client, FUNCTION, resumed)
             return resumed.status.value
 
         return act
 
+    def passed_on(actor: Actor) -> None:
+        if family is not None and actor.crashed is None and actor.error is None:
+            family.cascaded_at[actor.label.split("#")[0]] = sim.now
+
     def spawn_operator(action: str, final: bool = False) -> None:
         kind = "watchdog" if action == "watchdog" else "operator"
-        sim.spawn(kind, f"{action}#{sim.steps}", operator(action, final), offset=sim.skew())
+        done = passed_on if action in ("pause", "cancel") else None
+        sim.spawn(
+            kind, f"{action}#{sim.steps}", operator(action, final), offset=sim.skew(), on_done=done
+        )
+
+    at_launch: list[str] = []
+
+    def created(writer: Actor | None, item: dict[str, Any]) -> None:
+        assert family is not None
+        family.created(writer, item)
+        if at_launch or not sim.fault(config.operator_at_launch, "op_at_launch"):
+            return
+        at_launch.append(config.at_launch[c.below(len(config.at_launch))])
+        when = sim.now + c.between(*AT_LAUNCH_MS)
+        sim.at(when, at_launch[0], lambda: spawn_operator(at_launch[0]))
+
+    if family is not None:
+        sim.on_create = created
+
+    def periodic_watchdog() -> None:
+        """The deployed watchdog's schedule: a sweep every period while a job is unfinished."""
+        if unfinished() is None:
+            return
+        spawn_operator("watchdog")
+        assert config.watchdog_every_ms
+        sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
+
+    def unfinished() -> dict[str, Any] | None:
+        images = [ledger.image] + ([c.image for c in family.children.values()] if family else [])
+        return next(
+            (i for i in images if i is not None and i.get("status") in ("QUEUED", "RUNNING")),
+            None,
+        )
 
     def on_quiet() -> bool:
         nonlocal sweeps
-        image = ledger.image
-        if image is None or image.get("status") not in ("QUEUED", "RUNNING"):
+        image = unfinished()
+        if ledger.image is None or image is None:
             return False
         sweeps += 1
         if sweeps > config.max_sweeps:
-            ledger.fail("I5", f"still {image.get('status')} after {config.max_sweeps} sweeps")
+            ledger.fail(
+                "I5",
+                f"{image.get('job_id')} still {image.get('status')} after "
+                f"{config.max_sweeps} sweeps",
+            )
             return False
         sim.at(sim.now + config.watchdog_period_ms, "watchdog", lambda: spawn_operator("watchdog"))
         return True
@@ -306,25 +443,39 @@ def run_schedule(
             )
             launch(store, env.lambda_client, FUNCTION, spec)
             ledger.observe(read_image(env, job_id) or {})
+            window = config.operator_window_ms or config.fault_window_ms
             for action in ("pause", "resume", "cancel", "watchdog"):
                 if sim.fault(config.rates.operator, f"op_{action}"):
-                    when = sim.now + c.between(0, config.fault_window_ms)
+                    when = sim.now + c.between(0, window)
                     sim.at(when, action, lambda a=action: spawn_operator(a))
+            if config.watchdog_every_ms:
+                sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
             sim.run(on_quiet, max_steps=config.max_steps)
+            if family is not None:
+                family.check_reach()
             image = ledger.image
             status = image.get("status") if image else None
             if status in ("FAILED", "PAUSED") and not config.skip_resume_phase:
                 sim.stats[f"resumed_from_{status}"] += 1
                 sim.faults_until = sim.now
+                # The chaos is over: operators still due in its window do not act any more.
+                sim.timers = [t for t in sim.timers if t.what not in OPERATOR_ACTIONS]
+                heapq.heapify(sim.timers)
                 sim.log(f"resume phase: the job was {status}")
+                # A cancel accepted before the job failed outlives the resume (only a pause is
+                # replaced by it): the resumed job must then end CANCELLED, as asked (I7).
+                wanted = "CANCELLED" if (ledger.image or {}).get("cancel_requested") else None
                 sim.at(sim.now, "resume", lambda: spawn_operator("resume", final=True))
                 sim.run(on_quiet, max_steps=config.max_steps)
                 image = ledger.image
-                if image is None or image.get("status") != "SUCCEEDED":
+                if image is None or image.get("status") not in ("SUCCEEDED", wanted):
                     ended = image.get("status") if image else None
                     error = image.get("last_error") if image else None
                     ledger.fail("I6", f"resumed from {status}, the job ended {ended}: {error}")
-            ledger.final(image, sim.finished)
+            if family is not None:
+                family.final(sim.finished)
+            else:
+                ledger.final(image, sim.finished)
     except (AssertionError, core.HarnessStuck) as exc:
         ledger.fail("harness", str(exc))
         image = None
@@ -332,8 +483,9 @@ def run_schedule(
         sim.abort()
         core.ACTIVE = None
         use_runtime(None)
-        with contextlib.suppress(Exception):
-            env.model(job_id).delete()
+        for done_id in [job_id, *(family.children if family else ())]:
+            with contextlib.suppress(Exception):
+                env.model(done_id).delete()
     if image:
         summary.update(
             status=image.get("status"),
@@ -343,6 +495,13 @@ def run_schedule(
             counters=image.get("counters"),
             last_error=(image.get("last_error") or "")[:160] or None,
         )
+    if family is not None:
+        by_status: dict[str, int] = {}
+        for child in family.children.values():
+            key = str((child.image or {}).get("status"))
+            by_status[key] = by_status.get(key, 0) + 1
+        summary["shard_statuses"] = by_status
+    violations = family.violations if family is not None else ledger.violations
     summary.update(
         extra_work=sum(sim.processed.values()) - len(sim.processed),
         invocations=sum(1 for a in sim.finished if a.kind == "invocation"),
@@ -350,7 +509,7 @@ def run_schedule(
         decisions=len(c.tape),
         virtual_s=(sim.now - sim.start_ms) // 1000,
     )
-    return Report(config, list(c.tape), ledger.violations, dict(sim.stats), sim.trace, summary)
+    return Report(config, list(c.tape), violations, dict(sim.stats), sim.trace, summary)
 
 
 def replay(decisions: dict[int, int], **overrides: Any) -> Report:

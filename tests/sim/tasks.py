@@ -42,7 +42,10 @@ def work(item: Any) -> None:
     actor = core.current_actor()
     if sim is None or actor is None or actor.sim is not sim:
         return
-    low, high = sim.slow_step_ms if sim.fault(sim.rates.slow_step, "slow_step") else sim.step_ms
+    slow = sim.fault(sim.rates.slow_step, "slow_step")
+    low, high = sim.slow_step_ms if slow else sim.step_ms
+    if slow:
+        actor.slow_steps += 1  # what the hop's budget carries on (I8 counts hops from here)
     sim.now += sim.chooser.between(low, high)
     directive = sim.park("step")
     if directive == "task_transient":
