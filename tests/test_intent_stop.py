@@ -16,7 +16,7 @@ from moto import mock_aws
 from store import HopEnd, JobSpec, JobStatus, JobStore, Progress
 from store.model import bind_job_model
 from store.records import Claim, ClaimRejected, RejectReason
-from tests.support.clock import VirtualClock
+from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000
 

@@ -171,11 +171,11 @@ class RearmWipesIntentStore(JobStore):
     """Planted "rearm-wipes-intent" (issue 13, defect 2): the watchdog's re-arm as it was,
     removing the operator's flags with the dead holder's lease."""
 
-    def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
+    def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
         m = self.model
         return [
-            *super()._rearm_actions(job, now, rearms),
-            *([m.cancel_requested.remove(), m.pause_requested.remove()] if rearms else []),
+            *super()._rearm_actions(job, now, restarts),
+            *([m.cancel_requested.remove(), m.pause_requested.remove()] if restarts else []),
         ]
 
 
@@ -183,7 +183,7 @@ class RearmWipesIntentWatchdog(Watchdog):
     """Planted "rearm-wipes-intent", the watchdog's half: a job whose holder died with an
     operator's request on it is restarted like any stalled job, not stopped as asked."""
 
-    def _settle(self, job: Job, requested: str) -> SweepAction | None:
+    def _settle(self, job: Job, requested: JobStatus) -> SweepAction | None:
         try:
             moved = self.store.rearm(job)
         except (ChangedMeanwhile, WriteUnknown):

@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 
 from handler.app import lambda_handler
-from handler.children import cascade, started_shards
+from handler.children import cascade, planned_shards
 from handler.config import RelaySettings
 from handler.launch import launch, prepare, send_event
 from handler.observability import logger
@@ -350,7 +350,7 @@ def run_schedule(
         """What `baton cancel|pause|resume PARENT` does after the parent: every shard named."""
         if not fan:
             return None
-        return cascade(store, env.lambda_client, FUNCTION, started_shards(store, job), operation)
+        return cascade(store, env.lambda_client, FUNCTION, planned_shards(store, job), operation)
 
     def operator(action: str, final: bool = False) -> Callable[[Actor], Any]:
         def act(actor: Actor) -> Any:
