@@ -42,6 +42,9 @@ from store.records import (
     RejectReason,
 )
 
+# How a hop that handed the job on is named in the job's timeline (`recent_hops[].ended_by`).
+HAND_OFF = "budget"
+
 # How often the failure release is tried (each try is itself retried by botocore).
 RELEASE_TRIES = 3
 
@@ -171,7 +174,7 @@ class Relay:
             "an earlier write of unknown outcome had landed", extra={"status": job.status}
         )
         if job.status is JobStatus.QUEUED and job.epoch > hop.claim.lease.epoch:
-            return self._invoke_next(job, hop)
+            return self._invoke_next(job, hop.items())
         return self.outcome(job.status.value.lower(), "an earlier write had landed", job.epoch)
 
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
@@ -181,6 +184,15 @@ class Relay:
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
+        if job is not None and self._retry_of_own_hand_off(rejected.reason, job):
+            count("HandOffResent")
+            logger.warning(
+                "Lambda retried the invocation that handed this job on: sending the next "
+                "epoch's event again (it may have died before sending it; a duplicate is "
+                "discarded by the claim)",
+                extra={"next_epoch": job.epoch},
+            )
+            return self._invoke_next(job, items=0)
         count("DiscardedEvents")
         count(f"Discarded_{rejected.reason.value}")
         logger.info(
@@ -188,6 +200,23 @@ class Relay:
             extra={"reason": rejected.reason.value, "detail": rejected.describe(self.event.epoch)},
         )
         return self.outcome("discarded", rejected.reason.value)
+
+    def _retry_of_own_hand_off(self, reason: RejectReason, job: Job) -> bool:
+        """Lambda retries a failed invocation under the same request id. When that invocation's
+        hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
+        epoch, unclaimed, it may have died between the hand-off write and the invoke: without
+        a re-send the chain would wait for the watchdog's next sweep."""
+        if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
+            return False
+        if job.epoch != self.event.epoch + 1 or job.lease_owner is not None:
+            return False
+        last = job.recent_hops[-1] if job.recent_hops else None
+        return (
+            last is not None
+            and last.epoch == self.event.epoch
+            and last.ended_by == HAND_OFF
+            and last.owner.startswith(f"{self.context.aws_request_id}/")
+        )
 
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
@@ -348,7 +377,7 @@ class Relay:
             logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
         before = self.remaining()
-        queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end("budget"), budget.learned())
+        queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end(HAND_OFF), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
         requested = queued.requested_stop
@@ -358,11 +387,11 @@ class Relay:
             if settled is not None:
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
         before = self.remaining()
-        result = self._invoke_next(queued, hop)
+        result = self._invoke_next(queued, hop.items())
         budget.observe_invoke(before - self.remaining())
         return result
 
-    def _invoke_next(self, queued: Job, hop: Hop) -> dict[str, Any]:
+    def _invoke_next(self, queued: Job, items: int) -> dict[str, Any]:
         """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""
         rt = self.rt
         payload = RelayEvent(job_id=queued.job_id, epoch=queued.epoch).payload()
@@ -378,7 +407,7 @@ class Relay:
                 extra={"next_epoch": queued.epoch},
             )
             return self.outcome("handed_off_not_invoked", epoch=queued.epoch)
-        logger.info("handed off", extra={"next_epoch": queued.epoch, "items": hop.items()})
+        logger.info("handed off", extra={"next_epoch": queued.epoch, "items": items})
         return self.outcome("handed_off", epoch=queued.epoch)
 
     def _fail(self, hop: Hop, error: str, cause: Exception) -> dict[str, Any]:

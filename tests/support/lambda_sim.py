@@ -49,6 +49,9 @@ class Delivery:
     event: Any
     attempt: int = 0
     not_before_ms: int = 0
+    # Lambda retries a failed async invocation under the same request id; a duplicate delivery
+    # or a fresh invoke gets its own.
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 class KillAt:
@@ -104,13 +107,18 @@ class LambdaSim:
 
     def deliver(self, delivery: Delivery) -> None:
         self.clock.advance_to(delivery.not_before_ms)
-        context = FakeContext(self.clock, self.clock.now_ms() + self.timeout_ms)
+        context = FakeContext(
+            self.clock, self.clock.now_ms() + self.timeout_ms, aws_request_id=delivery.request_id
+        )
         try:
             self.results.append(lambda_handler(delivery.event, context))
         except (Killed, Exception) as exc:
             self.errors.append(exc)
             retry = Delivery(
-                delivery.event, delivery.attempt + 1, context.deadline_ms + RETRY_DELAY_MS
+                delivery.event,
+                delivery.attempt + 1,
+                context.deadline_ms + RETRY_DELAY_MS,
+                request_id=delivery.request_id,
             )
             if delivery.attempt < self.max_retries:
                 self.queue.append(retry)
