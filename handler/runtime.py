@@ -17,7 +17,7 @@ from botocore.config import Config
 from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
 from handler.tasks.registry import load_task_modules
-from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
+from handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
 from store.clock import Clock, SystemClock
 from store.config import StoreSettings, resolve_region
 from store.errors import InvalidJob
@@ -34,6 +34,12 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+# The S3 client is shared by a hop's pool of workers, the listing's page-ahead worker and the
+# relay's own thread: botocore keeps 10 connections by default, so at `concurrency` above about
+# 8 workers would queue for a connection instead of waiting on S3 (connections are opened only
+# when needed; the pool's size is a cap, not a cost).
+S3_CONNECTIONS = MAX_WORKERS + 2
+S3_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(max_pool_connections=S3_CONNECTIONS))
 # The hand-off invoke is retried by SelfInvoker, which checks the time left before each try;
 # botocore's own retries and long timeouts would sleep past the hop's deadline unseen.
 INVOKE_CONFIG = Config(
@@ -62,7 +68,7 @@ class Runtime:
         region = resolve_region()
         session = boto3.session.Session(region_name=region)
         store_settings = StoreSettings.from_env()
-        s3 = session.client("s3", config=CLIENT_CONFIG)
+        s3 = session.client("s3", config=S3_CLIENT_CONFIG)
         bucket = store_settings.state_bucket
         settings = RelaySettings.from_env()
         # User task modules are imported now, in the sandbox's first invocation (never per hop):

@@ -32,7 +32,7 @@ from handler.actions.merge import merge_state
 from handler.actions.params import whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.listing import KeyRange, Lister, Page
-from handler.tasks.work_pool import WorkPool
+from handler.tasks.work_pool import MAX_WORKERS, WorkPool
 from store.errors import InvalidJob
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -42,7 +42,7 @@ MAX_COUNT = 10**15
 MAX_KEY_BYTES = 1_024
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
-MAX_CONCURRENCY = 64
+MAX_CONCURRENCY = MAX_WORKERS
 # Objects listed and unmerged behind a slow one, per worker: how far the pool may run ahead of
 # the watermark (what a crash may have to redo).
 AHEAD_PER_WORKER = 4
