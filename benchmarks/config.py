@@ -48,10 +48,12 @@ class BenchConfig:
     # S3 latency injected in the server (uniform, ms): I/O-bound action at growing concurrency,
     # and `count` with listing prefetch against the plain loop
     latency_ms: tuple[float, float] = (20, 50)
-    latency_objects: int = 400
+    latency_objects: int = 400  # concurrency 1 and the plain loop (about 20 s each)
+    latency_objects_max: int = 1_600  # higher concurrency: runs of seconds, not fixed costs
     latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    latency_saturate_threads: int = 64  # plain threads that find the server's limit
     latency_count_objects: int = 5_000
-    latency_count_pairs: int = 4
+    latency_count_pairs: int = 11  # alternating pairs: the median's 95% interval
     # the durable-functions peer (local test runner) on the same bucket as the overhead figure
     durable_pairs: int = 3
     extra: dict[str, str] = field(default_factory=dict)
@@ -72,7 +74,9 @@ QUICK = BenchConfig(
     fanout_widths=(1, 2),
     latency_ms=(2, 5),
     latency_objects=40,
+    latency_objects_max=80,
     latency_concurrency=(1, 4),
+    latency_saturate_threads=8,
     latency_count_objects=300,
     latency_count_pairs=1,
     durable_pairs=1,
