@@ -36,7 +36,7 @@ from handler.event import RelayEvent  # noqa: E402
 from handler.launch import prepare  # noqa: E402
 from handler.observability import metrics  # noqa: E402
 from handler.relay import Relay  # noqa: E402
-from handler.runtime import Runtime  # noqa: E402
+from handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
 from store.clock import wall_ms as now_ms  # noqa: E402
 from store.codec import StateCodec  # noqa: E402
 from store.model import bind_job_model  # noqa: E402
@@ -77,6 +77,7 @@ class Env:
         self.server = BenchServer(workdir / "moto.log")
         self._url = url  # set: use a server another process started
         self._s3: Any = None
+        self._worker_s3: Any = None
 
     def __enter__(self) -> Env:
         self.server.start()
@@ -101,6 +102,19 @@ class Env:
                 max_pool_connections=64,  # the concurrency figure runs 32 at once
             ),
         )
+
+    def worker_s3(self) -> S3Client:
+        """An S3 client made as a Lambda worker makes its own (`handler.runtime`: its session,
+        its connection pool and retries), on this server: the relay's, never the plain loop's,
+        which is what a user writes with boto3's defaults."""
+        if self._worker_s3 is None:
+            self._worker_s3 = worker_session(REGION).client(
+                "s3",
+                endpoint_url=self.url,
+                config=S3_CLIENT_CONFIG.merge(Config(s3={"addressing_style": "path"})),
+            )
+        s3: S3Client = self._worker_s3
+        return s3
 
     @property
     def s3(self) -> S3Client:
@@ -165,7 +179,7 @@ class RelayRunner:
         )
         self.store = env.store(audit=audit)
         self.runtime = Runtime(
-            settings=settings, store=self.store, s3=env.s3, lambda_client=lambda_client
+            settings=settings, store=self.store, s3=env.worker_s3(), lambda_client=lambda_client
         )
 
     def start(self, bucket: str, action: str = "count", **params: Any) -> Job:
