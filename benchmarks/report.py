@@ -302,8 +302,17 @@ def _section_about(page: Page, results: dict[str, Any], meta: dict[str, Any]) ->
     )
 
 
+# The fewest pairs whose min..max holds the median with 95% confidence (1 - 2 / 2**6 = 96.9%).
+MIN_PAIRS = 6
+
+
 def interval_verdict(fig: dict[str, Any], goal: float) -> str:
     """A verdict on a measured ratio only where its 95% interval excludes the goal."""
+    pairs = len(fig.get("pairs") or [])
+    if pairs < MIN_PAIRS:
+        return (
+            f"**no verdict**: {pairs} pairs are too few for a 95% interval (at least {MIN_PAIRS})"
+        )
     low, high = fig.get("ratio_low", 0.0), fig.get("ratio_high", 0.0)
     if low >= goal:
         return "**met**: the whole interval is at or above it"

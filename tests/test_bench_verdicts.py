@@ -5,17 +5,26 @@ from __future__ import annotations
 from benchmarks.report import concurrency_verdict, interval_verdict
 
 
+def _fig(low: float, high: float, pairs: int = 16) -> dict[str, object]:
+    return {"ratio_low": low, "ratio_high": high, "pairs": [{}] * pairs}
+
+
 def test_a_verdict_needs_the_whole_interval_on_one_side_of_the_goal() -> None:
-    assert interval_verdict({"ratio_low": 0.98, "ratio_high": 1.10}, 0.97).startswith("**met**")
-    assert interval_verdict({"ratio_low": 0.80, "ratio_high": 0.96}, 0.97).startswith("**missed**")
-    straddle = interval_verdict({"ratio_low": 0.896, "ratio_high": 1.098}, 0.97)
+    assert interval_verdict(_fig(0.98, 1.10), 0.97).startswith("**met**")
+    assert interval_verdict(_fig(0.80, 0.96), 0.97).startswith("**missed**")
+    straddle = interval_verdict(_fig(0.896, 1.098), 0.97)
     assert straddle.startswith("**not shown**")
     assert "not distinguishable from the plain loop at this precision" in straddle
     # an interval below 100% but holding the goal: slower than the loop, goal not excluded
-    below = interval_verdict({"ratio_low": 0.93, "ratio_high": 0.99}, 0.97)
+    below = interval_verdict(_fig(0.93, 0.99), 0.97)
     assert below.startswith("**not shown**") and "plain loop" not in below
     # the goal at the interval's lower end counts as reached
-    assert interval_verdict({"ratio_low": 1.0, "ratio_high": 1.2}, 1.0).startswith("**met**")
+    assert interval_verdict(_fig(1.0, 1.2), 1.0).startswith("**met**")
+
+
+def test_too_few_pairs_give_no_verdict_whatever_their_ratios() -> None:
+    assert interval_verdict(_fig(0.2, 0.3, pairs=5), 0.97).startswith("**no verdict**")
+    assert interval_verdict(_fig(0.2, 0.3, pairs=6), 0.97).startswith("**missed**")
 
 
 def _lat(speedups: dict[int, float], knee: float) -> dict[str, object]:
