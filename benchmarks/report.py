@@ -1136,8 +1136,9 @@ def _section_latency(page: Page, results: dict[str, Any], meta: dict[str, Any]) 
             f"{_f(cnt['plain_rate'])}/s), with {cnt.get('relay_lists', '?')} and "
             f"{cnt.get('plain_lists', '?')} `ListObjectsV2` requests per walk (counted at the "
             "server). A listing prefetch (the next page requested while this one is processed) "
-            "hides the page's latency and moto's rendering of it behind the work on the page; "
-            "the plain loop waits for each page in turn.\n"
+            "hides the page's latency and moto's rendering of it behind the work on the page, "
+            "and baton's client reads each page's timestamps faster (see the overhead section); "
+            "the plain loop waits for each page in turn and parses it with boto3's defaults.\n"
         )
 
 

@@ -60,7 +60,10 @@ class KeepAliveHandler(MotoRequestHandler):
             answer[:] = [("500 Internal Server Error", [("Content-Type", "text/plain")])]
             chunks[:] = [traceback.format_exc().encode()]
         if body_in is not None:
-            body_in.exhaust()  # whatever the app left unread, so the next request line is next
+            try:
+                body_in.exhaust()  # what the app left unread, so the next request line is next
+            except Exception:  # the client went away mid-body: answer if it can hear, then close
+                self.close_connection = True
         self._send(environ["REQUEST_METHOD"], *answer[-1], b"".join(chunks))
 
     def _send(self, method: str, status: str, headers: list[tuple[str, str]], body: bytes) -> None:

@@ -85,3 +85,13 @@ def test_an_app_error_is_a_500_and_closes_the_connection(port: int) -> None:
     assert reply.status == 500 and b"the app failed" in reply.read()
     assert reply.getheader("Connection") == "close"
     conn.close()
+
+
+def test_a_client_gone_mid_body_leaves_the_server_serving_others(port: int) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert _ask(conn, "GET", "/next") == (200, b"GET /next read=0")
+    conn.close()
