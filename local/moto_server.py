@@ -6,8 +6,9 @@ lock (`moto/dynamodb/models/__init__.py`, `update_item`/`put_item`). Two worker 
 conditional writes on one job item could then both succeed, which DynamoDB never allows and
 which would break the hand-off protocol's safety in our own tests. `SerialisedApp` holds one
 lock around each whole request (the response body included), so every request is atomic, as
-each single-item write is on DynamoDB. Requests still arrive on many threads, so keep-alive
-connections from many clients never block each other for longer than one request.
+each single-item write is on DynamoDB. Requests still arrive on many threads (one per
+connection), so clients never block each other for longer than one request. werkzeug closes
+every connection after its answer; `serve(keep_alive=True)` keeps them open (`local.keep_alive`).
 
 Run as `python -m local.moto_server --parent PID`; it binds 127.0.0.1 on a free port and
 prints `{"port": N}` as its first line of output.
