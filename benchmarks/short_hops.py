@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -95,7 +96,8 @@ def figure(
     rows = []
     for i, hop_s in enumerate(hop_seconds):
         order = ("plain", "relay") if i % 2 == 0 else ("relay", "plain")
-        row: dict[str, Any] = {"hop_s": hop_s}
+        # The machine is shared: the load average (1 min) beside each pair says how noisy it was.
+        row: dict[str, Any] = {"hop_s": hop_s, "load": round(os.getloadavg()[0], 1)}
         for which in order:
             if which == "plain":
                 walk = plain_walk(env.s3, bucket)
@@ -125,13 +127,14 @@ def render(result: dict[str, Any]) -> str:
         f"A `count` walk of {result['objects']:,} objects through the in-process relay, hop "
         f"after hop, side by side with the plain loop; hand-off floor {result['margin_ms']} ms. "
         f"Goal: {GOAL:.0%} of the plain loop's rate with 3 s hops.\n",
-        "| hop | hops | relay s | plain s | relay / plain | status |",
-        "|---:|---:|---:|---:|---:|---|",
+        "| hop | hops | relay s | plain s | relay / plain | status | load avg |",
+        "|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in result["rows"]:
         out.append(
             f"| {row['hop_s']} s | {len(row['hops'])} | {row['relay_s']:.1f} | "
-            f"{row['plain_s']:.1f} | {row['ratio']:.0%} | {row['status']} |"
+            f"{row['plain_s']:.1f} | {row['ratio']:.0%} | {row['status']} | "
+            f"{row.get('load', '-')} |"
         )
     out.append("")
     for row in result["rows"]:

@@ -1,11 +1,14 @@
 """The time budget: when a hop must stop working and hand off, and how much work fits.
 
 The margin kept for the hand-off is the larger of a configured floor and what this job has
-measured (the slowest recent step, a write and an invoke) times a safety factor. The measured
-part never takes more than MAX_MARGIN_FRACTION of the time the hop started with, so a hop with
-room works for most of its window however slow one step once was. The floor is the operator's
-hard line and is always honoured: a hop that starts late (a cold start on a busy machine) still
-keeps it in hand for its hand-off. Set it well under the function's timeout.
+measured (the slowest recent step, a write and an invoke) times a safety factor. A batch a task
+sizes to the work window (an s3-walk listing page: `StepContext.sized_wait`) is not a step cost
+the margin must hold: the next batch is sized to what is left, so reserving a whole batch would
+only leave most of the margin unused. Its time still counts in the per-item time that sizes it.
+The measured part never takes more than MAX_MARGIN_FRACTION of the time the hop started with,
+so a hop with room works for most of its window however slow one step once was. The floor is
+the operator's hard line and is always honoured: a hop that starts late (a cold start on a busy
+machine) still keeps it in hand for its hand-off. Set it well under the function's timeout.
 
 What a hop learns is handed to the next one in the item's `timing` map, and none of it can
 poison later hops: a slow step carried in decays by half at every hop that does not see one
@@ -54,14 +57,17 @@ class TimeBudget:
 
     # ------------------------------------------------------------------ observations
 
-    def observe_step(self, ms: int, items: int = 1) -> None:
-        """One step took `ms` and did `items` progress items (0 for a step that only listed)."""
+    def observe_step(self, ms: int, items: int = 1, sized_ms: int = 0) -> None:
+        """One step took `ms` and did `items` progress items (0 for a step that only listed);
+        `sized_ms` of it went to a batch sized to the work window, which the margin need not
+        hold (the per-item time includes it)."""
         ms = max(0, ms)
+        own = max(0, ms - max(0, sized_ms))
         full = len(self._steps) == self._steps.maxlen
         evicted = self._steps[0] if full else None
-        self._steps.append(ms)
-        if ms >= self._slowest:
-            self._slowest = ms
+        self._steps.append(own)
+        if own >= self._slowest:
+            self._slowest = own
         elif evicted is not None and evicted >= self._slowest:
             self._slowest = max(self._steps)  # the slowest step just aged out of the window
         self._work_ms += ms

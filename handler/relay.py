@@ -258,16 +258,19 @@ class Relay:
         now = self.remaining()
         last_commit = now
         checkpoint_ms = rt.settings.checkpoint_s * 1000
+        items = hop.items()  # read once per step: the count after one step is the next's start
         try:
             while True:
                 if hop.steps > 0 and budget.should_yield_at(now):
                     return self._hand_off(hop, budget)
-                items = hop.items()
+                ctx.sized_ms = 0
                 done = task.step(hop.state, ctx)
                 after = self.remaining()
-                budget.observe_step(now - after, hop.items() - items)
-                now = after
                 hop.steps += 1
+                items_after = hop.items()
+                budget.observe_step(now - after, items_after - items, ctx.sized_ms)
+                items = items_after
+                now = after
                 dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:

@@ -3,6 +3,8 @@ learns cannot starve later hops."""
 
 from __future__ import annotations
 
+import random
+
 from handler.budget import MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
 
 
@@ -130,3 +132,102 @@ def test_a_slow_write_is_not_carried_past_a_hop_that_measures_its_own() -> None:
     assert budget.write_ms() == 9_000
     budget.observe_write(15)
     assert budget.write_ms() == 15
+
+
+# ---------------------------------------------------------------------- short hops
+
+
+def listing_hop(
+    learned: dict[str, int], hop_ms: int, page_ms: int, page_keys: int, min_margin_ms: int
+) -> tuple[int, TimeBudget]:
+    """A walk's hop under the relay's loop: each page's wait (sized to the window, as s3-walk
+    sizes it) is reported as sized; the objects themselves cost nothing measurable."""
+    clock = Clock(hop_ms)
+    budget = TimeBudget(clock, min_margin_ms=min_margin_ms, learned=learned)
+    budget.observe_write(40)  # the claim
+    items = 0
+    while items == 0 or not budget.should_yield_at(clock.ms):
+        if items % page_keys == 0:
+            clock.ms -= page_ms
+            budget.observe_step(page_ms + 1, items=1, sized_ms=page_ms)
+        else:
+            budget.observe_step(0, items=1)
+        items += 1
+        if clock.ms <= 0:
+            break
+    return items, budget
+
+
+def test_a_window_sized_page_is_not_reserved_in_the_margin() -> None:
+    """A 3 s hop listing 1,000-key pages that take 700 ms each: the margin holds the writes
+    and the largest step of fixed cost, not a whole page (that left a quarter of every hop
+    unused)."""
+    items, budget = listing_hop({}, 3_000, 700, 1_000, min_margin_ms=200)
+    assert budget.step_ms() == 1
+    assert budget.margin_ms() == max(200, int(SAFETY_FACTOR * (1 + 40)))
+    # Four pages fit the 2.8 s window: the hop works until the margin, not until 75 %.
+    assert items > 3_000
+
+
+def test_a_sized_wait_counts_in_the_per_item_time_but_not_the_step_cost() -> None:
+    budget = TimeBudget(Clock(60_000), min_margin_ms=0)
+    budget.observe_step(800, items=1, sized_ms=780)
+    budget.observe_step(0, items=999)
+    assert budget.step_ms() == 20
+    assert budget.item_ms() == 0.8, "the page's wait is part of what each object costs"
+    assert budget.learned()["step_ms"] == 20
+
+
+def test_a_sized_wait_larger_than_its_step_counts_as_a_free_step() -> None:
+    budget = TimeBudget(Clock(60_000), min_margin_ms=0)
+    budget.observe_step(10, items=1, sized_ms=50)
+    assert budget.step_ms() == 0 and budget.item_ms() == 10.0
+
+
+def test_a_hop_with_room_does_work_in_proportion_to_its_window() -> None:
+    """Twice the time, at least twice the work, for hops of 3 s to 15 min with the same steps."""
+    done = {}
+    for hop_ms in (3_000, 6_000, 60_000, 900_000):
+        steps, _ = run_hop({"step_ms": 300, "write_ms": 40}, hop_ms, [], fast_ms=5, min_margin_ms=0)
+        done[hop_ms] = steps
+        assert steps * 5 >= (1 - MAX_MARGIN_FRACTION) * hop_ms - 5
+    assert done[6_000] >= 2 * done[3_000]
+    assert done[900_000] >= 15 * done[60_000]
+
+
+def test_a_slow_steps_cost_decays_within_two_hops() -> None:
+    """A 2 s step at the end of a hop is carried to the next at half its cost, and neither of
+    the next two hops does less work than a hop that never saw it."""
+    _, learned = run_hop({}, 10_000, [5] * 1_500 + [2_000], fast_ms=5, min_margin_ms=100)
+    assert learned["step_ms"] == 2_000, "the slow step was among the hop's last"
+    clean, _ = run_hop({}, 10_000, [], fast_ms=5, min_margin_ms=100)
+    second, learned = run_hop(learned, 10_000, [], fast_ms=5, min_margin_ms=100)
+    assert learned["step_ms"] == 1_000
+    third, learned = run_hop(learned, 10_000, [], fast_ms=5, min_margin_ms=100)
+    assert learned["step_ms"] == 500
+    assert second == clean and third == clean
+
+
+def test_the_margin_never_exceeds_the_cap_or_falls_under_the_floor() -> None:
+    """Whatever was measured or carried in (seeded, not timed): floor <= margin <= cap."""
+    rng = random.Random(13)
+    for _ in range(2_000):
+        hop_ms = rng.choice([1_000, 3_000, 10_000, 60_000, 900_000])
+        floor = rng.choice([0, 100, 500, 10_000])
+        learned = {
+            "step_ms": rng.randrange(0, 2_000_000),
+            "write_ms": rng.randrange(0, 100_000),
+            "invoke_ms": rng.randrange(0, 100_000),
+        }
+        clock = Clock(hop_ms)
+        budget = TimeBudget(clock, min_margin_ms=floor, learned=learned)
+        for _ in range(rng.randrange(0, 40)):
+            cost = rng.randrange(0, 3 * hop_ms)
+            budget.observe_step(
+                cost, items=rng.randrange(0, 3), sized_ms=rng.randrange(0, cost + 1)
+            )
+            if rng.random() < 0.2:
+                budget.observe_write(rng.randrange(0, hop_ms))
+        margin = budget.margin_ms()
+        assert margin >= floor
+        assert margin <= max(floor, int(MAX_MARGIN_FRACTION * hop_ms))

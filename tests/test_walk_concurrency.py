@@ -22,6 +22,7 @@ from handler.observability import logger
 from handler.tasks import s3_walk
 from handler.tasks.base import Resources, StepContext
 from handler.tasks.fanout import FanOut
+from handler.tasks.listing import Lister
 from handler.tasks.s3_walk import S3Walk
 from handler.tasks.work_pool import ThreadWorkPool
 from store.codec import decode_state
@@ -364,7 +365,8 @@ def test_a_prefetched_page_is_never_used_by_the_next_hop() -> None:
 
 
 def test_pages_are_sized_to_the_window_once_the_hop_has_measured_an_object() -> None:
-    """10 ms per object and a 250 ms window: pages of 25 keys, not 1,000."""
+    """10 ms per object and a 250 ms window: pages of 12 keys (half the window's worth, so a
+    listing twice as slow as measured still fits), not 1,000."""
     bucket = Bucket(2_400)
     clock = Clock(window_ms=250, manual=True)
 
@@ -377,7 +379,8 @@ def test_pages_are_sized_to_the_window_once_the_hop_has_measured_an_object() -> 
     run_to_end(walk, state, context(counters, clock))
     sizes = [c["MaxKeys"] for c in bucket.calls]
     assert sizes[:2] == [1_000, 1_000], "nothing measured yet: the window alone"
-    assert set(sizes[2:]) == {25}, "then the window's worth at the measured rate"
+    share = max(250 // (10 * s3_walk.PAGE_SLACK), s3_walk.MIN_PAGE_KEYS)
+    assert set(sizes[2:]) == {share}, "then the window's share, at least MIN_PAGE_KEYS"
     assert counters["objects"] == 2_400
 
 
@@ -392,8 +395,75 @@ def test_a_per_object_time_carried_from_earlier_hops_sizes_the_first_page(
     state, counters = walk.start(), {}
     run_to_end(walk, state, context(counters, clock))
     sizes = [c["MaxKeys"] for c in bucket.calls]
-    assert sizes[0] == 25 and set(sizes) == {25}
+    share = max(250 // (10 * s3_walk.PAGE_SLACK), s3_walk.MIN_PAGE_KEYS)
+    assert set(sizes) == {share}
     assert counters["objects"] == 400
+
+
+def test_a_page_sized_to_the_window_is_reported_as_a_sized_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first page's 30 ms wait: reported to the budget as sized (not held in the hand-off
+    margin) only when the page was sized from a measured per-object time."""
+    for carried, sized in ((None, 0), (10.0, 30)):
+        monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx, c=carried: c)
+        bucket = Bucket(400)
+        clock = Clock(window_ms=2_500, manual=True)
+        bucket.before_list[1] = lambda clock=clock: setattr(  # type: ignore[misc]
+            clock, "remaining", clock.remaining - 30
+        )
+        walk = walk_of(bucket, action=RECORD, concurrency=1)
+        state, counters = walk.start(), {}
+        ctx = context(counters, clock)
+        walk.step(state, ctx)
+        walk.close()
+        assert ctx.sized_ms == sized
+
+
+def test_no_page_is_requested_ahead_when_it_could_not_hold_a_useful_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 ms per object, 300 ms of window, a 150-key page: when its listing took 30 ms, 60 keys'
+    worth of window is left behind it and a page is requested ahead; when it took 130 ms only
+    10 keys' worth is, under a quarter of a page, and none is (it would cost its round trip
+    and likely never be used before the hand-off)."""
+    monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx: 1.0)
+    ahead: list[int] = []
+    prefetch = Lister.prefetch
+    monkeypatch.setattr(
+        Lister,
+        "prefetch",
+        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
+    )
+    for list_ms, expected in ((30, [s3_walk.MIN_PAGE_KEYS]), (130, [])):
+        ahead.clear()
+        bucket = Bucket(2_000)
+        clock = Clock(remaining_ms=10_000, manual=True)
+        bucket.before_list[1] = lambda clock=clock, ms=list_ms: setattr(  # type: ignore[misc]
+            clock, "remaining", clock.remaining - ms
+        )
+        ctx = StepContext(
+            {}, clock.remaining_ms, lambda clock=clock: clock.remaining - 9_700, logger
+        )
+        walk = walk_of(bucket, action=RECORD, concurrency=1)
+        walk.step(walk.start(), ctx)
+        walk.close()
+        assert bucket.calls[0]["MaxKeys"] == 150 and ahead == expected
+
+
+def test_a_per_object_time_inflated_by_round_trips_does_not_shrink_pages_to_one_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen under load: a first hop that did one object in 2.8 s handed on 2,770 ms per object;
+    pages sized from it held one key, whose round trip kept the per-object time high, hop
+    after hop. A page asked for while time is left holds at least MIN_PAGE_KEYS keys."""
+    monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx: 2_770.0)
+    bucket = Bucket(1_000)
+    clock = Clock(window_ms=2_500, manual=True)
+    walk = walk_of(bucket, action=RECORD, concurrency=1)
+    walk.step(walk.start(), context({}, clock))
+    walk.close()
+    assert bucket.calls[0]["MaxKeys"] == s3_walk.MIN_PAGE_KEYS
 
 
 # ---------------------------------------------------------------------- through the relay

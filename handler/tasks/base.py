@@ -94,12 +94,21 @@ class StepContext:
         self.logger = logger
         self._item_ms = item_ms
         self.commit_requested = False
+        # Milliseconds of the current step spent on batches sized to the window (see sized_wait).
+        self.sized_ms = 0
 
     def commit_now(self) -> None:
         """Ask the relay to commit state and counters right after this step, whatever the
         checkpoint interval: for a decision that must be durable before it acts (a fan-out's
         plan before any shard starts). The commit also brings the operator's requests in."""
         self.commit_requested = True
+
+    def sized_wait(self, ms: float) -> None:
+        """Tell the budget that `ms` of this step went to a batch the task sized to the work
+        window (`work_window_ms() / item_ms()` items, e.g. a listing page): the hand-off margin
+        need not reserve a whole batch, only steps of fixed cost. Report only what was sized
+        so: a step of unbounded cost must stay in the margin."""
+        self.sized_ms += max(0, int(ms))
 
     def item_ms(self) -> float:
         """Milliseconds per progress item, listing and every other step cost included, or 0.0

@@ -51,6 +51,17 @@ AHEAD_PER_WORKER = 4
 MIN_WAIT_MS = 50
 # Objects are submitted only while the window holds this many objects' latency.
 DRAIN_FACTOR = 2
+# A page is sized to take at most 1/PAGE_SLACK of the window left, listing and processing
+# included: its wait is not reserved in the hand-off margin (see StepContext.sized_wait), so a
+# page that lists twice as slowly as measured must still end before the margin. Near the end of
+# a hop the pages shrink geometrically; each costs one more request, not an unused margin.
+PAGE_SLACK = 2
+# A page asked for while time is left holds at least this many keys (see _request_size).
+MIN_PAGE_KEYS = 100
+# The page ahead is requested only if it can hold this many keys (or a quarter of the page just
+# taken, for slow actions): a smaller one would cost mostly its round trip, and the hop likely
+# hands off before it needs it.
+MIN_PREFETCH_KEYS = 100
 PARAMS = (
     "bucket",
     "prefix",
@@ -273,27 +284,46 @@ class S3Walk(Task):
         return self._object_ms if self._object_ms is not None else carried_object_ms(ctx)
 
     def _page_size(self, window_ms: float, object_ms: float | None) -> int:
-        """As many keys as the window has time for, so a listing never outruns the hop."""
+        """As many keys as 1/PAGE_SLACK of the window has time for, so a listing never outruns
+        the hop (its wait is not held in the hand-off margin)."""
         if window_ms <= 0:
             return 1
         if object_ms is None:
             return MAX_KEYS
         # The floor keeps a near-free action (or a zero measurement) from dividing into infinity.
-        return max(1, min(MAX_KEYS, int(window_ms / max(object_ms, MIN_OBJECT_MS))))
+        per_key = PAGE_SLACK * max(object_ms, MIN_OBJECT_MS)
+        return max(1, min(MAX_KEYS, int(window_ms / per_key)))
+
+    def _request_size(self, window_ms: float, object_ms: float | None) -> int:
+        """MaxKeys to ask for: the window's share, but never under MIN_PAGE_KEYS while time is
+        left. The per-object time includes each request's round trip, so pages sized below it
+        measure a higher per-object time and shrink further (a hop of 1-key pages, seen under
+        load); keys listed beyond the window cost only their listing and are dropped at hop
+        end (the cursor is the last key done)."""
+        share = self._page_size(window_ms, object_ms)
+        return max(share, MIN_PAGE_KEYS) if window_ms > 0 else share
 
     def _list_page(self, state: dict[str, Any], ctx: StepContext) -> None:
-        object_ms = self._measure(ctx.remaining_ms(), ctx)
+        before = ctx.remaining_ms()
+        object_ms = self._measure(before, ctx)
         window = ctx.work_window_ms()
-        page = self._lister.page(self._list_after(state), self._page_size(window, object_ms))
+        size = self._page_size(window, object_ms)
+        page = self._lister.page(self._list_after(state), self._request_size(window, object_ms))
+        after = ctx.remaining_ms()
+        if object_ms is not None:
+            # A page sized to the window (the pages of a hop with no measurement yet are not).
+            ctx.sized_wait(before - after)
         self._take(page)
         if self._listed_all:
             return
-        # Request the next page now, sized to the window left after this one, unless this page
-        # already fills the window (the hop would hand off before it used another).
+        # Request the next page now, sized to the window left after this one, unless it could
+        # not hold a useful page in that time (the hop would hand off before it used it).
         queued = len(self._buffer) + len(self._in_flight)
-        left = window - queued * (object_ms or 0.0)
-        if left > 0:
-            self._lister.prefetch(self._last_listed, self._page_size(left, object_ms))
+        left = window - (before - after) - queued * (object_ms or 0.0)
+        ahead = self._page_size(left, object_ms)
+        useful = min(MIN_PREFETCH_KEYS, max(1, size // 4))
+        if left > 0 and (ahead >= useful or object_ms is None):
+            self._lister.prefetch(self._last_listed, self._request_size(left, object_ms))
 
     def _take(self, page: Page) -> None:
         if page.last_listed is not None:

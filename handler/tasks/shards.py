@@ -87,7 +87,10 @@ class Shards:
     def advance(self, state: dict[str, Any], ctx: StepContext) -> bool:
         """Read the running shards, start pending ones, add counters up; True when all ended."""
         changed = self._poll(state)
-        if self.children.requested(ctx.job_id) is not None:
+        # The operator's request is read fresh only before a launch: a step that launches
+        # nothing needs no read (the relay's checkpoints and claim bring the flags in with
+        # their answers), but a shard must not start after a cancel or pause was accepted.
+        if self._free_slots(state) and self.children.requested(ctx.job_id) is not None:
             # Cancelled or paused: launch nothing more; the commit brings the request to the
             # relay, which stops the parent (and `stopping` passes it on to the shards).
             tally(state, ctx)
@@ -133,13 +136,27 @@ class Shards:
             shard["counters"] = dict(job.counters)
         return changed
 
-    def _launch(self, state: dict[str, Any], parent_id: str) -> int:
-        shards = state["shards"]
-        running = sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
-        launched = 0
+    def _limit(self) -> int:
         limit = int(self.params.get("max_concurrency", 10))
         if self.children.max_running is not None:  # the deployment's reserved concurrency
             limit = min(limit, self.children.max_running)
+        return limit
+
+    @staticmethod
+    def _running(shards: list[dict[str, Any]]) -> int:
+        return sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
+
+    def _free_slots(self, state: dict[str, Any]) -> bool:
+        """A launch would happen now: a shard is PENDING and a slot is free."""
+        shards = state["shards"]
+        pending = any(s["status"] == PENDING for s in shards)
+        return pending and self._running(shards) < self._limit()
+
+    def _launch(self, state: dict[str, Any], parent_id: str) -> int:
+        shards = state["shards"]
+        running = self._running(shards)
+        launched = 0
+        limit = self._limit()
         for shard in shards:
             if running >= limit:
                 break
