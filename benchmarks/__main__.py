@@ -19,10 +19,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, durable, fanout, figures, lines, short_hops
-from benchmarks.config import FULL, QUICK, BenchConfig
+from benchmarks import concurrency, durable, fanout_scaling, figures, lines, short_hops
 from benchmarks.harness import Env
 from benchmarks.report import plots, readme_block, render, update_readme
+from benchmarks.sizes import FULL, QUICK, BenchConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ def run(
         step("scaling", figures.scaling, env, cfg)
         step("latency_io", concurrency.io_bound, env, cfg)
         step("latency_count", concurrency.count_prefetch, env, cfg)
-        step("fanout", fanout.figure, env, cfg)
+        step("fanout", fanout_scaling.figure, env, cfg)
         step("short_hops", short_hops.for_config, env, cfg.name)
         if not cfg.name.startswith("quick"):
             step("lines", lines.figure)

@@ -21,9 +21,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.config import BenchConfig
 from benchmarks.figures import median_interval, note_errors
-from benchmarks.harness import ACTIONS, Env, RelayRunner, WalkResult, plain_walk
+from benchmarks.harness import (
+    ACTIONS,
+    Env,
+    RelayRunner,
+    WalkResult,
+    injected_latency,
+    plain_walk,
+)
+from benchmarks.sizes import BenchConfig
 from handler.launch import prepare
 from store.clock import wall_ms as now_ms
 from store.errors import InvalidJob
@@ -106,8 +113,7 @@ def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     few, many = cfg.latency_objects, max(cfg.latency_objects, cfg.latency_objects_max)
     bucket = env.bucket("latency-tag", many)
     low, high = cfg.latency_ms
-    env.server.latency(low, high)
-    try:
+    with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         missing = _supports_concurrency(bucket)
         env.server.reset()
@@ -139,8 +145,6 @@ def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 }
             )
         limit = saturate(env, bucket, many, cfg.latency_saturate_threads)
-    finally:
-        env.server.latency(0, 0)
     base = rows[0]["rate"] if rows else 0.0
     for row in rows:
         row["speedup"] = row["rate"] / base if base else 0.0
@@ -166,8 +170,7 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     """`count` by baton and by the plain loop, alternating pairs, with listing latency."""
     bucket = env.bucket("latency-count", cfg.latency_count_objects)
     low, high = cfg.latency_ms
-    env.server.latency(low, high)
-    try:
+    with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         pairs = []
         for i in range(cfg.latency_count_pairs):
@@ -184,8 +187,6 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                 row[f"{which}_lists"] = env.server.counters()["calls"].get("s3.ListObjectsV2", 0)
             row["ratio"] = row["relay_rate"] / row["plain_rate"]
             pairs.append(row)
-    finally:
-        env.server.latency(0, 0)
     ratios = [p["ratio"] for p in pairs]
     low_ratio, high_ratio = median_interval(ratios)
     return {

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks.config import BenchConfig
 from benchmarks.harness import (
     ACTIONS,
     STATE_BUCKET,
@@ -32,6 +31,7 @@ from benchmarks.harness import (
     plain_walk,
     raw_listing,
 )
+from benchmarks.sizes import BenchConfig
 from handler.launch import prepare, send_event
 from store.clock import wall_ms as now_ms
 from store.codec import StateCodec, to_json_bytes
@@ -369,26 +369,16 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     `ended_at` (its hand-off write) come from the item's `recent_hops`, polled as the chain runs.
     """
     from local.function import FunctionConfig
-    from local.stack import LocalStack
 
     bucket = env.bucket("handoff-walk", cfg.handoff_objects)
     store = env.store()
     ordered: list[Any] = []
     chains: list[dict[str, Any]] = []
     env.server.reset()
-    with LocalStack(
-        function=FunctionConfig(timeout_ms=cfg.handoff_timeout_ms, account_concurrency=2),
-        table=TABLE,
-        state_bucket=STATE_BUCKET,
+    with env.local_stack(
+        FunctionConfig(timeout_ms=cfg.handoff_timeout_ms, account_concurrency=2),
         min_margin_ms=cfg.handoff_margin_ms,
         checkpoint_s=60,
-        action_modules=(ACTIONS,),
-        log_level="WARNING",
-        worker_env={
-            "AWS_ENDPOINT_URL_DYNAMODB": env.url,
-            "AWS_ENDPOINT_URL_S3": env.url,
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        },
     ) as stack:
         for _ in range(cfg.handoff_chains):
             spec = prepare(

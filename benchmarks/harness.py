@@ -46,6 +46,9 @@ from store.records import Job  # noqa: E402
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from local.function import FunctionConfig
+    from local.stack import LocalStack
+
 REGION = "us-east-1"
 TABLE = "baton-bench"
 STATE_BUCKET = "baton-bench-state"
@@ -132,6 +135,28 @@ class Env:
         self.s3.create_bucket(Bucket=name)
         self.server.fill(name, count, size=size)
         return name
+
+    def local_stack(
+        self, function: FunctionConfig, *, min_margin_ms: int, checkpoint_s: int
+    ) -> LocalStack:
+        """The local stack with its workers on this server (where hand-offs are the figure):
+        the benchmark's table, state bucket and actions, quiet logs, no EMF metrics."""
+        from local.stack import LocalStack
+
+        return LocalStack(
+            function=function,
+            table=TABLE,
+            state_bucket=STATE_BUCKET,
+            min_margin_ms=min_margin_ms,
+            checkpoint_s=checkpoint_s,
+            action_modules=(ACTIONS,),
+            log_level="WARNING",
+            worker_env={
+                "AWS_ENDPOINT_URL_DYNAMODB": self.url,
+                "AWS_ENDPOINT_URL_S3": self.url,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            },
+        )
 
 
 class InvokeCatcher:
@@ -245,26 +270,32 @@ class WalkResult:
         return self.objects / self.seconds if self.seconds else 0.0
 
 
+def _pages(s3: Any, bucket: str) -> Iterator[list[dict[str, Any]]]:
+    """ListObjectsV2 pages as a plain loop lists them: MaxKeys 1,000, StartAfter the last key."""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "", "MaxKeys": MAX_KEYS}
+    while True:
+        page = s3.list_objects_v2(**request)
+        contents: list[dict[str, Any]] = page.get("Contents", [])
+        yield contents
+        if not page.get("IsTruncated", False) or not contents:
+            return
+        request["StartAfter"] = contents[-1]["Key"]
+
+
 def plain_walk(
     s3: Any, bucket: str, action: Callable[[dict[str, Any]], None] | None = None
 ) -> WalkResult:
     """What a user writes without baton: the same ListObjectsV2 requests (MaxKeys 1,000,
     StartAfter the last key), the same per-object work (count objects and bytes)."""
     objects = size = pages = 0
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "", "MaxKeys": MAX_KEYS}
     started = time.perf_counter()
-    while True:
-        page = s3.list_objects_v2(**request)
+    for contents in _pages(s3, bucket):
         pages += 1
-        contents = page.get("Contents", [])
         for item in contents:
             if action is not None:
                 action(item)
             objects += 1
             size += int(item.get("Size", 0))
-        if not page.get("IsTruncated", False) or not contents:
-            break
-        request["StartAfter"] = contents[-1]["Key"]
     return WalkResult(objects, size, time.perf_counter() - started, pages)
 
 
@@ -272,17 +303,21 @@ def raw_listing(s3: Any, bucket: str) -> WalkResult:
     """The bare ListObjectsV2 paging rate with boto3's defaults: what a plain loop could reach
     with no per-object work (baton's client, which parses faster, can pass it)."""
     objects = pages = 0
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "", "MaxKeys": MAX_KEYS}
     started = time.perf_counter()
-    while True:
-        page = s3.list_objects_v2(**request)
+    for contents in _pages(s3, bucket):
         pages += 1
-        contents = page.get("Contents", [])
         objects += len(contents)
-        if not page.get("IsTruncated", False) or not contents:
-            break
-        request["StartAfter"] = contents[-1]["Key"]
     return WalkResult(objects, 0, time.perf_counter() - started, pages)
+
+
+@contextmanager
+def injected_latency(env: Env, between_ms: tuple[float, float]) -> Iterator[None]:
+    """Every S3 request waits between_ms[0]..between_ms[1] ms in the server while inside."""
+    env.server.latency(*between_ms)
+    try:
+        yield
+    finally:
+        env.server.latency(0, 0)
 
 
 @contextmanager

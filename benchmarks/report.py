@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cost import PRICES, PRICES_TAKEN, Measured, model
-from handler.actions.base import FunctionAction
+from handler.actions.action import FunctionAction
 
 GOAL_RATIO = 0.97
 # a custom action's objects in flight per hop by default

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.view import JobView, format_counters, human_bytes
+from cli.view import JobView, format_counters
 from store.clock import SystemClock, iso_from_ms
-from store.health import seconds
 from store.records import Job
+from store.units import duration, human_bytes
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,7 +51,7 @@ def render_status(view: JobView) -> Table:
     table.add_row("rate", view.rate_text())
     table.add_row("eta", view.eta_text())
     if view.since_commit_s is not None:
-        table.add_row("last commit", f"{seconds(int(view.since_commit_s * 1000))} ago")
+        table.add_row("last commit", f"{duration(int(view.since_commit_s * 1000))} ago")
     if job.lease_owner:
         table.add_row("lease", f"{job.lease_owner} until {iso_from_ms(job.lease_expires_ms or 0)}")
     if job.attempts:

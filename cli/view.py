@@ -8,8 +8,9 @@ from typing import Any
 from handler.tasks.catalog import find_task
 from handler.watchdog import WatchdogSettings
 from store.clock import ms_from_iso
-from store.health import Verdict, assess, seconds
+from store.health import Verdict, assess
 from store.records import HopRecord, Job
+from store.units import duration
 
 RATE_HOPS = 5
 
@@ -20,14 +21,6 @@ def hop_duration_ms(hop: HopRecord) -> int:
 
 def format_counters(counters: dict[str, int]) -> str:
     return ", ".join(f"{k}={v:,}" for k, v in sorted(counters.items())) or "-"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} PiB"
 
 
 @dataclass(frozen=True)
@@ -92,4 +85,4 @@ class JobView:
     def eta_text(self) -> str:
         if self.eta_s is None:
             return "unknown (no expected total)" if self.expected_total is None else "-"
-        return seconds(int(self.eta_s * 1000))
+        return duration(int(self.eta_s * 1000))

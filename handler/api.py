@@ -50,7 +50,7 @@ from handler.actions import (
     validate_action,
     validate_function_name,
 )
-from handler.actions.params import only, whole_number
+from handler.actions.params import bucket_name, known_params, only, whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.registry import register_task
 from handler.tasks.shards import (
@@ -84,6 +84,8 @@ __all__ = [
     "Shards",
     "StepContext",
     "Task",
+    "bucket_name",
+    "known_params",
     "only",
     "pass_on_request",
     "plan_shards",

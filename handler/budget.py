@@ -112,11 +112,8 @@ class TimeBudget:
         """Milliseconds of work left before the relay yields (may be negative)."""
         return self.remaining_ms() - self.margin_ms()
 
-    def should_yield(self) -> bool:
-        return self.work_window_ms() <= 0
-
     def should_yield_at(self, remaining_ms: int) -> bool:
-        """As should_yield, for a remaining time the caller has just read."""
+        """Whether to hand off now, for a remaining time the caller has just read."""
         return remaining_ms <= self.margin_ms()
 
     def learned(self) -> dict[str, int]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler.launch import prepare, send_event
 from handler.tasks.catalog import find_task
+from handler.tasks.shards import planned_shard_ids
 from store.errors import BatonError, IllegalTransition, JobNotFound
 from store.protocol import JobStore
 from store.records import Job, JobStatus
@@ -91,7 +92,7 @@ class ChildJobs:
         return cascade(self.store, self.lambda_client, self.function, job_ids, operation)
 
 
-def started_shards(store: JobStore, parent: Job) -> list[str]:
+def planned_shards(store: JobStore, parent: Job) -> list[str]:
     """The ids of every shard a parent planned (none for jobs without shards).
 
     PENDING ones included: the parent may have started one after its last commit, and `cascade`
@@ -101,8 +102,7 @@ def started_shards(store: JobStore, parent: Job) -> list[str]:
     if task is None or not task.has_shards or not parent.has_state:
         return []
     state = store.load_state(parent)
-    shards = state.get("shards", []) if isinstance(state, dict) else []
-    return [s["id"] for s in shards]
+    return planned_shard_ids(state) if isinstance(state, dict) else []
 
 
 def cascade(

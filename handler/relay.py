@@ -106,14 +106,6 @@ def self_function(context: LambdaContext) -> str:
     return arn if isinstance(arn, str) and arn else context.function_name
 
 
-def _requested(job: Job) -> JobStatus | None:
-    if job.cancel_requested:
-        return JobStatus.CANCELLED
-    if job.pause_requested:
-        return JobStatus.PAUSED
-    return None
-
-
 class Relay:
     """Runs one invocation's share of a job."""
 
@@ -161,9 +153,9 @@ class Relay:
     def _hop(self, hop: Hop, claim_ms: int = 0) -> dict[str, Any]:
         """The hop, with every error ending as a failed job or a released, counted attempt."""
         try:
-            requested = _requested(hop.job)
+            requested = hop.job.requested_stop
             if requested is not None:
-                return self._stop(hop, requested, "operator request seen at claim", commit=False)
+                return self._stop(hop, requested, "operator request seen at claim")
             return self._work(hop, claim_ms)
         except LeaseLost:
             raise
@@ -253,7 +245,6 @@ class Relay:
             hop.job.job_id,
             item_ms=budget.item_ms,
         )
-        dirty = False
         # The clock is read once per step: `now` is the remaining time after the last step.
         now = self.remaining()
         last_commit = now
@@ -271,22 +262,20 @@ class Relay:
                 budget.observe_step(now - after, items_after - items, ctx.sized_ms)
                 items = items_after
                 now = after
-                dirty = True
                 rt.faults.hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
                 asked = ctx.commit_requested
                 ctx.commit_requested = False
-                if dirty and (asked or last_commit - now >= checkpoint_ms):
+                if asked or last_commit - now >= checkpoint_ms:
                     seen = rt.store.checkpoint(hop.claim, hop.progress())
                     after = self.remaining()
                     budget.observe_write(now - after)
                     now = last_commit = after
-                    dirty = False
                     rt.faults.hit(faults.AFTER_CHECKPOINT)
-                    requested = _requested(seen)
+                    requested = seen.requested_stop
                     if requested is not None:
-                        return self._stop(hop, requested, "operator request", commit=False)
+                        return self._stop(hop, requested, "operator request")
         finally:
             task.close()
 
@@ -304,22 +293,8 @@ class Relay:
         reports = self.rt.reports
         if reports is None:
             return Ending(summary=summary)
-        job = hop.job
-        header = {
-            "type": "job",
-            "job_id": job.job_id,
-            "task": job.task,
-            "params": job.params,
-            "status": status.value,
-            "counters": hop.counters,
-            "epoch": job.epoch,
-            "hops": job.hops,
-            "created_at": job.created_at,
-            "error": error,
-            "summary": summary,
-        }
         try:
-            ref = reports.write(job.job_id, job.epoch, [header, *lines])
+            ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
         except Exception:
             logger.exception("the job report could not be written; ending without it")
             return Ending(summary=summary)
@@ -335,7 +310,7 @@ class Relay:
         logger.info("job finished", extra={"counters": hop.counters})
         return self.outcome("finished")
 
-    def _stop(self, hop: Hop, status: JobStatus, why: str, *, commit: bool) -> dict[str, Any]:
+    def _stop(self, hop: Hop, status: JobStatus, why: str) -> dict[str, Any]:
         """Pause or cancel on an operator's request; the state was committed just before."""
         ending = None
         if hop.task is None:
@@ -346,8 +321,7 @@ class Relay:
         self._pass_on(hop, status)
         if status is JobStatus.CANCELLED:
             ending = self._ending(hop, status)
-        progress = hop.progress() if commit else None
-        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), progress, ending)
+        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), ending=ending)
         count("ItemsProcessed", hop.items())
         logger.info("stopped on operator request", extra={"status": status.value})
         return self.outcome(status.value.lower(), why)
@@ -377,7 +351,7 @@ class Relay:
         queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end("budget"), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
-        requested = _requested(queued)
+        requested = queued.requested_stop
         if requested is not None:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)

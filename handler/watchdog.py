@@ -3,8 +3,8 @@
 A chain is lost when its hand-off invoke never went through (the job waits QUEUED and nobody
 claims it), or when its holder died and Lambda's retries are spent (RUNNING, lease long expired).
 The watchdog re-sends the QUEUED job's event at its epoch, or re-arms the dead RUNNING job at a
-new epoch (fencing any late retry), each time counting `rearms`; a job that still does not move
-after `max_rearms` ends FAILED with a "stalled" error and stays resumable by an operator.
+new epoch (fencing any late retry), each time counting `restarts`; a job that still does not move
+after `max_restarts` ends FAILED with a "stalled" error and stays resumable by an operator.
 
 A queued chain is not a lost one: while the worker's reserved concurrency is all taken by live
 leases, a QUEUED job's event is waiting in Lambda's queue (for up to 6 hours), so the watchdog
@@ -30,7 +30,7 @@ from handler.observability import count, logger, metrics
 from handler.runtime import get_runtime
 from store.clock import iso_from_ms
 from store.config import int_setting
-from store.constants import DEFAULT_MAX_REARMS, DEFAULT_STALL_AFTER_S
+from store.constants import DEFAULT_MAX_RESTARTS, DEFAULT_STALL_AFTER_S
 from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
 from store.health import Health, assess
 from store.protocol import JobStore
@@ -45,7 +45,7 @@ SWEEP_BATCH = 100
 @dataclass(frozen=True)
 class WatchdogSettings:
     stall_after_s: int = DEFAULT_STALL_AFTER_S
-    max_rearms: int = DEFAULT_MAX_REARMS
+    max_restarts: int = DEFAULT_MAX_RESTARTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WatchdogSettings:
@@ -54,7 +54,9 @@ class WatchdogSettings:
             stall_after_s=int_setting(
                 env, "BATON_WATCHDOG_STALL_S", DEFAULT_STALL_AFTER_S, 1, 86_400
             ),
-            max_rearms=int_setting(env, "BATON_WATCHDOG_MAX_REARMS", DEFAULT_MAX_REARMS, 0, 100),
+            max_restarts=int_setting(
+                env, "BATON_WATCHDOG_MAX_REARMS", DEFAULT_MAX_RESTARTS, 0, 100
+            ),
         )
 
 
@@ -135,7 +137,7 @@ class Watchdog:
         saturated = reserved is not None and busy >= reserved
         actions: list[SweepAction] = []
         for listed in self._every(JobStatus.QUEUED, updated_before=cutoff):
-            if saturated and not _requested(listed):
+            if saturated and listed.requested_stop is None:
                 detail = (
                     f"queued behind {busy} live hops (reserved concurrency {reserved}): its event "
                     f"waits in Lambda's queue; not stalled"
@@ -146,7 +148,7 @@ class Watchdog:
             if action is not None:
                 actions.append(action)
         for listed in running:
-            if listed.updated_at >= cutoff and not _requested(listed):
+            if listed.updated_at >= cutoff and listed.requested_stop is None:
                 continue
             action = self._look_after(listed.job_id)
             if action is not None:
@@ -164,16 +166,16 @@ class Watchdog:
             )
             return None
         now = self.store.clock.now_ms()
-        requested = _requested(job)
+        requested = job.requested_stop
         if requested is not None and not job.lease_alive(now):
             return self._settle(job, requested)
         verdict = assess(job, now, self.settings.stall_after_s)
         if verdict.health is not Health.STALLED:
             return None
         try:
-            if job.rearms >= self.settings.max_rearms:
+            if job.restarts >= self.settings.max_restarts:
                 reason = (
-                    f"{verdict.reason}; the watchdog restarted it {job.rearms} times without "
+                    f"{verdict.reason}; the watchdog restarted it {job.restarts} times without "
                     f"progress. Look at the worker's logs, then `baton resume {job_id}`"
                 )
                 failed = self.store.fail_stalled(job, reason)
@@ -204,12 +206,12 @@ class Watchdog:
                 "job_id": job_id,
                 "action": action,
                 "epoch": moved.epoch,
-                "rearms": moved.rearms,
+                "restarts": moved.restarts,
             },
         )
         return SweepAction(job_id, action, moved.epoch, verdict.reason)
 
-    def _settle(self, job: Job, requested: str) -> SweepAction | None:
+    def _settle(self, job: Job, requested: JobStatus) -> SweepAction | None:
         """Apply an operator's request to a job nobody holds (its holder died after the flag)."""
         settled = self.store.settle_requests(job)
         if settled is None:
@@ -219,15 +221,9 @@ class Watchdog:
             "applied an operator request to a job whose holder died",
             extra={"job_id": job.job_id, "status": settled.status.value},
         )
-        return SweepAction(job.job_id, requested, settled.epoch, "operator request applied")
-
-
-def _requested(job: Job) -> str | None:
-    if job.cancel_requested:
-        return "cancelled"
-    if job.pause_requested:
-        return "paused"
-    return None
+        return SweepAction(
+            job.job_id, requested.value.lower(), settled.epoch, "operator request applied"
+        )
 
 
 @metrics.log_metrics

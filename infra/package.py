@@ -227,10 +227,10 @@ def build(
     platform_args = [arg for tag in target.platforms for arg in ("--platform", tag)]
     constraints = out / "constraints.txt"
     constraints.write_text("\n".join(tested_versions()) + "\n", encoding="utf-8")
-    _pip(
-        "install",
-        "--target",
-        str(tree),
+    # Every install into the package: Lambda's platform and Python, wheels only, pinned to the
+    # tested versions; the user's code and requirements go the same way, pinned where they
+    # overlap with baton's.
+    pip_target = [
         "--constraint",
         str(constraints),
         # --target installs beside, not into, this environment: its conflicts are not ours.
@@ -242,21 +242,8 @@ def build(
         target.python_version,
         "--only-binary=:all:",
         "--no-compile",
-        *runtime_requirements(),
-    )
-    # The user's code and requirements: the same target, wheels only, pinned where they overlap.
-    pip_target = [
-        "--constraint",
-        str(constraints),
-        "--no-warn-conflicts",
-        *platform_args,
-        "--implementation",
-        "cp",
-        "--python-version",
-        target.python_version,
-        "--only-binary=:all:",
-        "--no-compile",
     ]
+    _pip("install", "--target", str(tree), *pip_target, *runtime_requirements())
     if requirements is not None:
         _pip("install", "--target", str(tree), *pip_target, "--requirement", str(requirements))
     added = _add_user_code(tree, list(user_code or ()), pip_target)

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +23,15 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from handler.launch import launch, prepare
+from local.demo_watch import checks_pass, follow, run_summary, verdict
 from local.fault_knobs import FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
-from store.records import Job, JobStatus
+from store.records import Job
+from store.units import human_bytes
 
 DEMO_BUCKET = "baton-demo"
 DEMO_ACTION = "local.demo_actions:checksum"
@@ -55,14 +57,6 @@ class DemoOptions:
 class Truth:
     objects: int
     bytes: int
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GiB"
 
 
 def fill_bucket(stack: LocalStack, options: DemoOptions, console: Console) -> Truth:
@@ -145,7 +139,7 @@ def _progress(console: Console, *extra: Any) -> Progress:
 
 def _watch(stack: LocalStack, job: Job, options: DemoOptions, console: Console) -> Job:
     """Poll the job item and show objects, bytes, hops and rate until the job ends."""
-    nudged = LocalWatchdog(
+    watchdog = LocalWatchdog(
         stack,
         on_nudge=lambda j: console.print(
             f"watchdog: the chain stalled QUEUED at epoch {j.epoch}; re-sent its event"
@@ -155,37 +149,24 @@ def _watch(stack: LocalStack, job: Job, options: DemoOptions, console: Console) 
     last_hops = -1
     live = console.is_terminal
     progress = _progress(console, TextColumn("{task.fields[detail]}"))
-    with progress if live else _Nothing():
-        task = progress.add_task("walking", total=options.objects, detail="")
-        deadline = started + options.max_wait_s
-        while True:
-            job = stack.store.get(job.job_id)
-            objects = job.counters.get("objects", 0)
-            rate = objects / max(time.monotonic() - started, 1e-3)
-            detail = (
-                f"{human_bytes(job.counters.get('bytes', 0))}  hops {job.hops}  "
-                f"{rate:,.0f} obj/s  {job.status.value.lower()}"
-            )
-            if live:
-                progress.update(task, completed=objects, detail=detail)
-            elif job.hops != last_hops:
-                console.print(f"hop {job.hops:>3}: {objects:>7,} objects  {detail}")
-            last_hops = job.hops
-            if job.status.terminal or job.status is JobStatus.PAUSED:
-                return job
-            if time.monotonic() > deadline:
-                console.print(f"[red]the job did not end within {options.max_wait_s:.0f} s[/]")
-                return job
-            nudged(job)
-            time.sleep(0.2)
+    task = progress.add_task("walking", total=options.objects, detail="")
 
+    def show(job: Job) -> None:
+        nonlocal last_hops
+        objects = job.counters.get("objects", 0)
+        rate = objects / max(time.monotonic() - started, 1e-3)
+        detail = (
+            f"{human_bytes(job.counters.get('bytes', 0))}  hops {job.hops}  "
+            f"{rate:,.0f} obj/s  {job.status.value.lower()}"
+        )
+        if live:
+            progress.update(task, completed=objects, detail=detail)
+        elif job.hops != last_hops:
+            console.print(f"hop {job.hops:>3}: {objects:>7,} objects  {detail}")
+        last_hops = job.hops
 
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
+    with progress if live else nullcontext():
+        return follow(stack, job, options.max_wait_s, console, watchdog, show)
 
 
 def _report(
@@ -212,25 +193,12 @@ def _report(
         checks.append(
             ("objects read back", f"{truth.objects:,}", f"{job.counters.get('checked', 0):,}")
         )
-    table = Table(title="checked against the bucket", title_justify="left")
-    table.add_column("check")
-    table.add_column("expected", justify="right")
-    table.add_column("job", justify="right")
-    table.add_column("")
-    ok = True
-    for name, expected, got in checks:
-        match = expected == got
-        ok &= match
-        table.add_row(name, expected, got, "[green]ok[/]" if match else "[red]MISMATCH[/]")
     console.print()
-    console.print(table)
-    console.print(
-        f"{job.hops} hops, {stats.get('invocations', 0)} invocations "
-        f"({stats.get('cold_starts', 0)} cold starts, {stats.get('retries', 0)} retries, "
-        f"{stats.get('dead_lettered', 0)} dead letters) in {elapsed_s:.1f} s"
+    ok = checks_pass("checked against the bucket", checks, console)
+    console.print(run_summary(job, stats, elapsed_s))
+    return verdict(
+        ok,
+        console,
+        "the counters equal the bucket's contents",
+        "the job's counters do not match the bucket",
     )
-    if ok:
-        console.print("[bold green]demo passed[/]: the counters equal the bucket's contents")
-        return 0
-    console.print("[bold red]demo FAILED[/]: the job's counters do not match the bucket")
-    return 1

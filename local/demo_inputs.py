@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from handler.launch import launch, prepare
+from local.demo_watch import checks_pass, follow, run_summary, verdict
 from local.fault_knobs import FaultConfig
 from local.function import FunctionConfig
 from local.sample_inputs import json_lines, put_inventory
 from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
-from store.records import Job, JobStatus
+from store.records import Job
 
 INPUTS = ("manifest", "lines")
 INVENTORY_BUCKET = "baton-inventory"
@@ -99,46 +99,30 @@ def run_input_demo(
 
 def _follow(stack: LocalStack, job: Job, options: InputDemoOptions, console: Console) -> Job:
     """Print a line per hop until the job ends (the watchdog re-sends a stalled chain)."""
-    watchdog = LocalWatchdog(stack)
-    deadline = time.monotonic() + options.max_wait_s
     last_hops = -1
-    while True:
-        job = stack.store.get(job.job_id)
+
+    def show(job: Job) -> None:
+        nonlocal last_hops
         if job.hops != last_hops:
             figures = "  ".join(f"{k} {v:,}" for k, v in sorted(job.counters.items()))
             console.print(f"hop {job.hops:>3}: {figures}  {job.status.value.lower()}")
             last_hops = job.hops
-        if job.status.terminal or job.status is JobStatus.PAUSED:
-            return job
-        if time.monotonic() > deadline:
-            console.print(f"[red]the job did not end within {options.max_wait_s:.0f} s[/]")
-            return job
-        watchdog(job)
-        time.sleep(0.2)
+
+    return follow(stack, job, options.max_wait_s, console, LocalWatchdog(stack), show)
 
 
 def _check(
     job: Job, expected: dict[str, int], stats: dict[str, int], console: Console, took_s: float
 ) -> int:
-    table = Table(title="checked against the input", title_justify="left")
-    for column in ("check", "expected", "job", ""):
-        table.add_column(column, justify="left" if column == "check" else "right")
-    rows = [("job status", "SUCCEEDED", job.status.value)]
-    rows += [
+    checks = [("job status", "SUCCEEDED", job.status.value)]
+    checks += [
         (name, f"{value:,}", f"{job.counters.get(name, 0):,}") for name, value in expected.items()
     ]
-    ok = True
-    for name, want, got in rows:
-        ok &= want == got
-        table.add_row(name, want, got, "[green]ok[/]" if want == got else "[red]MISMATCH[/]")
-    console.print(table)
-    console.print(
-        f"{job.hops} hops, {stats.get('invocations', 0)} invocations "
-        f"({stats.get('cold_starts', 0)} cold starts, {stats.get('retries', 0)} retries) "
-        f"in {took_s:.1f} s"
+    ok = checks_pass("checked against the input", checks, console)
+    console.print(run_summary(job, stats, took_s))
+    return verdict(
+        ok,
+        console,
+        "the counters equal the input exactly",
+        "the job's counters do not match the input",
     )
-    if ok:
-        console.print("[bold green]demo passed[/]: the counters equal the input exactly")
-        return 0
-    console.print("[bold red]demo FAILED[/]: the job's counters do not match the input")
-    return 1

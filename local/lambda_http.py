@@ -134,21 +134,21 @@ class LambdaApi:
         value = _json_body(body).get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int):
             raise errors.invalid_parameter("ReservedConcurrentExecutions must be an integer")
-        reserved = self.service.put_concurrency(value)
+        reserved = self.service.settings.put_concurrency(value)
         return _json(200, {"ReservedConcurrentExecutions": reserved})
 
     def get_conc(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, {})
-        reserved = self.service.get_concurrency()
+        reserved = self.service.settings.get_concurrency()
         return _json(200, {} if reserved is None else {"ReservedConcurrentExecutions": reserved})
 
     def del_conc(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, {})
-        self.service.delete_concurrency()
+        self.service.settings.delete_concurrency()
         return 204, {}, b""
 
     def put_eic(
@@ -164,14 +164,14 @@ class LambdaApi:
         ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise errors.invalid_parameter(f"{name} must be an integer")
-        self.service.put_event_invoke_config(retries, max_age)
-        return _json(200, self.service.event_invoke_config() or {})
+        self.service.settings.put_event_invoke_config(retries, max_age)
+        return _json(200, self.service.settings.event_invoke_config() or {})
 
     def get_eic(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
-        config = self.service.event_invoke_config()
+        config = self.service.settings.event_invoke_config()
         if config is None:
             raise errors.not_found(
                 f"The function {self.service.config.arn} doesn't have an EventInvokeConfig"
@@ -182,14 +182,16 @@ class LambdaApi:
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
-        self.service.delete_event_invoke_config()
+        self.service.settings.delete_event_invoke_config()
         return 204, {}, b""
 
     def get_function(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
-        return _json(200, {"Configuration": self._configuration(), "Tags": dict(self.service.tags)})
+        return _json(
+            200, {"Configuration": self._configuration(), "Tags": dict(self.service.settings.tags)}
+        )
 
     def tag(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
@@ -200,7 +202,7 @@ class LambdaApi:
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
         ):
             raise errors.invalid_parameter("Tags must be a map of strings")
-        self.service.tags.update(tags)
+        self.service.settings.tags.update(tags)
         return 204, {}, b""
 
     def untag(
@@ -208,7 +210,7 @@ class LambdaApi:
     ) -> Response:
         self._check(function, {})
         for key in query.get("tagKeys", []):
-            self.service.tags.pop(key, None)
+            self.service.settings.tags.pop(key, None)
         return 204, {}, b""
 
     def get_config(

@@ -19,74 +19,22 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-import time
 import uuid
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from local import lambda_errors as errors
 from local.fault_knobs import Dice, FaultConfig
 from local.function import FunctionConfig
+from local.lambda_invocations import DeadLetter, Invocation, Pending
+from local.lambda_settings import FunctionSettings
 from local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
 from store.clock import iso_from_ms, wall_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
 SERVICE_RETRY_MS = 1_000
 INVOCATIONS_KEPT = 10_000
-
-
-@dataclass(order=True)
-class Pending:
-    """An accepted async event waiting for its (next) delivery."""
-
-    not_before_ms: int
-    seq: int
-    request_id: str = field(compare=False)
-    event: Any = field(compare=False)
-    received_ms: int = field(compare=False)
-    attempt: int = field(default=0, compare=False)  # failed attempts so far
-    duplicate: bool = field(default=False, compare=False)
-    last_error: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """What an on-failure destination receives, reduced to what a local user needs."""
-
-    request_id: str
-    event: Any
-    reason: str
-    attempts: int
-    last_error: str | None
-    at: str
-    function_arn: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One run of the handler, as the service saw it."""
-
-    request_id: str
-    invocation_type: str
-    event: Any
-    attempt: int
-    duplicate: bool
-    ending: str
-    payload: str
-    duration_ms: int
-    pid: int
-    started_at_ms: int
-
-    def result(self) -> Any:
-        try:
-            return json.loads(self.payload)
-        except ValueError:
-            return self.payload
 
 
 class LambdaService:
@@ -98,8 +46,6 @@ class LambdaService:
         faults: FaultConfig | None = None,
     ) -> None:
         self.config = config
-        # The function's tags (GetFunction, TagResource, UntagResource).
-        self.tags: dict[str, str] = {}
         self.workdir = workdir
         self.log_path = workdir / "lambda.log"
         self.dead_letter_path = workdir / "dead-letters.jsonl"
@@ -118,7 +64,7 @@ class LambdaService:
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="lambda-dispatch", daemon=True
         )
-        self._event_config_set_at: float | None = None
+        self.settings = FunctionSettings(config, self._cond)
         self.set_faults(faults or FaultConfig())
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,56 +155,6 @@ class LambdaService:
         finally:
             self._release_slot()
         return invocation
-
-    # ------------------------------------------------------------------ configuration
-
-    def put_concurrency(self, reserved: int) -> int:
-        if not 0 <= reserved <= self.config.account_concurrency:
-            raise errors.invalid_parameter(
-                f"ReservedConcurrentExecutions must be between 0 and the local account's "
-                f"concurrency ({self.config.account_concurrency}), got {reserved}"
-            )
-        with self._cond:
-            self.config.reserved_concurrency = reserved
-            self._cond.notify_all()
-        return reserved
-
-    def get_concurrency(self) -> int | None:
-        return self.config.reserved_concurrency
-
-    def delete_concurrency(self) -> None:
-        with self._cond:
-            self.config.reserved_concurrency = None
-            self._cond.notify_all()
-
-    def put_event_invoke_config(self, retries: int | None, max_age_s: int | None) -> None:
-        if retries is not None:
-            if not 0 <= retries <= 2:
-                raise errors.invalid_parameter("MaximumRetryAttempts must be between 0 and 2")
-            self.config.max_retry_attempts = retries
-        if max_age_s is not None:
-            if not 60 <= max_age_s <= 21_600:
-                raise errors.invalid_parameter(
-                    "MaximumEventAgeInSeconds must be between 60 and 21600"
-                )
-            self.config.max_event_age_s = max_age_s
-        self._event_config_set_at = time.time()
-
-    def event_invoke_config(self) -> dict[str, Any] | None:
-        if self._event_config_set_at is None:
-            return None
-        return {
-            "LastModified": self._event_config_set_at,
-            "FunctionArn": f"{self.config.arn}:$LATEST",
-            "MaximumRetryAttempts": self.config.max_retry_attempts,
-            "MaximumEventAgeInSeconds": self.config.max_event_age_s,
-            "DestinationConfig": {},
-        }
-
-    def delete_event_invoke_config(self) -> None:
-        self._event_config_set_at = None
-        self.config.max_retry_attempts = 2
-        self.config.max_event_age_s = 21_600
 
     # ------------------------------------------------------------------ introspection
 
@@ -395,7 +291,7 @@ class LambdaService:
             with self._cond:
                 if self._closing:
                     return
-                pending.last_error = _describe_error(invocation)
+                pending.last_error = invocation.error_line()
                 if pending.attempt < self.config.max_retry_attempts:
                     retry = pending.attempt + 1
                     not_before = self.config.retry_not_before_ms(retry, wall_ms(), deadline)
@@ -474,11 +370,3 @@ class LambdaService:
         )
         self.invocations.append(invocation)
         return invocation, deadline
-
-
-def _describe_error(invocation: Invocation) -> str:
-    try:
-        payload = json.loads(invocation.payload)
-        return f"{payload.get('errorType', '?')}: {payload.get('errorMessage', '')}"[:1000]
-    except (ValueError, AttributeError):
-        return invocation.payload[:1000]

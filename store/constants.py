@@ -2,7 +2,8 @@
 
 import re
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+MAX_JOB_ID_LENGTH = 128
+JOB_ID_PATTERN = re.compile(rf"^[A-Za-z0-9._-]{{1,{MAX_JOB_ID_LENGTH}}}$")
 
 DEFAULT_TABLE = "baton-jobs"
 BY_STATUS_INDEX = "by-status"
@@ -44,4 +45,4 @@ OPERATOR_RETRIES = 5
 # A QUEUED job not claimed for this long, or a RUNNING one without a commit for this long, is
 # looked at by the watchdog; it re-sends or re-arms a job at most this many times, then fails it.
 DEFAULT_STALL_AFTER_S = 300
-DEFAULT_MAX_REARMS = 3
+DEFAULT_MAX_RESTARTS = 3  # BATON_WATCHDOG_MAX_REARMS (its deployed name)

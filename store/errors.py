@@ -47,6 +47,19 @@ class IllegalTransition(BatonError):
     """An operator asked for a change the job's current status does not allow."""
 
 
+class LiveLease(IllegalTransition):
+    """A resume found the job held by a live invocation.
+
+    `forced` says whether the caller asked to take an expired holder's lease; `force_after` is
+    the holder's own deadline (ISO), after which a forced resume takes it.
+    """
+
+    def __init__(self, message: str, *, job_id: str, forced: bool, force_after: str) -> None:
+        super().__init__(message, job_id=job_id)
+        self.forced = forced
+        self.force_after = force_after
+
+
 class LeaseLost(BatonError):
     """The invocation no longer holds the job: it must stop at once and invoke nothing.
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from store.clock import iso_from_ms, ms_from_iso
 from store.constants import DEFAULT_STALL_AFTER_S
 from store.records import Job, JobStatus
+from store.units import duration
 
 
 class Health(StrEnum):
@@ -26,15 +27,6 @@ class Verdict:
     reason: str
 
 
-def seconds(ms: int) -> str:
-    s = max(0, ms) // 1000
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
 def assess(job: Job, now_ms: int, stall_after_s: int = DEFAULT_STALL_AFTER_S) -> Verdict:
     status = job.status
     if status is JobStatus.SUCCEEDED:
@@ -51,18 +43,18 @@ def assess(job: Job, now_ms: int, stall_after_s: int = DEFAULT_STALL_AFTER_S) ->
             return Verdict(
                 Health.HEALTHY,
                 f"held by {job.lease_owner} until {iso_from_ms(job.lease_expires_ms or 0)}; "
-                f"last commit {seconds(idle_ms)} ago",
+                f"last commit {duration(idle_ms)} ago",
             )
         expired = now_ms - (job.lease_expires_ms or 0)
         return Verdict(
             Health.STALLED,
-            f"its invocation died: the lease expired {seconds(expired)} ago; Lambda may retry it, "
+            f"its invocation died: the lease expired {duration(expired)} ago; Lambda may retry it, "
             f"the watchdog re-arms it, or run `baton resume`",
         )
     if idle_ms < stall_after_s * 1000:
-        return Verdict(Health.WAITING, f"epoch {job.epoch} queued {seconds(idle_ms)} ago")
+        return Verdict(Health.WAITING, f"epoch {job.epoch} queued {duration(idle_ms)} ago")
     return Verdict(
         Health.STALLED,
-        f"epoch {job.epoch} queued {seconds(idle_ms)} ago and never claimed; the watchdog re-sends "
-        f"it, or run `baton resume`",
+        f"epoch {job.epoch} queued {duration(idle_ms)} ago and never claimed; the watchdog "
+        f"re-sends it, or run `baton resume`",
     )

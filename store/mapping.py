@@ -65,7 +65,7 @@ DECODE: dict[str, Callable[[Any], Any]] = {
     "state_size": lambda v: int(v or 0),
     "summary": plain,
     "report_ref": lambda v: {k: str(x) for k, x in plain(v).items()} or None,
-    "rearms": lambda v: int(v or 0),
+    "restarts": lambda v: int(v or 0),
     "lease_expires_ms": _int_or_none,
     "cancel_requested": bool,
     "pause_requested": bool,

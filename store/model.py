@@ -81,7 +81,9 @@ class JobModel(Model):
     hops = NumberAttribute(default=0)
     max_hops = NumberAttribute()
     attempts = NumberAttribute(default=0)
-    rearms = NumberAttribute(null=True)
+    # Watchdog restarts (re-sends and re-arms) since the last progress. The item attribute keeps
+    # its first name, `rearms`, so items written before the rename read unchanged.
+    restarts = NumberAttribute(null=True, attr_name="rearms")
     max_attempts = NumberAttribute()
     lease_owner = UnicodeAttribute(null=True)
     lease_expires_ms = NumberAttribute(null=True)

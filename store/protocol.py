@@ -37,10 +37,10 @@ cancel/pause   | RUNNING, epoch and owner as read | flag set (no token:     | Ch
 flag (held)    |                                  | idempotent)             |
 resume         | status, epoch as read, no live   | epoch + 1, QUEUED,      | IllegalTransition
                | lease (+ skew with --force)      | attempts 0              |
-watchdog nudge | QUEUED, epoch and updated_at as  | rearms + 1              | ChangedMeanwhile:
+watchdog nudge | QUEUED, epoch and updated_at as  | restarts + 1            | ChangedMeanwhile:
                | read, no lease                   |                         | the chain moved
 watchdog rearm | status, epoch as read, no live   | epoch + 1, QUEUED,      | ChangedMeanwhile
-               | lease                            | rearms + 1              |
+               | lease                            | restarts + 1            |
 fail stalled   | status, epoch as read, no live   | FAILED                  | ChangedMeanwhile
                | lease                            |                         |
 fail exhausted | as read, no live lease, hops >=  | FAILED                  | moved on: left alone
@@ -86,6 +86,7 @@ from store.errors import (
     JobConflict,
     JobNotFound,
     LeaseLost,
+    LiveLease,
     StateCorrupt,
     WriteUnknown,
 )
@@ -257,11 +258,11 @@ class JobStore:
             if not same:
                 raise JobConflict(
                     f"job {spec.job_id!r} exists already with task {existing.task!r} and other "
-                    f"parameters; choose another --job-id",
+                    f"parameters",
                     job_id=spec.job_id,
                 )
             return existing, False
-        self._report("create", spec.job_id, 1, None, now)
+        self._audit("create", spec.job_id, 1, None, now)
         return self.get(spec.job_id), True
 
     # ----------------------------------------------------------------- the holder's writes
@@ -296,7 +297,7 @@ class JobStore:
         outcome = self.writer.update(job_id, actions, condition, token)
         if isinstance(outcome, Refused):
             return self._classify(outcome.item, epoch)
-        self._report("claim", job_id, epoch, owner, now, expires)
+        self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
         return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
@@ -356,7 +357,10 @@ class JobStore:
     ) -> Job:
         """End the job FAILED; progress, when given, is committed so a resume continues from it."""
         m = self.model
-        state_actions, ref = self._optional_progress(claim, progress, "fail")
+        state_actions: list[Action] = []
+        ref: StateRef | _NoState | None = NO_STATE
+        if progress is not None:
+            state_actions, ref = self._progress_actions(claim, progress, "fail")
         actions = [
             *state_actions,
             *self._release_actions(claim, hop),
@@ -397,17 +401,18 @@ class JobStore:
         claim: Claim,
         status: JobStatus,
         hop: HopEnd,
-        progress: Progress | None = None,
         ending: Ending | None = None,
     ) -> Job:
-        """Honour an operator's request: PAUSED (resumable) or CANCELLED (final)."""
+        """Honour an operator's request: PAUSED (resumable) or CANCELLED (final).
+
+        The state is left as last committed: the holder stops only right after a commit (or at
+        its claim), so there is nothing newer to save.
+        """
         if status not in (JobStatus.PAUSED, JobStatus.CANCELLED):
             raise ValueError(f"stop takes PAUSED or CANCELLED, not {status}")
         m = self.model
         op = status.value.lower()
-        state_actions, ref = self._optional_progress(claim, progress, op)
         actions = [
-            *state_actions,
             *self._release_actions(claim, hop),
             m.status.set(status.value),
             m.cancel_requested.remove(),
@@ -415,7 +420,7 @@ class JobStore:
         ]
         if status is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions(ending))
-        return self._commit(op, claim, actions, ref)
+        return self._commit(op, claim, actions, NO_STATE)
 
     # ----------------------------------------------------------------- operator requests
 
@@ -429,7 +434,7 @@ class JobStore:
 
     def settle_requests(self, job: Job) -> Job | None:
         """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
-        target = self._requested_target(job)
+        target = job.requested_stop
         if target is None:
             return None
         try:
@@ -449,16 +454,19 @@ class JobStore:
             raise IllegalTransition(f"job {job_id!r} is {job.status.value}; it cannot be resumed")
         grace = self.skew_ms if force else 0
         if job.lease_alive(now + grace):
-            deadline = (job.lease_expires_ms or 0) - self.skew_ms
-            hint = (
+            deadline = iso_from_ms((job.lease_expires_ms or 0) - self.skew_ms)
+            why = (
                 "its holder's deadline has not passed, so it may still be running"
                 if force
-                else "resume refuses a live lease (--force takes it once the holder's deadline "
-                f"{iso_from_ms(deadline)} has passed)"
+                else f"resume refuses a live lease; a forced resume takes it once the holder's "
+                f"deadline {deadline} has passed"
             )
-            raise IllegalTransition(
+            raise LiveLease(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
-                f"{iso_from_ms(job.lease_expires_ms or 0)}; {hint}"
+                f"{iso_from_ms(job.lease_expires_ms or 0)}; {why}",
+                job_id=job_id,
+                forced=force,
+                force_after=deadline,
             )
         new_max = max_hops if max_hops is not None else job.max_hops
         if job.hops >= new_max:
@@ -475,7 +483,7 @@ class JobStore:
                 job_id=job_id,
                 epoch=job.epoch,
             ) from None
-        self._report("resume", job_id, job.epoch + 1, None, now)
+        self._audit("resume", job_id, job.epoch + 1, None, now)
         return self._to_job(item)
 
     # ----------------------------------------------------------------- reads for operators
@@ -523,19 +531,19 @@ class JobStore:
             & (m.updated_at == job.updated_at)
         )
         actions: list[Action] = [
-            m.rearms.set(job.rearms + 1),
+            m.restarts.set(job.restarts + 1),
             m.updated_at.set(iso_from_ms(now)),
         ]
         item = self._conditional(job.job_id, actions, condition)
-        self._report("nudge", job.job_id, job.epoch, None, now)
+        self._audit("nudge", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def rearm(self, job: Job) -> Job:
         """Re-arm a RUNNING job whose holder died (lease expired) at a new epoch."""
         now = self._now()
-        actions = self._rearm_actions(job, now, rearms=job.rearms + 1)
+        actions = self._rearm_actions(job, now, restarts=job.restarts + 1)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report("rearm", job.job_id, job.epoch + 1, None, now)
+        self._audit("rearm", job.job_id, job.epoch + 1, None, now)
         return self._to_job(item)
 
     def fail_stalled(self, job: Job, reason: str) -> Job:
@@ -543,7 +551,7 @@ class JobStore:
         now = self._now()
         actions = self._failed_unheld_actions(f"stalled: {reason}", now)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report("fail", job.job_id, job.epoch, None, now)
+        self._audit("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _failed_unheld_actions(
@@ -561,19 +569,19 @@ class JobStore:
         ]
         return actions + (self._terminal_actions(failed=True) if terminal else [])
 
-    def _rearm_actions(self, job: Job, now: int, rearms: int | None = None) -> list[Action]:
-        """A new epoch, QUEUED and unheld; `rearms` counts watchdog restarts (None clears it)."""
+    def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
+        """A new epoch, QUEUED and unheld; `restarts` counts watchdog restarts (None clears it)."""
         m = self.model
         return [
             m.status.set(JobStatus.QUEUED.value),
             m.epoch.set(job.epoch + 1),
             m.attempts.set(0),
-            m.rearms.remove() if rearms is None else m.rearms.set(rearms),
+            m.restarts.remove() if restarts is None else m.restarts.set(restarts),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
             # An operator's request survives a watchdog re-arm (the next claim honours it); a
             # resume is itself a newer request than a pause, never than a cancel.
-            *([m.pause_requested.remove()] if rearms is None else []),
+            *([m.pause_requested.remove()] if restarts is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
             m.updated_at.set(iso_from_ms(now)),
@@ -603,7 +611,7 @@ class JobStore:
     def _now(self) -> int:
         return self.clock.now_ms()
 
-    def _report(
+    def _audit(
         self,
         op: str,
         job_id: str,
@@ -612,6 +620,7 @@ class JobStore:
         at_ms: int,
         lease_expires_ms: int | None = None,
     ) -> None:
+        """Tell the audit hook (tests' I1/I2 ledger) of a write that landed; no-op without one."""
         if self.audit is not None:
             self.audit(CommitEvent(op, job_id, epoch, owner, at_ms, lease_expires_ms))
 
@@ -655,7 +664,7 @@ class JobStore:
             own = item is not None and item.last_write in claim.pending
             if own and item is not None:
                 landed_op = claim.pending[str(item.last_write)]
-                self._report(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
+                self._audit(landed_op, lease.job_id, lease.epoch, lease.owner, self._now())
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
                 f"lease ({op} refused{'; an earlier write of its own landed' if own else ''})",
@@ -665,7 +674,7 @@ class JobStore:
             )
         claim.version = token
         claim.pending.clear()
-        self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written
@@ -685,20 +694,13 @@ class JobStore:
             m.state_codec.set(encoded.codec),
             m.state_size.set(encoded.raw_size),
             m.counters.set(dict(progress.counters)),
-            m.rearms.remove(),
+            m.restarts.remove(),
         ]
         if encoded.ref is not None:
             actions += [m.state_ref.set(encoded.ref.to_dict()), m.state.remove()]
         elif encoded.blob is not None:
             actions += [m.state.set(encoded.blob), m.state_ref.remove()]
         return actions, encoded.ref
-
-    def _optional_progress(
-        self, claim: Claim, progress: Progress | None, op: str
-    ) -> tuple[list[Action], StateRef | _NoState | None]:
-        if progress is None:
-            return [], NO_STATE
-        return self._progress_actions(claim, progress, op)
 
     def _release_actions(self, claim: Claim, hop: HopEnd) -> list[Action]:
         m = self.model
@@ -752,14 +754,6 @@ class JobStore:
         )
         return condition
 
-    @staticmethod
-    def _requested_target(job: Job) -> JobStatus | None:
-        if job.cancel_requested:
-            return JobStatus.CANCELLED
-        if job.pause_requested:
-            return JobStatus.PAUSED
-        return None
-
     def _request(self, job_id: str, target: JobStatus) -> Job:
         asked = False
         for _ in range(OPERATOR_RETRIES):
@@ -799,7 +793,7 @@ class JobStore:
         if target is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions())
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
-        self._report(target.value.lower(), job.job_id, job.epoch, None, now)
+        self._audit(target.value.lower(), job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _flag(self, job: Job, target: JobStatus) -> Job:
@@ -853,7 +847,7 @@ class JobStore:
             return False
         except CorruptItem:
             pass  # written; only reading back the (still malformed) item failed
-        self._report("fail", job_id, 0, None, now)
+        self._audit("fail", job_id, 0, None, now)
         return True
 
     def fail_exhausted(self, job: Job) -> Job | None:
@@ -866,7 +860,7 @@ class JobStore:
             item = self._conditional(job.job_id, actions, condition)
         except ChangedMeanwhile:
             return None
-        self._report("fail", job.job_id, job.epoch, None, now)
+        self._audit("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _to_job(self, item: JobModel) -> Job:

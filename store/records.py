@@ -101,7 +101,7 @@ class Job:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
-    rearms: int = 0
+    restarts: int = 0  # watchdog restarts (re-sends and re-arms) since the last progress
 
     @property
     def has_state(self) -> bool:
@@ -109,6 +109,15 @@ class Job:
 
     def lease_alive(self, now_ms: int) -> bool:
         return self.lease_owner is not None and (self.lease_expires_ms or 0) >= now_ms
+
+    @property
+    def requested_stop(self) -> JobStatus | None:
+        """The operator's pending request: CANCELLED (it outranks a pause), PAUSED, or None."""
+        if self.cancel_requested:
+            return JobStatus.CANCELLED
+        if self.pause_requested:
+            return JobStatus.PAUSED
+        return None
 
     def to_public_dict(self) -> dict[str, Any]:
         """The job as a person or a script sees it: every field but the raw state and timing."""
@@ -202,7 +211,6 @@ class Ending:
 
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
-    rearms: int = 0
 
 
 @dataclass(frozen=True)

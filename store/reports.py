@@ -7,13 +7,14 @@ points to a complete report; a crash in between leaves at most one report nobody
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from store.constants import REPORT_PREFIX
 from store.errors import BatonError
+from store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,6 +43,31 @@ class ReportStore:
             Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson"
         )
         return {"bucket": self.bucket, "key": key, "bytes": str(len(body))}
+
+    def write_ended(
+        self,
+        job: Job,
+        status: JobStatus,
+        counters: Mapping[str, int],
+        error: str | None,
+        summary: dict[str, Any],
+        lines: Iterable[dict[str, Any]],
+    ) -> dict[str, str]:
+        """The report of a job ending with `status`: its header line, then the task's lines."""
+        header = {
+            "type": "job",
+            "job_id": job.job_id,
+            "task": job.task,
+            "params": job.params,
+            "status": status.value,
+            "counters": dict(counters),
+            "epoch": job.epoch,
+            "hops": job.hops,
+            "created_at": job.created_at,
+            "error": error,
+            "summary": summary,
+        }
+        return self.write(job.job_id, job.epoch, [header, *lines])
 
 
 def read_report(s3: S3Client, ref: dict[str, str]) -> bytes:

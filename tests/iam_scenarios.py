@@ -31,8 +31,8 @@ from store.records import JobStatus
 from tests.support import lambda_sim
 from tests.support import tasks as _grow_task  # noqa: F401 - registers the "grow" task
 from tests.support.aws_calls import Recorder, recording
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import FUNCTION, FUNCTION_ARN, FakeContext
-from tests.support.stack import Stack, local_stack
 from tests.test_operator import operate
 
 REGION = "us-east-1"

@@ -6,9 +6,9 @@ import importlib.util
 from pathlib import Path
 
 from benchmarks.__main__ import run
-from benchmarks.config import QUICK
 from benchmarks.figures import median_interval
 from benchmarks.report import README_BEGIN, README_END, update_readme
+from benchmarks.sizes import QUICK
 
 
 def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ def test_the_configured_floor_applies_until_measurements_exceed_it() -> None:
     remaining = Remaining(60_000)
     budget = TimeBudget(remaining, min_margin_ms=10_000)
     assert budget.margin_ms() == 10_000
-    assert not budget.should_yield()
+    assert not budget.should_yield_at(remaining())
     remaining.ms = 10_000
-    assert budget.should_yield()
+    assert budget.should_yield_at(remaining())
 
 
 def test_the_margin_learns_from_the_slowest_step_write_and_invoke() -> None:

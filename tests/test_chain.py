@@ -17,8 +17,8 @@ from store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed
-from tests.support.stack import Stack, local_stack
 
 BUCKET = "awkward-keys"
 OBJECTS = 2_000

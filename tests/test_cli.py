@@ -140,7 +140,7 @@ def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]])
 
     conflict = baton("start", "s3-walk", "--bucket", "other-1", "--job-id", "once")
     assert conflict.exit_code == 1
-    assert "exists already" in conflict.output
+    assert "exists already" in conflict.output and "choose another --job-id" in conflict.output
 
 
 @pytest.mark.parametrize(

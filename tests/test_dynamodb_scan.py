@@ -25,8 +25,8 @@ from store.errors import InvalidJob
 from store.records import JobStatus
 from tests.support import table_actions
 from tests.support.audit import check_one_holder_no_fork
+from tests.support.inprocess_stack import REGION, TEST_ACTIONS, Stack, local_stack
 from tests.support.lambda_sim import KillAt
-from tests.support.stack import REGION, TEST_ACTIONS, Stack, local_stack
 from tests.test_operator import operate
 
 TABLE = "users"

@@ -19,8 +19,8 @@ from store.errors import InvalidJob
 from store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt
-from tests.support.stack import Stack, local_stack
 from tests.test_operator import operate
 
 BUCKET = "fan-bucket"

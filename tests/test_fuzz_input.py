@@ -31,7 +31,7 @@ from store.constants import JOB_ID_PATTERN
 from store.errors import InvalidJob
 from store.records import JobSpec, JobStatus
 from tests.sim.tasks import SIM_TASK, ensure_registered
-from tests.support.stack import Stack, local_stack
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.test_cli import make_function
 
 REGION = "us-east-1"

@@ -14,7 +14,7 @@ from store.errors import ConfigError
 from store.records import JobStatus
 from tests.iam_scenarios import REGION, world
 from tests.support import actions
-from tests.support.stack import local_stack
+from tests.support.inprocess_stack import local_stack
 from tests.test_fanout import BUCKET, bucket, children, max_running, start_parent  # noqa: F401
 
 

@@ -43,7 +43,7 @@ from tests.infra_calls import ACCOUNT, Request, requests
 from tests.infra_iam import Statement, decide, matches, policy_documents, statements
 from tests.infra_stack import OfflineStack
 from tests.support.aws_calls import FILE_ENV, PRINCIPAL_ENV, Call, read_calls
-from tests.support.local import fill
+from tests.support.local_e2e import fill
 
 PRINCIPALS = {"worker": "WorkerRole", "watchdog": "WatchdogRole", "operator": "OperatorPolicy"}
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK_NAME}-worker"

@@ -17,7 +17,7 @@ from local.sample_inputs import csv_gz, json_lines, put_inventory
 from store.records import Job, JobStatus
 from tests.support import record_actions
 from tests.support.audit import check_one_holder_no_fork
-from tests.support.stack import TEST_ACTIONS, Stack, local_stack
+from tests.support.inprocess_stack import TEST_ACTIONS, Stack, local_stack
 
 RECORDS = "tests.support.record_actions"
 INV = "inventory-dest"

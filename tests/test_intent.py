@@ -27,8 +27,8 @@ from store import HopEnd, JobSpec, JobStatus, Progress
 from store.constants import FAILED_RETENTION_DAYS
 from store.records import Claim
 from tests.support import actions
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed
-from tests.support.stack import Stack, local_stack
 from tests.test_cli import make_function
 from tests.test_operator import operate
 
@@ -202,7 +202,7 @@ def test_a_queued_job_behind_busy_reserved_slots_is_waiting_not_stalled(
                 actions=[stack.store.model.lease_expires_ms.set(stack.clock.now_ms() + 600_000)]
             )
             assert job.status is JobStatus.RUNNING
-    assert stack.sim.invokes == [] and stack.job("q000").rearms == 0
+    assert stack.sim.invokes == [] and stack.job("q000").restarts == 0
     assert stack.job("q000").status is JobStatus.QUEUED
 
 

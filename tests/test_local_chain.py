@@ -20,7 +20,7 @@ from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
 from store.constants import CLOCK_SKEW_MS
 from store.records import Job, JobStatus
-from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
+from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
 
 ACTIONS = ("local.demo_actions", LOCAL_ACTIONS)
 

@@ -16,7 +16,7 @@ from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.records import JobStatus
 from tests.support.buckets import BucketTruth
-from tests.support.local import LOCAL_ACTIONS, SLOW, fill, wait_until
+from tests.support.local_e2e import LOCAL_ACTIONS, SLOW, fill, wait_until
 
 runner = CliRunner()
 BUCKET = "cli-walk"

@@ -17,7 +17,7 @@ from local.sample_inputs import inventory_key, json_lines, put_inventory
 from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
 from store.records import Job
-from tests.support.local import LOCAL_ACTIONS
+from tests.support.local_e2e import LOCAL_ACTIONS
 
 PACE = "tests.support.local_record_actions"
 TIMEOUT_MS = 3_000

@@ -22,7 +22,7 @@ from local.fault_knobs import Fault, FaultConfig
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.constants import CLOCK_SKEW_MS
-from tests.support.local import wait_until
+from tests.support.local_e2e import wait_until
 
 HANDLER = "tests.support.local_handlers.handle"
 TIMEOUT_MS = 1_000

@@ -17,7 +17,7 @@ from handler.launch import launch, prepare
 from local.function import FunctionConfig
 from local.stack import LocalStack
 from store.records import Job, JobStatus
-from tests.support.local import fill
+from tests.support.local_e2e import fill
 
 OBJECTS = 2_000
 DROP_RATE = 0.15

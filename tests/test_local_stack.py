@@ -22,7 +22,7 @@ from handler.launch import prepare
 from local.function import FunctionConfig
 from local.moto_server import SerialisedApp
 from local.stack import LocalStack
-from tests.support.local import wait_until
+from tests.support.local_e2e import wait_until
 
 HANDLER = "tests.support.local_handlers.handle"
 RACERS = 6

@@ -23,8 +23,8 @@ from tests.support import actions
 from tests.support import lost_answers as la
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import FUNCTION, KillAt
-from tests.support.stack import Stack, local_stack
 
 BUCKET = "lost-answers"
 OBJECTS = 400

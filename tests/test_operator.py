@@ -19,8 +19,8 @@ from store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt
-from tests.support.stack import Stack, local_stack
 from tests.test_cli import make_function
 
 runner = CliRunner()
@@ -205,6 +205,7 @@ def test_resume_refuses_a_live_lease_and_force_waits_for_the_deadline(stack: Sta
     stack.store.claim("r1", 1, "busy/1", stack.clock.now_ms() + 10_000)
     refused = baton("resume", "r1")
     assert refused.exit_code == 1 and "refuses a live lease" in refused.output
+    assert "baton resume --force" in refused.output, "the CLI names its flag"
     too_soon = baton("resume", "r1", "--force")
     assert too_soon.exit_code == 1 and "deadline has not passed" in too_soon.output
     stack.clock.advance(10_500)  # past the holder's deadline, inside the clock-skew margin
@@ -238,7 +239,7 @@ def test_the_watchdog_completes_a_chain_whose_hand_off_was_lost(
     stack.sim.drain()
     done = stack.job("w1")
     assert done.status is JobStatus.SUCCEEDED and done.counters == truth.counters()
-    assert done.rearms == 0, "progress resets the watchdog's count"
+    assert done.restarts == 0, "progress resets the watchdog's count"
 
 
 def test_a_chain_lost_again_and_again_fails_as_stalled_then_resumes(
@@ -344,7 +345,7 @@ def test_the_watchdog_stands_down_while_the_kill_switch_is_on(
     for _ in range(5):
         stack.clock.advance(STALL_S * 1000 + 1)
         assert baton_json("watchdog", "--once")["actions"] == []
-    assert stack.job("k1").rearms == 0 and stack.job("k1").status is JobStatus.QUEUED
+    assert stack.job("k1").restarts == 0 and stack.job("k1").status is JobStatus.QUEUED
 
     baton("kill-switch", "off")
     assert [a["action"] for a in baton_json("watchdog", "--once")["actions"]] == ["resent"]

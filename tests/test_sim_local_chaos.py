@@ -27,7 +27,7 @@ from local.stack import LocalStack
 from local.stall_nudger import LocalWatchdog
 from store.records import Job, JobStatus
 from tests.support.buckets import BucketTruth
-from tests.support.local import LOCAL_ACTIONS, fill, read_trace, start_walk
+from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk
 
 SEEDS = range(int(os.environ.get("CHAOS_LOCAL_SEEDS", "20")))
 OBJECTS = 60

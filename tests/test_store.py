@@ -28,7 +28,7 @@ from store import (
 from store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
 from store.model import bind_job_model
 from store.records import Claim, ClaimRejected
-from tests.support.clock import VirtualClock
+from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000
 
@@ -83,8 +83,9 @@ def test_create_is_idempotent_and_refuses_a_different_job_under_the_same_id(
     again, created_again = store.create(spec())
     assert created and not created_again
     assert again.created_at == first.created_at
-    with pytest.raises(JobConflict, match="exists already"):
+    with pytest.raises(JobConflict, match="exists already") as conflict:
         store.create(spec(prefix="other/"))
+    assert "--" not in str(conflict.value), "the store names no CLI flag; the CLI adds its hint"
 
 
 def test_oversized_parameters_are_refused_before_any_write(store: JobStore) -> None:
@@ -300,3 +301,27 @@ def test_a_claim_sent_twice_counts_one_hop(store: JobStore) -> None:
     assert got.job.hops == 1 and store.get("twice").hops == 1
     store.finish(got, Progress({}, {}), HopEnd(0, "finished"))
     assert store.get("twice").status is JobStatus.SUCCEEDED
+
+
+def test_watchdog_restarts_keep_the_item_attribute_rearms(store: JobStore) -> None:
+    """Job.restarts is stored as `rearms`, its name before the rename: items written by an
+    earlier version read unchanged, and progress clears the count."""
+    store.create(spec())
+    raw = boto3.client("dynamodb", region_name="us-east-1")
+    key = {"job_id": {"S": "job-1"}}
+    raw.update_item(
+        TableName=store.table_name,
+        Key=key,
+        UpdateExpression="SET rearms = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    job = store.get("job-1")
+    assert job.restarts == 2, "an item written before the rename reads its count"
+    nudged = store.nudge(job)
+    assert nudged.restarts == 3
+    item = raw.get_item(TableName=store.table_name, Key=key)["Item"]
+    assert item["rearms"] == {"N": "3"} and "restarts" not in item
+    c = claim(store)
+    store.checkpoint(c, Progress({"start_after": "k"}, {"objects": 1}))
+    assert store.get("job-1").restarts == 0
+    assert "rearms" not in raw.get_item(TableName=store.table_name, Key=key)["Item"]

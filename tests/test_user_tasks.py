@@ -25,8 +25,8 @@ from handler.tasks.catalog import get_task, known_tasks
 from store.codec import StateCodec
 from store.errors import InvalidJob
 from store.records import JobStatus
+from tests.support.inprocess_stack import REGION, Stack, local_stack
 from tests.support.lambda_sim import FUNCTION
-from tests.support.stack import REGION, Stack, local_stack
 from tests.test_operator import operate
 
 runner = CliRunner()

@@ -17,7 +17,7 @@ from handler.tasks.s3_walk import S3Walk
 from store.errors import InvalidJob
 from store.records import JobStatus
 from tests.support.buckets import fill_bucket
-from tests.support.stack import local_stack
+from tests.support.inprocess_stack import local_stack
 
 ALLOWED = ("tests.support.actions",)
 

@@ -20,7 +20,7 @@ from moto import mock_aws
 
 from handler.observability import logger
 from handler.tasks import s3_walk
-from handler.tasks.base import Resources, StepContext
+from handler.tasks.base import JobFailure, Resources, StepContext
 from handler.tasks.fanout import FanOut
 from handler.tasks.listing import Lister
 from handler.tasks.s3_walk import S3Walk
@@ -32,8 +32,8 @@ from tests.sim.checks import plain
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
+from tests.support.inprocess_stack import local_stack
 from tests.support.lambda_sim import Killed
-from tests.support.stack import local_stack
 
 ALLOWED = ("tests.support.actions",)
 GATED = "tests.support.actions:gated"
@@ -234,7 +234,7 @@ def test_skip_counts_failures_exactly_and_max_failed_stops_in_key_order() -> Non
     actions.fail_always.update(keys[100:110])
     walk = walk_of(bucket, action=GATED, concurrency=16, on_error="skip", max_failed=4)
     state, counters = walk.start(), {}
-    with pytest.raises(s3_walk.JobFailure, match="5 objects failed, over max_failed 4"):
+    with pytest.raises(JobFailure, match="5 objects failed, over max_failed 4"):
         run_to_end(walk, state, context(counters, Clock()))
     assert counters["failed"] == 5 and counters["objects"] == 100
     assert state["start_after"] == keys[103], "as one at a time: the fifth failure stops it"

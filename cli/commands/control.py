@@ -10,10 +10,10 @@ from botocore.exceptions import ClientError
 from rich.table import Table
 
 from cli.context import CliContext, ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, print_job, print_json
-from handler.children import cascade, started_shards
+from handler.children import cascade, planned_shards
 from handler.launch import send_event
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
@@ -36,7 +36,7 @@ def _show(job: Job, message: str, json_output: bool, shards: dict[str, str] | No
 
 
 def _cascade(c: CliContext, job: Job, operation: str) -> dict[str, str]:
-    shards = started_shards(c.store, job)
+    shards = planned_shards(c.store, job)
     if not shards:
         return {}
     return cascade(c.store, c.lambda_client, c.relay_settings.function_name, shards, operation)

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from cli.context import CliContext, ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.output import console, print_json
 from handler.launch import send_event
 from store.config import resolve_region

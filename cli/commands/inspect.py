@@ -13,14 +13,14 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from cli.context import ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.options import JobArg, JsonFlag
 from cli.output import console, fail, print_json, render_status
-from cli.view import JobView, format_counters, hop_duration_ms, human_bytes
-from handler.children import started_shards
+from cli.view import JobView, format_counters, hop_duration_ms
+from handler.children import planned_shards
 from store.errors import InvalidJob, JobNotFound
-from store.health import seconds
 from store.records import Job, JobStatus
+from store.units import duration, human_bytes
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3
@@ -65,7 +65,7 @@ def status(
 def _shard_jobs(ctx: typer.Context, job: Job) -> list[Job]:
     """A fan-out parent's started shards, read live from their own items."""
     store = ctx_of(ctx).store
-    return sorted(store.get_many(started_shards(store, job)), key=lambda j: j.job_id)
+    return sorted(store.get_many(planned_shards(store, job)), key=lambda j: j.job_id)
 
 
 def _shard_row(job: Job) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def watch(
             rate = live_rate if live_rate is not None else view.rate_per_s
             eta = "-"
             if view.expected_total and rate:
-                eta = seconds(int(max(0, view.expected_total - view.done) / rate * 1000))
+                eta = duration(int(max(0, view.expected_total - view.done) / rate * 1000))
             figures = (
                 f"{view.done:,} {view.progress_counter or 'steps'}"
                 + (f", {human_bytes(job.counters['bytes'])}" if "bytes" in job.counters else "")
@@ -266,7 +266,7 @@ def _duration(ms: int) -> str:
         return f"{ms}ms"
     if ms < 60_000:
         return f"{ms / 1000:.1f}s"
-    return seconds(ms)
+    return duration(ms)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.context import ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.options import JsonFlag
 from cli.output import console, print_job, print_json
 from handler.launch import launch, prepare

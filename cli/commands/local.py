@@ -27,6 +27,10 @@ FaultOption = Annotated[
     str | None,
     typer.Option(metavar="RATE[:SEED]", help="Fault rate 0-1, optionally with a seed"),
 ]
+# The workers' settings `baton local up` and `baton demo` both take (with their own defaults).
+TimeoutOption = Annotated[float, typer.Option(help="Function timeout, seconds")]
+MarginOption = Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS for the workers")]
+CheckpointOption = Annotated[int, typer.Option(help="BATON_CHECKPOINT_S for the workers")]
 
 
 def _faults(
@@ -70,9 +74,9 @@ def _code_paths(paths: Sequence[Path]) -> list[Path]:
 
 def up(
     ctx: typer.Context,
-    timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 10.0,
-    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS for the workers")] = 2_000,
-    checkpoint_s: Annotated[int, typer.Option(help="BATON_CHECKPOINT_S for the workers")] = 2,
+    timeout: TimeoutOption = 10.0,
+    min_margin_ms: MarginOption = 2_000,
+    checkpoint_s: CheckpointOption = 2,
     retries: Annotated[int, typer.Option(help="MaximumRetryAttempts for async events (0-2)")] = 2,
     retry_scale: Annotated[
         float, typer.Option(help="Divide Lambda's retry delays (~1 and ~2 min) by this")
@@ -170,9 +174,9 @@ def demo(
         int, typer.Option(help="How many objects to put in the bucket")
     ] = DEFAULT_DEMO_OBJECTS,
     size: Annotated[int, typer.Option(help="Average object size, bytes")] = 2_048,
-    timeout: Annotated[float, typer.Option(help="Function timeout, seconds")] = 2.0,
-    min_margin_ms: Annotated[int, typer.Option(help="BATON_MIN_MARGIN_MS")] = 800,
-    checkpoint_s: Annotated[int, typer.Option(help="BATON_CHECKPOINT_S")] = 1,
+    timeout: TimeoutOption = 2.0,
+    min_margin_ms: MarginOption = 800,
+    checkpoint_s: CheckpointOption = 1,
     action: Annotated[
         str, typer.Option(help="checksum (GET and hash each object) or count (listing only)")
     ] = "checksum",

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.context import ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.output import console, print_json
 from store.reports import ReportMissing, read_report
 

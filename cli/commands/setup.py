@@ -8,7 +8,7 @@ import typer
 from botocore.exceptions import ClientError
 
 from cli.context import ctx_of
-from cli.errors import handles_errors
+from cli.failures import handles_errors
 from cli.output import console
 
 if TYPE_CHECKING:

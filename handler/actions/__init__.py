@@ -1,6 +1,6 @@
 """Per-object actions for the s3-walk task: built-ins and allow-listed custom functions."""
 
-from handler.actions.base import ActionContext, ActionFunction, ObjectAction, ObjectRef
+from handler.actions.action import ActionContext, ActionFunction, ObjectAction, ObjectRef
 from handler.actions.resolve import (
     BUILTIN_ACTIONS,
     action_class,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions.base import ActionContext, ObjectAction, ObjectRef
+from handler.actions.action import ActionContext, ObjectAction, ObjectRef
 from handler.actions.params import only, whole_number
 
 KEYS_KEPT_PER_GROUP = 1_000

@@ -8,7 +8,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions.base import ActionContext, ObjectAction, ObjectRef
+from handler.actions.action import ActionContext, ObjectAction, ObjectRef
 from handler.actions.params import only, whole_number
 
 ROOT = "(root)"

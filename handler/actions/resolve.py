@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from handler.actions.base import ActionFunction, FunctionAction, ObjectAction
+from handler.actions.action import ActionFunction, FunctionAction, ObjectAction
 from handler.actions.count import CountAction
 from handler.actions.duplicates import DuplicatesAction
 from handler.actions.inventory import InventoryAction

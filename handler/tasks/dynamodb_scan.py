@@ -35,6 +35,7 @@ from handler.api import (
     Shards,
     StepContext,
     Task,
+    known_params,
     pass_on_request,
     plan_shards,
     resolve_function,
@@ -131,11 +132,7 @@ class DynamoDBScan(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise InvalidJob(
-                f"{NAME} does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
-            )
+        known_params(params, PARAMS, NAME)
         table = params.get("source_table")
         if not isinstance(table, str) or not _TABLE.match(table):
             raise InvalidJob(f"{NAME} needs source_table: a DynamoDB table name, got {table!r}")

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from handler.actions import validate_action
-from handler.actions.params import whole_number
+from handler.actions.params import known_params, whole_number
 from handler.tasks import manifest_fanout
 from handler.tasks.base import JobFailure, Resources, StepContext, Task
 from handler.tasks.s3_walk import S3Walk
@@ -83,11 +83,7 @@ class FanOut(Task):
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
         if manifest_fanout.wanted(params):
             return manifest_fanout.validate(params, action_modules)
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise InvalidJob(
-                f"s3-fanout does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
-            )
+        known_params(params, PARAMS, "s3-fanout")
         walk = S3Walk.validate(
             {k: params[k] for k in ("bucket", "prefix", *CHILD_PARAMS) if k in params},
             action_modules,

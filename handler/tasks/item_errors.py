@@ -26,11 +26,12 @@ def validate_on_error(params: Mapping[str, Any], task: str) -> dict[str, Any]:
 
 
 class ItemErrors:
-    """Applies `on_error` to one failed item."""
+    """Applies `on_error` to one failed item (`noun` names it in messages: "object", "record")."""
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
+    def __init__(self, params: Mapping[str, Any], noun: str = "item") -> None:
         self.on_error: str = params.get("on_error", "fail")
         self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
+        self.noun = noun
 
     def failed(
         self,
@@ -52,9 +53,9 @@ class ItemErrors:
         failures = state.setdefault("failures", [])
         failures.append({**entry, "error": error[:500]})
         del failures[:-FAILURES_KEPT]
-        ctx.logger.warning("item skipped", extra={**entry, "error": error[:500]})
+        ctx.logger.warning(f"{self.noun} skipped", extra={**entry, "error": error[:500]})
         if ctx.counters.get("failed", 0) > self.max_failed:
             raise JobFailure(
-                f"{ctx.counters['failed']} items failed, over max_failed {self.max_failed}; "
+                f"{ctx.counters['failed']} {self.noun}s failed, over max_failed {self.max_failed}; "
                 f"last: {where}: {error}"
             ) from exc

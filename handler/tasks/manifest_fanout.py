@@ -14,8 +14,8 @@ from typing import Any
 
 from handler.api import (
     SHARD_PARAMS,
-    InvalidJob,
     Resources,
+    known_params,
     validate_shard_params,
     whole_number,
 )
@@ -35,12 +35,7 @@ def wanted(params: Mapping[str, Any]) -> bool:
 
 def validate(params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
     """The normalised parameters: the shards' (an s3-manifest job's) and the parent's own."""
-    unknown = sorted(set(params) - {*CHILD_PARAMS, *PARENT_PARAMS})
-    if unknown:
-        raise InvalidJob(
-            f"s3-fanout --manifest does not take {', '.join(unknown)}; it takes "
-            f"{', '.join((*CHILD_PARAMS, *PARENT_PARAMS))}"
-        )
+    known_params(params, (*CHILD_PARAMS, *PARENT_PARAMS), "s3-fanout --manifest")
     child = ManifestWalk.validate(
         {k: params[k] for k in CHILD_PARAMS if k in params}, action_modules
     )

@@ -16,14 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from handler.api import (
-    ActionContext,
     InvalidJob,
     JobFailure,
     Resources,
     StepContext,
     Task,
-    resolve_action,
-    validate_action,
+    known_params,
     whole_number,
 )
 from handler.tasks.inventory_files import (
@@ -33,10 +31,9 @@ from handler.tasks.inventory_files import (
     parse_s3_uri,
     read_manifest,
 )
-from handler.tasks.item_errors import ItemErrors, validate_on_error
+from handler.tasks.object_actions import ObjectActions, validate_object_action
 
 MAX_FILES = 1_000_000
-MAX_COUNT = 10**15
 PARAMS = (
     "manifest",
     "manifest_etag",
@@ -57,24 +54,15 @@ class ManifestWalk(Task):
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
         self.uri: str = params["manifest"]
-        self.action_name: str = params.get("action", "count")
-        self.action = resolve_action(
-            self.action_name, params.get("action_params", {}), resources.action_modules
-        )
-        self.errors = ItemErrors(params)
+        self.actions = ObjectActions(params, resources)
         self._manifest: Manifest | None = None
         self._reader: RowReader | None = None
         self._rows: Iterator[list[str]] | None = None
         self._rows_at: tuple[int, int] | None = None  # (file, next record) the iterator yields
-        self._actx: ActionContext | None = None
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise InvalidJob(
-                f"s3-manifest does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
-            )
+        known_params(params, PARAMS, "s3-manifest")
         parse_s3_uri(params.get("manifest"), "s3-manifest manifest")
         out: dict[str, Any] = {"manifest": params["manifest"]}
         etag = params.get("manifest_etag")
@@ -87,21 +75,7 @@ class ManifestWalk(Task):
             out["end_file"] = whole_number(params, "end_file", 0, 1, MAX_FILES, "s3-manifest ")
             if out["end_file"] <= out["first_file"]:
                 raise InvalidJob("s3-manifest end_file must be above first_file")
-        action = params.get("action", "count")
-        if not isinstance(action, str):
-            raise InvalidJob("s3-manifest action must be a string")
-        action_params = params.get("action_params", {})
-        if not isinstance(action_params, dict):
-            raise InvalidJob("s3-manifest action_params must be an object")
-        out["action"] = action
-        action_params = validate_action(action, action_params, action_modules)
-        if action_params:
-            out["action_params"] = action_params
-        out.update(validate_on_error(params, "s3-manifest"))
-        if params.get("expected_objects") is not None:
-            out["expected_objects"] = whole_number(
-                params, "expected_objects", 0, 0, MAX_COUNT, "s3-manifest "
-            )
+        out.update(validate_object_action(params, "s3-manifest", action_modules))
         return out
 
     @classmethod
@@ -125,15 +99,11 @@ class ManifestWalk(Task):
             "file": state.get("file"),
             "record": state.get("record"),
         }
-        result.update(self.action.summary(state.get("action", {})))
-        if state.get("failures"):
-            result["last_failures"] = state["failures"][-5:]
+        result.update(self.actions.summary(state))
         return result
 
     def report(self, state: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        yield from self.action.report(state.get("action", {}))
-        for failure in state.get("failures", []):
-            yield {"type": "failed_object", **failure}
+        return self.actions.report(state)
 
     # ------------------------------------------------------------------ stepping
 
@@ -187,27 +157,7 @@ class ManifestWalk(Task):
             ctx.count("delete_markers")
         else:
             where = f"inventory file {file} record {record} of {self.uri}"
-            self._apply(self._reader.object_ref(row, where), state, ctx)
+            self.actions.apply(self._reader.object_ref(row, where), state, ctx)
         state["record"] = record + 1
         self._rows_at = (file, record + 1)
         return False
-
-    def _apply(self, obj: Any, state: dict[str, Any], ctx: StepContext) -> None:
-        action_state = state.setdefault("action", {})
-        actx = self._actx
-        if actx is None or actx.state is not action_state:
-            actx = self._actx = ActionContext(
-                s3=self.resources.s3,
-                params=self.params.get("action_params", {}),
-                count=ctx.count,
-                logger=ctx.logger,
-                state=action_state,
-            )
-        try:
-            self.action.process(obj, actx)
-        except Exception as exc:
-            where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
-            self.errors.failed(state, ctx, where, {"key": obj.key}, exc)
-            return
-        ctx.count("objects")
-        ctx.count("bytes", obj.size)

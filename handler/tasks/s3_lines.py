@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,17 +33,19 @@ from handler.api import (
     Resources,
     StepContext,
     Task,
+    bucket_name,
+    known_params,
     resolve_function,
     validate_function_name,
     whole_number,
 )
 from handler.tasks.byte_ranges import ChunkSource, GzipObject, RangedObject, RecordSplitter
 from handler.tasks.item_errors import ItemErrors, validate_on_error
+from handler.tasks.object_actions import BoundContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 FORMATS = ("jsonl", "csv")
 MIB = 1024**2
 DEFAULT_RANGE = 8 * MIB
@@ -106,19 +107,12 @@ class S3Lines(Task):
         self._listed: deque[str] = deque()
         self._listed_all = False
         self._splitter: RecordSplitter | None = None
-        self._actx: ActionContext | None = None
+        self._context = BoundContext(resources, params.get("action_params", {}))
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise InvalidJob(
-                f"s3-lines does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
-            )
-        bucket = params.get("bucket")
-        if not isinstance(bucket, str) or not _BUCKET.match(bucket):
-            raise InvalidJob(f"s3-lines needs bucket: an S3 bucket name, got {bucket!r}")
-        out: dict[str, Any] = {"bucket": bucket}
+        known_params(params, PARAMS, "s3-lines")
+        out: dict[str, Any] = {"bucket": bucket_name(params, "s3-lines")}
         key, prefix = params.get("key"), params.get("prefix")
         if (key is None) == (prefix is None):
             raise InvalidJob("s3-lines needs key (one object) or prefix (every object under it)")
@@ -293,7 +287,7 @@ class S3Lines(Task):
         if self.function is not None:
             try:
                 self.function(
-                    Record(self.bucket, key, offset, text, value), self._context(state, ctx)
+                    Record(self.bucket, key, offset, text, value), self._context.of(state, ctx)
                 )
             except Exception as exc:
                 where = f"action {self.action_name} failed on {where}"
@@ -315,16 +309,3 @@ class S3Lines(Task):
         if len(fields) != len(header):
             raise ValueError(f"{len(fields)} fields, the header has {len(header)}")
         return dict(zip(header, fields, strict=True))
-
-    def _context(self, state: dict[str, Any], ctx: StepContext) -> ActionContext:
-        action_state = state.setdefault("action", {})
-        actx = self._actx
-        if actx is None or actx.state is not action_state:
-            actx = self._actx = ActionContext(
-                s3=self.resources.s3,
-                params=self.params.get("action_params", {}),
-                count=ctx.count,
-                logger=ctx.logger,
-                state=action_state,
-            )
-        return actx

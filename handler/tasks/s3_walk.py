@@ -14,34 +14,24 @@ cursor (I3): a crash re-runs only the objects that were in flight or finished ab
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.actions import (
-    ActionContext,
-    ObjectRef,
-    action_class,
-    resolve_action,
-    validate_action,
-)
+from handler.actions import ActionContext, ObjectRef, action_class
 from handler.actions.merge import merge_state
-from handler.actions.params import whole_number
-from handler.tasks.base import JobFailure, Resources, StepContext, Task
+from handler.actions.params import bucket_name, known_params, whole_number
+from handler.tasks.base import Resources, StepContext, Task
 from handler.tasks.listing import KeyRange, Lister, Page
+from handler.tasks.object_actions import ObjectActions, validate_object_action
 from handler.tasks.work_pool import MAX_WORKERS, WorkPool
 from store.errors import InvalidJob
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001
-MAX_COUNT = 10**15
 MAX_KEY_BYTES = 1_024
-FAILURES_KEPT = 100
-DEFAULT_MAX_FAILED = 1_000
 MAX_CONCURRENCY = MAX_WORKERS
 # Objects listed and unmerged behind a slow one, per worker: how far the pool may run ahead of
 # the watermark (what a crash may have to redo).
@@ -104,12 +94,7 @@ class S3Walk(Task):
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
         self.bucket: str = params["bucket"]
-        self.on_error: str = params.get("on_error", "fail")
-        self.max_failed: int = int(params.get("max_failed", DEFAULT_MAX_FAILED))
-        self.action_name: str = params.get("action", "count")
-        self.action = resolve_action(
-            self.action_name, params.get("action_params", {}), resources.action_modules
-        )
+        self.actions = ObjectActions(params, resources)
         self.concurrency: int = int(params.get("concurrency", 1))
         self.start_at: str | None = params.get("start_at")
         keys = KeyRange(
@@ -119,7 +104,6 @@ class S3Walk(Task):
         self._buffer: deque[ObjectRef] = deque()
         self._listed_all = False
         self._last_listed: str | None = None
-        self._actx: ActionContext | None = None
         self._pool: WorkPool | None = None
         self._in_flight: deque[InFlight] = deque()
         # Measured in this hop: the remaining time at its first step, and objects merged since.
@@ -129,15 +113,8 @@ class S3Walk(Task):
 
     @classmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise InvalidJob(
-                f"s3-walk does not take {', '.join(unknown)}; it takes {', '.join(PARAMS)}"
-            )
-        bucket = params.get("bucket")
-        if not isinstance(bucket, str) or not _BUCKET.match(bucket):
-            raise InvalidJob(f"s3-walk needs bucket: an S3 bucket name, got {bucket!r}")
-        out: dict[str, Any] = {"bucket": bucket}
+        known_params(params, PARAMS, "s3-walk")
+        out: dict[str, Any] = {"bucket": bucket_name(params, "s3-walk")}
         for key in ("prefix", "start_after", "start_at", "end_before"):
             value = params.get(key)
             if value is None:
@@ -151,28 +128,8 @@ class S3Walk(Task):
         low = out.get("start_at") or out.get("start_after")
         if low and out.get("end_before") and low >= out["end_before"]:
             raise InvalidJob("s3-walk end_before must come after start_at / start_after")
-        action = params.get("action", "count")
-        if not isinstance(action, str):
-            raise InvalidJob("s3-walk action must be a string")
-        action_params = params.get("action_params", {})
-        if not isinstance(action_params, dict):
-            raise InvalidJob("s3-walk action_params must be an object")
-        out["action"] = action
-        action_params = validate_action(action, action_params, action_modules)
-        if action_params:
-            out["action_params"] = action_params
-        on_error = params.get("on_error", "fail")
-        if on_error not in ("fail", "skip"):
-            raise InvalidJob(f"s3-walk on_error must be 'fail' or 'skip', got {on_error!r}")
-        out["on_error"] = on_error
-        out["max_failed"] = whole_number(
-            params, "max_failed", DEFAULT_MAX_FAILED, 0, MAX_COUNT, "s3-walk "
-        )
-        if params.get("expected_objects") is not None:
-            out["expected_objects"] = whole_number(
-                params, "expected_objects", 0, 0, MAX_COUNT, "s3-walk "
-            )
-        out["concurrency"] = cls._concurrency(action, params)
+        out.update(validate_object_action(params, "s3-walk", action_modules))
+        out["concurrency"] = cls._concurrency(out["action"], params)
         return out
 
     @staticmethod
@@ -197,16 +154,10 @@ class S3Walk(Task):
         return {"start_after": self.params.get("start_after"), "failures": [], "action": {}}
 
     def summary(self, state: dict[str, Any]) -> dict[str, Any]:
-        result = {"last_key": state.get("start_after")}
-        result.update(self.action.summary(state.get("action", {})))
-        if state.get("failures"):
-            result["last_failures"] = state["failures"][-5:]
-        return result
+        return {"last_key": state.get("start_after"), **self.actions.summary(state)}
 
     def report(self, state: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        yield from self.action.report(state.get("action", {}))
-        for failure in state.get("failures", []):
-            yield {"type": "failed_object", **failure}
+        return self.actions.report(state)
 
     def close(self) -> None:
         self._lister.close()
@@ -233,47 +184,10 @@ class S3Walk(Task):
         if not self._buffer:
             return True
         obj = self._buffer.popleft()
-        self._apply(obj, state, ctx)
+        self.actions.apply(obj, state, ctx)
         self._done += 1
         state["start_after"] = obj.key
         return self._listed_all and not self._buffer
-
-    def _apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
-        action_state = state.setdefault("action", {})
-        actx = self._actx
-        if actx is None or actx.state is not action_state:
-            actx = self._actx = ActionContext(
-                s3=self.resources.s3,
-                params=self.params.get("action_params", {}),
-                count=ctx.count,
-                logger=ctx.logger,
-                state=action_state,
-            )
-        try:
-            self.action.process(obj, actx)
-        except Exception as exc:
-            self._failed(obj, exc, state, ctx)
-            return
-        ctx.count("objects")
-        ctx.count("bytes", obj.size)
-
-    def _failed(
-        self, obj: ObjectRef, exc: Exception, state: dict[str, Any], ctx: StepContext
-    ) -> None:
-        """on_error: fail raises (nothing of this step is committed); skip counts and moves on."""
-        where = f"action {self.action_name} failed on s3://{obj.bucket}/{obj.key}"
-        if self.on_error == "fail":
-            raise RuntimeError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        ctx.count("failed")
-        failures = state.setdefault("failures", [])
-        failures.append({"key": obj.key, "error": f"{type(exc).__name__}: {exc}"[:500]})
-        del failures[:-FAILURES_KEPT]
-        ctx.logger.warning("object skipped", extra={"key": obj.key, "error": str(exc)})
-        if ctx.counters.get("failed", 0) > self.max_failed:
-            raise JobFailure(
-                f"{ctx.counters['failed']} objects failed, over max_failed "
-                f"{self.max_failed}; last: {where}: {exc}"
-            ) from exc
 
     # ------------------------------------------------------------------ listing
 
@@ -409,12 +323,12 @@ class S3Walk(Task):
         flight = InFlight(obj)
         actx = ActionContext(
             s3=self.resources.s3,
-            params=self.params.get("action_params", {}),
+            params=self.actions.action_params,
             count=flight.count,
             logger=self.resources.logger,
             state=flight.state,
         )
-        process = self.action.process
+        process = self.actions.action.process
         flight.future = self._pool.submit(lambda: process(obj, actx))
         self._in_flight.append(flight)
 
@@ -430,10 +344,9 @@ class S3Walk(Task):
                 for name in sorted(flight.counters):
                     ctx.count(name, flight.counters[name])
                 merge_state(action_state, flight.state)
-                ctx.count("objects")
-                ctx.count("bytes", obj.size)
+                self.actions.done(obj, ctx)
             elif isinstance(error, Exception):
-                self._failed(obj, error, state, ctx)
+                self.actions.failed(obj, error, state, ctx)
             else:
                 raise error  # a BaseException (the sandbox is going down): as if inline
             state["start_after"] = obj.key

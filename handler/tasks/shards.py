@@ -15,8 +15,8 @@ from typing import Any
 
 from handler.actions.params import whole_number
 from handler.tasks.base import JobFailure, Resources, StepContext
-from store.constants import DEFAULT_MAX_ATTEMPTS
-from store.records import JobStatus
+from store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
+from store.records import TERMINAL_STATUSES, JobStatus
 
 SHARD_PARAMS = (
     "max_concurrency",
@@ -26,9 +26,8 @@ SHARD_PARAMS = (
     "poll_s",
 )
 MAX_SHARDS = 10_000
-MAX_JOB_ID = 128
 PENDING = "PENDING"
-TERMINAL = {s.value for s in JobStatus if s.terminal}
+TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as strings
 FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 # Shards planned before shards named their task were all s3-walk jobs.
 LEGACY_CHILD_TASK = "s3-walk"
@@ -37,10 +36,10 @@ LEGACY_CHILD_TASK = "s3-walk"
 def child_id(parent_id: str, index: int) -> str:
     """The shard's job id: the parent's id and the index, hashed down if it would be too long."""
     suffix = f".s{index:04d}"
-    if len(parent_id) + len(suffix) <= MAX_JOB_ID:
+    if len(parent_id) + len(suffix) <= MAX_JOB_ID_LENGTH:
         return parent_id + suffix
     digest = hashlib.sha256(parent_id.encode()).hexdigest()[:8]
-    return f"{parent_id[: MAX_JOB_ID - len(suffix) - 9]}-{digest}{suffix}"
+    return f"{parent_id[: MAX_JOB_ID_LENGTH - len(suffix) - 9]}-{digest}{suffix}"
 
 
 def validate_shard_params(params: Mapping[str, Any], where: str) -> dict[str, int]:
@@ -175,6 +174,11 @@ class Shards:
             running += 1
             launched += 1
         return launched
+
+
+def planned_shard_ids(state: Mapping[str, Any]) -> list[str]:
+    """The id of every shard the parent's state plans, started or not."""
+    return [s["id"] for s in state.get("shards", [])]
 
 
 def pass_on_request(resources: Resources, state: Mapping[str, Any], status: JobStatus) -> None:

@@ -59,6 +59,32 @@ class AlreadyInProgress(Exception):
     """Powertools' IdempotencyAlreadyInProgressError: the invocation fails, Lambda retries."""
 
 
+def _one_item(sim: Sim, world: ClassicWorld, state: dict[str, Any], grow: int) -> None:
+    """One item of the recipe's loop: the work, the state that records it, a fault point."""
+    i = state["next"]
+    work(i)
+    state["next"] = i + 1
+    state["items"] += 1
+    state["sum"] += value(i)
+    if grow:
+        state["seen"].append(record(i, grow))
+    world.furthest = max(world.furthest, state["next"])
+    sim.park("fault", faults.MID_STEP)
+
+
+def _finished(sim: Sim, world: ClassicWorld, state: dict[str, Any]) -> dict[str, Any]:
+    world.results.append({"items": state["items"], "sum": state["sum"]})
+    sim.park("fault", faults.AFTER_FINISH)
+    return {"outcome": "finished"}
+
+
+def _hand_off(lambda_client: Any, context: Any, payload: dict[str, Any]) -> None:
+    """The recipe's self-invoke: an async event to the same function."""
+    lambda_client.invoke(
+        FunctionName=context.function_name, InvocationType="Event", Payload=json.dumps(payload)
+    )
+
+
 def make_handler(lambda_client: Any, world: ClassicWorld) -> Any:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sim = core.ACTIVE
@@ -71,11 +97,7 @@ def make_handler(lambda_client: Any, world: ClassicWorld) -> Any:
                 payload = {"n": n, "grow": grow, "state": state, "link": f"{link}.{state['next']}"}
                 sim.park("fault", faults.DURING_INVOKE)
                 try:
-                    lambda_client.invoke(
-                        FunctionName=context.function_name,
-                        InvocationType="Event",
-                        Payload=json.dumps(payload),
-                    )
+                    _hand_off(lambda_client, context, payload)
                 except Exception as exc:
                     if "RequestEntityTooLarge" in str(exc):
                         world.too_large += 1
@@ -83,18 +105,8 @@ def make_handler(lambda_client: Any, world: ClassicWorld) -> Any:
                     raise
                 world.children[link] += 1
                 return {"outcome": "handed_off"}
-            i = state["next"]
-            work(i)
-            state["next"] = i + 1
-            state["items"] += 1
-            state["sum"] += value(i)
-            if grow:
-                state["seen"].append(record(i, grow))
-            world.furthest = max(world.furthest, state["next"])
-            sim.park("fault", faults.MID_STEP)
-        world.results.append({"items": state["items"], "sum": state["sum"]})
-        sim.park("fault", faults.AFTER_FINISH)
-        return {"outcome": "finished"}
+            _one_item(sim, world, state, grow)
+        return _finished(sim, world, state)
 
     return handler
 
@@ -197,25 +209,11 @@ def make_strong_handler(lambda_client: Any, world: ClassicWorld) -> Any:
                 world.states[key] = json.loads(json.dumps(state))  # PutObject, then the event
                 payload = {"n": n, "grow": grow, "link": child, "hops": hops + 1, "state": key}
                 sim.park("fault", faults.DURING_INVOKE)
-                lambda_client.invoke(
-                    FunctionName=context.function_name,
-                    InvocationType="Event",
-                    Payload=json.dumps(payload),
-                )
+                _hand_off(lambda_client, context, payload)
                 world.children[link] += 1
                 return {"outcome": "handed_off"}
-            i = state["next"]
-            work(i)
-            state["next"] = i + 1
-            state["items"] += 1
-            state["sum"] += value(i)
-            if grow:
-                state["seen"].append(record(i, grow))
-            world.furthest = max(world.furthest, state["next"])
-            sim.park("fault", faults.MID_STEP)
-        world.results.append({"items": state["items"], "sum": state["sum"]})
-        sim.park("fault", faults.AFTER_FINISH)
-        return {"outcome": "finished"}
+            _one_item(sim, world, state, grow)
+        return _finished(sim, world, state)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sim = core.ACTIVE

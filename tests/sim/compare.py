@@ -175,31 +175,13 @@ def part_b(env: Env, runs: int) -> tuple[Tally, dict[str, Tally]]:
     baton = Tally()
     for seed in range(runs):
         baton_tally(baton, run_schedule(env, RandomChooser(seed), grow))
-    classic: dict[str, Tally] = {}
-    strong = Tally()
-    for seed in range(runs):
-        classic_tally(
-            strong,
-            run_classic(
-                env,
-                RandomChooser(seed),
-                items=GROW_ITEMS,
-                grow=GROW_BYTES,
-                rates=quiet,
-                timeout_ms=TIMEOUT_MS,
-                fault_window_ms=0,
-                step_ms=(50, 150),
-                slow_step_ms=SLOW_MS,
-                payload_limit=LIMITS["1 MB (today)"],
-                strong=True,
-            ),
-        )
-    classic[STRONG_GROW] = strong
-    for name, limit in LIMITS.items():
-        t = Tally()
+
+    def growing(limit: int, *, strong: bool = False) -> Tally:
+        """The classic recipe carrying a growing state under one payload limit, quiet world."""
+        tally = Tally()
         for seed in range(runs):
             classic_tally(
-                t,
+                tally,
                 run_classic(
                     env,
                     RandomChooser(seed),
@@ -211,9 +193,14 @@ def part_b(env: Env, runs: int) -> tuple[Tally, dict[str, Tally]]:
                     step_ms=(50, 150),
                     slow_step_ms=SLOW_MS,
                     payload_limit=limit,
+                    strong=strong,
                 ),
             )
-        classic[name] = t
+        return tally
+
+    classic: dict[str, Tally] = {STRONG_GROW: growing(LIMITS["1 MB (today)"], strong=True)}
+    for name, limit in LIMITS.items():
+        classic[name] = growing(limit)
     return baton, classic
 
 

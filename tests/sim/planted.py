@@ -110,7 +110,7 @@ class MisreadRefusalStore(JobStore):
             if isinstance(written, StateRef):
                 self.codec.discard(written)
             raise LeaseLost(f"job {lease.job_id!r}: {op} refused") from None
-        self._report(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from handler.app import lambda_handler
-from tests.support.clock import VirtualClock
+from tests.support.virtual_clock import VirtualClock
 
 RETRY_DELAY_MS = 60_000
 FUNCTION = "baton-worker"

@@ -126,6 +126,7 @@ def resume_write(op: str, body: dict[str, Any]) -> bool:
 
 
 def rearm_write(op: str, body: dict[str, Any]) -> bool:
+    # `rearms` is the item attribute of Job.restarts (its wire name, kept from before the rename)
     s = sets(body)
     return update(op) and s.get("status") == "QUEUED" and "rearms" in s and "epoch" in s
 

@@ -21,8 +21,8 @@ from typing import Any
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from benchmarks.config import BenchConfig
-from benchmarks.harness import ACTIONS, STATE_BUCKET, TABLE, Env, one_at_a_time
+from benchmarks.harness import ACTIONS, Env, injected_latency, one_at_a_time
+from benchmarks.sizes import BenchConfig
 from handler.launch import launch, prepare
 from local.function import FunctionConfig
 from local.stack import LocalStack
@@ -84,30 +84,18 @@ def figure(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     env.bucket(BUCKET, cfg.fanout_objects)
     keys = [f"k{i:07d}" for i in range(cfg.fanout_objects)]  # the keys `fill` made
     low, high = cfg.latency_ms
-    with LocalStack(
-        function=FunctionConfig(timeout_ms=60_000, account_concurrency=max(widths) + 1),
-        table=TABLE,
-        state_bucket=STATE_BUCKET,
+    with env.local_stack(
+        FunctionConfig(timeout_ms=60_000, account_concurrency=max(widths) + 1),
         min_margin_ms=2_000,
         checkpoint_s=2,
-        action_modules=(ACTIONS,),
-        log_level="WARNING",
-        worker_env={
-            "AWS_ENDPOINT_URL_DYNAMODB": env.url,
-            "AWS_ENDPOINT_URL_S3": env.url,
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        },
     ) as stack:
         # Warm every worker first, without latency: on AWS each sandbox has CPUs of its own,
         # here cold starts (imports) of many workers at once would share two cores.
         measure(env, stack, keys, max(widths), f"{ACTIONS}:sleep")
-        env.server.latency(low, high)
-        try:
+        with injected_latency(env, (low, high)):
             env.server.reset()
             runs = [measure(env, stack, keys, n, TAG) for n in widths]
             counters = env.server.counters()
-        finally:
-            env.server.latency(0, 0)
     tags = counters["calls"].get("s3.PutObjectTagging", 0)
     probe = {"bucket": BUCKET, "split": "prefixes", "prefixes": [""], "action": TAG}
     return {

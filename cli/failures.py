@@ -10,9 +10,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from cli.output import EXIT_USAGE, fail
-from store.errors import BatonError, ConfigError, InvalidJob
+from store.errors import BatonError, ConfigError, InvalidJob, JobConflict, LiveLease
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def for_the_operator(exc: BatonError) -> str:
+    """The store's message, with the flag of this CLI that gets past it where there is one."""
+    if isinstance(exc, JobConflict):
+        return f"{exc}; choose another --job-id"
+    if isinstance(exc, LiveLease) and not exc.forced:
+        return f"{exc} (`baton resume --force`)"
+    return str(exc)
 
 
 def handles_errors(command: F) -> F:
@@ -25,7 +34,7 @@ def handles_errors(command: F) -> F:
         except (InvalidJob, ConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
         except BatonError as exc:
-            fail(str(exc))
+            fail(for_the_operator(exc))
         except ClientError as exc:
             error = exc.response.get("Error", {})
             fail(f"AWS refused the call: {error.get('Code', '?')}: {error.get('Message', exc)}")

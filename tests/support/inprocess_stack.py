@@ -19,8 +19,8 @@ from store.model import bind_job_model
 from store.protocol import CommitEvent, JobStore
 from store.records import Job
 from store.reports import ReportStore
-from tests.support.clock import VirtualClock
 from tests.support.lambda_sim import FUNCTION, LambdaSim
+from tests.support.virtual_clock import VirtualClock
 
 REGION = "us-east-1"
 TEST_ACTIONS = "tests.support.actions"

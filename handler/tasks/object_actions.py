@@ -1,0 +1,117 @@
+"""The per-object action of the object walks (`s3-walk`, `s3-manifest`), in one place.
+
+Both walks take the same `action`, `action_params`, `on_error`, `max_failed` and
+`expected_objects`, count `objects` and `bytes` for each object the action finished, keep the
+last failures under `on_error: skip`, and end with the action's summary and report followed by
+the failed objects. `BoundContext` is also what `s3-lines` hands its record function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from handler.api import (
+    ActionContext,
+    InvalidJob,
+    ObjectRef,
+    Resources,
+    StepContext,
+    resolve_action,
+    validate_action,
+    whole_number,
+)
+from handler.tasks.item_errors import MAX_COUNT, ItemErrors, validate_on_error
+
+
+def validate_object_action(
+    params: Mapping[str, Any], task: str, action_modules: tuple[str, ...]
+) -> dict[str, Any]:
+    """The normalised action, its params, `on_error`, `max_failed` and `expected_objects`."""
+    action = params.get("action", "count")
+    if not isinstance(action, str):
+        raise InvalidJob(f"{task} action must be a string")
+    action_params = params.get("action_params", {})
+    if not isinstance(action_params, dict):
+        raise InvalidJob(f"{task} action_params must be an object")
+    out: dict[str, Any] = {"action": action}
+    action_params = validate_action(action, action_params, action_modules)
+    if action_params:
+        out["action_params"] = action_params
+    out.update(validate_on_error(params, task))
+    if params.get("expected_objects") is not None:
+        out["expected_objects"] = whole_number(
+            params, "expected_objects", 0, 0, MAX_COUNT, f"{task} "
+        )
+    return out
+
+
+class BoundContext:
+    """The ActionContext a hop's inline steps share, bound to the job's `state["action"]`.
+
+    Built once, and again only when the relay hands the task another state dict (a reload
+    after a failed attempt), so an action's per-object cost is not a context per object.
+    """
+
+    def __init__(self, resources: Resources, action_params: Mapping[str, Any]) -> None:
+        self._s3 = resources.s3
+        self._params = action_params
+        self._actx: ActionContext | None = None
+
+    def of(self, state: dict[str, Any], ctx: StepContext) -> ActionContext:
+        action_state = state.setdefault("action", {})
+        actx = self._actx
+        if actx is None or actx.state is not action_state:
+            actx = self._actx = ActionContext(
+                s3=self._s3,
+                params=self._params,
+                count=ctx.count,
+                logger=ctx.logger,
+                state=action_state,
+            )
+        return actx
+
+
+class ObjectActions:
+    """Runs the job's action on objects and applies `on_error` to the ones it fails on."""
+
+    def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
+        self.name: str = params.get("action", "count")
+        self.action_params: Mapping[str, Any] = params.get("action_params", {})
+        self.action = resolve_action(self.name, self.action_params, resources.action_modules)
+        self.errors = ItemErrors(params, noun="object")
+        self.context = BoundContext(resources, self.action_params)
+
+    def apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
+        """Run the action on one object inline, counting it or applying `on_error`."""
+        actx = self.context.of(state, ctx)
+        try:
+            self.action.process(obj, actx)
+        except Exception as exc:
+            self.failed(obj, exc, state, ctx)
+            return
+        self.done(obj, ctx)
+
+    @staticmethod
+    def done(obj: ObjectRef, ctx: StepContext) -> None:
+        ctx.count("objects")
+        ctx.count("bytes", obj.size)
+
+    def failed(
+        self, obj: ObjectRef, exc: Exception, state: dict[str, Any], ctx: StepContext
+    ) -> None:
+        """on_error: fail raises (nothing of this step is committed); skip counts and moves on."""
+        where = f"action {self.name} failed on s3://{obj.bucket}/{obj.key}"
+        self.errors.failed(state, ctx, where, {"key": obj.key}, exc)
+
+    def summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The action's summary, and the last failed objects."""
+        result = dict(self.action.summary(state.get("action", {})))
+        if state.get("failures"):
+            result["last_failures"] = state["failures"][-5:]
+        return result
+
+    def report(self, state: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        yield from self.action.report(state.get("action", {}))
+        for failure in state.get("failures", []):
+            yield {"type": "failed_object", **failure}
