@@ -878,7 +878,7 @@ def _handoff_on_aws(page: Page, hand: dict[str, Any]) -> None:
 
 
 def _section_state(page: Page, results: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Checkpoint time from 1 KB to 100 MB of state: inline, spilled, raw put."""
+    """Checkpoint time from 1 KB to 60 MB of state (the cap is 64 MiB): inline, spilled, raw put."""
     w, img = page.w, page.img
     state = results["state"]
     w("## State size: checkpoint time\n")

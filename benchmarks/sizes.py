@@ -30,7 +30,8 @@ class BenchConfig:
     writes_max_hops: int = 60
     writes_sizes: tuple[int, ...] = (1_000, 10_000, 30_000)
     # state size
-    state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 100 * MB)
+    # the largest stays under the state cap (store.constants.STATE_MAX_BYTES, 64 MiB)
+    state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 60 * MB)
     # scaling, each walk in a fresh process
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_modes: tuple[str, ...] = ("relay", "plain", "raw")
@@ -59,7 +60,7 @@ class BenchConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
-        if size >= 100 * MB:
+        if size >= 50 * MB:
             return 1
         if size >= 10 * MB:
             return 2
