@@ -1,44 +1,78 @@
 """Walks against S3 latency: per-request latency injected in the server, not in the action.
 
 Two figures, both on the benchmark's moto server with every S3 request held `latency_ms` (a
-uniform draw, 20-50 ms by default, like real S3) on its own server thread before moto serves it:
+uniform draw, 20-50 ms by default, like real S3) on its own server thread before moto serves it
+(the wait costs no CPU and is outside the lock that serialises moto):
 
 - an I/O-bound action (`benchmarks.actions:tag`, one PutObjectTagging per object) through
   `s3-walk` at growing `concurrency`, against the same action in a plain sequential boto3 loop;
-  the speed-up over concurrency 1, and where it flattens, the server's measured limit (moto
-  serves one request at a time: its seconds per request, from the server's own clock);
+  the speed-up over concurrency 1, where each run spent its time (the server's and the client's
+  CPU, moto's lock), and the server's measured limit: tag requests per second from many plain
+  threads, no baton;
 - `count` (no request per object) walked by baton and by the plain loop, alternating, so the
   listing's latency is the cost and listing prefetch is what could beat the plain loop.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.harness import ACTIONS, Env, RelayRunner, injected_latency, plain_walk
+from benchmarks.figures import median_interval, note_errors
+from benchmarks.harness import (
+    ACTIONS,
+    Env,
+    RelayRunner,
+    WalkResult,
+    injected_latency,
+    plain_walk,
+)
 from benchmarks.sizes import BenchConfig
 from handler.launch import prepare
 from store.clock import wall_ms as now_ms
 from store.errors import InvalidJob
 
 TAG_ACTION = f"{ACTIONS}:tag"
+TAG_OP = "s3.PutObjectTagging"
+TAG_SET: Any = {"TagSet": [{"Key": "walked", "Value": "baton"}]}
 
 
-def _tag_plain(env: Env, bucket: str) -> Any:
-    def tag(item: dict[str, Any]) -> None:
-        env.s3.put_object_tagging(
-            Bucket=bucket,
-            Key=item["Key"],
-            Tagging={"TagSet": [{"Key": "walked", "Value": "baton"}]},
-        )
-
-    return plain_walk(env.s3, bucket, tag)
+def _key(i: int) -> str:
+    """The i-th key of a bucket the server filled (`benchmarks.server.fill`)."""
+    return f"k{i:07d}"
 
 
-def _service(env: Env, op: str) -> tuple[int, float]:
+def _tag_plain(env: Env, bucket: str, objects: int) -> WalkResult:
+    """What a user writes: list the first `objects` keys, tag them one after another."""
+    started = time.perf_counter()
+    page = env.s3.list_objects_v2(Bucket=bucket, MaxKeys=objects)
+    for item in page.get("Contents", []):
+        env.s3.put_object_tagging(Bucket=bucket, Key=item["Key"], Tagging=TAG_SET)
+    return WalkResult(page.get("KeyCount", 0), 0, time.perf_counter() - started, 1)
+
+
+def _usage(env: Env, seconds: float, client_cpu_s: float) -> dict[str, float]:
+    """Where a run's time went, from the server's counters since its reset and this process's
+    CPU: tag requests, each process's CPU as a share of one core, moto's CPU per tag request,
+    and the time a tag request spent inside moto's lock beyond its own CPU (waiting for the
+    lock or for a core)."""
     counters = env.server.counters()
-    return counters["calls"].get(op, 0), counters["service_s"].get(op, 0.0)
+    tags = counters["calls"].get(TAG_OP, 0)
+    inside = counters["service_s"].get(TAG_OP, 0.0)
+    inside_cpu = counters["service_cpu_s"].get(TAG_OP, 0.0)
+    return {
+        "tag_requests": tags,
+        "requests": sum(counters["calls"].values()),
+        "server_busy": counters["process_cpu_s"] / seconds if seconds else 0.0,
+        "client_busy": client_cpu_s / seconds if seconds else 0.0,
+        "server_cpu_ms": counters["process_cpu_s"] / max(1, tags) * 1000,
+        "moto_cpu_ms": inside_cpu / max(1, tags) * 1000,
+        "wait_ms": max(0.0, inside - inside_cpu) / max(1, tags) * 1000,
+        "load": os.getloadavg()[0],
+    }
 
 
 def _supports_concurrency(bucket: str) -> str | None:
@@ -51,51 +85,83 @@ def _supports_concurrency(bucket: str) -> str | None:
     return None
 
 
+def saturate(env: Env, bucket: str, objects: int, threads: int) -> dict[str, float]:
+    """The server's limit, measured: tag requests per second from `threads` plain boto3
+    threads (no baton), latency on, far more requests in flight than it can serve."""
+    keys = [_key(i) for i in range(objects)]
+    env.server.reset()
+    cpu = time.process_time()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(
+            pool.map(
+                lambda k: env.s3.put_object_tagging(Bucket=bucket, Key=k, Tagging=TAG_SET), keys
+            )
+        )
+    seconds = time.perf_counter() - started
+    usage = _usage(env, seconds, time.process_time() - cpu)
+    return {"threads": threads, "seconds": seconds, "rate": objects / seconds, **usage}
+
+
 def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
-    """Tag every object at concurrency 1, 4, 16, 32 (and the plain loop), latency injected."""
-    bucket = env.bucket("latency-tag", cfg.latency_objects)
+    """Tag objects at concurrency 1, 4, 16, 32 (and the plain loop), latency injected.
+
+    Concurrency 1 and the plain loop tag the first `latency_objects` keys; higher concurrency
+    tags all `latency_objects_max`, so every run lasts seconds and the job's fixed costs (its
+    claim, first listing and finish) stay a small share of it. Rates are compared.
+    """
+    few, many = cfg.latency_objects, max(cfg.latency_objects, cfg.latency_objects_max)
+    bucket = env.bucket("latency-tag", many)
     low, high = cfg.latency_ms
     with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         missing = _supports_concurrency(bucket)
         env.server.reset()
-        plain = _tag_plain(env, bucket)
-        calls, inside = _service(env, "s3.PutObjectTagging")
-        service_ms = inside / max(1, calls) * 1000  # one at a time: no lock wait
+        cpu = time.process_time()
+        plain = _tag_plain(env, bucket, few)
+        plain_usage = _usage(env, plain.seconds, time.process_time() - cpu)
         rows: list[dict[str, Any]] = []
         for n in cfg.latency_concurrency:
             if n > 1 and missing:
                 continue
-            params = {"concurrency": n} if not missing else {}
+            params: dict[str, Any] = {} if missing else {"concurrency": n}
+            if n == 1:
+                params["end_before"] = _key(few)
+            job = runner.start(bucket, action=TAG_ACTION, **params)
             env.server.reset()
-            result = runner.run(runner.start(bucket, action=TAG_ACTION, **params))
-            tags, _ = _service(env, "s3.PutObjectTagging")
+            cpu = time.process_time()
+            result = runner.run(job)
+            note_errors("latency_io", result)
+            objects = result.job.counters.get("objects", 0)
             rows.append(
                 {
                     "concurrency": n,
                     "seconds": result.seconds,
-                    "objects": result.job.counters.get("objects", 0),
-                    "tag_requests": tags,
+                    "objects": objects,
+                    "rate": objects / result.seconds if result.seconds else 0.0,
                     "status": result.job.status.value,
                     "errors": result.errors,
+                    **_usage(env, result.seconds, time.process_time() - cpu),
                 }
             )
-    base = rows[0]["seconds"] if rows else 0.0
+        limit = saturate(env, bucket, many, cfg.latency_saturate_threads)
+    base = rows[0]["rate"] if rows else 0.0
     for row in rows:
-        row["rate"] = row["objects"] / row["seconds"] if row["seconds"] else 0.0
-        row["speedup"] = base / row["seconds"] if row["seconds"] else 0.0
-    mean_latency_ms = (low + high) / 2
+        row["speedup"] = row["rate"] / base if base else 0.0
     return {
-        "objects": cfg.latency_objects,
+        "objects": few,
+        "objects_max": many,
         "latency_ms": [low, high],
         "missing": missing,
         "plain_s": plain.seconds,
         "plain_rate": plain.rate,
-        "service_ms": service_ms,
-        # moto serves one request at a time: it cannot answer faster than this (calculated)
-        "server_limit_rps": 1000 / service_ms if service_ms else 0.0,
-        # concurrency at which N requests in flight would fill moto (calculated)
-        "knee": (mean_latency_ms + service_ms) / service_ms if service_ms else 0.0,
+        "plain_usage": plain_usage,
+        "saturation": limit,
+        # the most tag requests/s this server answered on this machine in this run (measured)
+        "server_limit_rps": limit["rate"],
+        # the speed-up that limit allows over concurrency 1, and so the requests in flight
+        # that fill it (calculated: limit / concurrency 1's rate)
+        "knee": limit["rate"] / base if base else 0.0,
         "rows": rows,
     }
 
@@ -116,16 +182,20 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
                     row["plain_rate"] = plain_walk(env.s3, bucket).rate
                 else:
                     result = runner.run(job)
+                    note_errors("latency_count", result)
                     row["relay_rate"] = result.job.counters["objects"] / result.seconds
-                row[f"{which}_lists"] = _service(env, "s3.ListObjectsV2")[0]
+                row[f"{which}_lists"] = env.server.counters()["calls"].get("s3.ListObjectsV2", 0)
             row["ratio"] = row["relay_rate"] / row["plain_rate"]
             pairs.append(row)
     ratios = [p["ratio"] for p in pairs]
+    low_ratio, high_ratio = median_interval(ratios)
     return {
         "objects": cfg.latency_count_objects,
         "latency_ms": [low, high],
         "pairs": pairs,
         "ratio_median": statistics.median(ratios),
+        "ratio_low": low_ratio,
+        "ratio_high": high_ratio,
         "relay_rate": statistics.median(p["relay_rate"] for p in pairs),
         "plain_rate": statistics.median(p["plain_rate"] for p in pairs),
         "relay_lists": pairs[-1]["relay_lists"],

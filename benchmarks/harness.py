@@ -36,7 +36,7 @@ from handler.event import RelayEvent  # noqa: E402
 from handler.launch import prepare  # noqa: E402
 from handler.observability import metrics  # noqa: E402
 from handler.relay import Relay  # noqa: E402
-from handler.runtime import Runtime  # noqa: E402
+from handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
 from store.clock import wall_ms as now_ms  # noqa: E402
 from store.codec import StateCodec  # noqa: E402
 from store.model import bind_job_model  # noqa: E402
@@ -80,6 +80,7 @@ class Env:
         self.server = BenchServer(workdir / "moto.log")
         self._url = url  # set: use a server another process started
         self._s3: Any = None
+        self._worker_s3: Any = None
 
     def __enter__(self) -> Env:
         self.server.start()
@@ -104,6 +105,19 @@ class Env:
                 max_pool_connections=64,  # the concurrency figure runs 32 at once
             ),
         )
+
+    def worker_s3(self) -> S3Client:
+        """An S3 client made as a Lambda worker makes its own (`handler.runtime`: its session,
+        its connection pool and retries), on this server: the relay's, never the plain loop's,
+        which is what a user writes with boto3's defaults."""
+        if self._worker_s3 is None:
+            self._worker_s3 = worker_session(REGION).client(
+                "s3",
+                endpoint_url=self.url,
+                config=S3_CLIENT_CONFIG.merge(Config(s3={"addressing_style": "path"})),
+            )
+        s3: S3Client = self._worker_s3
+        return s3
 
     @property
     def s3(self) -> S3Client:
@@ -190,7 +204,7 @@ class RelayRunner:
         )
         self.store = env.store(audit=audit)
         self.runtime = Runtime(
-            settings=settings, store=self.store, s3=env.s3, lambda_client=lambda_client
+            settings=settings, store=self.store, s3=env.worker_s3(), lambda_client=lambda_client
         )
 
     def start(self, bucket: str, action: str = "count", **params: Any) -> Job:
@@ -286,7 +300,8 @@ def plain_walk(
 
 
 def raw_listing(s3: Any, bucket: str) -> WalkResult:
-    """The bare ListObjectsV2 paging rate: the physical limit of any walk on this server."""
+    """The bare ListObjectsV2 paging rate with boto3's defaults: what a plain loop could reach
+    with no per-object work (baton's client, which parses faster, can pass it)."""
     objects = pages = 0
     started = time.perf_counter()
     for contents in _pages(s3, bucket):

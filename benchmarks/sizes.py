@@ -30,7 +30,8 @@ class BenchConfig:
     writes_max_hops: int = 60
     writes_sizes: tuple[int, ...] = (1_000, 10_000, 30_000)
     # state size
-    state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 100 * MB)
+    # the largest stays under the state cap (store.constants.STATE_MAX_BYTES, 64 MiB)
+    state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 60 * MB)
     # scaling, each walk in a fresh process
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     scale_modes: tuple[str, ...] = ("relay", "plain", "raw")
@@ -48,16 +49,18 @@ class BenchConfig:
     # S3 latency injected in the server (uniform, ms): I/O-bound action at growing concurrency,
     # and `count` with listing prefetch against the plain loop
     latency_ms: tuple[float, float] = (20, 50)
-    latency_objects: int = 400
+    latency_objects: int = 400  # concurrency 1 and the plain loop (about 20 s each)
+    latency_objects_max: int = 1_600  # higher concurrency: runs of seconds, not fixed costs
     latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    latency_saturate_threads: int = 64  # plain threads that find the server's limit
     latency_count_objects: int = 5_000
-    latency_count_pairs: int = 4
+    latency_count_pairs: int = 11  # alternating pairs: the median's 95% interval
     # the durable-functions peer (local test runner) on the same bucket as the overhead figure
     durable_pairs: int = 3
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
-        if size >= 100 * MB:
+        if size >= 50 * MB:
             return 1
         if size >= 10 * MB:
             return 2
@@ -72,7 +75,9 @@ QUICK = BenchConfig(
     fanout_widths=(1, 2),
     latency_ms=(2, 5),
     latency_objects=40,
+    latency_objects_max=80,
     latency_concurrency=(1, 4),
+    latency_saturate_threads=8,
     latency_count_objects=300,
     latency_count_pairs=1,
     durable_pairs=1,

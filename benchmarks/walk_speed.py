@@ -8,10 +8,11 @@ alternated so load drifts hit both sides alike:
 - an I/O-bound action (one HeadObject per object) at concurrency 1, 4, 16 and 32, with a
   per-request latency on every S3 call.
 
-Latency is added in the client, in botocore's `before-send` event (the request waits there like
-a request on the wire; nothing in baton is patched). The "prefetch off" rows replace the walk's
-`Lister.prefetch` with a no-op for the duration of those runs: that is the only patch, and it is
-what the row measures.
+Latency is injected in the benchmark's server (`benchmarks.server`, `/_bench/latency`): every S3
+request waits there on its own server thread before moto serves it, as on the wire and in S3's
+front end, so requests sent at once wait at once (a sleep in the client would hold the client's
+thread instead). The "prefetch off" rows replace the walk's `Lister.prefetch` with a no-op for
+the duration of those runs: that is the only patch, and it is what the row measures.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ from benchmarks.harness import Env, RelayRunner, plain_walk
 from handler.tasks.listing import Lister
 
 
-def with_latency(client: Any, ms: float, operations: str = "*") -> Any:
-    """The client, each request of `operations` held `ms` before it is sent."""
-
-    def wait(**_: Any) -> None:
-        time.sleep(ms / 1000)
-
-    client.meta.events.register(f"before-send.s3.{operations}", wait)
-    return client
+@contextmanager
+def server_latency(env: Env, ms: float) -> Iterator[None]:
+    """Every S3 request held `ms` in the server while inside (none after)."""
+    env.server.latency(ms, ms)
+    try:
+        yield
+    finally:
+        env.server.latency(0, 0)
 
 
 @contextmanager
@@ -61,20 +62,19 @@ def baton_walk(runner: RelayRunner, bucket: str, action: str = "count", **params
 
 def count_rows(env: Env, objects: int, pairs: int, list_latency_ms: float) -> list[dict[str, Any]]:
     bucket = env.bucket(f"speed-count-{int(list_latency_ms)}", objects)
-    s3 = with_latency(env.client("s3"), list_latency_ms, "ListObjectsV2")
     runner = RelayRunner(env)
-    runner.runtime.s3 = s3
     rates: dict[str, list[float]] = {"plain": [], "prefetch": [], "no_prefetch": []}
-    for _ in range(pairs):
-        rates["plain"].append(objects / plain_walk(s3, bucket).seconds)
-        with prefetch(True):
-            rates["prefetch"].append(baton_walk(runner, bucket))
-        with prefetch(False):
-            rates["no_prefetch"].append(baton_walk(runner, bucket))
+    with server_latency(env, list_latency_ms):
+        for _ in range(pairs):
+            rates["plain"].append(objects / plain_walk(env.s3, bucket).seconds)
+            with prefetch(True):
+                rates["prefetch"].append(baton_walk(runner, bucket))
+            with prefetch(False):
+                rates["no_prefetch"].append(baton_walk(runner, bucket))
     plain = statistics.median(rates["plain"])
     return [
         {
-            "walk": f"count, ListObjectsV2 +{list_latency_ms:g} ms",
+            "walk": f"count, every S3 request +{list_latency_ms:g} ms at the server",
             "side": side,
             "objects_per_s": statistics.median(values),
             "vs_plain": statistics.median(
@@ -91,15 +91,15 @@ def concurrency_rows(
 ) -> list[dict[str, Any]]:
     bucket = env.bucket(f"speed-head-{int(latency_ms)}", objects)
     runner = RelayRunner(env)
-    runner.runtime.s3 = with_latency(env.client("s3"), latency_ms)
     rows = []
     base = 0.0
     for level in levels:
-        rate = baton_walk(runner, bucket, "benchmarks.actions:head", concurrency=level)
+        with server_latency(env, latency_ms):
+            rate = baton_walk(runner, bucket, "benchmarks.actions:head", concurrency=level)
         base = base or rate
         rows.append(
             {
-                "walk": f"HeadObject per object, every S3 call +{latency_ms:g} ms",
+                "walk": f"HeadObject per object, every S3 request +{latency_ms:g} ms at the server",
                 "concurrency": str(level),
                 "objects_per_s": rate,
                 "vs_concurrency_1": rate / base,
@@ -122,12 +122,14 @@ def concurrency_rows(
 def server_ceiling(env: Env, bucket: str, latency_ms: float, threads: int = 32) -> float:
     """HeadObject requests per second from `threads` plain threads, no baton: where any walk's
     concurrency must flatten on this server."""
-    s3 = with_latency(env.client("s3"), latency_ms)
+    s3 = env.s3
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, MaxKeys=1_000)["Contents"]]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda key: s3.head_object(Bucket=bucket, Key=key), keys))
-    return len(keys) / (time.perf_counter() - started)
+    with server_latency(env, latency_ms):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda key: s3.head_object(Bucket=bucket, Key=key), keys))
+        seconds = time.perf_counter() - started
+    return len(keys) / seconds
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[Any], str]]]) -> str:

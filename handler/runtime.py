@@ -9,15 +9,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 
 from handler.config import RelaySettings
 from handler.faults import FaultPoints, NoFaults
 from handler.tasks.registry import load_task_modules
-from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
+from handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
 from store.clock import Clock, SystemClock
 from store.config import StoreSettings, resolve_region
 from store.errors import InvalidJob
@@ -34,6 +37,44 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+# The S3 client is shared by a hop's pool of workers, the listing's page-ahead worker and the
+# relay's own thread: botocore keeps 10 connections by default, so at `concurrency` above about
+# 8 workers would queue for a connection instead of waiting on S3 (connections are opened only
+# when needed; the pool's size is a cap, not a cost).
+S3_CONNECTIONS = MAX_WORKERS + 2
+S3_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(max_pool_connections=S3_CONNECTIONS))
+
+
+def read_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with ISO 8601 read by `datetime.fromisoformat`.
+
+    Every listed object's `LastModified` is an ISO 8601 string, and botocore's default parser
+    (dateutil) took most of the client's CPU per listed key (about 55 of 78 ms per 1,000-key
+    page, measured); `fromisoformat` reads it in about a microsecond. Anything it does not read
+    as a time with a zone (HTTP dates, epoch numbers, a naive time) goes to the default, so
+    results are the same instants, only `timezone.utc` instead of dateutil's `tzutc()`.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    result: datetime = DEFAULT_TIMESTAMP_PARSER(value)
+    return result
+
+
+def worker_session(region: str | None = None) -> boto3.session.Session:
+    """The boto3 session a worker's clients come from: responses' timestamps read fast."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=read_timestamp
+    )
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
 # The hand-off invoke is retried by SelfInvoker, which checks the time left before each try;
 # botocore's own retries and long timeouts would sleep past the hop's deadline unseen.
 INVOKE_CONFIG = Config(
@@ -60,9 +101,9 @@ class Runtime:
     @classmethod
     def from_env(cls) -> Runtime:
         region = resolve_region()
-        session = boto3.session.Session(region_name=region)
+        session = worker_session(region)
         store_settings = StoreSettings.from_env()
-        s3 = session.client("s3", config=CLIENT_CONFIG)
+        s3 = session.client("s3", config=S3_CLIENT_CONFIG)
         bucket = store_settings.state_bucket
         settings = RelaySettings.from_env()
         # User task modules are imported now, while the sandbox initialises (never per hop):

@@ -6,8 +6,9 @@ lock (`moto/dynamodb/models/__init__.py`, `update_item`/`put_item`). Two worker 
 conditional writes on one job item could then both succeed, which DynamoDB never allows and
 which would break the hand-off protocol's safety in our own tests. `SerialisedApp` holds one
 lock around each whole request (the response body included), so every request is atomic, as
-each single-item write is on DynamoDB. Requests still arrive on many threads, so keep-alive
-connections from many clients never block each other for longer than one request.
+each single-item write is on DynamoDB. Requests still arrive on many threads (one per
+connection), so clients never block each other for longer than one request. werkzeug closes
+every connection after its answer; `serve(keep_alive=True)` keeps them open (`local.keep_alive`).
 
 Run as `python -m local.moto_server --parent PID`; it binds 127.0.0.1 on a free port and
 prints `{"port": N}` as its first line of output.
@@ -31,6 +32,33 @@ from local.processes import become_child, pythonpath
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READY_TIMEOUT_S = 30.0
 SWITCH_INTERVAL_S = 0.000_1
+
+
+def dispatcher() -> WsgiApp:
+    """moto's dispatcher (which of its apps serves a request), each host's answer kept.
+
+    moto 5 finds the backend for a host by listing its own package directory and `stat`-ing
+    every entry (about 175) on each call, twice per request: a third of the server's time per
+    S3 request, spent under the lock that serialises it. The answer depends only on the host
+    and on the installed moto, so the first one is kept. (moto is imported here, in the child:
+    the parent's handle never loads it.)
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class KeptDispatcher(DomainDispatcherApplication):
+        def __init__(self, create_app: Any) -> None:
+            super().__init__(create_app)
+            self.backend_by_host: dict[str, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host is not None and host in self.backend_by_host:
+                return self.backend_by_host[host]
+            backend = super().get_backend_for_host(host)
+            if host is not None and backend is not None:
+                self.backend_by_host[host] = backend
+            return backend
+
+    return KeptDispatcher(create_backend_app)
 
 
 class SerialisedApp:
@@ -58,10 +86,13 @@ def serve(
     parent_pid: int,
     wrap: Callable[[WsgiApp], WsgiApp] | None = None,
     switch_interval_s: float | None = SWITCH_INTERVAL_S,
+    keep_alive: bool = False,
 ) -> None:
     """Run moto's app, one request at a time, in this child process until the parent goes.
 
     `wrap` adds a layer around the serialised app (the benchmarks count requests with it).
+    `keep_alive` keeps each client's connection open between requests, as S3 does
+    (`local.keep_alive`); werkzeug's own handler closes it after every answer.
     """
     become_child(parent_pid)
     if switch_interval_s is not None:
@@ -69,17 +100,18 @@ def serve(
         # would interleave with others at once, so a race shows up in our tests, not hides.
         sys.setswitchinterval(switch_interval_s)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    app: WsgiApp = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    app: WsgiApp = SerialisedApp(dispatcher())
     if wrap is not None:
         app = wrap(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    handler: type[Any] = MotoRequestHandler
+    if keep_alive:
+        from local.keep_alive import KeepAliveHandler
+
+        handler = KeepAliveHandler
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
 
     def stdin_closed() -> None:
         sys.stdin.read()  # returns at EOF: the parent closed our stdin, or died

@@ -26,13 +26,13 @@ from handler.actions.params import bucket_name, known_params, whole_number
 from handler.tasks.base import Resources, StepContext, Task
 from handler.tasks.listing import KeyRange, Lister, Page
 from handler.tasks.object_actions import ObjectActions, validate_object_action
-from handler.tasks.work_pool import WorkPool
+from handler.tasks.work_pool import MAX_WORKERS, WorkPool
 from store.errors import InvalidJob
 
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001
 MAX_KEY_BYTES = 1_024
-MAX_CONCURRENCY = 64
+MAX_CONCURRENCY = MAX_WORKERS
 # Objects listed and unmerged behind a slow one, per worker: how far the pool may run ahead of
 # the watermark (what a crash may have to redo).
 AHEAD_PER_WORKER = 4

@@ -14,6 +14,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+# The most workers one hop's pool may have (s3-walk's `concurrency` is capped at it). The S3
+# client is sized from it: a worker that finds no free connection in botocore's pool waits for
+# one, so a pool larger than the client's connections runs no faster than the connections.
+MAX_WORKERS = 64
 
 
 class WorkPool(Protocol):

@@ -1,0 +1,97 @@
+"""moto's server with keep-alive: many requests on one connection, each answered in full.
+
+The handler must read a request's body to its end even when the app does not (else the body's
+bytes would be parsed as the next request line), frame every answer with its length, send no
+body for HEAD, and close a connection whose request body was chunked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from local.keep_alive import KeepAliveHandler
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Echoes method and path; reads the body only when asked to (`?read`)."""
+    body = b""
+    if "read" in environ.get("QUERY_STRING", ""):
+        body = environ["wsgi.input"].read()
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("the app failed")
+    answer = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} read={len(body)}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "999")])
+    return [answer]
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=KeepAliveHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _ask(conn: http.client.HTTPConnection, method: str, path: str, **kw: Any) -> tuple[int, bytes]:
+    conn.request(method, path, **kw)
+    reply = conn.getresponse()
+    return reply.status, reply.read()
+
+
+def test_one_connection_serves_requests_whose_bodies_the_app_never_read(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert _ask(conn, "PUT", "/a", body=b"x" * 5000) == (200, b"PUT /a read=0")
+    assert _ask(conn, "PUT", "/b?read", body=b"y" * 70) == (200, b"PUT /b read=70")
+    assert _ask(conn, "GET", "/c") == (200, b"GET /c read=0")
+    sock = conn.sock
+    assert _ask(conn, "DELETE", "/d", body=b"z") == (200, b"DELETE /d read=0")
+    assert conn.sock is sock  # the same connection all along
+    conn.close()
+
+
+def test_head_keeps_the_apps_length_and_sends_no_body(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("HEAD", "/h")
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.getheader("Content-Length") == "999"
+    assert reply.read() == b""
+    assert _ask(conn, "GET", "/after-head") == (200, b"GET /after-head read=0")
+    conn.close()
+
+
+def test_a_chunked_request_is_answered_and_its_connection_closed(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("PUT", "/chunked?read", body=iter([b"abc", b"de"]), encode_chunked=True)
+    reply = conn.getresponse()
+    assert (reply.status, reply.read()) == (200, b"PUT /chunked read=5")
+    assert reply.getheader("Connection") == "close"
+    conn.close()
+
+
+def test_an_app_error_is_a_500_and_closes_the_connection(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/boom", body=b"q" * 10)
+    reply = conn.getresponse()
+    assert reply.status == 500 and b"the app failed" in reply.read()
+    assert reply.getheader("Connection") == "close"
+    conn.close()
+
+
+def test_a_client_gone_mid_body_leaves_the_server_serving_others(port: int) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert _ask(conn, "GET", "/next") == (200, b"GET /next read=0")
+    conn.close()
