@@ -761,8 +761,11 @@ class JobStore:
         for _ in range(OPERATOR_RETRIES):
             job = self.get(job_id)
             now = self._now()
-            if asked and job.status is target:
-                return job  # our flag landed (its answer lost) and the holder honoured it
+            if job.status is target and (asked or target is JobStatus.CANCELLED):
+                # Our flag landed (its answer lost) and the holder honoured it, or the job was
+                # cancelled before: asking again is no error, so an operator can re-run a
+                # cancel whose cascade to a fan-out's shards was cut short.
+                return job
             if job.status.terminal:
                 raise IllegalTransition(
                     f"job {job_id!r} is {job.status.value}; there is nothing to "

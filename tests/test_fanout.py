@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from handler import faults
+from handler.children import planned_shards
 from handler.tasks.fanout import FanOut
 from handler.watchdog import Watchdog, WatchdogSettings
 from store.errors import InvalidJob
@@ -219,3 +220,25 @@ def test_cancel_and_status_on_the_parent_reach_every_shard(
     assert after == started, "no shard started after the cancel"
     for shard in stack.store.get_many(sorted(started)):
         assert shard.status in (JobStatus.CANCELLED, JobStatus.SUCCEEDED)
+
+
+def test_a_cancel_cut_short_is_finished_by_running_it_again(
+    stack: Stack, bucket: dict[str, int]
+) -> None:
+    """The cascade can be cut short (the operator's connection drops after the parent's cancel):
+    `baton cancel PARENT` again is no error and reaches the shards still running."""
+    start_parent(stack, "halfway", split="delimiter", max_concurrency=2)
+    live: set[str] = set()
+    while not live:  # until the parent has started shards that have not run yet
+        stack.sim.deliver(stack.sim.queue.popleft())
+        shards = stack.store.get_many(planned_shards(stack.store, stack.job("halfway")))
+        live = {s.job_id for s in shards if s.status in (JobStatus.QUEUED, JobStatus.RUNNING)}
+    parent = stack.store.request_cancel("halfway")  # the parent only: the cascade never ran
+    assert parent.status is JobStatus.CANCELLED
+
+    result = runner.invoke(app, ["cancel", "halfway", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["status"] == "CANCELLED"
+    stack.sim.drain()
+    for shard in stack.store.get_many(sorted(live)):
+        assert shard.status is JobStatus.CANCELLED, (shard.job_id, shard.status)

@@ -56,6 +56,7 @@ def cancel(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) ->
     """Cancel a job (and every shard of a fan-out): at once if nobody holds it, else at the
     holder's next commit."""
     c = ctx_of(ctx)
+    # Cancelling a CANCELLED job is allowed: it cascades again to any shard still running.
     job = c.store.request_cancel(job_id)
     shards = _cascade(c, job, "cancel")
     if job.status is JobStatus.CANCELLED:
