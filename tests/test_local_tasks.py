@@ -262,7 +262,7 @@ def scan_table(
     with LocalStack(
         function=FunctionConfig(timeout_ms=hop_ms, account_concurrency=6),
         faults=faults,
-        min_margin_ms=hop_ms // 2,
+        min_margin_ms=min(hop_ms // 2, 5_000),
         checkpoint_s=1,
         action_modules=ACTIONS,
         log_level="WARNING",
