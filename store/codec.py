@@ -67,8 +67,13 @@ def non_string_key(value: Any, path: str = "state") -> str | None:
     {"1": x}), so a task reading its state back would silently see another state.
     """
     stack = [(value, path)]
+    seen: set[int] = set()  # each container once: a cycle is json.dumps's to refuse
     while stack:
         node, where = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
         if isinstance(node, dict):
             for key, child in node.items():
                 if not isinstance(key, str):

@@ -300,3 +300,19 @@ def test_a_claim_sent_twice_counts_one_hop(store: JobStore) -> None:
     assert got.job.hops == 1 and store.get("twice").hops == 1
     store.finish(got, Progress({}, {}), HopEnd(0, "finished"))
     assert store.get("twice").status is JobStatus.SUCCEEDED
+
+
+def test_a_state_with_a_non_string_key_or_a_cycle_is_refused_not_changed() -> None:
+    """json.dumps would turn {1: x} into {"1": x} without a word; a cycle must not hang the
+    check that looks for such keys."""
+    from store.codec import to_json_bytes
+    from store.errors import StateNotJson
+
+    with pytest.raises(StateNotJson, match=r"state\['a'\]\[0\]: key 1 \(int\)"):
+        to_json_bytes({"a": [{1: "x"}]})
+    loop: list[object] = []
+    loop.append({"back": loop})
+    with pytest.raises(StateNotJson, match="Circular reference"):
+        to_json_bytes({"loop": loop})
+    shared = {"k": 1}
+    assert to_json_bytes({"a": shared, "b": shared}) == b'{"a":{"k":1},"b":{"k":1}}'

@@ -54,7 +54,14 @@ NON_JSON = {
     "tuple_key": lambda: {("a", "b"): 1},
     "decimal": lambda: decimal.Decimal("1.5"),
     "complex": lambda: 1j,
+    "cycle": lambda: _cycle(),
 }
+
+
+def _cycle():
+    loop = [1]
+    loop.append({"back": loop})
+    return loop
 
 
 @register_task
@@ -108,6 +115,7 @@ KINDS = (
     "tuple_key",
     "decimal",
     "complex",
+    "cycle",
 )
 STALL_MS = WatchdogSettings().stall_after_s * 1000 + 1
 
@@ -176,6 +184,7 @@ EXPECTED = {
 @example(mode="raise_once", at=0, kind="set", extra=2)
 @example(mode="fail", at=30, kind="set", extra=1)
 @example(mode="nonjson", at=12, kind="int_key", extra=1)
+@example(mode="nonjson", at=2, kind="cycle", extra=4)
 @example(mode="hang", at=40, kind="set", extra=5)
 @example(mode="grow", at=3, kind="set", extra=9)
 def test_a_misbehaving_user_task_fails_clearly_and_loses_nothing(
