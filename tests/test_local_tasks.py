@@ -339,8 +339,8 @@ def test_dynamodb_scan_of_50000_items_in_four_segments_counts_each_once() -> Non
 @SLOW
 @pytest.mark.slow
 def test_dynamodb_scan_of_50000_items_in_four_segments_backfills_each_once() -> None:
-    """About 600 items a minute on the local stack (one UpdateItem per item through moto's
-    one-request-at-a-time server): well over an hour."""
+    """One UpdateItem per item through moto's one-request-at-a-time server: 33 minutes on
+    2 shared cores (1,996 s, 580 hops, 76 kills, 120 duplicate deliveries)."""
     done, shards, service, items = scan_50000(BACKFILL, timeout_s=10_800)
     check_scan(done, shards, service, 50_000)
     assert all(i.get("migrated") == {"S": "v2"} for i in items), "every item backfilled"
