@@ -28,6 +28,7 @@ from handler.observability import count, logger
 from handler.runtime import Runtime
 from handler.tasks.base import Resources, StepContext, Task
 from handler.tasks.catalog import get_task
+from store.constants import LAST_ERROR_LIMIT_CHARS
 from store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from store.protocol import max_hops_reached
 from store.records import (
@@ -107,6 +108,21 @@ def self_function(context: LambdaContext) -> str:
     """The function to hand off to: the invoked ARN keeps an alias or version, else the name."""
     arn = getattr(context, "invoked_function_arn", None)
     return arn if isinstance(arn, str) and arn else context.function_name
+
+
+def final_error(job: Job, error: str) -> str:
+    """The error a job ends FAILED with: what failed, in which task, and what to do next.
+
+    The exception's text is cut first, so the task and the advice always fit in `last_error`.
+    """
+    advice = (
+        f" (task {job.task!r}; the last commit is kept, nothing after it: fix the cause, then "
+        f"`baton resume {job.job_id}` goes on from there)"
+    )
+    room = LAST_ERROR_LIMIT_CHARS - len(advice) - 100  # the store's "attempt n of m" prefix
+    if len(error) > room:
+        error = error[: room - 15] + " ...[truncated]"
+    return error + advice
 
 
 class Relay:
@@ -412,6 +428,7 @@ class Relay:
 
     def _fail(self, hop: Hop, error: str, cause: Exception) -> dict[str, Any]:
         """Fail the job for good; if even that write fails, count it as a failed attempt."""
+        error = final_error(hop.job, error)
         ending = self._ending(hop, JobStatus.FAILED, error)
         try:
             self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
@@ -430,6 +447,8 @@ class Relay:
         logger.exception("task error", extra={"attempt": hop.job.attempts + 1})
         store = self.rt.store
         last = store.will_fail_on_error(hop.claim)
+        if last:
+            error = final_error(hop.job, error)
         ending = self._ending(hop, JobStatus.FAILED, error) if last else None
         for attempt in range(1, RELEASE_TRIES + 1):
             try:

@@ -176,7 +176,9 @@ class Watchdog:
             if job.restarts >= self.settings.max_restarts:
                 reason = (
                     f"{verdict.reason}; the watchdog restarted it {job.restarts} times without "
-                    f"progress. Look at the worker's logs, then `baton resume {job_id}`"
+                    f"progress. Task {job.task!r}: a hop that dies every time is often a step "
+                    f"that never returns before the deadline (keep each step well under the "
+                    f"hop's work window). Look at the worker's logs, then `baton resume {job_id}`"
                 )
                 failed = self.store.fail_stalled(job, reason)
                 count("WatchdogFailed")

@@ -56,8 +56,11 @@ class LambdaService:
         self._queue: list[Pending] = []
         self._seq = 0
         self._running = 0
-        # The events being run now, by request id (what `busy_with` looks at).
-        self._executing: dict[str, Any] = {}
+        # Every event taken from the queue and not yet settled (running, starting a worker, or
+        # about to be queued again for a retry), by a token of its own: duplicates share a
+        # request id and may run at once. `busy_with` looks here and at the queue.
+        self._in_flight: dict[int, Any] = {}
+        self._flights = 0
         self._cond = threading.Condition()
         self._closing = False
         self._threads: set[threading.Thread] = set()
@@ -146,6 +149,7 @@ class LambdaService:
                 )
                 raise errors.throttled(reason)
             self._running += 1
+            token = self._take_off(event)
         try:
             invocation, _ = self._execute(
                 Pending(wall_ms(), 0, request_id, event, wall_ms()), "sync"
@@ -154,6 +158,7 @@ class LambdaService:
             raise errors.service_error(f"could not start a worker: {exc}") from None
         finally:
             self._release_slot()
+            self._land(token)
         return invocation
 
     # ------------------------------------------------------------------ introspection
@@ -178,7 +183,7 @@ class LambdaService:
     def busy_with(self, job_id: str) -> bool:
         """Whether an event for `job_id` waits in the queue (a retry included) or runs now."""
         with self._cond:
-            events = [p.event for p in self._queue] + list(self._executing.values())
+            events = [p.event for p in self._queue] + list(self._in_flight.values())
         return any(isinstance(e, dict) and e.get("job_id") == job_id for e in events)
 
     def worker_pids(self) -> list[int]:
@@ -203,6 +208,16 @@ class LambdaService:
         self._seq += 1
         pending.seq = self._seq
         heapq.heappush(self._queue, pending)
+
+    def _take_off(self, event: Any) -> int:
+        """Hold `event` as in flight until `_land`; call with self._cond held."""
+        self._flights += 1
+        self._in_flight[self._flights] = event
+        return self._flights
+
+    def _land(self, token: int) -> None:
+        with self._cond:
+            self._in_flight.pop(token, None)
 
     def _release_slot(self) -> None:
         with self._cond:
@@ -237,8 +252,9 @@ class LambdaService:
                 if pending is None:
                     return
                 self._running += 1
+                token = self._take_off(pending.event)
                 thread = threading.Thread(
-                    target=self._run_async, args=(pending,), name="invocation", daemon=True
+                    target=self._run_async, args=(pending, token), name="invocation", daemon=True
                 )
                 self._threads.add(thread)
             thread.start()
@@ -273,7 +289,8 @@ class LambdaService:
             return heapq.heappop(self._queue)
         return None
 
-    def _run_async(self, pending: Pending) -> None:
+    def _run_async(self, pending: Pending, token: int) -> None:
+        """One delivery; the event stays in flight until it is settled (a retry queued first)."""
         try:
             try:
                 invocation, deadline = self._execute(pending, "async")
@@ -317,6 +334,7 @@ class LambdaService:
                     pending.attempt += 1
                     self._dead_letter(pending, "RetriesExhausted", pending.last_error)
         finally:
+            self._land(token)
             with self._cond:
                 self._threads.discard(threading.current_thread())
 
@@ -338,13 +356,7 @@ class LambdaService:
             "log_stream_name": f"local/[$LATEST]{worker.pid}",
             "deadline_ms": deadline,
         }
-        with self._cond:
-            self._executing[pending.request_id] = pending.event
-        try:
-            result: Result = worker.invoke(pending.event, context, timeout_ms, stop_at, killed)
-        finally:
-            with self._cond:
-                self._executing.pop(pending.request_id, None)
+        result: Result = worker.invoke(pending.event, context, timeout_ms, stop_at, killed)
         if worker.alive:
             self.pool.checkin(worker, keep_idle=max(1, self.config.concurrency_cap))
         else:

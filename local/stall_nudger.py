@@ -50,4 +50,7 @@ class LocalWatchdog:
         lost = (job.status is JobStatus.QUEUED and job.lease_owner is None) or (
             job.status is JobStatus.RUNNING and not job.lease_alive(self.stack.store.clock.now_ms())
         )
-        return lost and self.stack.lambda_.config.concurrency_cap > 0 and self.stack.lambda_.idle()
+        service = self.stack.lambda_
+        # This job's events only: another job's hops (a fan-out parent polling its shards) keep
+        # the service busy without ever bringing this one back.
+        return lost and service.config.concurrency_cap > 0 and not service.busy_with(job.job_id)

@@ -60,8 +60,38 @@ class EncodedState:
     ref: StateRef | None = None
 
 
+def non_string_key(value: Any, path: str = "state") -> str | None:
+    """Where `value` holds a dict key that is not a string, else None.
+
+    `json.dumps` would turn such a key into a string without a word ({1: x} comes back as
+    {"1": x}), so a task reading its state back would silently see another state.
+    """
+    stack = [(value, path)]
+    seen: set[int] = set()  # each container once: a cycle is json.dumps's to refuse
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    return f"{where}: key {key!r} ({type(key).__name__})"
+                stack.append((child, f"{where}[{key!r}]"))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
+    return None
+
+
 def to_json_bytes(value: Any) -> bytes:
-    """Canonical JSON: the same state always gives the same bytes."""
+    """Canonical JSON: the same state always gives the same bytes, and reads back equal."""
+    bad_key = non_string_key(value)
+    if bad_key is not None:
+        raise StateNotJson(
+            f"task state must be JSON (dicts with string keys, lists, str, int, float, bool): "
+            f"{bad_key} would come back as a string"
+        )
     try:
         return json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+# BATON_SLOW_TESTS chooses which tests run; it is no setting of baton's, so it is kept.
+KEPT = ("BATON_SLOW_TESTS",)
 for _name in list(os.environ):
+    if _name in KEPT:
+        continue
     if _name.startswith(("AWS_ENDPOINT_URL", "BATON_")) or _name in ("AWS_PROFILE",):
         del os.environ[_name]
 os.environ.update(

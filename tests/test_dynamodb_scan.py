@@ -330,3 +330,33 @@ def test_the_cli_starts_a_segmented_scan(stack: Stack) -> None:
     assert job.status is JobStatus.SUCCEEDED, job.last_error
     assert job.counters["items"] == 40
     assert job.params["segments"] == 2
+
+
+def test_a_slow_scan_call_does_not_shrink_the_pages(aws: None) -> None:
+    """Each Scan call costs a fixed 400 ms (as a call on a large table does on a slow service):
+    pages are sized from the time per item measured after the call, so a hop reads a few large
+    pages. Spreading the call's time over a page's items made the small page at the end of one
+    hop look slow per item, and the next hop began with a tiny page, and paid the call again."""
+    table_actions.reset()
+    client = boto3.client("dynamodb", region_name=REGION)
+    clock: dict[str, Any] = {}
+    limits: list[int] = []
+
+    def slow_call(params: dict[str, Any], **_: Any) -> None:
+        limits.append(int(params.get("Limit", 0)))
+        clock["clock"].advance(400)
+
+    client.meta.events.register("before-parameter-build.dynamodb.Scan", slow_call)
+    with local_stack(timeout_ms=3_000, action_modules=ACTIONS, dynamodb=client) as stack:
+        clock["clock"] = stack.clock
+        keys = fill_table(client, TABLE, 800)
+        stack.start({"source_table": TABLE}, task="dynamodb-scan", job_id="slow")
+        stack.sim.drain()
+        job = stack.job("slow")
+
+    assert job.status is JobStatus.SUCCEEDED, job.last_error
+    assert job.counters["items"] == len(keys)
+    # One page fills a hop (about 70 items here), and no page is cut down to a few items
+    # (before: 38 calls in 19 hops, pages of 1 to 30 items).
+    assert len(limits) <= job.hops + 1, f"{len(limits)} Scan calls in {job.hops} hops: {limits}"
+    assert min(limits) >= 50, limits

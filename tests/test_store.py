@@ -325,3 +325,19 @@ def test_watchdog_restarts_keep_the_item_attribute_rearms(store: JobStore) -> No
     store.checkpoint(c, Progress({"start_after": "k"}, {"objects": 1}))
     assert store.get("job-1").restarts == 0
     assert "rearms" not in raw.get_item(TableName=store.table_name, Key=key)["Item"]
+
+
+def test_a_state_with_a_non_string_key_or_a_cycle_is_refused_not_changed() -> None:
+    """json.dumps would turn {1: x} into {"1": x} without a word; a cycle must not hang the
+    check that looks for such keys."""
+    from store.codec import to_json_bytes
+    from store.errors import StateNotJson
+
+    with pytest.raises(StateNotJson, match=r"state\['a'\]\[0\]: key 1 \(int\)"):
+        to_json_bytes({"a": [{1: "x"}]})
+    loop: list[object] = []
+    loop.append({"back": loop})
+    with pytest.raises(StateNotJson, match="Circular reference"):
+        to_json_bytes({"loop": loop})
+    shared = {"k": 1}
+    assert to_json_bytes({"a": shared, "b": shared}) == b'{"a":{"k":1},"b":{"k":1}}'

@@ -252,18 +252,21 @@ class DynamoDBScan(Task):
 
     def _learn_item_ms(self, state: dict[str, Any], ctx: StepContext) -> None:
         """Per-item time as the relay sees it (the action and the relay's own work), on the
-        clock the budget uses; kept in the state so the next hop's first page is sized too."""
+        clock the budget uses, from the end of the page's Scan call: the call's own time is
+        mostly a fixed cost per page (learned apart, as `page_ms`), and spreading it over the
+        page's items would make a small page look slow per item, and the next page smaller
+        still. Both are kept in the state, so the next hop's first page is sized too."""
         spent = self._page_started_ms - ctx.remaining_ms()
         state["item_ms"] = round(max(MIN_ITEM_MS, spent / self._page_items), 3)
 
     def _limit(self, state: dict[str, Any], ctx: StepContext) -> int:
-        """Size the page to what the hop's time left can process, so a hop never reads (and
-        pays read units for) items it has no time for; the first page of a job is small."""
-        self._page_started_ms, self._page_items = ctx.remaining_ms(), 0
+        """Size the page to what the hop's time left can process after the Scan call itself,
+        so a hop never reads (and pays read units for) items it has no time for; the first
+        page of a job is small."""
         item_ms = state.get("item_ms")
         if not item_ms:
             return FIRST_PAGE
-        window = max(0, ctx.work_window_ms())
+        window = max(0, ctx.work_window_ms() - int(state.get("page_ms", 0)))
         return max(1, min(MAX_PAGE, int(window / float(item_ms))))
 
     def _scan_page(self, state: dict[str, Any], ctx: StepContext) -> bool:
@@ -284,6 +287,7 @@ class DynamoDBScan(Task):
                 request["ExpressionAttributeNames"] = self.params["filter_names"]
             if "filter_values" in self.params:
                 request["ExpressionAttributeValues"] = self.params["filter_values"]
+        before = ctx.remaining_ms()
         try:
             page = self._client().scan(**request)
         except ClientError as exc:
@@ -295,6 +299,8 @@ class DynamoDBScan(Task):
                 raise JobFailure(f"{NAME} on table {self.table!r}: {code}: {exc}") from exc
             raise
         self._backoff_s = 0.0
+        self._page_started_ms, self._page_items = ctx.remaining_ms(), 0
+        state["page_ms"] = max(0, before - self._page_started_ms)
         ctx.count("scanned", int(page.get("ScannedCount", 0)))
         self._buffer.extend(page.get("Items", []))
         self._page_end = page.get("LastEvaluatedKey")

@@ -87,6 +87,9 @@ class LambdaSim:
         # Decides, per accepted invoke, whether the event is lost on the way (as when a
         # function's reserved concurrency is 0 and events go to the on-failure destination).
         self.lose: Callable[[dict[str, Any]], bool] = lambda event: False
+        # Kill a hop whose clock passes its deadline, as Lambda does: a step that never returns
+        # is stopped the first time it reads the clock or sleeps past it.
+        self.kill_at_deadline = False
 
     # botocore hook: short-circuits lambda.Invoke and queues the event instead.
     def on_invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
@@ -110,6 +113,8 @@ class LambdaSim:
         context = FakeContext(
             self.clock, self.clock.now_ms() + self.timeout_ms, aws_request_id=delivery.request_id
         )
+        if self.kill_at_deadline:
+            self.clock.alarm_at_ms, self.clock.alarm = context.deadline_ms, self._timed_out
         try:
             self.results.append(lambda_handler(delivery.event, context))
         except (Killed, Exception) as exc:
@@ -124,6 +129,12 @@ class LambdaSim:
                 self.queue.append(retry)
             else:
                 self.dead_letters.append(delivery)
+        finally:
+            self.clock.alarm_at_ms = self.clock.alarm = None
+
+    @staticmethod
+    def _timed_out() -> None:
+        raise Killed("Task timed out: the deadline passed")
 
     def drain(
         self,
