@@ -206,8 +206,11 @@ def test_pause_and_cancel_act_at_once_when_nobody_holds_the_job(store: JobStore)
     assert store.request_pause("job-1").status is JobStatus.PAUSED, "pausing twice is harmless"
     cancelled = store.request_cancel("job-1")
     assert cancelled.status is JobStatus.CANCELLED and cancelled.finished_at is not None
+    again = store.request_cancel("job-1")
+    assert again.status is JobStatus.CANCELLED, "cancelling twice is harmless (the CLI cascades)"
+    assert again.finished_at == cancelled.finished_at, "and changes nothing"
     with pytest.raises(IllegalTransition, match="CANCELLED"):
-        store.request_cancel("job-1")
+        store.request_pause("job-1")
     with pytest.raises(IllegalTransition, match="cannot be resumed"):
         store.resume("job-1")
 
