@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo clean package deploy bench chaos compare
+.PHONY: setup test lint format demo clean package deploy bench chaos compare typecheck-links
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "baton needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.12"'
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP)
+# mypy cannot follow the editable install's import hook (baton.handler -> handler/, ...):
+# it reads the packages through these links (pyproject's mypy_path).
+TYPECHECK := build/typecheck/baton
+typecheck-links:
+	@mkdir -p $(TYPECHECK) && for p in handler store cli local; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+
+setup: $(STAMP) typecheck-links
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
@@ -35,7 +41,7 @@ DEMO_ARGS ?=
 demo: $(STAMP)
 	$(BIN)/baton demo $(DEMO_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck-links
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from handler.actions import ActionContext, ObjectRef
+from baton.handler.actions import ActionContext, ObjectRef
 
 
 def sleep(obj: ObjectRef, ctx: ActionContext) -> None:

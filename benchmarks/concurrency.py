@@ -21,6 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from baton.handler.launch import prepare
+from baton.store.clock import wall_ms as now_ms
+from baton.store.errors import InvalidJob
 from benchmarks.figures import median_interval, note_errors
 from benchmarks.harness import (
     ACTIONS,
@@ -31,9 +34,6 @@ from benchmarks.harness import (
     plain_walk,
 )
 from benchmarks.sizes import BenchConfig
-from handler.launch import prepare
-from store.clock import wall_ms as now_ms
-from store.errors import InvalidJob
 
 TAG_ACTION = f"{ACTIONS}:tag"
 TAG_OP = "s3.PutObjectTagging"

@@ -21,12 +21,12 @@ from typing import Any
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
+from baton.handler.launch import launch, prepare
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.store.records import JobStatus
 from benchmarks.harness import ACTIONS, Env, injected_latency, one_at_a_time
 from benchmarks.sizes import BenchConfig
-from handler.launch import launch, prepare
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from store.records import JobStatus
 
 TAG = f"{ACTIONS}:tag"
 BUCKET = "fanout-bench"

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from baton.handler.launch import prepare, send_event
+from baton.store.clock import wall_ms as now_ms
+from baton.store.codec import StateCodec, to_json_bytes
+from baton.store.records import Claim, JobStatus, Progress
 from benchmarks.harness import (
     ACTIONS,
     STATE_BUCKET,
@@ -32,10 +36,6 @@ from benchmarks.harness import (
     raw_listing,
 )
 from benchmarks.sizes import BenchConfig
-from handler.launch import prepare, send_event
-from store.clock import wall_ms as now_ms
-from store.codec import StateCodec, to_json_bytes
-from store.records import Claim, JobStatus, Progress
 
 # Failed attempts seen anywhere in the run (the relay re-raised; the runner retried like Lambda).
 ERRORS: list[dict[str, str]] = []
@@ -369,7 +369,7 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     DynamoDB writes are counted at the server too. Each hop's `started_at` (its claim) and
     `ended_at` (its hand-off write) come from the item's `recent_hops`, polled as the chain runs.
     """
-    from local.function import FunctionConfig
+    from baton.local.function import FunctionConfig
 
     bucket = env.bucket("handoff-walk", cfg.handoff_objects)
     store = env.store()
@@ -467,7 +467,7 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     }
 
 
-def import_time(reps: int, module: str = "handler.app") -> dict[str, float]:
+def import_time(reps: int, module: str = "baton.handler.app") -> dict[str, float]:
     """The Lambda package's import time in a fresh interpreter (`python -X importtime`): what a
     cold start adds before the handler runs, besides the sandbox's own start that AWS adds."""
     values = []

@@ -1,7 +1,7 @@
 """The pieces every figure uses: the server, clients, the job store, and three ways to walk a
 bucket (baton's relay in this process, a plain boto3 loop, and the bare listing).
 
-The relay runs here, in the benchmark's own process, through `handler.relay.Relay` with a real
+The relay runs here, in the benchmark's own process, through `baton.handler.relay.Relay` with a real
 `Runtime` (the same objects a Lambda worker builds), so its time is measured without process
 hops or HTTP to a Lambda service in the way; the local Lambda service is used where hand-offs
 themselves are the figure (`benchmarks.handoff`).
@@ -30,24 +30,24 @@ import boto3  # noqa: E402
 from botocore.awsrequest import AWSResponse, HTTPHeaders  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
+from baton.handler.config import RelaySettings  # noqa: E402
+from baton.handler.event import RelayEvent  # noqa: E402
+from baton.handler.launch import prepare  # noqa: E402
+from baton.handler.observability import metrics  # noqa: E402
+from baton.handler.relay import Relay  # noqa: E402
+from baton.handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
+from baton.store.clock import wall_ms as now_ms  # noqa: E402
+from baton.store.codec import StateCodec  # noqa: E402
+from baton.store.model import bind_job_model  # noqa: E402
+from baton.store.protocol import AuditSink, JobStore  # noqa: E402
+from baton.store.records import Job  # noqa: E402
 from benchmarks.server import BenchServer  # noqa: E402
-from handler.config import RelaySettings  # noqa: E402
-from handler.event import RelayEvent  # noqa: E402
-from handler.launch import prepare  # noqa: E402
-from handler.observability import metrics  # noqa: E402
-from handler.relay import Relay  # noqa: E402
-from handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
-from store.clock import wall_ms as now_ms  # noqa: E402
-from store.codec import StateCodec  # noqa: E402
-from store.model import bind_job_model  # noqa: E402
-from store.protocol import AuditSink, JobStore  # noqa: E402
-from store.records import Job  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from local.function import FunctionConfig
-    from local.stack import LocalStack
+    from baton.local.function import FunctionConfig
+    from baton.local.stack import LocalStack
 
 REGION = "us-east-1"
 TABLE = "baton-bench"
@@ -107,7 +107,7 @@ class Env:
         )
 
     def worker_s3(self) -> S3Client:
-        """An S3 client made as a Lambda worker makes its own (`handler.runtime`: its session,
+        """An S3 client made as a Lambda worker makes its own (`baton.handler.runtime`: its session,
         its connection pool and retries), on this server: the relay's, never the plain loop's,
         which is what a user writes with boto3's defaults."""
         if self._worker_s3 is None:
@@ -141,7 +141,7 @@ class Env:
     ) -> LocalStack:
         """The local stack with its workers on this server (where hand-offs are the figure):
         the benchmark's table, state bucket and actions, quiet logs, no EMF metrics."""
-        from local.stack import LocalStack
+        from baton.local.stack import LocalStack
 
         return LocalStack(
             function=function,
@@ -247,8 +247,8 @@ def one_at_a_time(task: str, params: dict[str, Any]) -> dict[str, Any]:
     """`params` with `concurrency: 1` where this build's task takes it (a custom action runs
     several objects at once by default there): figures about hops and shards compare like
     with like, one object at a time, whatever the build."""
-    from handler.launch import prepare
-    from store.errors import InvalidJob
+    from baton.handler.launch import prepare
+    from baton.store.errors import InvalidJob
 
     serial = {**params, "concurrency": 1}
     try:

@@ -16,9 +16,9 @@ import threading
 import time
 from typing import Any
 
-from local.function import FunctionConfig
-from local.sample_inputs import json_lines
-from local.stack import LocalStack
+from baton.local.function import FunctionConfig
+from baton.local.sample_inputs import json_lines
+from baton.local.stack import LocalStack
 
 BUCKET = "bench-lines"
 KEY = "export.jsonl"
@@ -70,7 +70,7 @@ def one_size(size_mb: int) -> dict[str, Any]:
         s3 = stack.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
-        from handler.launch import launch, prepare
+        from baton.handler.launch import launch, prepare
 
         spec = prepare(
             "s3-lines",

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from baton.handler.actions.action import FunctionAction
 from benchmarks.cost import PRICES, PRICES_TAKEN, Measured, model
-from handler.actions.action import FunctionAction
 
 GOAL_RATIO = 0.97
 # a custom action's objects in flight per hop by default
@@ -292,7 +292,7 @@ def _section_about(page: Page, results: dict[str, Any], meta: dict[str, Any]) ->
     w(f"- Versions: boto3 {meta['boto3']}, moto {meta['moto']}, pynamodb {meta['pynamodb']}")
     w(
         "- Harness: `benchmarks/` (server, harness, figures, the durable peer, the latency "
-        "figures, fan-out, cost model, this report). The relay runs as `handler.relay.Relay` with "
+        "figures, fan-out, cost model, this report). The relay runs as `baton.handler.relay.Relay` with "
         "a real `Runtime` in the benchmark's process (the objects a Lambda worker builds), except "
         "for the hand-off latency and the fan-out, which run real worker processes on the local "
         "Lambda service. DynamoDB and S3 requests are counted at the server, by operation, with "
@@ -567,7 +567,7 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         "botocore parses it); baton can run faster than that bare paging because its client "
         "parses faster and its next page is requested while this one is worked. In the plain "
         "loop most of the client's CPU is `dateutil` parsing every `LastModified`; baton's S3 "
-        "client is made as a Lambda worker makes it (`handler.runtime.worker_session`: "
+        "client is made as a Lambda worker makes it (`baton.handler.runtime.worker_session`: "
         "ISO 8601 timestamps read by `datetime.fromisoformat`, anything else by botocore's "
         "parser; a connection pool that holds every worker), which is part of the product, so "
         "the figure compares it with what a user writes with boto3's defaults. baton's own per-"
@@ -864,7 +864,7 @@ def _handoff_on_aws(page: Page, hand: dict[str, Any]) -> None:
         "waits in Lambda's internal queue for asynchronous events (AWS publishes no bound; under "
         "throttling an event is retried for up to 6 hours), and when no warm sandbox is free it "
         "pays a cold start: the sandbox and runtime start (AWS's, not measurable here) and the "
-        "package's imports, measured here: `python -X importtime -c 'import handler.app'` in a "
+        "package's imports, measured here: `python -X importtime -c 'import baton.handler.app'` in a "
         f"fresh interpreter, median **{imp['median']:,.0f} ms**, largest {imp['max']:,.0f} ms "
         f"({imp['reps']} runs on this loaded machine; Lambda's CPU share grows with memory).\n"
     )
@@ -883,7 +883,7 @@ def _section_state(page: Page, results: dict[str, Any], meta: dict[str, Any]) ->
     state = results["state"]
     w("## State size: checkpoint time\n")
     w(
-        "`store.codec.StateCodec` through `JobStore.checkpoint` (the codec's JSON + zlib, then the "
+        "`baton.store.codec.StateCodec` through `JobStore.checkpoint` (the codec's JSON + zlib, then the "
         "conditional item write, plus for a spilled state the S3 put and the delete of the "
         "superseded object), against a raw `PutObject` of the same uncompressed JSON. The state is "
         "a list of random hex strings, which zlib halves. Inline is possible only while the "

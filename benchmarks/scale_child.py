@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from baton.store.records import JobStatus
 from benchmarks.harness import Env, RelayRunner, plain_walk, raw_listing
-from store.records import JobStatus
 
 PAGE = 4096
 

@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from local.moto_server import MotoServer
-from local.moto_server import serve as serve_moto
-from store.model import STATUS_INDEX_ATTRIBUTES
+from baton.local.moto_server import MotoServer
+from baton.local.moto_server import serve as serve_moto
+from baton.store.model import STATUS_INDEX_ATTRIBUTES
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ACCOUNT = "123456789012"

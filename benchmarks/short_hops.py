@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from baton.handler.event import RelayEvent
+from baton.handler.observability import metrics
+from baton.handler.relay import Relay
+from baton.store.clock import wall_ms as now_ms
 from benchmarks.harness import BenchContext, Env, RelayRunner, plain_walk
-from handler.event import RelayEvent
-from handler.observability import metrics
-from handler.relay import Relay
-from store.clock import wall_ms as now_ms
 
 OBJECTS = 60_000
 HOP_SECONDS = (3, 10, 60)

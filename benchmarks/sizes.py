@@ -30,7 +30,7 @@ class BenchConfig:
     writes_max_hops: int = 60
     writes_sizes: tuple[int, ...] = (1_000, 10_000, 30_000)
     # state size
-    # the largest stays under the state cap (store.constants.STATE_MAX_BYTES, 64 MiB)
+    # the largest stays under the state cap (baton.store.constants.STATE_MAX_BYTES, 64 MiB)
     state_sizes: tuple[int, ...] = (1 * KB, 10 * KB, 100 * KB, 1 * MB, 10 * MB, 60 * MB)
     # scaling, each walk in a fresh process
     scale_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from baton.handler.tasks.listing import Lister
 from benchmarks.harness import Env, RelayRunner, plain_walk
-from handler.tasks.listing import Lister
 
 
 @contextmanager

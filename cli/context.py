@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import boto3
 import typer
 
-from handler.config import RelaySettings
-from store.config import StoreSettings, resolve_region
-from store.protocol import JobStore
+from baton.handler.config import RelaySettings
+from baton.store.config import StoreSettings, resolve_region
+from baton.store.protocol import JobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

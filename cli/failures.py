@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from cli.output import EXIT_USAGE, fail
-from store.errors import BatonError, ConfigError, InvalidJob, JobConflict, LiveLease
+from baton.cli.output import EXIT_USAGE, fail
+from baton.store.errors import BatonError, ConfigError, InvalidJob, JobConflict, LiveLease
 
 F = TypeVar("F", bound=Callable[..., Any])
 

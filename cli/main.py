@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import control, failed_events, inspect, jobs, local, reports, setup
-from cli.context import CliContext
-from cli.output import EXIT_USAGE, fail
+from baton.cli.commands import control, failed_events, inspect, jobs, local, reports, setup
+from baton.cli.context import CliContext
+from baton.cli.output import EXIT_USAGE, fail
 
 app = typer.Typer(
     name="baton",

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.view import JobView, format_counters
-from store.clock import SystemClock, iso_from_ms
-from store.records import Job
-from store.units import duration, human_bytes
+from baton.cli.view import JobView, format_counters
+from baton.store.clock import SystemClock, iso_from_ms
+from baton.store.records import Job
+from baton.store.units import duration, human_bytes
 
 console = Console()
 err_console = Console(stderr=True)

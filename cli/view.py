@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handler.tasks.catalog import find_task
-from handler.watchdog import WatchdogSettings
-from store.clock import ms_from_iso
-from store.health import Verdict, assess
-from store.records import HopRecord, Job
-from store.units import duration
+from baton.handler.tasks.catalog import find_task
+from baton.handler.watchdog import WatchdogSettings
+from baton.store.clock import ms_from_iso
+from baton.store.health import Verdict, assess
+from baton.store.records import HopRecord, Job
+from baton.store.units import duration
 
 RATE_HOPS = 5
 

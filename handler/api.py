@@ -4,7 +4,7 @@ A task is a loop broken into small steps. baton runs `step` until the hop's time
 commits the state and counters together (conditional writes fenced by epoch and lease owner),
 and hands the job to the next invocation, which loads the state and steps on.
 
-    from handler.api import StepContext, Task, register_task, whole_number
+    from baton.handler.api import StepContext, Task, register_task, whole_number
 
     @register_task
     class Countdown(Task):
@@ -39,7 +39,7 @@ The rules a task keeps (baton enforces what it can and fails the job clearly oth
 
 from __future__ import annotations
 
-from handler.actions import (
+from baton.handler.actions import (
     BUILTIN_ACTIONS,
     ActionContext,
     ActionFunction,
@@ -50,10 +50,10 @@ from handler.actions import (
     validate_action,
     validate_function_name,
 )
-from handler.actions.params import bucket_name, known_params, only, whole_number
-from handler.tasks.base import JobFailure, Resources, StepContext, Task
-from handler.tasks.registry import register_task
-from handler.tasks.shards import (
+from baton.handler.actions.params import bucket_name, known_params, only, whole_number
+from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
+from baton.handler.tasks.registry import register_task
+from baton.handler.tasks.shards import (
     SHARD_PARAMS,
     Shards,
     pass_on_request,
@@ -63,8 +63,8 @@ from handler.tasks.shards import (
     tally,
     validate_shard_params,
 )
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 
 # The name the issue text uses for a parameter error; the same class.
 InvalidParams = InvalidJob

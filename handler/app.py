@@ -1,14 +1,14 @@
-"""The Lambda entry point: `handler.app.lambda_handler`."""
+"""The Lambda entry point: `baton.handler.app.lambda_handler`."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from handler.event import InvalidEvent, parse_relay_event
-from handler.observability import count, logger, metrics
-from handler.relay import LambdaContext, Relay
-from handler.runtime import get_runtime
+from baton.handler.event import InvalidEvent, parse_relay_event
+from baton.handler.observability import count, logger, metrics
+from baton.handler.relay import LambdaContext, Relay
+from baton.handler.runtime import get_runtime
 
 
 def warm_at_init() -> None:

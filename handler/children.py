@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from handler.launch import prepare, send_event
-from handler.tasks.catalog import find_task
-from handler.tasks.shards import planned_shard_ids
-from store.errors import BatonError, IllegalTransition, JobNotFound
-from store.protocol import JobStore
-from store.records import Job, JobStatus
+from baton.handler.launch import prepare, send_event
+from baton.handler.tasks.catalog import find_task
+from baton.handler.tasks.shards import planned_shard_ids
+from baton.store.errors import BatonError, IllegalTransition, JobNotFound
+from baton.store.protocol import JobStore
+from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from store.config import int_setting
-from store.errors import ConfigError
+from baton.store.config import int_setting
+from baton.store.errors import ConfigError
 
 DEFAULT_FUNCTION = "baton-worker"
 DEFAULT_MIN_MARGIN_MS = 10_000

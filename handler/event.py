@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from store.constants import JOB_ID_PATTERN
+from baton.store.constants import JOB_ID_PATTERN
 
 MAX_EPOCH = 2**53
 

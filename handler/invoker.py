@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler.observability import logger
+from baton.handler.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

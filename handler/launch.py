@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from handler.event import RelayEvent
-from handler.tasks.catalog import get_task
-from store.constants import (
+from baton.handler.event import RelayEvent
+from baton.handler.tasks.catalog import get_task
+from baton.store.constants import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_HOPS,
     JOB_ID_PATTERN,
     MAX_MAX_ATTEMPTS,
     MAX_MAX_HOPS,
 )
-from store.errors import BatonError, InvalidJob
-from store.protocol import JobStore
-from store.records import Job, JobSpec
+from baton.store.errors import BatonError, InvalidJob
+from baton.store.protocol import JobStore
+from baton.store.records import Job, JobSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

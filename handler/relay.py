@@ -19,19 +19,19 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handler import faults
-from handler.budget import TimeBudget
-from handler.children import ChildJobs
-from handler.event import RelayEvent
-from handler.invoker import SelfInvoker
-from handler.observability import count, logger
-from handler.runtime import Runtime
-from handler.tasks.base import Resources, StepContext, Task
-from handler.tasks.catalog import get_task
-from store.constants import LAST_ERROR_LIMIT_CHARS
-from store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
-from store.protocol import max_hops_reached
-from store.records import (
+from baton.handler import faults
+from baton.handler.budget import TimeBudget
+from baton.handler.children import ChildJobs
+from baton.handler.event import RelayEvent
+from baton.handler.invoker import SelfInvoker
+from baton.handler.observability import count, logger
+from baton.handler.runtime import Runtime
+from baton.handler.tasks.base import Resources, StepContext, Task
+from baton.handler.tasks.catalog import get_task
+from baton.store.constants import LAST_ERROR_LIMIT_CHARS
+from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
+from baton.store.protocol import max_hops_reached
+from baton.store.records import (
     Claim,
     ClaimRejected,
     Counters,

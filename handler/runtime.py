@@ -17,15 +17,15 @@ import botocore.session
 from botocore.config import Config
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 
-from handler.config import RelaySettings
-from handler.faults import FaultPoints, NoFaults
-from handler.tasks.registry import load_task_modules
-from handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
-from store.clock import Clock, SystemClock
-from store.config import StoreSettings, resolve_region
-from store.errors import InvalidJob
-from store.protocol import JobStore
-from store.reports import ReportStore
+from baton.handler.config import RelaySettings
+from baton.handler.faults import FaultPoints, NoFaults
+from baton.handler.tasks.registry import load_task_modules
+from baton.handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
+from baton.store.clock import Clock, SystemClock
+from baton.store.config import StoreSettings, resolve_region
+from baton.store.errors import InvalidJob
+from baton.store.protocol import JobStore
+from baton.store.reports import ReportStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

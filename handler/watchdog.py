@@ -12,7 +12,7 @@ leaves it alone: a re-send would only add a duplicate to the backlog and count a
 job. An operator's cancel or pause on a job whose holder died is applied, never dropped.
 Every candidate is read, page after page.
 
-Runs on a schedule as `handler.watchdog.lambda_handler`, or from a terminal as
+Runs on a schedule as `baton.handler.watchdog.lambda_handler`, or from a terminal as
 `baton watchdog --once`.
 """
 
@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler.launch import InvokeFailed, send_event
-from handler.observability import count, logger, metrics
-from handler.runtime import get_runtime
-from store.clock import iso_from_ms
-from store.config import int_setting
-from store.constants import DEFAULT_MAX_RESTARTS, DEFAULT_STALL_AFTER_S
-from store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
-from store.health import Health, assess
-from store.protocol import JobStore
-from store.records import Job, JobStatus
+from baton.handler.launch import InvokeFailed, send_event
+from baton.handler.observability import count, logger, metrics
+from baton.handler.runtime import get_runtime
+from baton.store.clock import iso_from_ms
+from baton.store.config import int_setting
+from baton.store.constants import DEFAULT_MAX_RESTARTS, DEFAULT_STALL_AFTER_S
+from baton.store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
+from baton.store.health import Health, assess
+from baton.store.protocol import JobStore
+from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -10,7 +10,8 @@ the package root, or an installable project or wheel, installed with its depende
 imports each of them in the fresh environment too). `make package USER_CODE=... REQUIREMENTS=...
 USER_MODULES=...` passes them.
 
-What goes in: the `handler` and `store` packages, and the project's runtime dependencies from
+What goes in: the `baton.handler` and `baton.store` packages (`baton/handler/`,
+`baton/store/` in the zip, `baton` a namespace package), and the project's runtime dependencies from
 pyproject.toml less the CLI-only ones (typer, rich), resolved by pip for the runtime and the
 architecture the SAM template declares (python3.13, arm64), wheels only, at the versions installed
 in the environment that runs the build (the test venv). No dev tool, no CLI. Every module is
@@ -27,7 +28,8 @@ of hours does not notice.
 
 `verify` creates a virtual environment without pip (so it holds nothing but the standard
 library), puts the unzipped package on its path as Lambda puts /var/task, imports every module
-of `handler` and `store` from there and runs `handler.app.lambda_handler` on a malformed event
+of `baton.handler` and `baton.store` from there and runs
+`baton.handler.app.lambda_handler` on a malformed event
 (which needs no AWS). Distributions with compiled code (pydantic-core) are built for the target
 architecture and cannot load on another one; for those alone the same versions are installed
 for this machine and put ahead of the package on the path. Every Python file imported is the
@@ -57,7 +59,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "build" / "lambda"
 ZIP_NAME = "baton-lambda.zip"  # the template's Globals CodeUri points here
 MANIFEST_NAME = "manifest.json"
-CODE_PACKAGES = ("handler", "store")
+# Installed package -> repository folder; the zip holds them under baton/.
+CODE_PACKAGES = {"baton.handler": "handler", "baton.store": "store"}
+NAMESPACE = "baton"
 # Dependencies of the `baton` command only; the functions never import them.
 CLI_ONLY = frozenset({"typer", "rich"})
 PLATFORMS = {
@@ -131,9 +135,11 @@ def tested_versions() -> list[str]:
 
 
 def _copy_code(dest: Path) -> None:
-    for name in CODE_PACKAGES:
+    for package, folder in CODE_PACKAGES.items():
         shutil.copytree(
-            ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            ROOT / folder,
+            dest.joinpath(*package.split(".")),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
 
 
@@ -180,7 +186,7 @@ def _installable(path: Path) -> bool:
 
 def _add_user_code(tree: Path, paths: list[Path], pip_target: list[str]) -> list[str]:
     """Copy folders of modules into the package root, install projects and wheels; return what
-    was added (for the manifest). A user module may not shadow baton's own packages."""
+    was added (for the manifest). A user module may not shadow baton's own namespace (`baton`)."""
     added = []
     for path in paths:
         if not path.exists():
@@ -198,7 +204,7 @@ def _add_user_code(tree: Path, paths: list[Path], pip_target: list[str]) -> list
             )
             if skip:
                 continue
-            if entry.name in CODE_PACKAGES or entry.stem in CODE_PACKAGES:
+            if NAMESPACE in (entry.name, entry.stem):
                 raise SystemExit(f"--user-code {entry} would replace baton's own {entry.stem!r}")
             if entry.is_dir():
                 shutil.copytree(
@@ -348,13 +354,13 @@ import importlib, json, os, pkgutil, sys
 package = os.path.realpath(os.environ["BATON_PACKAGE_DIR"])
 overlay = os.path.realpath(os.environ["BATON_NATIVE_DIR"])
 imported = []
-for top in ("handler", "store"):
+for top in ("baton.handler", "baton.store"):
     root = importlib.import_module(top)
     imported.append(top)
     for info in pkgutil.walk_packages(root.__path__, top + "."):
         importlib.import_module(info.name)
         imported.append(info.name)
-import handler.app
+import baton.handler.app
 user_modules = [m for m in os.environ.get("BATON_USER_MODULES", "").split(",") if m]
 for name in user_modules:
     importlib.import_module(name)
@@ -371,7 +377,7 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 900_000
 
-result = handler.app.lambda_handler({"not": "a relay event"}, Context())
+result = baton.handler.app.lambda_handler({"not": "a relay event"}, Context())
 assert result["outcome"] == "rejected", result
 outside = sorted(
     name for name, mod in list(sys.modules.items())
@@ -380,7 +386,7 @@ outside = sorted(
                                                        os.path.realpath(sys.base_prefix)))
 )
 assert not outside, f"modules loaded from outside the package: {outside}"
-for forbidden in ("cli", "local", "typer", "rich", "moto", "pytest"):
+for forbidden in ("baton.cli", "baton.local", "typer", "rich", "moto", "pytest"):
     assert forbidden not in sys.modules, forbidden
 print("BATON-CHECK " + json.dumps({
     "python": sys.version.split()[0], "modules": len(imported), "outcome": result["outcome"],
@@ -392,7 +398,7 @@ print("BATON-CHECK " + json.dumps({
 _IMPORT = r"""
 import time
 started = time.perf_counter()
-import handler.app, handler.watchdog
+import baton.handler.app, baton.handler.watchdog
 print("BATON-IMPORT-MS %.1f" % ((time.perf_counter() - started) * 1000))
 """
 

@@ -24,17 +24,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from handler.launch import launch, prepare
-from local.demo_watch import checks_pass, follow, run_summary, verdict
-from local.fault_knobs import FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.records import Job
-from store.units import human_bytes
+from baton.handler.launch import launch, prepare
+from baton.local.demo_watch import checks_pass, follow, run_summary, verdict
+from baton.local.fault_knobs import FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.records import Job
+from baton.store.units import human_bytes
 
 DEMO_BUCKET = "baton-demo"
-DEMO_ACTION = "local.demo_actions:checksum"
+DEMO_ACTION = "baton.local.demo_actions:checksum"
 FILL_THREADS = 8
 
 

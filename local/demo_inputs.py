@@ -18,14 +18,14 @@ from typing import Any
 
 from rich.console import Console
 
-from handler.launch import launch, prepare
-from local.demo_watch import checks_pass, follow, run_summary, verdict
-from local.fault_knobs import FaultConfig
-from local.function import FunctionConfig
-from local.sample_inputs import json_lines, put_inventory
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.records import Job
+from baton.handler.launch import launch, prepare
+from baton.local.demo_watch import checks_pass, follow, run_summary, verdict
+from baton.local.fault_knobs import FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.sample_inputs import json_lines, put_inventory
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.records import Job
 
 INPUTS = ("manifest", "lines")
 INVENTORY_BUCKET = "baton-inventory"

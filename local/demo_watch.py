@@ -10,9 +10,9 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.records import Job, JobStatus
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.records import Job, JobStatus
 
 POLL_S = 0.2  # how often a demo reads the job item; the display refreshes at this pace
 

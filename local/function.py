@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from store.constants import CLOCK_SKEW_MS
+from baton.store.constants import CLOCK_SKEW_MS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -39,7 +39,7 @@ class FunctionConfig:
     # function has no reserved concurrency.
     account_concurrency: int = 4
     reserved_concurrency: int | None = None
-    handler: str = "handler.app.lambda_handler"
+    handler: str = "baton.handler.app.lambda_handler"
     region: str = REGION
     account: str = ACCOUNT
 

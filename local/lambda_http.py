@@ -34,9 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local import lambda_errors as errors
-from local.function import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
-from local.lambda_service import LambdaService
+from baton.local import lambda_errors as errors
+from baton.local.function import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
+from baton.local.lambda_service import LambdaService
 
 Response = tuple[int, dict[str, str], bytes]
 Route = Callable[["LambdaApi", str, dict[str, list[str]], Any, bytes], Response]

@@ -24,13 +24,13 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-from local import lambda_errors as errors
-from local.fault_knobs import Dice, FaultConfig
-from local.function import FunctionConfig
-from local.lambda_invocations import DeadLetter, Invocation, Pending
-from local.lambda_settings import FunctionSettings
-from local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
-from store.clock import iso_from_ms, wall_ms
+from baton.local import lambda_errors as errors
+from baton.local.fault_knobs import Dice, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.lambda_invocations import DeadLetter, Invocation, Pending
+from baton.local.lambda_settings import FunctionSettings
+from baton.local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
+from baton.store.clock import iso_from_ms, wall_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
 SERVICE_RETRY_MS = 1_000

@@ -11,8 +11,8 @@ import threading
 import time
 from typing import Any
 
-from local import lambda_errors as errors
-from local.function import FunctionConfig
+from baton.local import lambda_errors as errors
+from baton.local.function import FunctionConfig
 
 
 class FunctionSettings:

@@ -34,7 +34,8 @@ def become_child(parent_pid: int) -> None:
 
 
 def pythonpath() -> str:
-    """The project root first, so children import this checkout's packages (and tests.support)."""
+    """The project root first, so children import this checkout's tests.support and benchmarks
+    (baton's own packages come from the editable install, under `baton.`)."""
     root = str(Path(__file__).resolve().parent.parent)
     existing = os.environ.get("PYTHONPATH", "")
     return root + (os.pathsep + existing if existing else "")

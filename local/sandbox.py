@@ -1,6 +1,7 @@
 """One local Lambda sandbox: a process that imports the handler once and runs invocations.
 
-Run as `python -m local.sandbox --fd N --parent PID --handler handler.app.lambda_handler`. It
+Run as `python -m baton.local.sandbox --fd N --parent PID --handler
+baton.handler.app.lambda_handler`. It
 talks to the Lambda service over the socket `N` (one JSON line per request and per answer);
 its stdout and stderr are the function's log, as CloudWatch Logs receives them on AWS. The
 service kills the process with SIGKILL at the invocation's deadline, as Lambda kills a sandbox.
@@ -20,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local.processes import become_child
-from store.clock import wall_ms
+from baton.local.processes import become_child
+from baton.store.clock import wall_ms
 
 
 @dataclass
@@ -100,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
-    parser.add_argument("--handler", default="handler.app.lambda_handler")
+    parser.add_argument("--handler", default="baton.handler.app.lambda_handler")
     args = parser.parse_args()
     become_child(args.parent)
     sock = socket.socket(fileno=args.fd)

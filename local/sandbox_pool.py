@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from store.clock import wall_ms
+from baton.store.clock import wall_ms
 
 INIT_TIMEOUT_S = 30.0
 
@@ -56,7 +56,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "local.sandbox",
+                "baton.local.sandbox",
                 "--fd",
                 str(theirs.fileno()),
                 "--parent",

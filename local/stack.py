@@ -8,7 +8,7 @@
 Everything listens on 127.0.0.1 on free ports; everything the stack starts (the moto process,
 worker processes, threads, sockets, its temporary directory) is gone when it closes, whether the
 block ended normally, raised, or was interrupted with Ctrl-C. If the owning process is killed
-outright, its children notice within half a second and exit (`local.processes`).
+outright, its children notice within half a second and exit (`baton.local.processes`).
 """
 
 from __future__ import annotations
@@ -27,23 +27,23 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
-from local.fault_knobs import FaultConfig
-from local.function import FunctionConfig
-from local.lambda_http import LambdaApi, LambdaHttpServer
-from local.lambda_service import LambdaService
-from local.lossy_proxy import LossyProxy
-from local.moto_server import MotoServer
-from local.processes import pythonpath
-from store.codec import StateCodec
-from store.constants import DEFAULT_TABLE
-from store.model import bind_job_model
-from store.protocol import JobStore
-from store.records import Job
+from baton.handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
+from baton.local.fault_knobs import FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.lambda_http import LambdaApi, LambdaHttpServer
+from baton.local.lambda_service import LambdaService
+from baton.local.lossy_proxy import LossyProxy
+from baton.local.moto_server import MotoServer
+from baton.local.processes import pythonpath
+from baton.store.codec import StateCodec
+from baton.store.constants import DEFAULT_TABLE
+from baton.store.model import bind_job_model
+from baton.store.protocol import JobStore
+from baton.store.records import Job
 
 CREDENTIAL = "local"  # moto accepts any credentials; these never leave the machine
 DEFAULT_STATE_BUCKET = "baton-state"
-DEMO_ACTIONS = "local.demo_actions"
+DEMO_ACTIONS = "baton.local.demo_actions"
 
 
 class JobWaitTimeout(AssertionError):

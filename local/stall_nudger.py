@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from handler.launch import send_event
-from local.stack import LocalStack
-from store.records import Job, JobStatus
+from baton.handler.launch import send_event
+from baton.local.stack import LocalStack
+from baton.store.records import Job, JobStatus
 
 
 @dataclass

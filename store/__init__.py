@@ -3,7 +3,7 @@
 Nothing here knows about Lambda beyond deadlines as numbers; the handler and the CLI build on it.
 """
 
-from store.errors import (
+from baton.store.errors import (
     BatonError,
     ChangedMeanwhile,
     ConfigError,
@@ -19,8 +19,8 @@ from store.errors import (
     StateTooLarge,
     WriteUnknown,
 )
-from store.protocol import JobStore
-from store.records import (
+from baton.store.protocol import JobStore
+from baton.store.records import (
     Claim,
     ClaimRejected,
     Counters,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from store.constants import STATE_INLINE_LIMIT_BYTES, STATE_MAX_BYTES, STATE_PREFIX
-from store.errors import StateCorrupt, StateNotJson, StateTooLarge
+from baton.store.constants import STATE_INLINE_LIMIT_BYTES, STATE_MAX_BYTES, STATE_PREFIX
+from baton.store.errors import StateCorrupt, StateNotJson, StateTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import boto3
 
-from store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE, STATE_INLINE_LIMIT_BYTES
-from store.errors import ConfigError
+from baton.store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE, STATE_INLINE_LIMIT_BYTES
+from baton.store.errors import ConfigError
 
 _TABLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from store.clock import iso_from_ms, ms_from_iso
-from store.constants import DEFAULT_STALL_AFTER_S
-from store.records import Job, JobStatus
-from store.units import duration
+from baton.store.clock import iso_from_ms, ms_from_iso
+from baton.store.constants import DEFAULT_STALL_AFTER_S
+from baton.store.records import Job, JobStatus
+from baton.store.units import duration
 
 
 class Health(StrEnum):

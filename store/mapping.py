@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
-from store.codec import StateRef
-from store.model import JobModel
-from store.records import HopRecord, Job, JobStatus
+from baton.store.codec import StateRef
+from baton.store.model import JobModel
+from baton.store.records import HopRecord, Job, JobStatus
 
 # Job fields stored under another attribute name.
 ATTRIBUTE_OF = {"state_blob": "state"}

@@ -17,7 +17,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from store.constants import BY_STATUS_INDEX
+from baton.store.constants import BY_STATUS_INDEX
 
 # The by-status index projects the readable attributes, never the state blob, so a checkpoint
 # does not pay for copying the state into the index.

@@ -6,7 +6,7 @@ writes of unknown outcome)`: the last clause chains the holder's writes, so an e
 lands late (a request still on the wire after its timeout) can never undo a later one. An
 operator's direct transition carries the status and epoch it read plus "no live lease".
 
-Every write goes through `store.writes.Writer`, which owns the outcome rule: applied (this
+Every write goes through `baton.store.writes.Writer`, which owns the outcome rule: applied (this
 attempt, or an earlier attempt of the same call retried by botocore after a lost answer: its
 token is on the item), refused (the item moved on), or unknown (`WriteUnknown`).
 
@@ -65,10 +65,10 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from store.clock import Clock, SystemClock, iso_from_ms
-from store.codec import StateCodec, StateRef, to_json_bytes
-from store.config import DynamoEndpoint, StoreSettings, resolve_region
-from store.constants import (
+from baton.store.clock import Clock, SystemClock, iso_from_ms
+from baton.store.codec import StateCodec, StateRef, to_json_bytes
+from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
+from baton.store.constants import (
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
     FAILED_RETENTION_DAYS,
@@ -78,7 +78,7 @@ from store.constants import (
     RECENT_HOPS_KEPT,
     SUMMARY_LIMIT_BYTES,
 )
-from store.errors import (
+from baton.store.errors import (
     ChangedMeanwhile,
     CorruptItem,
     IllegalTransition,
@@ -90,9 +90,9 @@ from store.errors import (
     StateCorrupt,
     WriteUnknown,
 )
-from store.mapping import job_from_item
-from store.model import HopAttribute, JobModel, bind_job_model
-from store.records import (
+from baton.store.mapping import job_from_item
+from baton.store.model import HopAttribute, JobModel, bind_job_model
+from baton.store.records import (
     Claim,
     ClaimRejected,
     Ending,
@@ -106,7 +106,7 @@ from store.records import (
     Progress,
     RejectReason,
 )
-from store.writes import Refused, Writer, new_token
+from baton.store.writes import Refused, Writer, new_token
 
 
 @dataclass(frozen=True)

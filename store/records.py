@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from store.codec import StateRef
+from baton.store.codec import StateRef
 
 Counters = dict[str, int]
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from store.constants import REPORT_PREFIX
-from store.errors import BatonError
-from store.records import Job, JobStatus
+from baton.store.constants import REPORT_PREFIX
+from baton.store.errors import BatonError
+from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -25,8 +25,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, Updat
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from store.errors import CorruptItem, WriteUnknown
-from store.model import JobModel
+from baton.store.errors import CorruptItem, WriteUnknown
+from baton.store.model import JobModel
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # Errors that say the request was rejected before it could change anything.

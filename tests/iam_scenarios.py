@@ -1,7 +1,7 @@
 """The scenarios whose AWS calls the IAM test (tests/test_iam_from_code.py) holds the template to.
 
-Each scenario drives the real code in process against moto: the worker (`handler.app`, events
-delivered by LambdaSim), the watchdog (`handler.watchdog.lambda_handler`) and the operator
+Each scenario drives the real code in process against moto: the worker (`baton.handler.app`, events
+delivered by LambdaSim), the watchdog (`baton.handler.watchdog.lambda_handler`) and the operator
 (`baton ...` through typer). Every call is recorded with the principal that sent it: the role
 or policy that must allow it on AWS. Names follow a stack called "baton": table baton-jobs,
 function baton-worker, state bucket baton-state, queue baton-failed-events.
@@ -24,12 +24,12 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from handler import watchdog as watchdog_handler
-from store.constants import STATE_INLINE_LIMIT_BYTES
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.handler import watchdog as watchdog_handler
+from baton.store.constants import STATE_INLINE_LIMIT_BYTES
+from baton.store.records import JobStatus
+from tests.support import growing_task as _grow_task  # noqa: F401 - registers the "grow" task
 from tests.support import lambda_sim
-from tests.support import tasks as _grow_task  # noqa: F401 - registers the "grow" task
 from tests.support.aws_calls import Recorder, recording
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import FUNCTION, FUNCTION_ARN, FakeContext
@@ -308,12 +308,12 @@ def _deploy_worker_function() -> None:
     role = iam.create_role(RoleName="baton-worker-role", AssumeRolePolicyDocument="{}")["Role"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as zf:
-        zf.writestr("handler/__init__.py", "")
+        zf.writestr("baton/handler/__init__.py", "")
     boto3.client("lambda", region_name=REGION).create_function(
         FunctionName=FUNCTION,
         Runtime="python3.13",
         Role=role["Arn"],
-        Handler="handler.app.lambda_handler",
+        Handler="baton.handler.app.lambda_handler",
         Code={"ZipFile": code.getvalue()},
     )
 

@@ -199,7 +199,7 @@ def upload_placeholder_code() -> None:
         s3.create_bucket(Bucket=bucket)
     body = io.BytesIO()
     with zipfile.ZipFile(body, "w") as zf:
-        zf.writestr("handler/__init__.py", "")
+        zf.writestr("baton/handler/__init__.py", "")
     s3.put_object(Bucket=bucket, Key=key, Body=body.getvalue())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from handler.budget import MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
+from baton.handler.budget import MAX_MARGIN_FRACTION, SAFETY_FACTOR, TimeBudget
 
 
 class Remaining:

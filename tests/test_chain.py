@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handler import faults
-from store.records import JobStatus
+from baton.handler import faults
+from baton.store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket

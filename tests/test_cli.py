@@ -14,8 +14,8 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.context import CliContext
-from cli.main import app
+from baton.cli.context import CliContext
+from baton.cli.main import app
 
 REGION = "us-east-1"
 runner = CliRunner()
@@ -215,8 +215,8 @@ def test_init_creates_a_private_state_bucket(aws: list[Any]) -> None:
 
 
 def test_report_prints_saves_or_explains_its_absence(aws: list[Any], tmp_path: Any) -> None:
-    from store.records import Ending, HopEnd, Progress
-    from store.reports import ReportStore
+    from baton.store.records import Ending, HopEnd, Progress
+    from baton.store.reports import ReportStore
 
     env = {"BATON_STATE_BUCKET": "my-state"}
     baton("init", env=env)

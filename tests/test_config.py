@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from handler.config import RelaySettings
-from store.config import StoreSettings
-from store.errors import ConfigError
+from baton.handler.config import RelaySettings
+from baton.store.config import StoreSettings
+from baton.store.errors import ConfigError
 
 
 def test_defaults() -> None:

@@ -17,12 +17,12 @@ from botocore.config import Config
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.main import app
-from handler import faults
-from handler.tasks.dynamodb_scan import DynamoDBScan
-from handler.watchdog import Watchdog, WatchdogSettings
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.handler import faults
+from baton.handler.tasks.dynamodb_scan import DynamoDBScan
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.support import table_actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.inprocess_stack import REGION, TEST_ACTIONS, Stack, local_stack

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.main import app
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.store.records import JobStatus
 from tests.iam_scenarios import REGION, WALK_BUCKET, World, world
 from tests.support.audit import check_one_holder_no_fork
 

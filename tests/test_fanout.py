@@ -11,13 +11,13 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.main import app
-from handler import faults
-from handler.children import planned_shards
-from handler.tasks.fanout import FanOut
-from handler.watchdog import Watchdog, WatchdogSettings
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.handler import faults
+from baton.handler.children import planned_shards
+from baton.handler.tasks.fanout import FanOut
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.inprocess_stack import Stack, local_stack

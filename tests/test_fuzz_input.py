@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.context import CliContext
-from cli.main import app
-from handler.app import lambda_handler
-from handler.launch import prepare
-from handler.tasks.catalog import known_tasks
-from store.constants import JOB_ID_PATTERN
-from store.errors import InvalidJob
-from store.records import JobSpec, JobStatus
+from baton.cli.context import CliContext
+from baton.cli.main import app
+from baton.handler.app import lambda_handler
+from baton.handler.launch import prepare
+from baton.handler.tasks.catalog import known_tasks
+from baton.store.constants import JOB_ID_PATTERN
+from baton.store.errors import InvalidJob
+from baton.store.records import JobSpec, JobStatus
 from tests.sim.tasks import SIM_TASK, ensure_registered
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.test_cli import make_function

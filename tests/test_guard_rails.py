@@ -9,9 +9,9 @@ import warnings
 import pytest
 from moto import mock_aws
 
-from handler.config import RelaySettings
-from store.errors import ConfigError
-from store.records import JobStatus
+from baton.handler.config import RelaySettings
+from baton.store.errors import ConfigError
+from baton.store.records import JobStatus
 from tests.iam_scenarios import REGION, world
 from tests.support import actions
 from tests.support.inprocess_stack import local_stack

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from handler.launch import launch, prepare
+from baton.handler.launch import launch, prepare
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.store.records import JobStatus
 from infra.sam import transform
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from store.records import JobStatus
 from tests.iam_scenarios import (
     QUEUE,
     REGION,

@@ -25,12 +25,12 @@ import pytest
 from moto import mock_aws
 from pynamodb.attributes import TTLAttribute
 
-from handler.config import RelaySettings
+from baton.handler.config import RelaySettings
+from baton.store.config import StoreSettings
+from baton.store.constants import BY_STATUS_INDEX, DEFAULT_TABLE, REPORT_PREFIX, STATE_PREFIX
+from baton.store.model import JobModel
 from infra import package as lambda_package
 from infra.sam import PLACEHOLDER_CODE_URI, load_template, transform
-from store.config import StoreSettings
-from store.constants import BY_STATUS_INDEX, DEFAULT_TABLE, REPORT_PREFIX, STATE_PREFIX
-from store.model import JobModel
 from tests.infra_iam import allows, grants, policy_documents
 from tests.infra_stack import ACCOUNT, REGION, Stack, client, deploy
 
@@ -430,13 +430,13 @@ def test_worker_runs_the_handler_on_arm64_with_recursion_allowed(
     assert sam["Parameters"]["WorkerTimeoutSeconds"]["Default"] == 900
     assert sam["Parameters"]["WorkerTimeoutSeconds"]["MaxValue"] == 900
     deployed = function_config("baton-worker")
-    assert deployed["Handler"] == "handler.app.lambda_handler"
+    assert deployed["Handler"] == "baton.handler.app.lambda_handler"
     assert deployed["Runtime"] == function["Runtime"]
     assert deployed["Timeout"] == 900
     assert deployed["MemorySize"] == 2048
     assert deployed["Role"].endswith(f"/{stack.physical['WorkerRole']}")
     watchdog = function_config("baton-watchdog")
-    assert watchdog["Handler"] == "handler.watchdog.lambda_handler"
+    assert watchdog["Handler"] == "baton.handler.watchdog.lambda_handler"
 
 
 def test_reserved_concurrency_is_on_by_default_and_zero_is_the_kill_switch(
@@ -902,11 +902,11 @@ def test_user_code_is_packaged_and_its_modules_imported_by_the_check(tmp_path: P
 
 def test_user_code_may_not_replace_batons_own_packages(tmp_path: Path) -> None:
     code = tmp_path / "code"
-    (code / "handler").mkdir(parents=True)
-    (code / "handler" / "__init__.py").write_text("", encoding="utf-8")
+    (code / "baton").mkdir(parents=True)
+    (code / "baton" / "__init__.py").write_text("", encoding="utf-8")
     tree = tmp_path / "tree"
     tree.mkdir()
-    with pytest.raises(SystemExit, match="would replace baton's own 'handler'"):
+    with pytest.raises(SystemExit, match="would replace baton's own 'baton'"):
         lambda_package._add_user_code(tree, [code], [])
 
 
@@ -918,7 +918,11 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         names = zf.namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    assert {"handler", "store", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"} <= tops
+    assert {"baton", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"} <= tops
+    # baton is a namespace holding the two packages the functions run, nothing else.
+    assert "baton/handler/app.py" in names and "baton/store/protocol.py" in names
+    assert "baton/__init__.py" not in names
+    assert {n.split("/")[1] for n in names if n.startswith("baton/")} == {"handler", "store"}
     assert "pydantic" in tops  # handler/event.py parses events with pydantic
     for unwanted in (
         "cli",
@@ -945,7 +949,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     assert all(n.endswith(f".cpython-{tag}.pyc") and "__pycache__/" in n for n in pycs), pycs[:5]
     if lambda_package.find_python(target.python_version)[1]:
         assert manifest["bytecode"] == target.python_version
-        assert f"handler/__pycache__/app.cpython-{tag}.pyc" in names
+        assert f"baton/handler/__pycache__/app.cpython-{tag}.pyc" in names
         assert f"botocore/__pycache__/client.cpython-{tag}.pyc" in names
     else:
         assert manifest["bytecode"] is None and pycs == []
@@ -970,3 +974,14 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         f"imported {seen['modules']} modules with Python {seen['python']} "
         f"(runtime version matched: {seen['runtime_version_matched']})"
     )
+
+
+def test_user_code_may_name_a_module_like_a_repository_folder(tmp_path: Path) -> None:
+    """baton's packages live under `baton`: a user's own `handler` module no longer collides."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "handler.py").write_text("X = 1\n", encoding="utf-8")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    assert lambda_package._add_user_code(tree, [code], []) == [f"copied {code}"]
+    assert (tree / "handler.py").exists()

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sample_inputs import csv_gz, json_lines, put_inventory
-from store.records import Job, JobStatus
+from baton.local.sample_inputs import csv_gz, json_lines, put_inventory
+from baton.store.records import Job, JobStatus
 from tests.support import record_actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.inprocess_stack import TEST_ACTIONS, Stack, local_stack
@@ -194,7 +194,7 @@ def test_a_manifest_replaced_during_the_walk_fails_the_job(stack: Stack) -> None
 
 
 def test_bad_manifest_parameters_are_refused(stack: Stack) -> None:
-    from store.errors import InvalidJob
+    from baton.store.errors import InvalidJob
 
     for params, words in (
         ({"manifest": "bucket/key"}, "s3://bucket/key"),
@@ -402,7 +402,7 @@ def test_gzip_bytes_without_a_gzip_name_are_refused(stack: Stack) -> None:
 
 
 def test_bad_lines_parameters_are_refused(stack: Stack) -> None:
-    from store.errors import InvalidJob
+    from baton.store.errors import InvalidJob
 
     for params, words in (
         ({"bucket": DATA, "format": "jsonl"}, "key .one object. or prefix"),
@@ -421,7 +421,7 @@ def test_bad_lines_parameters_are_refused(stack: Stack) -> None:
 
 def drain_with_watchdog(stack: Stack, job_id: str, rounds: int = 20) -> None:
     """Deliver everything twice; when a chain is stuck (its retries spent), the watchdog acts."""
-    from handler.watchdog import Watchdog, WatchdogSettings
+    from baton.handler.watchdog import Watchdog, WatchdogSettings
 
     dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
     for _ in range(rounds):
@@ -433,7 +433,7 @@ def drain_with_watchdog(stack: Stack, job_id: str, rounds: int = 20) -> None:
 
 
 def test_json_lines_killed_mid_step_and_delivered_twice_counts_exactly() -> None:
-    from handler import faults
+    from baton.handler import faults
     from tests.support.lambda_sim import KillAt
 
     record_actions.reset()

@@ -19,13 +19,13 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.context import CliContext
-from cli.main import app
-from handler import faults
-from handler.watchdog import Watchdog, WatchdogSettings
-from store import HopEnd, JobSpec, JobStatus, Progress
-from store.constants import FAILED_RETENTION_DAYS
-from store.records import Claim
+from baton.cli.context import CliContext
+from baton.cli.main import app
+from baton.handler import faults
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store import HopEnd, JobSpec, JobStatus, Progress
+from baton.store.constants import FAILED_RETENTION_DAYS
+from baton.store.records import Claim
 from tests.support import actions
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from store import HopEnd, JobSpec, JobStatus, JobStore, Progress
-from store.model import bind_job_model
-from store.records import Claim, ClaimRejected, RejectReason
+from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
+from baton.store.model import bind_job_model
+from baton.store.records import Claim, ClaimRejected, RejectReason
 from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from local.keep_alive import KeepAliveHandler
+from baton.local.keep_alive import KeepAliveHandler
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

@@ -1,6 +1,7 @@
 """baton end to end on the local stack: real worker processes, HTTP, moto's server.
 
-Each test runs the real `handler.app.lambda_handler` chain through the local Lambda service and
+Each test runs the real `baton.handler.app.lambda_handler` chain through the local Lambda service
+and
 waits by polling the job item, never by sleeping a fixed time.
 """
 
@@ -13,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from handler.launch import send_event
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.constants import CLOCK_SKEW_MS
-from store.records import Job, JobStatus
+from baton.handler.launch import send_event
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.constants import CLOCK_SKEW_MS
+from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
 
-ACTIONS = ("local.demo_actions", LOCAL_ACTIONS)
+ACTIONS = ("baton.local.demo_actions", LOCAL_ACTIONS)
 
 
 def make_stack(

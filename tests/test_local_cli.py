@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.store.records import JobStatus
 from tests.support.buckets import BucketTruth
 from tests.support.local_e2e import LOCAL_ACTIONS, SLOW, fill, wait_until
 
@@ -29,7 +29,7 @@ def stack() -> Iterator[LocalStack]:
         function=FunctionConfig(timeout_ms=3_000),
         min_margin_ms=1_500,
         checkpoint_s=1,
-        action_modules=("local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
         log_level="WARNING",
     ) as s:
         yield s
@@ -159,7 +159,7 @@ def test_a_fan_out_over_eight_shards_with_kills_and_duplicates() -> None:
         faults=faults,
         min_margin_ms=1_500,
         checkpoint_s=1,
-        action_modules=("local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
         log_level="WARNING",
     ) as stack:
         s3 = stack.client("s3")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from handler.launch import launch, prepare
-from handler.watchdog import Watchdog, WatchdogSettings
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.sample_inputs import inventory_key, json_lines, put_inventory
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.records import Job
+from baton.handler.launch import launch, prepare
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.sample_inputs import inventory_key, json_lines, put_inventory
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.records import Job
 from tests.support.local_e2e import LOCAL_ACTIONS
 
 PACE = "tests.support.local_record_actions"

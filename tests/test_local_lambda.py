@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from store.constants import CLOCK_SKEW_MS
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.store.constants import CLOCK_SKEW_MS
 from tests.support.local_e2e import wait_until
 
 HANDLER = "tests.support.local_handlers.handle"

@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from handler.launch import launch, prepare
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from store.records import Job, JobStatus
+from baton.handler.launch import launch, prepare
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import fill
 
 OBJECTS = 2_000

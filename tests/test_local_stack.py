@@ -18,10 +18,10 @@ from typing import Any
 import boto3
 import pytest
 
-from handler.launch import prepare
-from local.function import FunctionConfig
-from local.moto_server import SerialisedApp
-from local.stack import LocalStack
+from baton.handler.launch import prepare
+from baton.local.function import FunctionConfig
+from baton.local.moto_server import SerialisedApp
+from baton.local.stack import LocalStack
 from tests.support.local_e2e import wait_until
 
 HANDLER = "tests.support.local_handlers.handle"
@@ -63,7 +63,7 @@ def session_members(sid: int) -> list[int]:
 
 def cli(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "baton.cli.main", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from handler.launch import launch, prepare
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.constants import DEFAULT_MAX_HOPS
-from store.records import Job, JobStatus
+from baton.handler.launch import launch, prepare
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.constants import DEFAULT_MAX_HOPS
+from baton.store.records import Job, JobStatus
 
 WALKER = '''
 """A user's task: tick through 0..n-1, one step each, leaving a trace line per tick."""
@@ -35,7 +35,7 @@ import os
 import time
 from pathlib import Path
 
-from handler.api import StepContext, Task, register_task, whole_number
+from baton.handler.api import StepContext, Task, register_task, whole_number
 
 
 @register_task
@@ -208,7 +208,7 @@ def test_the_local_watchdog_restarts_a_lost_job_while_another_job_keeps_the_serv
 # ---------------------------------------------------------------------- dynamodb-scan
 
 TABLE = "accounts"
-ACTIONS = ("local.demo_actions", "tests.support.table_actions")
+ACTIONS = ("baton.local.demo_actions", "tests.support.table_actions")
 BACKFILL = "tests.support.table_actions:backfill"
 
 

@@ -15,10 +15,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handler import faults
-from handler.launch import send_event
-from handler.watchdog import Watchdog, WatchdogSettings
-from store.records import Job, JobStatus
+from baton.handler import faults
+from baton.handler.launch import send_event
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store.records import Job, JobStatus
 from tests.support import actions
 from tests.support import lost_answers as la
 from tests.support.audit import check_one_holder_no_fork

@@ -8,11 +8,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handler import faults
-from handler.tasks.fanout import FanOut
-from local.sample_inputs import put_inventory
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.handler import faults
+from baton.handler.tasks.fanout import FanOut
+from baton.local.sample_inputs import put_inventory
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.inprocess_stack import TEST_ACTIONS, local_stack

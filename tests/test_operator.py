@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.context import CliContext
-from cli.main import app
-from handler import faults
-from store.records import JobStatus
+from baton.cli.context import CliContext
+from baton.cli.main import app
+from baton.handler import faults
+from baton.store.records import JobStatus
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.buckets import BucketTruth, fill_bucket
@@ -288,7 +288,7 @@ def test_the_watchdog_rearms_a_chain_whose_holder_died_and_retries_ran_out(
 
 
 def test_watch_follows_the_job_to_its_end(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cli.commands.inspect.time.sleep", lambda s: deliver(stack, 1))
+    monkeypatch.setattr("baton.cli.commands.inspect.time.sleep", lambda s: deliver(stack, 1))
     baton(
         "start", "s3-walk", "--bucket", BUCKET, "--job-id", "v1", "--expected-objects", str(OBJECTS)
     )
@@ -304,7 +304,7 @@ def test_watch_follows_the_job_to_its_end(stack: Stack, monkeypatch: pytest.Monk
 
     baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "v3")
     baton("pause", "v3")
-    monkeypatch.setattr("cli.commands.inspect.time.sleep", lambda s: stack.clock.advance(0))
+    monkeypatch.setattr("baton.cli.commands.inspect.time.sleep", lambda s: stack.clock.advance(0))
     timed_out = baton("watch", "v3", "--interval", "0.01", "--timeout", "0")
     assert timed_out.exit_code == 124 and "still PAUSED" in timed_out.output
 
@@ -357,7 +357,7 @@ def test_every_command_judges_a_stall_by_the_watchdog_threshold(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`baton status` and the commands that print a job (pause, resume, start) share one verdict."""
-    from cli.view import JobView
+    from baton.cli.view import JobView
 
     monkeypatch.setenv("BATON_WATCHDOG_STALL_S", "60")
     baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "queued")

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 
-from handler.runtime import Runtime, read_timestamp
+from baton.handler.runtime import Runtime, read_timestamp
 
 LISTING = b"""<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from handler.observability import logger
-from handler.tasks.base import Resources, StepContext
-from handler.tasks.shards import PENDING, Shards, plan_shards
-from store.records import Job, JobStatus
+from baton.handler.observability import logger
+from baton.handler.tasks.base import Resources, StepContext
+from baton.handler.tasks.shards import PENDING, Shards, plan_shards
+from baton.store.records import Job, JobStatus
 
 
 def child(job_id: str, status: JobStatus = JobStatus.RUNNING) -> Job:

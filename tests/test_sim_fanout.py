@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from store.codec import CODEC_JSON_ZLIB
+from baton.store.codec import CODEC_JSON_ZLIB
 from tests.sim.checks import CountModel, FanOutLedgers, Ledger
 from tests.sim.chooser import TapeChooser
 from tests.sim.core import Actor

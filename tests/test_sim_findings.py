@@ -30,11 +30,11 @@ from botocore.exceptions import ReadTimeoutError
 from moto import mock_aws
 from pynamodb.exceptions import PynamoDBException
 
-from store.codec import StateCodec
-from store.errors import BatonError
-from store.model import bind_job_model
-from store.protocol import JobStore
-from store.records import JobSpec, Progress
+from baton.store.codec import StateCodec
+from baton.store.errors import BatonError
+from baton.store.model import bind_job_model
+from baton.store.protocol import JobStore
+from baton.store.records import JobSpec, Progress
 from tests.sim.core import Rates
 from tests.sim.scenario import Config, Env
 from tests.sim.sweep import sweep

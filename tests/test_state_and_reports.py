@@ -12,9 +12,9 @@ import pytest
 from moto import mock_aws
 
 import tests.support.growing_task  # noqa: F401 - registers the "grow" task
-from store.codec import to_json_bytes
-from store.constants import STATE_PREFIX
-from store.records import JobStatus
+from baton.store.codec import to_json_bytes
+from baton.store.constants import STATE_PREFIX
+from baton.store.records import JobStatus
 from tests.support.growing_task import expected_state
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import Killed

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from store import (
+from baton.store import (
     HopEnd,
     IllegalTransition,
     InvalidJob,
@@ -25,9 +25,9 @@ from store import (
     StateCorrupt,
     StateTooLarge,
 )
-from store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
-from store.model import bind_job_model
-from store.records import Claim, ClaimRejected
+from baton.store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
+from baton.store.model import bind_job_model
+from baton.store.records import Claim, ClaimRejected
 from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000
@@ -333,8 +333,8 @@ def test_watchdog_restarts_keep_the_item_attribute_rearms(store: JobStore) -> No
 def test_a_state_with_a_non_string_key_or_a_cycle_is_refused_not_changed() -> None:
     """json.dumps would turn {1: x} into {"1": x} without a word; a cycle must not hang the
     check that looks for such keys."""
-    from store.codec import to_json_bytes
-    from store.errors import StateNotJson
+    from baton.store.codec import to_json_bytes
+    from baton.store.errors import StateNotJson
 
     with pytest.raises(StateNotJson, match=r"state\['a'\]\[0\]: key 1 \(int\)"):
         to_json_bytes({"a": [{1: "x"}]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.units import duration, human_bytes
+from baton.store.units import duration, human_bytes
 
 
 @pytest.mark.parametrize(

@@ -26,19 +26,19 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from handler.launch import send_event
-from handler.watchdog import Watchdog, WatchdogSettings
-from store.codec import StateCodec
-from store.records import Job, JobStatus
-from tests.support.lambda_sim import FUNCTION
+from baton.handler.launch import send_event
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store.codec import StateCodec
+from baton.store.records import Job, JobStatus
 from tests.support.inprocess_stack import REGION, Stack, local_stack
+from tests.support.lambda_sim import FUNCTION
 
 USER_MODULE = '''
 """A user's task that misbehaves on request; FIXED lists the jobs whose bug was fixed."""
 import decimal
 import math
 
-from handler.api import JobFailure, StepContext, Task, register_task, whole_number
+from baton.handler.api import JobFailure, StepContext, Task, register_task, whole_number
 
 FIXED = set()
 RAISED = set()

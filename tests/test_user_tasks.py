@@ -19,12 +19,12 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from cli.main import app
-from handler.launch import launch, prepare
-from handler.tasks.catalog import get_task, known_tasks
-from store.codec import StateCodec
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.cli.main import app
+from baton.handler.launch import launch, prepare
+from baton.handler.tasks.catalog import get_task, known_tasks
+from baton.store.codec import StateCodec
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.support.inprocess_stack import REGION, Stack, local_stack
 from tests.support.lambda_sim import FUNCTION
 from tests.test_operator import operate
@@ -32,8 +32,8 @@ from tests.test_operator import operate
 runner = CliRunner()
 
 USER_MODULE = '''
-"""A user's task module: only handler.api is imported from baton."""
-from handler.api import InvalidJob, JobFailure, StepContext, Task, register_task, whole_number
+"""A user's task module: only baton.handler.api is imported from baton."""
+from baton.handler.api import InvalidJob, JobFailure, StepContext, Task, register_task, whole_number
 
 MODES = ("ok", "raise", "fail", "nonjson", "grow", "raise_in_start")
 
@@ -229,8 +229,8 @@ def test_the_cli_refuses_a_task_from_an_unlisted_module(
 
 
 def test_the_example_in_the_api_docstring_is_valid_code() -> None:
-    import handler.api
+    import baton.handler.api
 
-    doc = handler.api.__doc__ or ""
+    doc = baton.handler.api.__doc__ or ""
     example = textwrap.dedent(doc.split("\n\n", 2)[2].split("\n\nThe rules")[0])
     compile(example, "example", "exec")

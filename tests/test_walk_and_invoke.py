@@ -10,12 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from handler.actions import resolve_action
-from handler.invoker import SelfInvoker
-from handler.launch import prepare
-from handler.tasks.s3_walk import S3Walk
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.handler.actions import resolve_action
+from baton.handler.invoker import SelfInvoker
+from baton.handler.launch import prepare
+from baton.handler.tasks.s3_walk import S3Walk
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.support.buckets import fill_bucket
 from tests.support.inprocess_stack import local_stack
 
@@ -159,8 +159,8 @@ class PagedBucket:
 def test_a_long_walk_with_a_near_free_action_keeps_sizing_its_pages() -> None:
     """Regression: per-object times of 0 ms once decayed into a subnormal average, and the page
     size (window / average) overflowed after about 3,000 objects, failing the job."""
-    from handler.tasks.base import Resources, StepContext
-    from handler.tasks.s3_walk import S3Walk
+    from baton.handler.tasks.base import Resources, StepContext
+    from baton.handler.tasks.s3_walk import S3Walk
 
     bucket = PagedBucket(12_000)
     resources = Resources(s3=bucket, action_modules=(), logger=None)  # type: ignore[arg-type]

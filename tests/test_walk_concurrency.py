@@ -18,16 +18,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handler.observability import logger
-from handler.tasks import s3_walk
-from handler.tasks.base import JobFailure, Resources, StepContext
-from handler.tasks.fanout import FanOut
-from handler.tasks.listing import Lister
-from handler.tasks.s3_walk import S3Walk
-from handler.tasks.work_pool import ThreadWorkPool
-from store.codec import decode_state
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.handler.observability import logger
+from baton.handler.tasks import s3_walk
+from baton.handler.tasks.base import JobFailure, Resources, StepContext
+from baton.handler.tasks.fanout import FanOut
+from baton.handler.tasks.listing import Lister
+from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.work_pool import ThreadWorkPool
+from baton.store.codec import decode_state
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 from tests.sim.checks import plain
 from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork

@@ -9,15 +9,15 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from cli.context import CliContext, ctx_of
-from cli.failures import handles_errors
-from cli.options import JobArg, JsonFlag
-from cli.output import console, print_job, print_json
-from handler.children import cascade, planned_shards
-from handler.launch import send_event
-from handler.watchdog import Watchdog, WatchdogSettings
-from store.errors import InvalidJob
-from store.records import Job, JobStatus
+from baton.cli.context import CliContext, ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.options import JobArg, JsonFlag
+from baton.cli.output import console, print_job, print_json
+from baton.handler.children import cascade, planned_shards
+from baton.handler.launch import send_event
+from baton.handler.watchdog import Watchdog, WatchdogSettings
+from baton.store.errors import InvalidJob
+from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

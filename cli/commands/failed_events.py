@@ -16,13 +16,13 @@ import boto3
 import typer
 from rich.table import Table
 
-from cli.context import CliContext, ctx_of
-from cli.failures import handles_errors
-from cli.output import console, print_json
-from handler.launch import send_event
-from store.config import resolve_region
-from store.errors import ConfigError, IllegalTransition, InvalidJob
-from store.records import JobStatus
+from baton.cli.context import CliContext, ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.output import console, print_json
+from baton.handler.launch import send_event
+from baton.store.config import resolve_region
+from baton.store.errors import ConfigError, IllegalTransition, InvalidJob
+from baton.store.records import JobStatus
 
 QUEUE_ENV = "BATON_FAILED_EVENTS_QUEUE"
 RECEIVE_BATCH = 10  # SQS's most per ReceiveMessage

@@ -12,15 +12,15 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from cli.context import ctx_of
-from cli.failures import handles_errors
-from cli.options import JobArg, JsonFlag
-from cli.output import console, fail, print_json, render_status
-from cli.view import JobView, format_counters, hop_duration_ms
-from handler.children import planned_shards
-from store.errors import InvalidJob, JobNotFound
-from store.records import Job, JobStatus
-from store.units import duration, human_bytes
+from baton.cli.context import ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.options import JobArg, JsonFlag
+from baton.cli.output import console, fail, print_json, render_status
+from baton.cli.view import JobView, format_counters, hop_duration_ms
+from baton.handler.children import planned_shards
+from baton.store.errors import InvalidJob, JobNotFound
+from baton.store.records import Job, JobStatus
+from baton.store.units import duration, human_bytes
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3

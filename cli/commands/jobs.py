@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.context import ctx_of
-from cli.failures import handles_errors
-from cli.options import JsonFlag
-from cli.output import console, print_job, print_json
-from handler.launch import launch, prepare
-from store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
-from store.errors import InvalidJob
+from baton.cli.context import ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.options import JsonFlag
+from baton.cli.output import console, print_job, print_json
+from baton.handler.launch import launch, prepare
+from baton.store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
+from baton.store.errors import InvalidJob
 
 MANIFEST_TASK = "s3-manifest"
 

@@ -12,15 +12,15 @@ from typing import Annotated
 
 import typer
 
-from cli.context import ctx_of
-from cli.output import EXIT_USAGE, console, fail, print_job
-from handler.config import DEFAULT_FUNCTION
-from local.demo import DemoOptions, run_demo
-from local.demo_inputs import INPUTS, InputDemoOptions, run_input_demo
-from local.fault_knobs import Fault, FaultConfig
-from local.function import DEFAULT_RETRY_SCALE, FunctionConfig
-from local.stack import DEMO_ACTIONS, LocalStack
-from store.constants import DEFAULT_TABLE
+from baton.cli.context import ctx_of
+from baton.cli.output import EXIT_USAGE, console, fail, print_job
+from baton.handler.config import DEFAULT_FUNCTION
+from baton.local.demo import DemoOptions, run_demo
+from baton.local.demo_inputs import INPUTS, InputDemoOptions, run_input_demo
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import DEFAULT_RETRY_SCALE, FunctionConfig
+from baton.local.stack import DEMO_ACTIONS, LocalStack
+from baton.store.constants import DEFAULT_TABLE
 
 DEFAULT_DEMO_OBJECTS = 3_000
 FaultOption = Annotated[

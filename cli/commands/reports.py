@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from cli.context import ctx_of
-from cli.failures import handles_errors
-from cli.output import console, print_json
-from store.reports import ReportMissing, read_report
+from baton.cli.context import ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.output import console, print_json
+from baton.store.reports import ReportMissing, read_report
 
 
 @handles_errors

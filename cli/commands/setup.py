@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import typer
 from botocore.exceptions import ClientError
 
-from cli.context import ctx_of
-from cli.failures import handles_errors
-from cli.output import console
+from baton.cli.context import ctx_of
+from baton.cli.failures import handles_errors
+from baton.cli.output import console
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

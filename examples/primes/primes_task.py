@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from handler.api import InvalidJob, StepContext, Task, register_task, whole_number
+from baton.handler.api import InvalidJob, StepContext, Task, register_task, whole_number
 
 
 @register_task

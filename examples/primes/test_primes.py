@@ -7,12 +7,12 @@ many times; some events are delivered twice and some workers are killed on the w
 import sys
 from pathlib import Path
 
-from handler.launch import launch, prepare
-from local.fault_knobs import Fault, FaultConfig
-from local.function import FunctionConfig
-from local.stack import LocalStack
-from local.stall_nudger import LocalWatchdog
-from store.records import JobStatus
+from baton.handler.launch import launch, prepare
+from baton.local.fault_knobs import Fault, FaultConfig
+from baton.local.function import FunctionConfig
+from baton.local.stack import LocalStack
+from baton.local.stall_nudger import LocalWatchdog
+from baton.store.records import JobStatus
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # `baton start` validates with your code: it must import it

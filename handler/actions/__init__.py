@@ -1,7 +1,7 @@
 """Per-object actions for the s3-walk task: built-ins and allow-listed custom functions."""
 
-from handler.actions.action import ActionContext, ActionFunction, ObjectAction, ObjectRef
-from handler.actions.resolve import (
+from baton.handler.actions.action import ActionContext, ActionFunction, ObjectAction, ObjectRef
+from baton.handler.actions.resolve import (
     BUILTIN_ACTIONS,
     action_class,
     resolve_action,

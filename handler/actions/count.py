@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handler.actions.action import ActionContext, ObjectAction, ObjectRef
+from baton.handler.actions.action import ActionContext, ObjectAction, ObjectRef
 
 
 class CountAction(ObjectAction):

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions.action import ActionContext, ObjectAction, ObjectRef
-from handler.actions.params import only, whole_number
+from baton.handler.actions.action import ActionContext, ObjectAction, ObjectRef
+from baton.handler.actions.params import only, whole_number
 
 KEYS_KEPT_PER_GROUP = 1_000
 SUMMARY_GROUPS = 10

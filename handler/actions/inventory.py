@@ -8,8 +8,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions.action import ActionContext, ObjectAction, ObjectRef
-from handler.actions.params import only, whole_number
+from baton.handler.actions.action import ActionContext, ObjectAction, ObjectRef
+from baton.handler.actions.params import only, whole_number
 
 ROOT = "(root)"
 NO_EXTENSION = "(none)"

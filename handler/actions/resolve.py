@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from handler.actions.action import ActionFunction, FunctionAction, ObjectAction
-from handler.actions.count import CountAction
-from handler.actions.duplicates import DuplicatesAction
-from handler.actions.inventory import InventoryAction
-from store.errors import InvalidJob
+from baton.handler.actions.action import ActionFunction, FunctionAction, ObjectAction
+from baton.handler.actions.count import CountAction
+from baton.handler.actions.duplicates import DuplicatesAction
+from baton.handler.actions.inventory import InventoryAction
+from baton.store.errors import InvalidJob
 
 BUILTIN_ACTIONS: dict[str, type[ObjectAction]] = {
     action.name: action for action in (CountAction, InventoryAction, DuplicatesAction)

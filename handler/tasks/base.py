@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_lambda_powertools import Logger
 
-from handler.tasks.work_pool import PoolFactory, ThreadWorkPool
-from store.errors import PermanentError
-from store.records import Counters, Job, JobStatus
+from baton.handler.tasks.work_pool import PoolFactory, ThreadWorkPool
+from baton.store.errors import PermanentError
+from baton.store.records import Counters, Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 class ChildLauncher(Protocol):
-    """How an orchestrating task starts and reads its child jobs (handler.children implements it).
+    """How an orchestrating task starts and reads its child jobs (baton.handler.children implements
+    it).
 
     A protocol here, so the task interface does not import the machinery that imports the tasks.
     """
@@ -118,7 +119,7 @@ class StepContext:
         (carried across hops in the item's `timing` map). Size a batch (a listing page) to the
         time left with `ctx.work_window_ms() / ctx.item_ms()` items, floored at 1 and with a
         floor on item_ms for near-free items; `work_window_ms()` already leaves the hand-off
-        margin out. See handler.budget.TimeBudget.item_ms.
+        margin out. See baton.handler.budget.TimeBudget.item_ms.
         """
         return self._item_ms() if self._item_ms is not None else 0.0
 

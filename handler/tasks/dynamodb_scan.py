@@ -1,6 +1,6 @@
 """dynamodb-scan: visit every item of a DynamoDB table and apply an action to each.
 
-Written only against `handler.api`, as any user's task would be.
+Written only against `baton.handler.api`, as any user's task would be.
 
 The cursor is the key of the last item whose action finished, used as the Scan's
 ExclusiveStartKey (a LastEvaluatedKey is nothing else: the key of the last item read). Pages are
@@ -26,7 +26,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from handler.api import (
+from baton.handler.api import (
     SHARD_PARAMS,
     InvalidJob,
     JobFailure,

@@ -20,12 +20,12 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions import validate_action
-from handler.actions.params import known_params, whole_number
-from handler.tasks import manifest_fanout
-from handler.tasks.base import JobFailure, Resources, StepContext, Task
-from handler.tasks.s3_walk import S3Walk
-from handler.tasks.shards import (
+from baton.handler.actions import validate_action
+from baton.handler.actions.params import known_params, whole_number
+from baton.handler.tasks import manifest_fanout
+from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
+from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.shards import (
     MAX_SHARDS,
     SHARD_PARAMS,
     Shards,
@@ -37,8 +37,8 @@ from handler.tasks.shards import (
     tally,
     validate_shard_params,
 )
-from store.errors import InvalidJob
-from store.records import JobStatus
+from baton.store.errors import InvalidJob
+from baton.store.records import JobStatus
 
 __all__ = ["FanOut", "child_id"]
 

@@ -24,7 +24,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from handler.api import InvalidJob, JobFailure, ObjectRef
+from baton.handler.api import InvalidJob, JobFailure, ObjectRef
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.api import InvalidJob, JobFailure, StepContext, whole_number
+from baton.handler.api import InvalidJob, JobFailure, StepContext, whole_number
 
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000

@@ -12,8 +12,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from handler.actions import ObjectRef
-from handler.tasks.work_pool import PoolFactory, WorkPool
+from baton.handler.actions import ObjectRef
+from baton.handler.tasks.work_pool import PoolFactory, WorkPool
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

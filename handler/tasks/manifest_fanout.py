@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handler.api import (
+from baton.handler.api import (
     SHARD_PARAMS,
     Resources,
     known_params,
     validate_shard_params,
     whole_number,
 )
-from handler.tasks.inventory_files import read_manifest
-from handler.tasks.manifest_walk import ManifestWalk
+from baton.handler.tasks.inventory_files import read_manifest
+from baton.handler.tasks.manifest_walk import ManifestWalk
 
 SPLIT = "manifest"
 CHILD_TASK = ManifestWalk.name

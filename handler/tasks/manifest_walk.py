@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from handler.api import (
+from baton.handler.api import (
     InvalidJob,
     JobFailure,
     Resources,
@@ -24,14 +24,14 @@ from handler.api import (
     known_params,
     whole_number,
 )
-from handler.tasks.inventory_files import (
+from baton.handler.tasks.inventory_files import (
     Manifest,
     RowReader,
     open_rows,
     parse_s3_uri,
     read_manifest,
 )
-from handler.tasks.object_actions import ObjectActions, validate_object_action
+from baton.handler.tasks.object_actions import ObjectActions, validate_object_action
 
 MAX_FILES = 1_000_000
 PARAMS = (

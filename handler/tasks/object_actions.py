@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.api import (
+from baton.handler.api import (
     ActionContext,
     InvalidJob,
     ObjectRef,
@@ -21,7 +21,7 @@ from handler.api import (
     validate_action,
     whole_number,
 )
-from handler.tasks.item_errors import MAX_COUNT, ItemErrors, validate_on_error
+from baton.handler.tasks.item_errors import MAX_COUNT, ItemErrors, validate_on_error
 
 
 def validate_object_action(

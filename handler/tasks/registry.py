@@ -1,6 +1,6 @@
 """The task registry: task names a job may name, and their classes.
 
-Two kinds of task live here. Baton's own (listed in handler.tasks.catalog, which also answers
+Two kinds of task live here. Baton's own (listed in baton.handler.tasks.catalog, which also answers
 "which task does this job name") are always startable. A user's task is registered with
 `register_task` by a module the deployment lists in BATON_TASK_MODULES; a job may name it only
 while its module is listed. The worker, the CLI and the local stack import exactly the listed
@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from handler.tasks.base import Task
-from store.errors import InvalidJob
+from baton.handler.tasks.base import Task
+from baton.store.errors import InvalidJob
 
 TASKS: dict[str, type[Task]] = {}
 # The listed module whose import registered each user task (None: baton's own task).

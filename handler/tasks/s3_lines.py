@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from handler.api import (
+from baton.handler.api import (
     ActionContext,
     InvalidJob,
     JobFailure,
@@ -39,9 +39,9 @@ from handler.api import (
     validate_function_name,
     whole_number,
 )
-from handler.tasks.byte_ranges import ChunkSource, GzipObject, RangedObject, RecordSplitter
-from handler.tasks.item_errors import ItemErrors, validate_on_error
-from handler.tasks.object_actions import BoundContext
+from baton.handler.tasks.byte_ranges import ChunkSource, GzipObject, RangedObject, RecordSplitter
+from baton.handler.tasks.item_errors import ItemErrors, validate_on_error
+from baton.handler.tasks.object_actions import BoundContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable

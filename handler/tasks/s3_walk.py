@@ -20,14 +20,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.actions import ActionContext, ObjectRef, action_class
-from handler.actions.merge import merge_state
-from handler.actions.params import bucket_name, known_params, whole_number
-from handler.tasks.base import Resources, StepContext, Task
-from handler.tasks.listing import KeyRange, Lister, Page
-from handler.tasks.object_actions import ObjectActions, validate_object_action
-from handler.tasks.work_pool import MAX_WORKERS, WorkPool
-from store.errors import InvalidJob
+from baton.handler.actions import ActionContext, ObjectRef, action_class
+from baton.handler.actions.merge import merge_state
+from baton.handler.actions.params import bucket_name, known_params, whole_number
+from baton.handler.tasks.base import Resources, StepContext, Task
+from baton.handler.tasks.listing import KeyRange, Lister, Page
+from baton.handler.tasks.object_actions import ObjectActions, validate_object_action
+from baton.handler.tasks.work_pool import MAX_WORKERS, WorkPool
+from baton.store.errors import InvalidJob
 
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001

@@ -13,10 +13,10 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handler.actions.params import whole_number
-from handler.tasks.base import JobFailure, Resources, StepContext
-from store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
-from store.records import TERMINAL_STATUSES, JobStatus
+from baton.handler.actions.params import whole_number
+from baton.handler.tasks.base import JobFailure, Resources, StepContext
+from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
+from baton.store.records import TERMINAL_STATUSES, JobStatus
 
 SHARD_PARAMS = (
     "max_concurrency",

@@ -38,8 +38,8 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from store.codec import StateCodec, StateRef, decode_state
-from store.errors import StateCorrupt
+from baton.store.codec import StateCodec, StateRef, decode_state
+from baton.store.errors import StateCorrupt
 from tests.sim.core import Actor, Sim
 from tests.sim.tasks import item_order, value
 

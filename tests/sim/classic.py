@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler import faults
+from baton.handler import faults
 from tests.sim import core
 from tests.sim.chooser import Chooser
 from tests.sim.core import Rates, Sim

@@ -33,7 +33,7 @@ from botocore.parsers import create_parser
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
 
-from store.constants import CLOCK_SKEW_MS
+from baton.store.constants import CLOCK_SKEW_MS
 from tests.sim.chooser import Chooser
 from tests.support.lost_answers import without_jitter
 
@@ -215,7 +215,7 @@ class SimContext:
 
 
 class SimClock:
-    """store.clock.Clock: true virtual time plus the running actor's clock skew."""
+    """baton.store.clock.Clock: true virtual time plus the running actor's clock skew."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
@@ -227,7 +227,8 @@ class SimClock:
 
 
 class SimFaults:
-    """handler.faults.FaultPoints: every named point is a yield point where a crash may strike."""
+    """baton.handler.faults.FaultPoints: every named point is a yield point where a crash may
+    strike."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim

@@ -41,19 +41,19 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
-from handler import relay
-from handler.budget import SAFETY_FACTOR, TimeBudget
-from handler.launch import send_event
-from handler.tasks.base import ChildLauncher, StepContext
-from handler.tasks.fanout import FanOut
-from handler.tasks.registry import TASKS
-from handler.tasks.shards import Shards, tally
-from handler.watchdog import SweepAction, Watchdog
-from store.codec import StateRef
-from store.errors import ChangedMeanwhile, LeaseLost, WriteUnknown
-from store.protocol import JobStore, _NoState
-from store.records import Claim, Job, JobStatus, Progress
-from store.writes import CONDITION_FAILED, error_code
+from baton.handler import relay
+from baton.handler.budget import SAFETY_FACTOR, TimeBudget
+from baton.handler.launch import send_event
+from baton.handler.tasks.base import ChildLauncher, StepContext
+from baton.handler.tasks.fanout import FanOut
+from baton.handler.tasks.registry import TASKS
+from baton.handler.tasks.shards import Shards, tally
+from baton.handler.watchdog import SweepAction, Watchdog
+from baton.store.codec import StateRef
+from baton.store.errors import ChangedMeanwhile, LeaseLost, WriteUnknown
+from baton.store.protocol import JobStore, _NoState
+from baton.store.records import Claim, Job, JobStatus, Progress
+from baton.store.writes import CONDITION_FAILED, error_code
 
 BUGS = ("commit-without-lease", "claim-ignores-lease")
 ACTIVE_BUG: str | None = None

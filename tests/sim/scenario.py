@@ -33,16 +33,16 @@ from typing import Any
 
 import boto3
 
-from handler.app import lambda_handler
-from handler.children import cascade, planned_shards
-from handler.config import RelaySettings
-from handler.launch import launch, prepare, send_event
-from handler.observability import logger
-from handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
-from handler.watchdog import WatchdogSettings
-from store.codec import StateCodec
-from store.model import JobModel, bind_job_model
-from store.protocol import JobStore
+from baton.handler.app import lambda_handler
+from baton.handler.children import cascade, planned_shards
+from baton.handler.config import RelaySettings
+from baton.handler.launch import launch, prepare, send_event
+from baton.handler.observability import logger
+from baton.handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
+from baton.handler.watchdog import WatchdogSettings
+from baton.store.codec import StateCodec
+from baton.store.model import JobModel, bind_job_model
+from baton.store.protocol import JobStore
 from tests.sim import core
 from tests.sim.checks import CountModel, FanOutLedgers, Ledger, Violation, WalkModel, plain
 from tests.sim.chooser import Chooser, sparse

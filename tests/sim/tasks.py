@@ -11,10 +11,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from handler.actions import ActionContext, ObjectRef
-from handler.tasks.base import JobFailure, StepContext, Task
-from handler.tasks.registry import TASKS, register
-from store.errors import InvalidJob
+from baton.handler.actions import ActionContext, ObjectRef
+from baton.handler.tasks.base import JobFailure, StepContext, Task
+from baton.handler.tasks.registry import TASKS, register
+from baton.store.errors import InvalidJob
 from tests.sim import core
 
 SIM_TASK = "sim-count"

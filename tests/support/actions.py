@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from handler.actions import ActionContext, ObjectRef
+from baton.handler.actions import ActionContext, ObjectRef
 
 seen: Counter[str] = Counter()
 fail_once: set[str] = set()

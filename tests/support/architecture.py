@@ -28,6 +28,18 @@ END = "<!-- architecture:end -->"
 Contract = Mapping[str, tuple[str, ...]]
 
 
+def package_dirs(root: Path = ROOT) -> dict[str, str]:
+    """Installed package -> repository folder (pyproject's [tool.setuptools] package-dir)."""
+    with (root / "pyproject.toml").open("rb") as f:
+        table = tomllib.load(f).get("tool", {}).get("setuptools", {})
+    return dict(table.get("package-dir", {}))
+
+
+def folder_of(package: str, root: Path = ROOT) -> Path:
+    """Where a contract package's files are: its mapped folder, else its own name."""
+    return root / package_dirs(root).get(package, package.replace(".", "/"))
+
+
 @dataclass(frozen=True)
 class Import:
     """One import statement: the module that imports, the module it names, and where."""
@@ -51,7 +63,12 @@ def load_contract(root: Path = ROOT) -> dict[str, tuple[str, ...]]:
 
 
 def module_name(path: Path, root: Path) -> str:
+    """The name a file imports as: a mapped folder's files under the installed package."""
     parts = list(path.relative_to(root).with_suffix("").parts)
+    for package, folder in package_dirs(root).items():
+        if tuple(parts[: len(Path(folder).parts)]) == Path(folder).parts:
+            parts = [*package.split("."), *parts[len(Path(folder).parts) :]]
+            break
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -87,9 +104,49 @@ def imports_in(path: Path, root: Path) -> Iterator[Import]:
 def project_imports(root: Path, contract: Contract) -> list[Import]:
     found: list[Import] = []
     for package in contract:
-        for path in sorted((root / package).rglob("*.py")):
+        for path in sorted(folder_of(package, root).rglob("*.py")):
             found.extend(imports_in(path, root))
     return found
+
+
+def owner(module: str, contract: Contract) -> str:
+    """The contract package a module belongs to (the longest matching name), or its top."""
+    matches = [p for p in contract if module == p or module.startswith(p + ".")]
+    return max(matches, key=len) if matches else module.partition(".")[0]
+
+
+def bare_folder_imports(imports: list[Import], root: Path = ROOT) -> list[str]:
+    """Imports of a mapped folder by its folder name: it only resolves from a checkout."""
+    renamed = {folder: package for package, folder in package_dirs(root).items()}
+    problems = []
+    for imp in imports:
+        top, _, rest = imp.imported.partition(".")
+        if top in renamed and not imp.imported.startswith(f"{imp.importer}."):
+            wanted = renamed[top] + ("." + rest if rest else "")
+            problem = (
+                f"{imp.path}:{imp.line}: {imp.importer} imports {imp.imported}, which installs "
+                f"as {wanted} (the folder {top}/ is the package {renamed[top]})"
+            )
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def unlisted_packages(root: Path = ROOT) -> list[str]:
+    """Mapped folders with an __init__.py that pyproject does not list: a wheel leaves them out."""
+    with (root / "pyproject.toml").open("rb") as f:
+        listed = set(tomllib.load(f).get("tool", {}).get("setuptools", {}).get("packages", []))
+    problems = []
+    for package, folder in package_dirs(root).items():
+        for init in sorted((root / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(root / folder).parts
+            name = ".".join([package, *rel])
+            if "__pycache__" not in rel and name not in listed:
+                problems.append(
+                    f"pyproject.toml [tool.setuptools] packages does not list {name} "
+                    f"({init.parent.relative_to(root)}/): a wheel would leave it out"
+                )
+    return problems
 
 
 def forbidden(imports: list[Import], contract: Contract) -> list[str]:
@@ -97,8 +154,8 @@ def forbidden(imports: list[Import], contract: Contract) -> list[str]:
     problems = []
     seen: set[tuple[Path, int]] = set()
     for imp in imports:
-        source = imp.importer.split(".")[0]
-        target = imp.imported.split(".")[0]
+        source = owner(imp.importer, contract)
+        target = owner(imp.imported, contract)
         if (imp.path, imp.line) in seen:
             continue  # one statement, one finding (`from a import b` is also read as `a.b`)
         if target in contract and target != source and target not in contract[source]:
@@ -141,7 +198,9 @@ def circles(imports: list[Import], modules: set[str]) -> list[list[str]]:
 
 def all_modules(root: Path, contract: Contract) -> set[str]:
     return {
-        module_name(path, root) for package in contract for path in (root / package).rglob("*.py")
+        module_name(path, root)
+        for package in contract
+        for path in folder_of(package, root).rglob("*.py")
     }
 
 
@@ -150,6 +209,8 @@ def check(root: Path = ROOT) -> list[str]:
     contract = load_contract(root)
     imports = project_imports(root, contract)
     problems = forbidden(imports, contract)
+    problems += bare_folder_imports(imports, root)
+    problems += unlisted_packages(root)
     for cycle in circles(imports, all_modules(root, contract)):
         problems.append("import circle: " + " -> ".join([*cycle, cycle[0]]))
     return problems
@@ -159,13 +220,18 @@ def diagram(contract: Contract) -> str:
     """The contract as a Mermaid flowchart: an arrow for each allowed dependency."""
     lines = ["```mermaid", "flowchart TD"]
     for name in contract:
-        lines.extend(f"    {name} --> {target}" for target in contract[name])
+        lines.extend(f"    {_node(name)} --> {_node(target)}" for target in contract[name])
     isolated = [
         n for n in contract if not contract[n] and not any(n in a for a in contract.values())
     ]
-    lines.extend(f"    {name}" for name in isolated)
+    lines.extend(f"    {_node(name)}" for name in isolated)
     lines.append("```")
     return "\n".join(lines)
+
+
+def _node(name: str) -> str:
+    """A Mermaid node: a dotted package name needs an id without dots and a label."""
+    return name if name.isidentifier() else f'{name.replace(".", "_")}["{name}"]'
 
 
 def drawn_block(root: Path = ROOT) -> str:

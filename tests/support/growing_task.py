@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from handler.actions.params import whole_number
-from handler.tasks.base import StepContext, Task
-from handler.tasks.registry import register
-from store.errors import InvalidJob
+from baton.handler.actions.params import whole_number
+from baton.handler.tasks.base import StepContext, Task
+from baton.handler.tasks.registry import register
+from baton.store.errors import InvalidJob
 
 
 def chunk(seed: str, index: int, size: int) -> str:

@@ -10,15 +10,15 @@ from typing import Any
 
 import boto3
 
-from handler.config import RelaySettings
-from handler.faults import FaultPoints, NoFaults
-from handler.launch import launch, prepare
-from handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
-from store.codec import StateCodec
-from store.model import bind_job_model
-from store.protocol import CommitEvent, JobStore
-from store.records import Job
-from store.reports import ReportStore
+from baton.handler.config import RelaySettings
+from baton.handler.faults import FaultPoints, NoFaults
+from baton.handler.launch import launch, prepare
+from baton.handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
+from baton.store.codec import StateCodec
+from baton.store.model import bind_job_model
+from baton.store.protocol import CommitEvent, JobStore
+from baton.store.records import Job
+from baton.store.reports import ReportStore
 from tests.support.lambda_sim import FUNCTION, LambdaSim
 from tests.support.virtual_clock import VirtualClock
 

@@ -1,7 +1,7 @@
 """Lambda's async delivery, in process: a queue, contexts with deadlines, retries and faults.
 
 Invokes made by the relay are captured with a botocore `before-call` hook (no patching) and
-queued; `drain()` delivers them to the real `handler.app.lambda_handler`.
+queued; `drain()` delivers them to the real `baton.handler.app.lambda_handler`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from handler.app import lambda_handler
+from baton.handler.app import lambda_handler
 from tests.support.virtual_clock import VirtualClock
 
 RETRY_DELAY_MS = 60_000

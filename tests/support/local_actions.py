@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from handler.actions import ActionContext, ObjectRef
+from baton.handler.actions import ActionContext, ObjectRef
 
 
 def _trace(ctx: ActionContext, text: str) -> None:

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from handler.launch import launch, prepare
-from local.stack import LocalStack
-from store.records import Job
+from baton.handler.launch import launch, prepare
+from baton.local.stack import LocalStack
+from baton.store.records import Job
 from tests.support.buckets import BucketTruth
 
 LOCAL_ACTIONS = "tests.support.local_actions"

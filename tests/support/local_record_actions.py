@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from handler.api import ActionContext
+from baton.handler.api import ActionContext
 
 
 def pace(record: Any, ctx: ActionContext) -> None:

@@ -12,9 +12,9 @@ import json
 import sys
 import time
 
-from store.model import bind_job_model
-from store.protocol import JobStore
-from store.records import Claim
+from baton.store.model import bind_job_model
+from baton.store.protocol import JobStore
+from baton.store.records import Claim
 
 STAGGER_MS = 40
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from handler.api import ActionContext
+from baton.handler.api import ActionContext
 
 seen: Counter[tuple[str, int]] = Counter()
 values: list[Any] = []
