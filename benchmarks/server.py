@@ -272,17 +272,14 @@ def read_stored_timestamps_fast() -> None:
 
     from moto.core import serialize
 
+    from baton.handler.runtime import iso_time_with_zone
+
     slow = getattr(serialize, "parse_to_aware_datetime")  # noqa: B009 - not exported by moto
 
     def fast(value: Any) -> datetime:
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                if parsed.tzinfo is not None:
-                    return parsed.astimezone(UTC)  # in UTC, as botocore's function returns
+        parsed = iso_time_with_zone(value)
+        if parsed is not None:
+            return parsed.astimezone(UTC)  # in UTC, as botocore's function returns
         result: datetime = slow(value)
         return result
 

@@ -54,16 +54,23 @@ def read_timestamp(value: Any) -> datetime:
     as a time with a zone (HTTP dates, epoch numbers, a naive time) goes to the default, so
     results are the same instants, only `timezone.utc` instead of dateutil's `tzutc()`.
     """
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is not None:
-                return parsed
+    parsed = iso_time_with_zone(value)
+    if parsed is not None:
+        return parsed
     result: datetime = DEFAULT_TIMESTAMP_PARSER(value)
     return result
+
+
+def iso_time_with_zone(value: Any) -> datetime | None:
+    """`value` read by `datetime.fromisoformat` when it is an ISO 8601 time with a zone, else
+    None (the caller's slower, general parser decides)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def worker_session(region: str | None = None) -> boto3.session.Session:
