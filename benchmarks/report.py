@@ -1154,9 +1154,10 @@ def _latency_io(page: Page, lat: dict[str, Any]) -> None:
     w(
         "**An I/O-bound action.** `tag` (one `PutObjectTagging` per object) through `s3-walk` "
         "at each concurrency, one hop each, after the same action in a plain sequential boto3 "
-        f"loop. Concurrency 1 and the plain loop tag the first {lat['objects']:,} keys; higher "
-        f"concurrency tags {many:,}, so that each run lasts seconds and the job's fixed costs "
-        "(claim, first listing, finish) stay a small share; rates are compared. Columns after "
+        f"loop. The plain loop tags the first {lat['objects']:,} keys and concurrency N the "
+        f"first N x {lat['objects']:,} (at most {many:,}), so every run lasts about as long and "
+        "the job's fixed costs (claim, first listing, finish) are the same small share of each: "
+        "a speed-up compares throughput. Rates are compared. Columns after "
         "the goal say where the time went: the CPU each process used, as a share of one core "
         "(each is one Python process, so one core is its most), the server's CPU per tag "
         "request, the time a tag request waited inside the server beyond its own CPU (for "

@@ -50,7 +50,7 @@ class BenchConfig:
     # and `count` with listing prefetch against the plain loop
     latency_ms: tuple[float, float] = (20, 50)
     latency_objects: int = 400  # concurrency 1 and the plain loop (about 20 s each)
-    latency_objects_max: int = 1_600  # higher concurrency: runs of seconds, not fixed costs
+    latency_objects_max: int = 6_400  # concurrency N tags N x latency_objects, up to this
     latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
     latency_saturate_threads: int = 64  # plain threads that find the server's limit
     latency_count_objects: int = 5_000
@@ -75,7 +75,7 @@ QUICK = BenchConfig(
     fanout_widths=(1, 2),
     latency_ms=(2, 5),
     latency_objects=40,
-    latency_objects_max=80,
+    latency_objects_max=160,
     latency_concurrency=(1, 4),
     latency_saturate_threads=8,
     latency_count_objects=300,
