@@ -198,6 +198,9 @@ class LambdaService:
             "queued": queued,
             "running": running,
             "dead_letters": dead,
+            # Invocations the kill fault chose; a kill strikes ("killed") only if the
+            # invocation is still running at the moment drawn for it.
+            "kills_planned": self._kill.hits,
             "cold_starts": self.pool.cold_starts,
             "workers": len(self.pool.pids()),
         }
