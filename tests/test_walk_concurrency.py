@@ -24,7 +24,7 @@ from baton.handler.tasks.base import JobFailure, Resources, StepContext
 from baton.handler.tasks.fanout import FanOut
 from baton.handler.tasks.listing import Lister
 from baton.handler.tasks.s3_walk import S3Walk
-from baton.handler.tasks.work_pool import ThreadWorkPool
+from baton.handler.tasks.work_pool import ThreadWorkPool, wait_for
 from baton.store.codec import decode_state
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
@@ -272,6 +272,51 @@ def test_a_slow_object_holds_the_watermark_and_a_crash_reruns_only_what_was_abov
         assert all(n <= 2 for n in actions.seen.values())
     # Re-run: what finished above the watermark, and at most what else was in flight.
     assert done_above | {slow} <= twice <= in_flight
+
+
+def test_a_worker_that_finishes_takes_the_next_object_without_waiting_for_the_walk() -> None:
+    """The pool holds a queue beyond its workers (one object per four workers, at least one),
+    so a worker that finishes starts the next object itself: the walk's own thread, which
+    competes with the workers for the interpreter lock, is not on the path between two
+    objects."""
+    bucket = Bucket(40)
+    keys = bucket.keys()
+    for key in keys[:4]:
+        actions.gates[key] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=4)
+    state, counters = walk.start(), {}
+    try:
+        walk._feed(state, context(counters, Clock()), room=True)  # what a step does first
+        assert [f.obj.key for f in walk._in_flight] == keys[:5], "4 workers and 1 queued"
+        assert walk._pool is not None and walk._pool.pending() == 5
+        actions.gates[keys[0]].set()
+        # The walk's thread does nothing from here: the freed worker takes keys[4] itself.
+        actions.wait_for(lambda: actions.seen[keys[4]] == 1, "the queued object to run")
+        assert counters == {}, "nothing is merged until the walk's thread steps"
+    finally:
+        for key in keys[:4]:
+            actions.gates[key].set()
+        walk.close()
+
+
+def test_the_pool_tells_the_walk_when_work_settles_without_watching_each_future() -> None:
+    pool = ThreadWorkPool(2)
+    gate = threading.Event()
+    try:
+        seen = pool.settled()
+        pool.wait_settled(seen, None)  # nothing pending: returns at once
+        held = pool.submit(lambda: gate.wait(actions.GATE_TIMEOUT_S))
+        failing = pool.submit(lambda: 1 // 0)
+        wait_for(pool, failing)
+        assert pool.settled() == seen + 1 and pool.pending() == 1
+        pool.wait_settled(pool.settled(), 0.05)  # nothing settles: the timeout ends it
+        assert not held.done() and pool.pending() == 1
+        gate.set()
+        wait_for(pool, held)
+        assert pool.settled() == seen + 2 and pool.pending() == 0
+    finally:
+        gate.set()
+        pool.close()
 
 
 def test_the_budget_stops_feeding_the_pool_so_it_drains_before_the_margin() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from baton.handler.actions import ObjectRef
-from baton.handler.tasks.work_pool import PoolFactory, WorkPool
+from baton.handler.tasks.work_pool import PoolFactory, WorkPool, wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,7 +52,7 @@ class Lister:
         """The page after `after`: the prefetched one when it was asked for that, else now."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead[0] == after and self._pool is not None:
-            self._pool.wait_any([ahead[1]], None)
+            wait_for(self._pool, ahead[1])
             return ahead[1].result()
         if ahead is not None:
             ahead[1].cancel()

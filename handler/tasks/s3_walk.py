@@ -39,8 +39,12 @@ AHEAD_PER_WORKER = 4
 # A step waits for the objects at the watermark at most this long (or two objects' time), so
 # the relay reads the budget and checkpoints between steps even behind a slow object.
 MIN_WAIT_MS = 50
-# Objects are submitted only while the window holds this many objects' latency.
+# Objects are submitted only while the window holds this many times what the pool holds.
 DRAIN_FACTOR = 2
+# Objects queued for the pool beyond its workers: one per this many workers, at least one. A
+# worker that finishes then takes the next object at once, instead of idling until the walk's
+# own thread wakes (behind the workers for the interpreter lock) and submits one.
+WORKERS_PER_QUEUED = 4
 # A page is sized to take at most 1/PAGE_SLACK of the window left, listing and processing
 # included: its wait is not reserved in the hand-off margin (see StepContext.sized_wait), so a
 # page that lists twice as slowly as measured must still end before the margin. Near the end of
@@ -96,6 +100,8 @@ class S3Walk(Task):
         self.bucket: str = params["bucket"]
         self.actions = ObjectActions(params, resources)
         self.concurrency: int = int(params.get("concurrency", 1))
+        # Objects the pool holds when full: its workers and the queue in front of them.
+        self._pool_holds = self.concurrency + max(1, self.concurrency // WORKERS_PER_QUEUED)
         self.start_at: str | None = params.get("start_at")
         keys = KeyRange(
             self.bucket, params.get("prefix", ""), self.start_at, params.get("end_before")
@@ -272,14 +278,15 @@ class S3Walk(Task):
         # (a clock read is not free) the walk should not spend its window reading the time.
         now = ctx.remaining_ms()
         window = ctx.work_window_ms()
-        # One object takes about (time per object x workers) while the pool is full; feed only
-        # while the window has room for twice that, so the pool drains before the margin.
-        latency = (self._measure(now, ctx) or 0.0) * self.concurrency
+        # The pool empties in about (time per object x what it holds) while it is full; feed
+        # only while the window has room for twice that, so the pool drains before the margin.
+        latency = (self._measure(now, ctx) or 0.0) * self._pool_holds
         room = window > DRAIN_FACTOR * latency
         wait_until: int | None = None
         if self._done:
             wait_until = now - int(max(0.0, min(window, max(MIN_WAIT_MS, 2 * latency))))
         while True:
+            seen = self._pool.settled() if self._pool is not None else 0
             self._feed(state, ctx, room)
             if self._merge(state, ctx):
                 return self._finished()
@@ -293,20 +300,18 @@ class S3Walk(Task):
                     return False
                 timeout_s = left_ms / 1000
             assert self._pool is not None
-            running = [f.future for f in self._in_flight if not f.future.done()]
-            if running:
-                self._pool.wait_any(running, timeout_s)
+            self._pool.wait_settled(seen, timeout_s)
 
     def _finished(self) -> bool:
         return self._listed_all and not self._buffer and not self._in_flight
 
     def _feed(self, state: dict[str, Any], ctx: StepContext, room: bool) -> None:
-        """Submit objects while a worker is free, the pool is not too far ahead of the
-        watermark, and the budget has `room` for one more object to finish before the margin
-        (an empty pool always takes one, so every step moves on)."""
-        running = sum(1 for f in self._in_flight if not f.future.done())
+        """Submit objects while the pool has a worker or a queue place free, it is not too far
+        ahead of the watermark, and the budget has `room` for what it holds to finish before
+        the margin (an empty pool always takes one, so every step moves on)."""
+        running = self._pool.pending() if self._pool is not None else 0
         ahead = AHEAD_PER_WORKER * self.concurrency
-        while running < self.concurrency and len(self._in_flight) < ahead:
+        while running < self._pool_holds and len(self._in_flight) < ahead:
             if not self._buffer:
                 if self._listed_all:
                     return
