@@ -103,57 +103,72 @@ def saturate(env: Env, bucket: str, objects: int, threads: int) -> dict[str, flo
     return {"threads": threads, "seconds": seconds, "rate": objects / seconds, **usage}
 
 
+def _tag_run(
+    env: Env, runner: RelayRunner, bucket: str, n: int, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One walk of the tag action at concurrency `n`: its rate and where its time went."""
+    job = runner.start(bucket, action=TAG_ACTION, **params)
+    env.server.reset()
+    cpu = time.process_time()
+    result = runner.run(job)
+    note_errors("latency_io", result)
+    objects = result.job.counters.get("objects", 0)
+    return {
+        "concurrency": n,
+        "seconds": result.seconds,
+        "objects": objects,
+        "rate": objects / result.seconds if result.seconds else 0.0,
+        "status": result.job.status.value,
+        "errors": result.errors,
+        **_usage(env, result.seconds, time.process_time() - cpu),
+    }
+
+
 def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     """Tag objects at concurrency 1, 4, 16, 32 (and the plain loop), latency injected.
 
     The plain loop tags the first `latency_objects` keys, concurrency N the first N times as
     many (at most `latency_objects_max`): every run lasts about as long, so the job's fixed
     costs (its claim, first listing and finish) are the same small share of each, and a
-    speed-up compares throughput, not how much of a shorter run the fixed costs took. Rates
-    are compared.
+    speed-up compares throughput, not how much of a shorter run the fixed costs took.
+
+    Every concurrency runs once per round, in turn, `latency_rounds` times. A speed-up is a
+    ratio of rates within one round (the machine's load drifts over minutes); a row reports the
+    median round's run, with the lowest and highest speed-up of all rounds.
     """
     few, many = cfg.latency_objects, max(cfg.latency_objects, cfg.latency_objects_max)
     bucket = env.bucket("latency-tag", many)
     low, high = cfg.latency_ms
+    levels = list(cfg.latency_concurrency)
     with injected_latency(env, (low, high)):
         runner = RelayRunner(env)
         missing = _supports_concurrency(bucket)
+        if missing:
+            levels = [n for n in levels if n == 1]
         env.server.reset()
         cpu = time.process_time()
         plain = _tag_plain(env, bucket, few)
         plain_usage = _usage(env, plain.seconds, time.process_time() - cpu)
-        rows: list[dict[str, Any]] = []
-        for n in cfg.latency_concurrency:
-            if n > 1 and missing:
-                continue
-            params: dict[str, Any] = {} if missing else {"concurrency": n}
-            params["end_before"] = _key(min(few * n, many))
-            job = runner.start(bucket, action=TAG_ACTION, **params)
-            env.server.reset()
-            cpu = time.process_time()
-            result = runner.run(job)
-            note_errors("latency_io", result)
-            objects = result.job.counters.get("objects", 0)
-            rows.append(
-                {
-                    "concurrency": n,
-                    "seconds": result.seconds,
-                    "objects": objects,
-                    "rate": objects / result.seconds if result.seconds else 0.0,
-                    "status": result.job.status.value,
-                    "errors": result.errors,
-                    **_usage(env, result.seconds, time.process_time() - cpu),
-                }
-            )
+        rounds: list[dict[int, dict[str, Any]]] = []
+        for _ in range(max(1, cfg.latency_rounds)):
+            runs: dict[int, dict[str, Any]] = {}
+            for n in levels:
+                params: dict[str, Any] = {} if missing else {"concurrency": n}
+                params["end_before"] = _key(min(few * n, many))
+                runs[n] = _tag_run(env, runner, bucket, n, params)
+            base_rate = runs[levels[0]]["rate"] if levels else 0.0
+            for run in runs.values():
+                run["speedup"] = run["rate"] / base_rate if base_rate else 0.0
+            rounds.append(runs)
         limit = saturate(env, bucket, many, cfg.latency_saturate_threads)
+    rows = [_median_round(n, [r[n] for r in rounds]) for n in levels]
     base = rows[0]["rate"] if rows else 0.0
-    for row in rows:
-        row["speedup"] = row["rate"] / base if base else 0.0
     return {
         "objects": few,
         "objects_max": many,
         "latency_ms": [low, high],
         "missing": missing,
+        "rounds": len(rounds),
         "plain_s": plain.seconds,
         "plain_rate": plain.rate,
         "plain_usage": plain_usage,
@@ -161,9 +176,23 @@ def io_bound(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         # the most tag requests/s this server answered on this machine in this run (measured)
         "server_limit_rps": limit["rate"],
         # the speed-up that limit allows over concurrency 1, and so the requests in flight
-        # that fill it (calculated: limit / concurrency 1's rate)
+        # that fill it (calculated: limit / concurrency 1's median rate)
         "knee": limit["rate"] / base if base else 0.0,
         "rows": rows,
+    }
+
+
+def _median_round(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose speed-up is the median of the rounds' (the lower middle one of an even
+    count), with every round's speed-up beside it."""
+    ordered = sorted(runs, key=lambda r: r["speedup"])
+    ups = [r["speedup"] for r in ordered]
+    return {
+        **ordered[(len(ordered) - 1) // 2],
+        "concurrency": n,
+        "speedups": [r["speedup"] for r in runs],
+        "speedup_low": ups[0],
+        "speedup_high": ups[-1],
     }
 
 

@@ -52,9 +52,12 @@ class BenchConfig:
     latency_objects: int = 400  # concurrency 1 and the plain loop (about 20 s each)
     latency_objects_max: int = 6_400  # concurrency N tags N x latency_objects, up to this
     latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    # rounds of every concurrency in turn: a speed-up is a ratio within one round, and a verdict
+    # needs every round (a slow minute on this shared machine strikes one round, not all)
+    latency_rounds: int = 3
     latency_saturate_threads: int = 64  # plain threads that find the server's limit
-    latency_count_objects: int = 5_000
-    latency_count_pairs: int = 11  # alternating pairs: the median's 95% interval
+    latency_count_objects: int = 10_000  # 10 pages: a walk of about 2 s
+    latency_count_pairs: int = 21  # alternating pairs: the median's 95% interval
     # the durable-functions peer (local test runner) on the same bucket as the overhead figure
     durable_pairs: int = 3
     extra: dict[str, str] = field(default_factory=dict)
@@ -77,6 +80,7 @@ QUICK = BenchConfig(
     latency_objects=40,
     latency_objects_max=160,
     latency_concurrency=(1, 4),
+    latency_rounds=2,
     latency_saturate_threads=8,
     latency_count_objects=300,
     latency_count_pairs=1,
