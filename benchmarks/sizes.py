@@ -49,12 +49,12 @@ class BenchConfig:
     # S3 latency injected in the server (uniform, ms): I/O-bound action at growing concurrency,
     # and `count` with listing prefetch against the plain loop
     latency_ms: tuple[float, float] = (20, 50)
-    latency_objects: int = 400  # concurrency 1 and the plain loop (about 20 s each)
-    latency_objects_max: int = 6_400  # concurrency N tags N x latency_objects, up to this
+    latency_objects: int = 250  # concurrency 1 and the plain loop (about 10 s each)
+    latency_objects_max: int = 8_000  # concurrency N tags N x latency_objects, up to this
     latency_concurrency: tuple[int, ...] = (1, 4, 16, 32)
-    # rounds of every concurrency in turn: a speed-up is a ratio within one round, and a verdict
-    # needs every round (a slow minute on this shared machine strikes one round, not all)
-    latency_rounds: int = 3
+    # rounds of every concurrency in turn: a speed-up is a ratio within one round, the verdict
+    # is on the median round (a slow minute on this shared machine strikes a round, not all)
+    latency_rounds: int = 5
     latency_saturate_threads: int = 64  # plain threads that find the server's limit
     latency_count_objects: int = 10_000  # 10 pages: a walk of about 2 s
     latency_count_pairs: int = 21  # alternating pairs: the median's 95% interval
