@@ -103,6 +103,7 @@ def walk(s3: Any, bucket: str) -> dict[str, Any]:
 
 def figure(env: Any, pairs: int, bucket: str) -> dict[str, Any]:
     """The durable walk and the plain loop in alternating pairs on the overhead figure's bucket."""
+    from benchmarks.figures import median_interval
     from benchmarks.harness import plain_walk
 
     missing = available()
@@ -124,11 +125,16 @@ def figure(env: Any, pairs: int, bucket: str) -> dict[str, Any]:
     last = rows[-1]["durable"]
     objects = last["objects"]
     per_million = last["operations"] / max(1, objects) * 1_000_000  # calculated
+    low, high = median_interval([r["ratio"] for r in rows])
     return {
         "pairs": rows,
         "objects": objects,
         "ratio_median": statistics.median(r["ratio"] for r in rows),
+        "ratio_low": low,
+        "ratio_high": high,
         "rate": statistics.median(r["durable_rate"] for r in rows),
+        # the plain loop in these pairs (the machine's load differs from the overhead pairs')
+        "plain_rate": statistics.median(r["plain_rate"] for r in rows),
         "operations": last["operations"],
         "checkpoint_bytes": last["checkpoint_bytes"],
         "largest_checkpoint": last["largest_checkpoint"],

@@ -59,7 +59,7 @@ class BenchConfig:
     latency_count_objects: int = 10_000  # 10 pages: a walk of about 2 s
     latency_count_pairs: int = 21  # alternating pairs: the median's 95% interval
     # the durable-functions peer (local test runner) on the same bucket as the overhead figure
-    durable_pairs: int = 3
+    durable_pairs: int = 7  # alternating with the plain loop: 7 give a 95% interval
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
