@@ -26,6 +26,10 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[byt
         body = environ["wsgi.input"].read()
     if environ["PATH_INFO"] == "/boom":
         raise RuntimeError("the app failed")
+    if environ["PATH_INFO"] in ("/204", "/304"):
+        status = "204 No Content" if environ["PATH_INFO"] == "/204" else "304 Not Modified"
+        start_response(status, [("Content-Length", "5"), ("ETag", '"e"')])
+        return [b"stray"]  # a body these answers must not carry
     if environ["PATH_INFO"] == "/large":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [LARGE[i : i + 4096] for i in range(0, len(LARGE), 4096)]
@@ -157,3 +161,18 @@ def test_expect_100_continue_gets_one_interim_answer_and_only_on_http_1_1(
         sock.sendall(b"abc")
         answer = _read_until(sock, b"PUT /e read=3")
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+
+def test_204_and_304_carry_no_body_and_the_connection_serves_the_next_request(port: int) -> None:
+    """Were their body (or a length for it) sent, the next answer on the connection would be
+    read from the wrong bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for path in ("/204", "/304"):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        stream = _read_until(sock, b"GET /next read=0")
+    answers = stream.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"204", b"304", b"200"], stream
+    for answer in answers[:2]:
+        assert answer.endswith(b"\r\n\r\n") and b"stray" not in answer
+        assert b"Content-Length" not in answer and b'ETag: "e"' in answer
