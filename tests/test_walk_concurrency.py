@@ -319,6 +319,26 @@ def test_the_pool_tells_the_walk_when_work_settles_without_watching_each_future(
         pool.close()
 
 
+def test_an_item_that_settles_before_the_wait_begins_is_not_waited_for() -> None:
+    """The walk reads `seen`, feeds and merges, then waits: an item settling in between (a
+    lost wake-up) must end the wait at once, though other work is still pending."""
+    pool = ThreadWorkPool(2)
+    gate = threading.Event()
+    try:
+        pool.submit(lambda: gate.wait(actions.GATE_TIMEOUT_S))  # keeps something pending
+        seen = pool.settled()
+        quick = pool.submit(lambda: None)
+        wait_for(pool, quick)  # settles after `seen` was read, before the wait below
+        waiter = threading.Thread(target=pool.wait_settled, args=(seen, None), daemon=True)
+        waiter.start()
+        waiter.join(actions.GATE_TIMEOUT_S / 2)  # the held item ends only after the gate
+        assert not waiter.is_alive(), "wait_settled slept past an item settled since `seen`"
+        assert pool.pending() == 1
+    finally:
+        gate.set()
+        pool.close()
+
+
 def test_a_cancelled_or_killed_item_settles_and_close_cancels_only_what_never_started() -> None:
     """Every way an item ends moves the counter, so a waiter never sleeps past it: a queued
     item the caller cancels, the queue that close() cancels (running work is abandoned, still
