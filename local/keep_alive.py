@@ -55,10 +55,16 @@ class KeepAliveHandler(MotoRequestHandler):
         if WERKZEUG_LOG.isEnabledFor(logging.INFO):
             super().log_request(code, size)
 
+    def handle_expect_100(self) -> bool:
+        """The one `100 Continue` (http.server asks for it on HTTP/1.1 requests only), sent
+        now: the client waits for it before it sends the body. werkzeug's run_wsgi, replaced
+        here, would send a second one."""
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
+
     def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.wfile.flush()
         environ = self.make_environ()
         body_in: LimitedStream | None = None
         if environ.get("wsgi.input_terminated"):

@@ -8,6 +8,7 @@ body for HEAD, and close a connection whose request body was chunked.
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from baton.local.keep_alive import KeepAliveHandler
+from baton.local.keep_alive import WRITE_BUFFER, KeepAliveHandler
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -25,9 +26,28 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[byt
         body = environ["wsgi.input"].read()
     if environ["PATH_INFO"] == "/boom":
         raise RuntimeError("the app failed")
+    if environ["PATH_INFO"] in ("/204", "/304"):
+        status = "204 No Content" if environ["PATH_INFO"] == "/204" else "304 Not Modified"
+        start_response(status, [("Content-Length", "5"), ("ETag", '"e"')])
+        return [b"stray"]  # a body these answers must not carry
+    if environ["PATH_INFO"] == "/large":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [LARGE[i : i + 4096] for i in range(0, len(LARGE), 4096)]
+    if environ["PATH_INFO"] == "/fails-mid-answer":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return fails_mid_answer()
     answer = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} read={len(body)}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "999")])
     return [answer]
+
+
+# An answer many times the handler's write buffer (a 1,000-key page is ~300 KB).
+LARGE = bytes(range(256)) * (5 * WRITE_BUFFER // 256 + 7)
+
+
+def fails_mid_answer() -> Iterator[bytes]:
+    yield b"x" * (2 * WRITE_BUFFER)
+    raise RuntimeError("failed mid-answer")
 
 
 @pytest.fixture
@@ -88,10 +108,71 @@ def test_an_app_error_is_a_500_and_closes_the_connection(port: int) -> None:
 
 
 def test_a_client_gone_mid_body_leaves_the_server_serving_others(port: int) -> None:
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     assert _ask(conn, "GET", "/next") == (200, b"GET /next read=0")
     conn.close()
+
+
+def test_answers_larger_than_the_write_buffer_arrive_whole_on_one_connection(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert _ask(conn, "GET", "/large") == (200, LARGE)
+    conn.request("HEAD", "/large")
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.read() == b""
+    sock = conn.sock
+    assert _ask(conn, "GET", "/large") == (200, LARGE)
+    assert _ask(conn, "GET", "/after") == (200, b"GET /after read=0")
+    assert conn.sock is sock
+    conn.close()
+
+
+def test_an_app_failing_after_part_of_its_answer_is_a_500_not_a_cut_answer(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/fails-mid-answer")
+    reply = conn.getresponse()
+    assert reply.status == 500 and b"failed mid-answer" in reply.read()
+    assert reply.getheader("Connection") == "close"
+    conn.close()
+
+
+def _read_until(sock: socket.socket, end: bytes) -> bytes:
+    data = b""
+    while not data.endswith(end):
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(("version", "interim"), [("HTTP/1.1", 1), ("HTTP/1.0", 0)])
+def test_expect_100_continue_gets_one_interim_answer_and_only_on_http_1_1(
+    port: int, version: str, interim: int
+) -> None:
+    """botocore sends `Expect: 100-continue` with a PutObject body and waits for the interim
+    answer before sending it; an HTTP/1.0 request's expectation is ignored (RFC 9110 10.1.1)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        head = f"PUT /e?read {version}\r\nHost: x\r\nContent-Length: 3\r\n"
+        sock.sendall(head.encode() + b"Expect: 100-continue\r\n\r\n")
+        if interim:
+            # The body is not sent yet: the server must answer before it, and only once.
+            assert _read_until(sock, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abc")
+        answer = _read_until(sock, b"PUT /e read=3")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+
+def test_204_and_304_carry_no_body_and_the_connection_serves_the_next_request(port: int) -> None:
+    """Were their body (or a length for it) sent, the next answer on the connection would be
+    read from the wrong bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for path in ("/204", "/304"):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        stream = _read_until(sock, b"GET /next read=0")
+    answers = stream.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"204", b"304", b"200"], stream
+    for answer in answers[:2]:
+        assert answer.endswith(b"\r\n\r\n") and b"stray" not in answer
+        assert b"Content-Length" not in answer and b'ETag: "e"' in answer

@@ -38,9 +38,10 @@ def test_concurrent_walks_keep_every_invariant_under_faults(env: Env) -> None:
     assert not found.failures, found.failures[0][1].describe()
     print(found.line())
     # The schedules did what they are for: objects finished out of key order, and crashes
-    # struck with objects in flight.
+    # struck with objects in flight and others queued behind the workers.
     assert found.stats["pool_out_of_order"] >= 50, found.stats
     assert found.stats["pool_crash_in_flight"] >= 1, found.stats
+    assert found.stats["pool_crash_queued"] >= 1, found.stats
     assert found.statuses["SUCCEEDED"] >= len(SEEDS) // 2, found.statuses
 
 

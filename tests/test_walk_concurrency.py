@@ -319,6 +319,99 @@ def test_the_pool_tells_the_walk_when_work_settles_without_watching_each_future(
         pool.close()
 
 
+def test_an_item_that_settles_before_the_wait_begins_is_not_waited_for() -> None:
+    """The walk reads `seen`, feeds and merges, then waits: an item settling in between (a
+    lost wake-up) must end the wait at once, though other work is still pending."""
+    pool = ThreadWorkPool(2)
+    gate = threading.Event()
+    try:
+        pool.submit(lambda: gate.wait(actions.GATE_TIMEOUT_S))  # keeps something pending
+        seen = pool.settled()
+        quick = pool.submit(lambda: None)
+        wait_for(pool, quick)  # settles after `seen` was read, before the wait below
+        waiter = threading.Thread(target=pool.wait_settled, args=(seen, None), daemon=True)
+        waiter.start()
+        waiter.join(actions.GATE_TIMEOUT_S / 2)  # the held item ends only after the gate
+        assert not waiter.is_alive(), "wait_settled slept past an item settled since `seen`"
+        assert pool.pending() == 1
+    finally:
+        gate.set()
+        pool.close()
+
+
+def test_a_cancelled_or_killed_item_settles_and_close_cancels_only_what_never_started() -> None:
+    """Every way an item ends moves the counter, so a waiter never sleeps past it: a queued
+    item the caller cancels, the queue that close() cancels (running work is abandoned, still
+    pending), and an item whose sandbox died mid-work (a BaseException)."""
+    pool = ThreadWorkPool(1)
+    gate = threading.Event()
+    try:
+        held = pool.submit(lambda: gate.wait(actions.GATE_TIMEOUT_S))
+        queued = pool.submit(lambda: 1)
+        seen = pool.settled()
+        assert queued.cancel() and pool.settled() == seen + 1 and pool.pending() == 1
+        pool.wait_settled(seen, actions.GATE_TIMEOUT_S)  # returns: one settled since `seen`
+        again, seen = pool.submit(lambda: 2), pool.settled()
+        pool.close()
+        assert again.cancelled() and pool.settled() == seen + 1
+        assert not held.done() and pool.pending() == 1, "running work is abandoned, not ended"
+        gate.set()
+        wait_for(pool, held)
+        assert pool.pending() == 0
+    finally:
+        gate.set()
+        pool.close()
+
+    def killed() -> None:
+        raise Killed("the sandbox died mid-object")
+
+    pool = ThreadWorkPool(1)
+    try:
+        dead = pool.submit(killed)
+        wait_for(pool, dead)
+        assert isinstance(dead.exception(), Killed) and pool.pending() == 0
+        after = pool.submit(lambda: 3)
+        wait_for(pool, after)
+        assert after.result() == 3 and pool.settled() == 2, "the worker survived it"
+    finally:
+        pool.close()
+
+
+def test_objects_queued_at_hop_end_never_start_and_the_next_hop_runs_each_once() -> None:
+    """close() cancels the objects queued behind the workers (they never ran) and abandons the
+    running ones; the next hop, from the committed cursor, runs every object, the counters
+    exact."""
+    bucket = Bucket(40)
+    keys = bucket.keys()
+    for key in keys[:4]:
+        actions.gates[key] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=4)
+    state, counters = walk.start(), {}
+    ctx = context(counters, Clock())
+    walk._feed(state, ctx, room=True)
+    flights = list(walk._in_flight)
+    assert [f.obj.key for f in flights] == keys[:5], "4 workers and 1 queued"
+    committed_state, committed_counters = copy.deepcopy(state), dict(counters)
+    pool = walk._pool
+    assert pool is not None
+    walk.close()  # the hop ends with every worker busy and one object queued
+    assert flights[4].future.cancelled(), "the queued object never starts"
+    assert not any(f.future.cancelled() for f in flights[:4])
+    assert pool.pending() == 4, "the running objects are abandoned, not waited for"
+    for key in keys[:4]:
+        actions.gates[key].set()
+
+    again = walk_of(bucket, action=GATED, concurrency=4)
+    run_to_end(again, committed_state, context(committed_counters, Clock()))
+    assert_watermark_view(committed_state, committed_counters, bucket)
+    assert committed_counters["objects"] == 40
+    for flight in flights[:4]:
+        wait_for(pool, flight.future)  # the dead hop's running objects end, their work unused
+    with actions.finished:
+        assert {k for k, n in actions.seen.items() if n > 1} == set(keys[:4])
+        assert actions.seen[keys[4]] == 1 and set(actions.seen) == set(keys)
+
+
 def test_the_budget_stops_feeding_the_pool_so_it_drains_before_the_margin() -> None:
     """Without room for one more object in the window, nothing new is submitted while objects
     are in flight, and a step returns at once instead of waiting: the relay then hands off."""

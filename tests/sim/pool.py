@@ -57,6 +57,8 @@ class SimPool:
         except BaseException:
             if self._work:
                 self.sim.stats["pool_crash_in_flight"] += 1
+            if len(self._work) >= self.workers:  # beyond the other workers: queued, not begun
+                self.sim.stats["pool_crash_queued"] += 1
             raise
         else:
             future.set_result(result)
