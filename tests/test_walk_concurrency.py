@@ -286,7 +286,9 @@ def test_a_worker_that_finishes_takes_the_next_object_without_waiting_for_the_wa
     walk = walk_of(bucket, action=GATED, concurrency=4)
     state, counters = walk.start(), {}
     try:
-        walk._feed(state, context(counters, Clock()), room=True)  # what a step does first
+        walk._feed(
+            state, context(counters, Clock()), fill=walk._pool_holds
+        )  # what a step does first
         assert [f.obj.key for f in walk._in_flight] == keys[:5], "4 workers and 1 queued"
         assert walk._pool is not None and walk._pool.pending() == 5
         actions.gates[keys[0]].set()
@@ -388,7 +390,7 @@ def test_objects_queued_at_hop_end_never_start_and_the_next_hop_runs_each_once()
     walk = walk_of(bucket, action=GATED, concurrency=4)
     state, counters = walk.start(), {}
     ctx = context(counters, Clock())
-    walk._feed(state, ctx, room=True)
+    walk._feed(state, ctx, fill=walk._pool_holds)
     flights = list(walk._in_flight)
     assert [f.obj.key for f in flights] == keys[:5], "4 workers and 1 queued"
     committed_state, committed_counters = copy.deepcopy(state), dict(counters)
@@ -410,6 +412,21 @@ def test_objects_queued_at_hop_end_never_start_and_the_next_hop_runs_each_once()
     with actions.finished:
         assert {k for k, n in actions.seen.items() if n > 1} == set(keys[:4])
         assert actions.seen[keys[4]] == 1 and set(actions.seen) == set(keys)
+
+
+def test_near_the_margin_the_queue_goes_first_then_the_workers() -> None:
+    """A queued object starts up to one object's time after it is queued, then runs as long:
+    the queue is kept only while the window holds twice that, the workers while it holds twice
+    one object's time, and past that the pool drains (an empty pool still takes one)."""
+    walk = walk_of(Bucket(10), action=GATED, concurrency=16)
+    one_object_ms = 10 * 16  # 10 ms per object while 16 run at once
+    assert walk._pool_holds == 20  # 16 workers and a queue of 4
+    assert walk._fill(4 * one_object_ms + 1, 10) == 20
+    assert walk._fill(4 * one_object_ms, 10) == 16
+    assert walk._fill(2 * one_object_ms + 1, 10) == 16
+    assert walk._fill(2 * one_object_ms, 10) == 0
+    assert walk._fill(1_000, None) == 20  # nothing measured yet: the window decides alone
+    assert walk._fill(0, None) == 0
 
 
 def test_the_budget_stops_feeding_the_pool_so_it_drains_before_the_margin() -> None:

@@ -39,7 +39,7 @@ AHEAD_PER_WORKER = 4
 # A step waits for the objects at the watermark at most this long (or two objects' time), so
 # the relay reads the budget and checkpoints between steps even behind a slow object.
 MIN_WAIT_MS = 50
-# Objects are submitted only while the window holds this many times what the pool holds.
+# Objects are submitted only while the window holds this many times the time they need.
 DRAIN_FACTOR = 2
 # Objects queued for the pool beyond its workers: one per this many workers, at least one. A
 # worker that finishes then takes the next object at once, instead of idling until the walk's
@@ -278,16 +278,15 @@ class S3Walk(Task):
         # (a clock read is not free) the walk should not spend its window reading the time.
         now = ctx.remaining_ms()
         window = ctx.work_window_ms()
-        # The pool empties in about (time per object x what it holds) while it is full; feed
-        # only while the window has room for twice that, so the pool drains before the margin.
-        latency = (self._measure(now, ctx) or 0.0) * self._pool_holds
-        room = window > DRAIN_FACTOR * latency
+        object_ms = self._measure(now, ctx)
+        fill = self._fill(window, object_ms)
+        latency = (object_ms or 0.0) * self.concurrency
         wait_until: int | None = None
         if self._done:
             wait_until = now - int(max(0.0, min(window, max(MIN_WAIT_MS, 2 * latency))))
         while True:
             seen = self._pool.settled() if self._pool is not None else 0
-            self._feed(state, ctx, room)
+            self._feed(state, ctx, fill)
             if self._merge(state, ctx):
                 return self._finished()
             if not self._in_flight:
@@ -302,22 +301,38 @@ class S3Walk(Task):
             assert self._pool is not None
             self._pool.wait_settled(seen, timeout_s)
 
+    def _fill(self, window_ms: float, object_ms: float | None) -> int:
+        """How many objects the pool may hold now so that it drains before the margin.
+
+        One object takes about (time per object x workers) while the pool is full. An object
+        started now ends about that much later; one queued now starts up to that much later and
+        then runs as long. The window must hold DRAIN_FACTOR times what they need: the queue is
+        kept only while it holds that for a queued object, the workers while it holds it for a
+        running one, and past that the pool drains (an empty pool still takes one object).
+        """
+        latency = (object_ms or 0.0) * self.concurrency
+        if window_ms > DRAIN_FACTOR * 2 * latency:
+            return self._pool_holds
+        if window_ms > DRAIN_FACTOR * latency:
+            return self.concurrency
+        return 0
+
     def _finished(self) -> bool:
         return self._listed_all and not self._buffer and not self._in_flight
 
-    def _feed(self, state: dict[str, Any], ctx: StepContext, room: bool) -> None:
-        """Submit objects while the pool has a worker or a queue place free, it is not too far
-        ahead of the watermark, and the budget has `room` for what it holds to finish before
-        the margin (an empty pool always takes one, so every step moves on)."""
+    def _feed(self, state: dict[str, Any], ctx: StepContext, fill: int) -> None:
+        """Submit objects while the pool holds fewer than `fill` (what the budget lets it hold
+        so that it drains before the margin) and it is not too far ahead of the watermark. An
+        empty pool always takes one, so every step moves on."""
         running = self._pool.pending() if self._pool is not None else 0
         ahead = AHEAD_PER_WORKER * self.concurrency
-        while running < self._pool_holds and len(self._in_flight) < ahead:
+        while running < max(fill, 1) and len(self._in_flight) < ahead:
             if not self._buffer:
                 if self._listed_all:
                     return
                 self._list_page(state, ctx)
                 continue
-            if self._in_flight and not room:
+            if self._in_flight and running >= fill:
                 return
             self._submit(self._buffer.popleft(), state)
             running += 1
