@@ -17,6 +17,7 @@ from baton.store.errors import ParentStopped
 from baton.store.model import bind_job_model
 from baton.store.protocol import JobStore
 from baton.store.records import Claim, JobSpec, JobStatus
+from tests.support.lost_answers import LoseAnswers, install
 from tests.support.virtual_clock import VirtualClock
 
 DEADLINE_MS = 60_000
@@ -112,3 +113,38 @@ def test_an_operators_flag_that_meets_a_shards_create_is_asked_again(store: JobS
         events.unregister("before-call.dynamodb.UpdateItem", unique_id="conflict")
     assert rejected == ["UpdateItem"]
     assert job.cancel_requested and job.status is JobStatus.RUNNING
+
+
+def lose_the_create(store: JobStore, meanwhile: Any = None) -> LoseAnswers:
+    """The next TransactWriteItems lands and its answer is lost; botocore sends it again."""
+    lose = LoseAnswers(meanwhile=meanwhile)
+    lose.lose(lambda op, body: op == "TransactWriteItems")
+    install(store.model._get_connection().connection.client, lose)
+    return lose
+
+
+def test_a_create_whose_answer_is_lost_is_applied_once(store: JobStore) -> None:
+    """botocore's resend of a landed create is refused on moto (the item exists; DynamoDB itself
+    answers it from the ClientRequestToken): the token on the item says it was this create."""
+    parent = running_parent(store)
+    lose = lose_the_create(store)
+    job, created = store.create(shard(), under=parent.lease)
+    assert lose.landed == [("TransactWriteItems", 200)] and not lose.armed
+    assert created, "the create that landed is this one: its event is sent"
+    assert job.job_id == "p.s0000" and job.status is JobStatus.QUEUED
+
+
+def test_a_create_that_landed_before_the_cancel_is_its_own_even_when_the_resend_is_refused(
+    store: JobStore,
+) -> None:
+    """The create lands, the operator's cancel is accepted before botocore's resend, which both
+    conditions now refuse: the shard was created before the cancel, by this call (the parent
+    records it, and passes the cancel on to it when it stops)."""
+    parent = running_parent(store)
+    lose = lose_the_create(store, meanwhile=lambda: store.request_cancel("p"))
+    job, created = store.create(shard(), under=parent.lease)
+    assert lose.landed == [("TransactWriteItems", 200)]
+    assert created and job.job_id == "p.s0000"
+    assert store.get("p").cancel_requested
+    with pytest.raises(ParentStopped):
+        store.create(shard(1), under=parent.lease)
