@@ -711,7 +711,7 @@ def _landed(sim: Sim, actor: Actor, op: Any, response: Any, request: Any) -> Non
             op.output_shape,
         )
         sim.on_commit(actor, op.name, parsed.get("Attributes", {}))
-    if sim.on_create is not None:
+    if op.name in ("PutItem", "TransactWriteItems") and sim.on_create is not None:
         for item in created_items(op.name, json.loads(request.body or b"{}")):
             sim.on_create(actor, item)
     if op.name == "DeleteObject" and sim.on_s3_delete is not None and actor.lost_key:
