@@ -6,8 +6,11 @@ before any child starts, so a parent that crashes and retries starts each child 
 again (a duplicate event costs one refused claim).
 
 An operator's cancel or pause of the parent reaches every shard that exists: the CLI passes it
-to every planned shard id, and the parent, which launches nothing once it sees the request,
-passes it to every shard it started before it stops.
+to every planned shard id, and the parent passes it to every shard it started before it stops.
+No shard is created after the request was accepted: each shard is created in one transaction
+with a check that the parent is still held by the launching lease and carries no request
+(`JobStore.create(under=...)`), so a cancel that lands between any read of the parent and the
+create refuses the create instead of racing it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from baton.handler.tasks.catalog import find_task
 from baton.handler.tasks.shards import planned_shard_ids
 from baton.store.errors import BatonError, IllegalTransition, JobNotFound
 from baton.store.protocol import JobStore
-from baton.store.records import Job, JobStatus
+from baton.store.records import Job, JobStatus, Lease
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -37,8 +40,11 @@ class ChildJobs:
         action_modules: tuple[str, ...],
         task_modules: tuple[str, ...] = (),
         max_running: int | None = None,
+        parent: Lease | None = None,
     ) -> None:
         self.store = store
+        # The lease of the parent launching the shards: every create is checked against it.
+        self.parent = parent
         self.lambda_client = lambda_client
         self.function = function
         self.action_modules = action_modules
@@ -68,7 +74,7 @@ class ChildJobs:
             max_attempts=max_attempts,
             parent_id=parent_id,
         )
-        job, created = self.store.create(spec)
+        job, created = self.store.create(spec, under=self.parent)
         never_started = job.status is JobStatus.QUEUED and job.epoch == 1 and job.hops == 0
         if created or never_started:
             send_event(self.lambda_client, self.function, job)
@@ -76,15 +82,6 @@ class ChildJobs:
 
     def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
         return {job.job_id: job for job in self.store.get_many(list(job_ids))}
-
-    def requested(self, parent_id: str) -> JobStatus | None:
-        """The operator's pending request on the parent (read now, not at its last commit)."""
-        parent = self.store.get(parent_id)
-        if parent.cancel_requested or parent.status is JobStatus.CANCELLED:
-            return JobStatus.CANCELLED
-        if parent.pause_requested or parent.status is JobStatus.PAUSED:
-            return JobStatus.PAUSED
-        return None
 
     def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
         """Pass the parent's cancel or pause on to its shards (see `cascade`)."""

@@ -246,6 +246,7 @@ class Relay:
             settings.action_modules,
             settings.task_modules,
             max_running=settings.fanout_cap,
+            parent=hop.claim.lease,
         )
         resources = Resources(
             s3=rt.s3,

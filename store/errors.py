@@ -99,6 +99,16 @@ class CorruptItem(PermanentError):
     """The job item has attributes of the wrong type or value: no retry can fix it."""
 
 
+class ParentStopped(BatonError):
+    """A fan-out parent may launch no more shards: the operator's cancel or pause was accepted on
+    it, or it no longer holds its lease. The shard was not created by this call; `existing` is
+    the shard's job when an earlier launch had created it (before the request)."""
+
+    def __init__(self, message: str, *, job_id: str, existing: Any = None) -> None:
+        super().__init__(message, job_id=job_id)
+        self.existing = existing
+
+
 class WriteUnknown(BatonError):
     """A write's outcome is unknown: the SDK gave up (timeouts, throttling, 5xx) and the item
     did not show the write's token when read back. It may still land; nothing it wrote is

@@ -16,6 +16,10 @@ create         | no item with this id             | QUEUED, epoch 1         | th
                |                                  |                         | task+params is the
                |                                  |                         | same job, else
                |                                  |                         | JobConflict
+create shard   | as create, in one transaction    | as create               | ParentStopped: no
+(guarded)      | with: the parent is RUNNING,     |                         | shard after an
+               | held by the launching lease, no  |                         | accepted request
+               | cancel or pause flag             |                         |
 claim          | epoch = e, QUEUED or RUNNING,    | RUNNING, lease to       | classified from the
                | lease free/mine/expired,         | deadline + skew,        | item read back; the
                | hops < max_hops, last_write is   | hops + 1                | event is discarded
@@ -87,6 +91,7 @@ from baton.store.errors import (
     JobNotFound,
     LeaseLost,
     LiveLease,
+    ParentStopped,
     StateCorrupt,
     WriteUnknown,
 )
@@ -106,7 +111,7 @@ from baton.store.records import (
     Progress,
     RejectReason,
 )
-from baton.store.writes import Refused, Writer, new_token
+from baton.store.writes import GuardRefused, Refused, Writer, new_token
 
 
 @dataclass(frozen=True)
@@ -220,8 +225,14 @@ class JobStore:
 
     # ----------------------------------------------------------------- create
 
-    def create(self, spec: JobSpec) -> tuple[Job, bool]:
-        """Create a QUEUED job at epoch 1; an identical existing job is returned, not re-created."""
+    def create(self, spec: JobSpec, *, under: Lease | None = None) -> tuple[Job, bool]:
+        """Create a QUEUED job at epoch 1; an identical existing job is returned, not re-created.
+
+        `under`: the lease of the fan-out parent creating this shard. The create is then one
+        transaction with a check that the parent is still held by that lease and carries no
+        cancel or pause request: a shard is never created after an operator's request on its
+        parent was accepted (`ParentStopped` instead).
+        """
         params_json = to_json_bytes(spec.params)
         if len(params_json) > PARAMS_LIMIT_BYTES:
             raise InvalidJob(
@@ -246,7 +257,21 @@ class JobStore:
             updated_at=stamp,
             parent_id=spec.parent_id,
         )
-        outcome = self.writer.put(item, m.job_id.does_not_exist(), new_token())
+        if under is None:
+            outcome = self.writer.put(item, m.job_id.does_not_exist(), new_token())
+        else:
+            guarded = self.writer.put_guarded(
+                item, m.job_id.does_not_exist(), new_token(), under.job_id, self._launching(under)
+            )
+            if isinstance(guarded, GuardRefused):
+                existing = None if guarded.item is None else self._to_job(guarded.item)
+                raise ParentStopped(
+                    f"shard {spec.job_id!r} not started: its parent {under.job_id!r} has an "
+                    f"operator's request on it or is no longer held by {under.owner}",
+                    job_id=under.job_id,
+                    existing=existing,
+                )
+            outcome = guarded
         if isinstance(outcome, Refused):
             if outcome.item is None:
                 raise WriteUnknown(
@@ -742,6 +767,20 @@ class JobStore:
         if ending is not None and ending.report_ref:
             actions.append(m.report_ref.set(dict(ending.report_ref)))
         return actions
+
+    def _launching(self, lease: Lease) -> Condition:
+        """A fan-out parent may start a shard: still held by `lease`, and no cancel or pause
+        request on it (an operator's flag is set without a token, so the holder's fence alone
+        would not see it)."""
+        m = self.model
+        condition: Condition = (
+            (m.epoch == lease.epoch)
+            & (m.lease_owner == lease.owner)
+            & (m.status == JobStatus.RUNNING.value)
+            & (m.cancel_requested.does_not_exist() | (m.cancel_requested == False))  # noqa: E712
+            & (m.pause_requested.does_not_exist() | (m.pause_requested == False))  # noqa: E712
+        )
+        return condition
 
     def _unheld(self, job: Job, now: int) -> Condition:
         """The item is as read (epoch, status) and no live invocation holds it.

@@ -14,6 +14,12 @@ So every write that moves the item on sets a fresh token in `last_write`, and it
 
 Writes that are idempotent under their own condition (an operator's flag) pass no token and
 leave `last_write` alone, so a holder's chain of writes (store/protocol.py) is not broken.
+
+A guarded create (`put_guarded`) is one TransactWriteItems: the Put and a ConditionCheck on
+another item (a fan-out parent), applied together or not at all. It carries the write's token as
+ClientRequestToken too, so on DynamoDB botocore's resend of a landed transaction is answered as
+applied without writing again; where the resend is run again instead (moto), the Put is refused
+and the token on the item says it was this write's own.
 """
 
 from __future__ import annotations
@@ -21,14 +27,31 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from baton.store.errors import CorruptItem, WriteUnknown
 from baton.store.model import JobModel
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CANCELED = "TransactionCanceledException"
+# A single-item write rejected because a transaction held the item at that moment (a shard's
+# create checks its parent's item): nothing was written.
+TRANSACTION_CONFLICT = "TransactionConflictException"
+# Reasons a transaction gives, item by item.
+CHECK_FAILED = "ConditionalCheckFailed"
+CONFLICT = "TransactionConflict"
+# A transaction cancelled only because another request was writing one of its items at that
+# moment wrote nothing: send it again, at most this many times in all.
+GUARDED_ATTEMPTS = 3
 # Errors that say the request was rejected before it could change anything.
 REJECTED = frozenset({"ValidationException", "SerializationException"})
 
@@ -61,6 +84,14 @@ class Applied:
 @dataclass(frozen=True)
 class Refused:
     """The condition failed and the write is not on the item; `item` is it as read (None: gone)."""
+
+    item: JobModel | None
+
+
+@dataclass(frozen=True)
+class GuardRefused:
+    """The guard item's condition failed, so nothing was written; `item` is the item the write
+    would have created, as read (None: it does not exist)."""
 
     item: JobModel | None
 
@@ -105,6 +136,78 @@ class Writer:
             return self._settle(str(item.job_id), exc, token)
         return Applied(item)
 
+    def put_guarded(
+        self,
+        item: JobModel,
+        condition: Condition,
+        token: str,
+        guard_key: str,
+        guard: Condition,
+    ) -> Outcome | GuardRefused:
+        """Put `item` on `condition` only if the item `guard_key` meets `guard`, atomically."""
+        job_id = str(item.job_id)
+        connection = self.model._get_connection().connection
+        tokens = [token]
+        for attempt in range(GUARDED_ATTEMPTS):
+            item.last_write = tokens[-1]
+            try:
+                with TransactWrite(connection=connection, client_request_token=tokens[-1]) as tx:
+                    tx.condition_check(self.model, guard_key, condition=guard)
+                    tx.save(item, condition=condition)
+            except TransactWriteError as exc:
+                outcome = self._settle_guarded(job_id, exc, tokens)
+                if outcome is not None:
+                    return outcome
+                if attempt + 1 < GUARDED_ATTEMPTS:
+                    tokens.append(new_token())  # nothing was written: a new request
+                    continue
+                raise WriteUnknown(
+                    f"job {job_id!r}: its create kept meeting other writes on the same items "
+                    f"({exc.cause or exc}); nothing was written",
+                    job_id=job_id,
+                ) from exc
+            return Applied(item)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle_guarded(
+        self, job_id: str, exc: TransactWriteError, tokens: list[str]
+    ) -> Outcome | GuardRefused | None:
+        """Applied (an attempt of ours is on the item), refused by the guard or by the item's own
+        condition, or None: cancelled by a conflicting write only, nothing written."""
+        code = error_code(exc)
+        if code in REJECTED:
+            raise CorruptItem(
+                f"job item {job_id!r} cannot be written: {exc.cause or exc}", job_id=job_id
+            ) from exc
+        try:
+            current = self.read(job_id)
+        except PynamoDBException as read_exc:
+            raise WriteUnknown(
+                f"job {job_id!r}: create of unknown outcome ({exc.cause or exc}), and reading "
+                f"the item back failed ({read_exc.cause or read_exc})",
+                job_id=job_id,
+            ) from exc
+        if current is not None and current.last_write in tokens:
+            return Applied(current, retried=True)
+        if code != TRANSACTION_CANCELED:
+            raise WriteUnknown(
+                f"job {job_id!r}: create of unknown outcome ({exc.cause or exc}); it may still "
+                f"land",
+                job_id=job_id,
+            ) from exc
+        reasons = [r.code if r is not None else None for r in exc.cancellation_reasons]
+        guard, put = [*reasons, None, None][:2]
+        if guard == CHECK_FAILED:
+            return GuardRefused(current)
+        if put == CHECK_FAILED:
+            return Refused(current)
+        if CONFLICT in reasons:
+            return None
+        raise WriteUnknown(
+            f"job {job_id!r}: create cancelled ({exc.cause or exc}, reasons {reasons})",
+            job_id=job_id,
+        ) from exc
+
     def _settle(self, job_id: str, exc: UpdateError | PutError, token: str | None) -> Outcome:
         code = error_code(exc)
         if code in REJECTED:
@@ -113,6 +216,17 @@ class Writer:
                 f"the wrong type",
                 job_id=job_id,
             ) from exc
+        if code == TRANSACTION_CONFLICT and token is None:
+            # An operator's flag met a shard's create checking this item: refused, so the
+            # caller reads the item again and asks again (it is idempotent under its condition).
+            try:
+                return Refused(self.read(job_id))
+            except PynamoDBException as read_exc:
+                raise WriteUnknown(
+                    f"job {job_id!r}: write refused by a concurrent transaction, and reading the "
+                    f"item back failed ({read_exc.cause or read_exc})",
+                    job_id=job_id,
+                ) from exc
         if code != CONDITION_FAILED and token is None:
             raise WriteUnknown(
                 f"job {job_id!r}: write of unknown outcome ({exc.cause or exc})", job_id=job_id

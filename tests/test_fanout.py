@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from tests.support import actions
 from tests.support.audit import check_one_holder_no_fork
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt
+from tests.support.lost_answers import LoseAnswers, install
 from tests.test_operator import operate
 
 BUCKET = "fan-bucket"
@@ -242,3 +244,133 @@ def test_a_cancel_cut_short_is_finished_by_running_it_again(
     stack.sim.drain()
     for shard in stack.store.get_many(sorted(live)):
         assert shard.status is JobStatus.CANCELLED, (shard.job_id, shard.status)
+
+
+# ---------------------------------------------------------------- a cancel racing a shard's launch
+
+
+def shard_creates(params: dict[str, Any], op: str, parent: str) -> list[str]:
+    """The ids of the shards of `parent` a DynamoDB request (API parameters) would create."""
+    if op == "PutItem":
+        items = [params.get("Item", {})]
+    elif op == "TransactWriteItems":
+        items = [t["Put"]["Item"] for t in params.get("TransactItems", []) if "Put" in t]
+    else:
+        items = []
+    return [i["job_id"]["S"] for i in items if i.get("parent_id", {}).get("S") == parent]
+
+
+class CancelBeforeShardCreate:
+    """botocore hook on the jobs table's client: right before the request that would create the
+    parent's first shard goes out (after everything the parent read to decide to launch it),
+    the operator runs `baton cancel PARENT` and it is accepted."""
+
+    def __init__(self, parent: str) -> None:
+        self.parent = parent
+        self.output: str | None = None
+        self.exit_code: int | None = None
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.output is not None or not shard_creates(params, model.name, self.parent):
+            return
+        result = runner.invoke(app, ["cancel", self.parent, "--json"])
+        self.output, self.exit_code = result.output, result.exit_code
+
+
+def jobs_client(stack: Stack) -> Any:
+    return stack.store.model._get_connection().connection.client
+
+
+def test_a_cancel_accepted_between_the_parents_read_and_a_shards_create_starts_no_shard(
+    stack: Stack, bucket: dict[str, int]
+) -> None:
+    """The worst moment for the operator: the parent has read its item (no request on it) and is
+    about to create a shard when `baton cancel PARENT` is accepted. No shard may start work after
+    that cancel was acknowledged, and the parent ends CANCELLED."""
+    cancel = CancelBeforeShardCreate("race")
+    events = jobs_client(stack).meta.events
+    for op in ("PutItem", "TransactWriteItems"):
+        events.register(f"before-parameter-build.dynamodb.{op}", cancel, unique_id=f"race-{op}")
+    try:
+        start_parent(stack, "race", split="delimiter", max_concurrency=1)
+        stack.sim.drain()
+    finally:
+        for op in ("PutItem", "TransactWriteItems"):
+            events.unregister(f"before-parameter-build.dynamodb.{op}", unique_id=f"race-{op}")
+
+    assert cancel.exit_code == 0, cancel.output
+    assert cancel.output is not None and json.loads(cancel.output)["cancel_requested"] is True
+    parent = stack.job("race")
+    assert parent.status is JobStatus.CANCELLED, parent.last_error
+    created = [c.job_id for c in stack.commits if c.op == "create" and c.job_id != "race"]
+    assert created == [], "no shard is created after the parent's cancel was accepted"
+    assert dict(actions.seen) == {}, "no object is processed after the cancel"
+    assert stack.store.get_many(planned_shards(stack.store, parent)) == []
+
+
+def test_a_shard_create_whose_answer_is_lost_around_a_cancel_is_no_failure_and_no_work(
+    stack: Stack, bucket: dict[str, int]
+) -> None:
+    """The shard's create lands, its answer is lost, the operator's cancel is accepted (its
+    cascade cancels the new shard), and botocore sends the create again (on moto it runs again
+    and is refused by both conditions): the launch is no failure, the parent records the shard
+    it made, and the shard does no work."""
+    lose = LoseAnswers()
+    cancelled: list[int] = []
+
+    def meanwhile() -> None:
+        cancelled.append(runner.invoke(app, ["cancel", "lost", "--json"]).exit_code)
+
+    lose.meanwhile = meanwhile
+    lose.lose(lambda op, body: bool(shard_creates(body, op, "lost")))
+    client = jobs_client(stack)
+    install(client, lose)
+    try:
+        start_parent(stack, "lost", split="delimiter", max_concurrency=1)
+        stack.sim.drain()
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", unique_id="lose-dynamodb")
+
+    assert lose.landed == [("TransactWriteItems", 200)] and cancelled == [0]
+    assert stack.sim.errors == [], "the launch did not fail"
+    parent = stack.job("lost")
+    assert parent.status is JobStatus.CANCELLED, parent.last_error
+    shard = stack.job("lost.s0000")
+    assert shard.status is JobStatus.CANCELLED and shard.hops == 0, "reached before any work"
+    state = stack.store.load_state(parent)
+    recorded = {s["id"]: s["status"] for s in state["shards"] if s["status"] != "PENDING"}
+    assert recorded == {"lost.s0000": "CANCELLED"}, "the parent's state shows the shard it made"
+    assert dict(actions.seen) == {}
+
+
+def test_a_shard_create_cancelled_by_a_conflicting_write_is_sent_again(
+    stack: Stack, bucket: dict[str, int]
+) -> None:
+    """DynamoDB cancels a transaction when another request writes one of its items at that
+    moment (TransactionConflict): nothing was written, so the launch sends it again."""
+    conflicts: list[str] = []
+
+    def conflict(params: dict[str, Any], model: Any, **_: Any) -> Any:
+        body = json.loads(params["body"])
+        if conflicts or not shard_creates(body, model.name, "busy"):
+            return None
+        conflicts.append(model.name)
+        response = AWSResponse("https://dynamodb.local", 400, {}, None)
+        return response, {
+            "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+            "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    events = jobs_client(stack).meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", conflict, unique_id="conflict")
+    try:
+        start_parent(stack, "busy", split="prefixes", prefixes=["p1/", "p2/"])
+        stack.sim.drain()
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="conflict")
+
+    assert conflicts == ["TransactWriteItems"]
+    parent = stack.job("busy")
+    assert parent.status is JobStatus.SUCCEEDED, parent.last_error
+    assert parent.counters["objects"] == 80 and parent.counters["shards_succeeded"] == 2

@@ -568,7 +568,8 @@ def test_worker_may_invoke_itself_and_nothing_broader(stack: Stack) -> None:
 def test_worker_uses_its_table_and_only_the_tables_named(stack: Stack) -> None:
     documents = role_documents(stack.physical["WorkerRole"])
     table = table_arn(stack)
-    for action in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem"):
+    # ConditionCheckItem: a shard is created in one transaction with a check on its parent.
+    for action in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"):
         assert allows(documents, f"dynamodb:{action}", table)
     # The worker never lists jobs (the watchdog and the CLI do): no Query anywhere.
     assert not allows(documents, "dynamodb:Query", f"{table}/index/{BY_STATUS_INDEX}")

@@ -1,5 +1,6 @@
-"""A fan-out parent reads the operator's request fresh before it launches a shard, and only
-then: a step that only polls its running shards costs no read of its own item."""
+"""A fan-out parent never reads its own item to learn of an operator's request: the store refuses
+a shard's create once a cancel or pause on the parent was accepted (`ParentStopped`), and the
+parent then launches nothing more and commits, so the relay sees the request and stops it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from baton.handler.observability import logger
 from baton.handler.tasks.base import Resources, StepContext
 from baton.handler.tasks.shards import PENDING, Shards, plan_shards
+from baton.store.errors import ParentStopped
 from baton.store.records import Job, JobStatus
 
 
@@ -17,25 +19,25 @@ def child(job_id: str, status: JobStatus = JobStatus.RUNNING) -> Job:
 
 
 class Children:
-    """The parent's view of the store: counts the reads of the parent's request."""
+    """The parent's view of the store: a launch is refused once `stopped` is set."""
 
     max_running: int | None = None
 
-    def __init__(self, requested: JobStatus | None = None) -> None:
-        self.request = requested
-        self.request_reads = 0
+    def __init__(self) -> None:
+        self.stopped = False
+        self.existing: Job | None = None
         self.launched: list[str] = []
+        self.refused: list[str] = []
 
     def launch(self, parent_id: str, job_id: str, params: dict[str, Any], **_: Any) -> Job:
+        if self.stopped:
+            self.refused.append(job_id)
+            raise ParentStopped("parent stopped", job_id=parent_id, existing=self.existing)
         self.launched.append(job_id)
         return child(job_id)
 
     def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
         return {job_id: child(job_id) for job_id in job_ids}
-
-    def requested(self, parent_id: str) -> JobStatus | None:
-        self.request_reads += 1
-        return self.request
 
     def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
         return {}
@@ -58,25 +60,31 @@ def context() -> StepContext:
     return StepContext({}, lambda: 60_000, lambda: 0, logger, "p")
 
 
-def test_a_step_that_launches_nothing_does_not_read_the_parent() -> None:
-    children = Children()
-    shards, state = parent(children, shards=2, max_concurrency=2)
-    shards.advance(state, context())  # launches both, after one read
-    assert children.launched == ["p.s0000", "p.s0001"] and children.request_reads == 1
-    for _ in range(5):
-        shards.advance(state, context())  # all slots full, nothing PENDING: only polls
-    assert children.request_reads == 1
-
-
-def test_a_step_that_would_launch_reads_the_request_and_launches_nothing_after_a_cancel() -> None:
+def test_a_refused_launch_stops_launching_and_asks_for_a_commit() -> None:
     children = Children()
     shards, state = parent(children, shards=3, max_concurrency=1)
     shards.advance(state, context())
     assert children.launched == ["p.s0000"]
     state["shards"][0]["status"] = JobStatus.SUCCEEDED.value  # a slot frees up
-    children.request = JobStatus.CANCELLED  # accepted by the CLI between two checkpoints
+    children.stopped = True  # an operator's cancel was accepted on the parent
     ctx = context()
     assert shards.advance(state, ctx) is False
     assert children.launched == ["p.s0000"], "no shard starts after the cancel"
+    assert children.refused == ["p.s0001"], "the first refusal ends the step's launches"
     assert ctx.commit_requested, "the commit brings the request to the relay"
     assert [s["status"] for s in state["shards"]][1:] == [PENDING, PENDING]
+    assert ctx.counters["shards_pending"] == 2
+
+
+def test_a_shard_created_before_the_request_is_recorded_as_started() -> None:
+    """An earlier launch created the shard (its answer lost, or the parent died before its
+    commit): the refusal carries it, and the parent records it so its stop passes the request
+    on to that shard too."""
+    children = Children()
+    shards, state = parent(children, shards=2, max_concurrency=2)
+    children.stopped = True
+    children.existing = child("p.s0000", JobStatus.QUEUED)
+    ctx = context()
+    assert shards.advance(state, ctx) is False
+    assert [s["status"] for s in state["shards"]] == ["QUEUED", PENDING]
+    assert ctx.commit_requested

@@ -28,6 +28,8 @@ class ChildLauncher(Protocol):
     it).
 
     A protocol here, so the task interface does not import the machinery that imports the tasks.
+    `launch` raises `ParentStopped` once an operator's cancel or pause on the parent was
+    accepted (or the parent lost its lease): no shard is created after that.
     """
 
     def launch(
@@ -45,10 +47,6 @@ class ChildLauncher(Protocol):
 
     # The most children that can run at once (the worker's reserved concurrency, less one).
     max_running: int | None
-
-    def requested(self, parent_id: str) -> JobStatus | None:
-        """The operator's pending request on the parent, read now."""
-        ...
 
     def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
         """Pass the parent's cancel or pause on to its children."""

@@ -4,7 +4,8 @@ A parent plans its shards once (each a task name and its parameters), then `Shar
 starts them with at most `max_concurrency` running, reads their status and counters, adds the
 counters up into the parent's, and reports the parent done when every shard has ended. Each
 shard is an ordinary job: resumable, cancellable, visible, its id derived from the parent's id
-and its index, so a parent that crashes and retries starts each shard at most once.
+and its index, so a parent that crashes and retries starts each shard at most once. No shard is
+created after an operator's cancel or pause on the parent was accepted (the store refuses it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from baton.handler.actions.params import whole_number
 from baton.handler.tasks.base import JobFailure, Resources, StepContext
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
-from baton.store.records import TERMINAL_STATUSES, JobStatus
+from baton.store.errors import ParentStopped
+from baton.store.records import TERMINAL_STATUSES, Job, JobStatus
 
 SHARD_PARAMS = (
     "max_concurrency",
@@ -86,17 +88,16 @@ class Shards:
     def advance(self, state: dict[str, Any], ctx: StepContext) -> bool:
         """Read the running shards, start pending ones, add counters up; True when all ended."""
         changed = self._poll(state)
-        # The operator's request is read fresh only before a launch: a step that launches
-        # nothing needs no read (the relay's checkpoints and claim bring the flags in with
-        # their answers), but a shard must not start after a cancel or pause was accepted.
-        if self._free_slots(state) and self.children.requested(ctx.job_id) is not None:
-            # Cancelled or paused: launch nothing more; the commit brings the request to the
-            # relay, which stops the parent (and `stopping` passes it on to the shards).
-            tally(state, ctx)
+        # No read of the parent's own item here: each launch is refused by the store once an
+        # operator's cancel or pause on the parent was accepted (the create and that check are
+        # one transaction), so no read-then-launch window is left for a request to slip into.
+        launched, stopped = self._launch(state, ctx.job_id)
+        tally(state, ctx)
+        if stopped:
+            # Launch nothing more; the commit brings the request to the relay, which stops the
+            # parent (and `stopping` passes it on to the shards it started).
             ctx.commit_now()
             return False
-        launched = self._launch(state, ctx.job_id)
-        tally(state, ctx)
         shards = state["shards"]
         if all(s["status"] in TERMINAL for s in shards):
             failed = [s["id"] for s in shards if s["status"] in FAILED_LIKE]
@@ -145,13 +146,9 @@ class Shards:
     def _running(shards: list[dict[str, Any]]) -> int:
         return sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
 
-    def _free_slots(self, state: dict[str, Any]) -> bool:
-        """A launch would happen now: a shard is PENDING and a slot is free."""
-        shards = state["shards"]
-        pending = any(s["status"] == PENDING for s in shards)
-        return pending and self._running(shards) < self._limit()
-
-    def _launch(self, state: dict[str, Any], parent_id: str) -> int:
+    def _launch(self, state: dict[str, Any], parent_id: str) -> tuple[int, bool]:
+        """Start pending shards while slots are free: (how many started, whether the parent
+        may start no more)."""
         shards = state["shards"]
         running = self._running(shards)
         launched = 0
@@ -161,19 +158,27 @@ class Shards:
                 break
             if shard["status"] != PENDING:
                 continue
-            job = self.children.launch(
-                parent_id,
-                shard["id"],
-                shard["params"],
-                task=shard.get("task", LEGACY_CHILD_TASK),
-                max_hops=int(self.params.get("child_max_hops", 1_000)),
-                max_attempts=int(self.params.get("child_max_attempts", DEFAULT_MAX_ATTEMPTS)),
-            )
+            try:
+                job = self.children.launch(
+                    parent_id,
+                    shard["id"],
+                    shard["params"],
+                    task=shard.get("task", LEGACY_CHILD_TASK),
+                    max_hops=int(self.params.get("child_max_hops", 1_000)),
+                    max_attempts=int(self.params.get("child_max_attempts", DEFAULT_MAX_ATTEMPTS)),
+                )
+            except ParentStopped as stop:
+                if isinstance(stop.existing, Job):
+                    # Created by an earlier launch, before the request: recorded as started,
+                    # so the parent's stop passes the request on to it too.
+                    shard["status"] = stop.existing.status.value
+                    shard["counters"] = dict(stop.existing.counters)
+                return launched, True
             shard["status"] = job.status.value
             shard["counters"] = dict(job.counters)
             running += 1
             launched += 1
-        return launched
+        return launched, False
 
 
 def planned_shard_ids(state: Mapping[str, Any]) -> list[str]:

@@ -65,6 +65,8 @@ DDB_WRITE_FAULTS = (
     "ddb_crash_after",
     "ddb_lost_answer",
 )
+# The DynamoDB calls that write (a shard's create is a TransactWriteItems).
+WRITE_CALLS = ("UpdateItem", "PutItem", "TransactWriteItems")
 DDB_READ_FAULTS = ("ddb_throttle", "ddb_500", "ddb_unreachable", "ddb_crash_before")
 INVOKE_FAULTS = ("invoke_throttle", "invoke_500", "invoke_unreachable", "invoke_lost_response")
 S3_FAULTS = ("s3_500", "s3_slowdown", "s3_lost_answer")
@@ -275,7 +277,7 @@ class Sim:
         self.steps = 0
         self.on_commit: Callable[[Actor | None, str, dict[str, Any]], None] | None = None
         self.on_s3_delete: Callable[[str], None] | None = None
-        # A PutItem that landed (a job created): the actor and the item as written.
+        # A job item put (PutItem, or a transaction's Put) that landed: the actor and the item.
         self.on_create: Callable[[Actor | None, dict[str, Any]], None] | None = None
         self.invokes: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
@@ -378,7 +380,7 @@ class Sim:
         if kind == "fault":
             return KILL if self.fault(r.crash, f"crash@{name}") else OK
         if kind == "ddb":
-            writes = name in ("UpdateItem", "PutItem")
+            writes = name in WRITE_CALLS
             faults = [k for k in r.ddb_kinds if writes or k in DDB_READ_FAULTS]
             if faults and self.fault(r.ddb, "ddb"):
                 chosen = faults[self.chooser.below(len(faults))]
@@ -594,8 +596,9 @@ def _ddb_after(
     landed = http_response.status_code == 200 and model.name == "UpdateItem"
     if landed and sim.on_commit is not None:
         sim.on_commit(actor, model.name, parsed.get("Attributes", {}))
-    if http_response.status_code == 200 and model.name == "PutItem" and sim.on_create is not None:
-        sim.on_create(actor, context["sim_api"][1].get("Item", {}))
+    if http_response.status_code == 200 and sim.on_create is not None:
+        for item in created_items(model.name, context["sim_api"][1]):
+            sim.on_create(actor, item)
     if actor is not None and actor.after:
         after, actor.after = actor.after, None
         if after == "ddb_lost_response":
@@ -684,6 +687,15 @@ def _lose_answer(request: Any, **_: Any) -> Any:
     return AWSResponse(request.url, 500, {}, MockRawResponse(body))
 
 
+def created_items(op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items a DynamoDB write that landed put: a PutItem's, or a transaction's Puts."""
+    if op == "PutItem":
+        return [params.get("Item", {})]
+    if op == "TransactWriteItems":
+        return [t["Put"]["Item"] for t in params.get("TransactItems", []) if "Put" in t]
+    return []
+
+
 def _landed(sim: Sim, actor: Actor, op: Any, response: Any, request: Any) -> None:
     """Tell the ledger what an attempt whose answer is lost did to the backend."""
     if response.status_code >= 300:
@@ -699,8 +711,9 @@ def _landed(sim: Sim, actor: Actor, op: Any, response: Any, request: Any) -> Non
             op.output_shape,
         )
         sim.on_commit(actor, op.name, parsed.get("Attributes", {}))
-    if op.name == "PutItem" and sim.on_create is not None:
-        sim.on_create(actor, json.loads(request.body or b"{}").get("Item", {}))
+    if op.name in ("PutItem", "TransactWriteItems") and sim.on_create is not None:
+        for item in created_items(op.name, json.loads(request.body or b"{}")):
+            sim.on_create(actor, item)
     if op.name == "DeleteObject" and sim.on_s3_delete is not None and actor.lost_key:
         sim.on_s3_delete(actor.lost_key)
 

@@ -34,6 +34,7 @@ simulator (`Config(bug=...)`; `planted()` puts them in place for one schedule):
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from pynamodb.expressions.update import Action
 
 from baton.handler import relay
 from baton.handler.budget import SAFETY_FACTOR, TimeBudget
+from baton.handler.children import ChildJobs
 from baton.handler.launch import send_event
 from baton.handler.tasks.base import ChildLauncher, StepContext
 from baton.handler.tasks.fanout import FanOut
@@ -240,30 +242,25 @@ class PlanNotDurable(FanOut):
         return super().step(state, ctx)
 
 
-class _Deaf:
-    """A ChildLauncher that never hears the parent's request (see CancelledParentLaunches)."""
-
-    def __init__(self, children: ChildLauncher) -> None:
-        self.children = children
-        self.max_running = children.max_running
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.children, name)
-
-    def requested(self, parent_id: str) -> JobStatus | None:
-        return None
+def _deaf(children: ChildLauncher) -> ChildLauncher:
+    """A ChildLauncher that never hears the parent's request: its creates are not checked
+    against the parent (see CancelledParentLaunches)."""
+    assert isinstance(children, ChildJobs)
+    deaf = copy.copy(children)
+    deaf.parent = None
+    return deaf
 
 
 class CancelledParentLaunches(FanOut):
     """Planted "cancelled-parent-launches" (issue 13, defect 4): the shard machinery launches
-    pending shards without reading the parent's request; the parent sees a cancel only at its
+    pending shards without regard to the parent's request; the parent sees a cancel only at its
     next checkpoint, after it refilled the slots the operator's cascade freed."""
 
     def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
         if not state["planned"]:
             return super().step(state, ctx)
         shards = Shards(self.resources, self.params, self.name)
-        shards.children = _Deaf(shards.children)  # type: ignore[assignment]
+        shards.children = _deaf(shards.children)
         return shards.advance(state, ctx)
 
 

@@ -63,6 +63,8 @@ FAN_TASK = "s3-fanout"
 FAN_PREFIXES = 5
 FAN_PER_PREFIX = 8
 AT_LAUNCH_MS = (0, 3_000)
+# The timer of the deployed watchdog's schedule (`Config.watchdog_every_ms`).
+SCHEDULED_WATCHDOG = "scheduled watchdog"
 ACTION_MODULE = "tests.sim.tasks"
 
 _job_ids = itertools.count(1)
@@ -403,7 +405,7 @@ def run_schedule(
             return
         spawn_operator("watchdog")
         assert config.watchdog_every_ms
-        sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
+        sim.at(sim.now + config.watchdog_every_ms, SCHEDULED_WATCHDOG, periodic_watchdog)
 
     def unfinished() -> dict[str, Any] | None:
         images = [ledger.image] + ([c.image for c in family.children.values()] if family else [])
@@ -449,7 +451,7 @@ def run_schedule(
                     when = sim.now + c.between(0, window)
                     sim.at(when, action, lambda a=action: spawn_operator(a))
             if config.watchdog_every_ms:
-                sim.at(sim.now + config.watchdog_every_ms, "watchdog", periodic_watchdog)
+                sim.at(sim.now + config.watchdog_every_ms, SCHEDULED_WATCHDOG, periodic_watchdog)
             sim.run(on_quiet, max_steps=config.max_steps)
             if family is not None:
                 family.check_reach()
@@ -459,6 +461,9 @@ def run_schedule(
                 sim.stats[f"resumed_from_{status}"] += 1
                 sim.faults_until = sim.now
                 # The chaos is over: operators still due in its window do not act any more.
+                # The deployed watchdog's schedule goes on (SCHEDULED_WATCHDOG is no operator):
+                # a shard whose hand-off event was lost waits for it while the parent's polling
+                # keeps something in flight, so the quiet-time sweeps never come.
                 sim.timers = [t for t in sim.timers if t.what not in OPERATOR_ACTIONS]
                 heapq.heapify(sim.timers)
                 sim.log(f"resume phase: the job was {status}")
@@ -466,6 +471,12 @@ def run_schedule(
                 # replaced by it): the resumed job must then end CANCELLED, as asked (I7).
                 wanted = "CANCELLED" if (ledger.image or {}).get("cancel_requested") else None
                 sim.at(sim.now, "resume", lambda: spawn_operator("resume", final=True))
+                scheduled = any(t.what == SCHEDULED_WATCHDOG for t in sim.timers)
+                if config.watchdog_every_ms and not scheduled:
+                    # It stopped while nothing was unfinished; the resume makes work again.
+                    sim.at(
+                        sim.now + config.watchdog_every_ms, SCHEDULED_WATCHDOG, periodic_watchdog
+                    )
                 sim.run(on_quiet, max_steps=config.max_steps)
                 image = ledger.image
                 if image is None or image.get("status") not in ("SUCCEEDED", wanted):
