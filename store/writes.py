@@ -169,6 +169,18 @@ class Writer:
             return Applied(item)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _read_back(self, job_id: str, exc: PynamoDBException, what: str) -> JobModel | None:
+        """The item as it is now, to settle a write whose answer was an error; a failed read
+        leaves the outcome unknown."""
+        try:
+            return self.read(job_id)
+        except PynamoDBException as read_exc:
+            raise WriteUnknown(
+                f"job {job_id!r}: {what} ({exc.cause or exc}), and reading the item back failed "
+                f"({read_exc.cause or read_exc})",
+                job_id=job_id,
+            ) from exc
+
     def _settle_guarded(
         self, job_id: str, exc: TransactWriteError, tokens: list[str]
     ) -> Outcome | GuardRefused | None:
@@ -179,14 +191,7 @@ class Writer:
             raise CorruptItem(
                 f"job item {job_id!r} cannot be written: {exc.cause or exc}", job_id=job_id
             ) from exc
-        try:
-            current = self.read(job_id)
-        except PynamoDBException as read_exc:
-            raise WriteUnknown(
-                f"job {job_id!r}: create of unknown outcome ({exc.cause or exc}), and reading "
-                f"the item back failed ({read_exc.cause or read_exc})",
-                job_id=job_id,
-            ) from exc
+        current = self._read_back(job_id, exc, "create of unknown outcome")
         if current is not None and current.last_write in tokens:
             return Applied(current, retried=True)
         if code != TRANSACTION_CANCELED:
@@ -219,26 +224,14 @@ class Writer:
         if code == TRANSACTION_CONFLICT and token is None:
             # An operator's flag met a shard's create checking this item: refused, so the
             # caller reads the item again and asks again (it is idempotent under its condition).
-            try:
-                return Refused(self.read(job_id))
-            except PynamoDBException as read_exc:
-                raise WriteUnknown(
-                    f"job {job_id!r}: write refused by a concurrent transaction, and reading the "
-                    f"item back failed ({read_exc.cause or read_exc})",
-                    job_id=job_id,
-                ) from exc
+            return Refused(
+                self._read_back(job_id, exc, "write refused by a concurrent transaction")
+            )
         if code != CONDITION_FAILED and token is None:
             raise WriteUnknown(
                 f"job {job_id!r}: write of unknown outcome ({exc.cause or exc})", job_id=job_id
             ) from exc
-        try:
-            current = self.read(job_id)
-        except PynamoDBException as read_exc:
-            raise WriteUnknown(
-                f"job {job_id!r}: write of unknown outcome ({exc.cause or exc}), and reading "
-                f"the item back failed ({read_exc.cause or read_exc})",
-                job_id=job_id,
-            ) from exc
+        current = self._read_back(job_id, exc, "write of unknown outcome")
         if token is not None and current is not None and current.last_write == token:
             return Applied(current, retried=True)
         if code != CONDITION_FAILED:

@@ -7,26 +7,20 @@ PAUSED and a later resume ran it to the end, the accepted cancel lost.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
-from baton.store.model import bind_job_model
 from baton.store.records import Claim, ClaimRejected, RejectReason
-from tests.support.virtual_clock import VirtualClock
+from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
 
 
 @pytest.fixture
 def store() -> Iterator[JobStore]:
-    with mock_aws():
-        model = bind_job_model(f"jobs-{uuid.uuid4().hex[:8]}", "us-east-1", None)
-        s = JobStore(model, VirtualClock(tick_ms=1))
-        s.ensure_table()
+    with memory_store() as s:
         yield s
 
 

@@ -4,31 +4,25 @@ parent's lease, and an operator's flag that meets such a transaction is asked ag
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from baton.store.errors import ParentStopped
-from baton.store.model import bind_job_model
 from baton.store.protocol import JobStore
 from baton.store.records import Claim, JobSpec, JobStatus
 from tests.support.lost_answers import LoseAnswers, install
-from tests.support.virtual_clock import VirtualClock
+from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
 
 
 @pytest.fixture
 def store() -> Iterator[JobStore]:
-    with mock_aws():
-        model = bind_job_model(f"jobs-{uuid.uuid4().hex[:8]}", "us-east-1", None)
-        s = JobStore(model, VirtualClock(tick_ms=1))
-        s.ensure_table()
+    with memory_store() as s:
         yield s
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from baton.store import (
     HopEnd,
@@ -26,19 +24,15 @@ from baton.store import (
     StateTooLarge,
 )
 from baton.store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
-from baton.store.model import bind_job_model
 from baton.store.records import Claim, ClaimRejected
-from tests.support.virtual_clock import VirtualClock
+from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
 
 
 @pytest.fixture
 def store() -> Iterator[JobStore]:
-    with mock_aws():
-        model = bind_job_model(f"jobs-{uuid.uuid4().hex[:8]}", "us-east-1", None)
-        s = JobStore(model, VirtualClock(tick_ms=1))
-        s.ensure_table()
+    with memory_store() as s:
         yield s
 
 

@@ -274,6 +274,21 @@ def test_a_slow_object_holds_the_watermark_and_a_crash_reruns_only_what_was_abov
     assert done_above | {slow} <= twice <= in_flight
 
 
+def four_workers_busy_and_one_queued(
+    bucket: Bucket,
+) -> tuple[S3Walk, dict[str, Any], dict[str, int]]:
+    """A walk at concurrency 4 fed once, as a step does first: its first four objects held on
+    their gates by the four workers, the fifth queued behind them."""
+    keys = bucket.keys()
+    for key in keys[:4]:
+        actions.gates[key] = threading.Event()
+    walk = walk_of(bucket, action=GATED, concurrency=4)
+    state, counters = walk.start(), {}
+    walk._feed(state, context(counters, Clock()), fill=walk._pool_holds)
+    assert [f.obj.key for f in walk._in_flight] == keys[:5], "4 workers and 1 queued"
+    return walk, state, counters
+
+
 def test_a_worker_that_finishes_takes_the_next_object_without_waiting_for_the_walk() -> None:
     """The pool holds a queue beyond its workers (one object per four workers, at least one),
     so a worker that finishes starts the next object itself: the walk's own thread, which
@@ -281,15 +296,8 @@ def test_a_worker_that_finishes_takes_the_next_object_without_waiting_for_the_wa
     objects."""
     bucket = Bucket(40)
     keys = bucket.keys()
-    for key in keys[:4]:
-        actions.gates[key] = threading.Event()
-    walk = walk_of(bucket, action=GATED, concurrency=4)
-    state, counters = walk.start(), {}
+    walk, _, counters = four_workers_busy_and_one_queued(bucket)
     try:
-        walk._feed(
-            state, context(counters, Clock()), fill=walk._pool_holds
-        )  # what a step does first
-        assert [f.obj.key for f in walk._in_flight] == keys[:5], "4 workers and 1 queued"
         assert walk._pool is not None and walk._pool.pending() == 5
         actions.gates[keys[0]].set()
         # The walk's thread does nothing from here: the freed worker takes keys[4] itself.
@@ -385,14 +393,8 @@ def test_objects_queued_at_hop_end_never_start_and_the_next_hop_runs_each_once()
     exact."""
     bucket = Bucket(40)
     keys = bucket.keys()
-    for key in keys[:4]:
-        actions.gates[key] = threading.Event()
-    walk = walk_of(bucket, action=GATED, concurrency=4)
-    state, counters = walk.start(), {}
-    ctx = context(counters, Clock())
-    walk._feed(state, ctx, fill=walk._pool_holds)
+    walk, state, counters = four_workers_busy_and_one_queued(bucket)
     flights = list(walk._in_flight)
-    assert [f.obj.key for f in flights] == keys[:5], "4 workers and 1 queued"
     committed_state, committed_counters = copy.deepcopy(state), dict(counters)
     pool = walk._pool
     assert pool is not None
