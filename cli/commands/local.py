@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import signal
-import time
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -63,6 +63,20 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _stop_requested() -> threading.Event:
+    """An event Ctrl-C or SIGTERM sets. The foreground loop of `baton up` waits on it instead of
+    taking KeyboardInterrupt wherever its thread happens to be: raised inside a lock the stack's
+    shutdown then needs, it left `baton up` hanging on Ctrl-C (seen once on a loaded machine)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
 
 
 def _code_paths(paths: Sequence[Path]) -> list[Path]:
@@ -125,7 +139,7 @@ def up(
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
-    _stop_on_sigterm()
+    stop = _stop_requested()
     stack = LocalStack(
         function=function,
         faults=faults,
@@ -138,35 +152,32 @@ def up(
         task_modules=task_module or (),
         code_paths=_code_paths(code_path or ()),
     )
-    try:
-        with stack:
-            service = stack.lambda_
-            console.print("# baton local stack is up. In another terminal, run:", highlight=False)
-            for line in stack.export_lines():
-                console.print(line, highlight=False, soft_wrap=True)
-            console.print(f"# function log:  {service.log_path}", highlight=False, soft_wrap=True)
-            console.print(
-                f"# dead letters:  {service.dead_letter_path}", highlight=False, soft_wrap=True
-            )
-            console.print(
-                f"# function {function.arn}, timeout {timeout:g} s, faults "
-                f"{faults.describe()}; Ctrl-C stops the stack",
-                highlight=False,
-                soft_wrap=True,
-            )
-            last: dict[str, int] = {}
-            while True:
-                time.sleep(1.0)
-                now = service.snapshot()
-                if now != last:
-                    console.print(
-                        "# " + "  ".join(f"{k} {v}" for k, v in sorted(now.items())),
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-                    last = now
-    except KeyboardInterrupt:
-        console.print("# stopped; the local stack is gone", highlight=False)
+    with stack:
+        service = stack.lambda_
+        console.print("# baton local stack is up. In another terminal, run:", highlight=False)
+        for line in stack.export_lines():
+            console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"# function log:  {service.log_path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"# dead letters:  {service.dead_letter_path}", highlight=False, soft_wrap=True
+        )
+        console.print(
+            f"# function {function.arn}, timeout {timeout:g} s, faults "
+            f"{faults.describe()}; Ctrl-C stops the stack",
+            highlight=False,
+            soft_wrap=True,
+        )
+        last: dict[str, int] = {}
+        while not stop.wait(1.0):
+            now = service.snapshot()
+            if now != last:
+                console.print(
+                    "# " + "  ".join(f"{k} {v}" for k, v in sorted(now.items())),
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                last = now
+    console.print("# stopped; the local stack is gone", highlight=False)
 
 
 def demo(
