@@ -104,6 +104,19 @@ class Hop:
         return HopEnd(self.items(), why)
 
 
+class TaskExited(RuntimeError):
+    """The task's code raised a `BaseException` that is no `Exception` (`SystemExit`,
+    `KeyboardInterrupt`): re-raised as an ordinary error, so the attempt is counted and Lambda's
+    retry runs, instead of the process exiting with the job held."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TaskExited:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = cls(f"the task's code raised {detail}, which baton counts as a failed attempt")
+        error.__cause__ = exc
+        return error
+
+
 def self_function(context: LambdaContext) -> str:
     """The function to hand off to: the invoked ARN keeps an alias or version, else the name."""
     arn = getattr(context, "invoked_function_arn", None)
@@ -182,6 +195,13 @@ class Relay:
             return self._fail(hop, f"{type(exc).__name__}: {exc}", exc)
         except Exception as exc:
             return self._attempt_failed(hop, exc)
+        except faults.SandboxGone:
+            raise
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt... raised by the task's or an action's code: on
+            # Lambda nothing else sends them. Left to escape, they would end the process with
+            # the lease held and no error on the item; instead they are a failed attempt.
+            return self._attempt_failed(hop, TaskExited.of(exc))
 
     def _own_write_landed(self, hop: Hop, job: Job) -> dict[str, Any]:
         """A write of this hop whose outcome was unknown turned out to have landed: finish what it
