@@ -9,6 +9,7 @@ from baton.handler.event import InvalidEvent, parse_relay_event
 from baton.handler.observability import count, logger, metrics
 from baton.handler.relay import LambdaContext, Relay
 from baton.handler.runtime import get_runtime
+from baton.handler.setup_failure import record_unrunnable
 
 
 def warm_at_init() -> None:
@@ -39,4 +40,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         logger.warning("event rejected", extra={"reason": str(exc)})
         return {"outcome": "rejected", "detail": str(exc)}
     logger.append_keys(job_id=relay_event.job_id, epoch=relay_event.epoch)
-    return Relay(get_runtime(), relay_event, context).run()
+    try:
+        runtime = get_runtime()
+    except Exception as exc:
+        return record_unrunnable(relay_event, context, exc)
+    return Relay(runtime, relay_event, context).run()
