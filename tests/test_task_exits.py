@@ -108,6 +108,7 @@ def test_an_action_that_exits_is_a_failed_attempt(
         stack.sim.drain()
         done = stack.job(job.job_id)
     assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.last_error is None
     assert {k: done.counters[k] for k in ("objects", "bytes")} == bucket.counters()
 
 

@@ -73,6 +73,7 @@ def test_a_bad_variable_is_recorded_on_the_job(
     stack.sim.drain()
     done = stack.job(job.job_id)
     assert done.status is JobStatus.SUCCEEDED and done.counters["objects"] == 3
+    assert done.last_error is None, "a success shows no error the resume got past"
 
 
 def test_only_the_epoch_the_event_names_is_touched(
