@@ -28,6 +28,7 @@ from baton.handler.observability import count, logger
 from baton.handler.runtime import Runtime
 from baton.handler.tasks.base import Resources, StepContext, Task
 from baton.handler.tasks.catalog import get_task
+from baton.store.codec import s3_error_code
 from baton.store.constants import LAST_ERROR_LIMIT_CHARS
 from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from baton.store.protocol import max_hops_reached
@@ -115,6 +116,24 @@ class TaskExited(RuntimeError):
         error = cls(f"the task's code raised {detail}, which baton counts as a failed attempt")
         error.__cause__ = exc
         return error
+
+
+NO_STATE_BUCKET = (
+    "no report written: BATON_STATE_BUCKET is not set on the worker (`baton init` creates a "
+    "state bucket); the summary keeps the last failures only"
+)
+
+
+def report_error(exc: Exception, bucket: str) -> str:
+    """Why an ended job has no report, for its summary (the end itself goes ahead)."""
+    if s3_error_code(exc) == "NoSuchBucket":
+        why = (
+            f"the state bucket {bucket!r} (BATON_STATE_BUCKET) does not exist; create it with "
+            f"`baton init` or deploy the stack"
+        )
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    return f"no report written: {why}; the summary keeps the last failures only"[:1_000]
 
 
 def self_function(context: LambdaContext) -> str:
@@ -358,12 +377,14 @@ class Relay:
                 logger.exception("the task's summary or report failed; ending without it")
         reports = self.rt.reports
         if reports is None:
+            if lines:  # the lines (failed items, results) are lost: the item says why
+                summary = {**summary, "report_error": NO_STATE_BUCKET}
             return Ending(summary=summary)
         try:
             ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
-        except Exception:
+        except Exception as exc:
             logger.exception("the job report could not be written; ending without it")
-            return Ending(summary=summary)
+            return Ending(summary={**summary, "report_error": report_error(exc, reports.bucket)})
         return Ending(summary=summary, report_ref=ref)
 
     def _finish(self, hop: Hop) -> dict[str, Any]:
