@@ -373,7 +373,9 @@ class Relay:
             try:
                 summary = task.summary(hop.state)
                 lines = list(task.report(hop.state))
-            except Exception:
+            except faults.SandboxGone:
+                raise
+            except BaseException:  # an exit raised by the task's code, too: the job still ends
                 logger.exception("the task's summary or report failed; ending without it")
         reports = self.rt.reports
         if reports is None:

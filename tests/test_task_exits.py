@@ -112,11 +112,25 @@ def test_an_action_that_exits_is_a_failed_attempt(
     assert {k: done.counters[k] for k in ("objects", "bytes")} == bucket.counters()
 
 
+@pytest.fixture
+def exiting() -> Iterator[None]:
+    yield
+    exiting_task.SUMMARY_EXITS.clear()
+
+
+@pytest.mark.parametrize("summary_exits", [False, True])
 @pytest.mark.parametrize("name", sorted(EXITS))
-def test_a_user_task_that_exits_is_a_failed_attempt(name: str) -> None:
+def test_a_user_task_that_exits_is_a_failed_attempt(
+    exiting: None, name: str, summary_exits: bool
+) -> None:
+    """Its step exits; with `summary_exits`, so does the summary the failed job is left with:
+    the job still ends FAILED (without a summary)."""
     exiting_task.EXITS["exc"] = EXITS[name]()
+    if summary_exits:
+        exiting_task.SUMMARY_EXITS.append(EXITS[name]())
     with mock_aws(), local_stack(task_modules=("tests.support.exiting_task",)) as stack:
         job = stack.start({"n": 10, "at": 5}, task="exiting-ticker")
         ended = assert_counted_attempts(stack, job, name)
     assert ended.counters.get("ticks", 0) <= 5
     assert "exiting-ticker" in (ended.last_error or ""), "the final error names the task"
+    assert ended.summary == ({} if summary_exits else {"i": 5})

@@ -11,6 +11,8 @@ from typing import Any
 from baton.handler.api import StepContext, Task, register_task, whole_number
 
 EXITS: dict[str, BaseException] = {"exc": SystemExit(2)}
+# Set to make the task's summary (written when the job ends) exit too.
+SUMMARY_EXITS: list[BaseException] = []
 
 
 @register_task
@@ -34,3 +36,8 @@ class ExitingTicker(Task):
         state["i"] += 1
         ctx.count("ticks")
         return bool(state["i"] >= self.params["n"])
+
+    def summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        if SUMMARY_EXITS:
+            raise SUMMARY_EXITS[0]
+        return {"i": state["i"]}
