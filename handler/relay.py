@@ -380,13 +380,13 @@ class Relay:
         reports = self.rt.reports
         if reports is None:
             if lines:  # the lines (failed items, results) are lost: the item says why
-                summary = {**summary, "report_error": NO_STATE_BUCKET}
+                summary = {"report_error": NO_STATE_BUCKET, **summary}
             return Ending(summary=summary)
         try:
             ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
         except Exception as exc:
             logger.exception("the job report could not be written; ending without it")
-            return Ending(summary={**summary, "report_error": report_error(exc, reports.bucket)})
+            return Ending(summary={"report_error": report_error(exc, reports.bucket), **summary})
         return Ending(summary=summary, report_ref=ref)
 
     def _finish(self, hop: Hop) -> dict[str, Any]:

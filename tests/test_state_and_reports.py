@@ -321,6 +321,7 @@ def test_a_report_lost_to_a_missing_bucket_is_said_on_the_job(
         done = stack.job(job.job_id)
         monkeypatch.setenv("BATON_STATE_BUCKET", STATE_BUCKET)
         report = CliRunner().invoke(app, ["report", job.job_id])
+        status = CliRunner().invoke(app, ["status", job.job_id])
     assert done.status is JobStatus.SUCCEEDED and done.counters["failed"] == 1
     assert done.report_ref is None
     why = done.summary["report_error"]
@@ -329,3 +330,4 @@ def test_a_report_lost_to_a_missing_bucket_is_said_on_the_job(
     assert [f["offset"] for f in done.summary["last_failures"]] == [10]
     assert report.exit_code == 1 and "without a report" in report.output
     assert "BATON_STATE_BUCKET" in report.output and "Traceback" not in report.output
+    assert status.exit_code == 0 and "no report written" in status.output
