@@ -7,8 +7,8 @@ claim -> load state -> loop:
     if checkpoint due: checkpoint (LeaseLost: return), honour cancel/pause
 
 Every error in a hop ends in one of two ways. A `PermanentError` fails the job (cursor kept).
-Anything else, from the task, from loading the state, or a write of unknown outcome, is a failed
-attempt: the lease is released with the attempt counted and the error re-raised, so Lambda's own
+Anything else, from the task (an exit it raises, `SystemExit` or `KeyboardInterrupt`, included),
+from loading the state, or a write of unknown outcome, is a failed attempt: the lease is released with the attempt counted and the error re-raised, so Lambda's own
 retry can claim the same epoch at once. Only when DynamoDB cannot take even that release does the
 error escape with the lease held (the watchdog restarts the job once it expires).
 """
