@@ -32,12 +32,22 @@ def unrunnable_error(exc: Exception) -> str:
     )
 
 
+# One store per table name, made once per process like the runtime's (at init when it can be):
+# it holds clients only, nothing of a job.
+_stores: dict[str, JobStore] = {}
+
+
 def recording_store() -> JobStore:
     """A store for the jobs table alone: of the store's settings only the table's name must be
     right (the others, perhaps what is wrong, are left at their defaults: no state is written).
     Raises ConfigError when the name itself is wrong."""
     table = os.environ.get("BATON_TABLE") or DEFAULT_TABLE
-    return JobStore.from_settings(StoreSettings.from_env({"BATON_TABLE": table}))
+    store = _stores.get(table)
+    if store is None:
+        store = _stores[table] = JobStore.from_settings(
+            StoreSettings.from_env({"BATON_TABLE": table})
+        )
+    return store
 
 
 def record_unrunnable(

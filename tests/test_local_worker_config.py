@@ -10,8 +10,8 @@ from baton.local.stack import LocalStack
 
 def test_a_worker_with_a_bad_setting_records_it_on_the_job() -> None:
     with LocalStack(
-        function=FunctionConfig(timeout_ms=3_000),
-        checkpoint_s=0,
+        function=FunctionConfig(timeout_ms=15_000),  # ample for a cold start on a busy host
+        worker_env={"BATON_CHECKPOINT_S": "0"},  # the function's variable, as deployed
         log_level="WARNING",
     ) as stack:
         stack.client("s3").create_bucket(Bucket="cfg-local")
