@@ -8,9 +8,10 @@ claim -> load state -> loop:
 
 Every error in a hop ends in one of two ways. A `PermanentError` fails the job (cursor kept).
 Anything else, from the task (an exit it raises, `SystemExit` or `KeyboardInterrupt`, included),
-from loading the state, or a write of unknown outcome, is a failed attempt: the lease is released with the attempt counted and the error re-raised, so Lambda's own
-retry can claim the same epoch at once. Only when DynamoDB cannot take even that release does the
-error escape with the lease held (the watchdog restarts the job once it expires).
+from loading the state, or a write of unknown outcome, is a failed attempt: the lease is released
+with the attempt counted and the error re-raised, so Lambda's own retry can claim the same epoch
+at once. Only when DynamoDB cannot take even that release does the error escape with the lease
+held (the watchdog restarts the job once it expires).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class TaskExited(RuntimeError):
 
 NO_STATE_BUCKET = (
     "no report written: BATON_STATE_BUCKET is not set on the worker (`baton init` creates a "
-    "state bucket); the summary keeps the last failures only"
+    "state bucket); only this summary is kept (the last failures among it)"
 )
 
 
@@ -133,7 +134,8 @@ def report_error(exc: Exception, bucket: str) -> str:
         )
     else:
         why = f"{type(exc).__name__}: {exc}"
-    return f"no report written: {why}; the summary keeps the last failures only"[:1_000]
+    message = f"no report written: {why}; only this summary is kept (the last failures among it)"
+    return message[:1_000]
 
 
 def self_function(context: LambdaContext) -> str:
