@@ -62,6 +62,8 @@ def render_status(view: JobView) -> Table:
         table.add_row("summary", json.dumps(job.summary, ensure_ascii=False)[:2_000])
     if job.report_ref:
         table.add_row("report", f"s3://{job.report_ref['bucket']}/{job.report_ref['key']}")
+    elif job.summary and job.summary.get("report_error"):
+        table.add_row("report", str(job.summary["report_error"]))  # why the job has none
     table.add_row("created / updated", f"{job.created_at} / {job.updated_at}")
     return table
 

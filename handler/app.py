@@ -9,6 +9,7 @@ from baton.handler.event import InvalidEvent, parse_relay_event
 from baton.handler.observability import count, logger, metrics
 from baton.handler.relay import LambdaContext, Relay
 from baton.handler.runtime import get_runtime
+from baton.handler.setup_failure import record_unrunnable, recording_store
 
 
 def warm_at_init() -> None:
@@ -23,6 +24,10 @@ def warm_at_init() -> None:
         get_runtime()
     except Exception:
         logger.exception("building the runtime at init failed; the first invocation retries it")
+        try:
+            recording_store()  # to record the error on the job the first event names
+        except Exception:
+            logger.exception("the jobs table's settings are wrong too; nothing can be recorded")
 
 
 warm_at_init()
@@ -39,4 +44,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         logger.warning("event rejected", extra={"reason": str(exc)})
         return {"outcome": "rejected", "detail": str(exc)}
     logger.append_keys(job_id=relay_event.job_id, epoch=relay_event.epoch)
-    return Relay(get_runtime(), relay_event, context).run()
+    try:
+        runtime = get_runtime()
+    except Exception as exc:
+        return record_unrunnable(relay_event, context, exc)
+    return Relay(runtime, relay_event, context).run()

@@ -25,6 +25,15 @@ FAULT_POINTS = (
 )
 
 
+class SandboxGone(BaseException):
+    """A simulation's stand-in for the sandbox dying (a timeout, out of memory, a kill).
+
+    On Lambda such a death raises nothing: the process is gone. The relay lets this class through
+    untouched, while any other `BaseException` a task or action raises (`SystemExit`,
+    `KeyboardInterrupt`) is a failed attempt like any exception.
+    """
+
+
 class FaultPoints(Protocol):
     def hit(self, point: str) -> None: ...
 

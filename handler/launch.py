@@ -1,7 +1,8 @@
 """Starting and re-sending jobs: shared by the CLI, the local stack and the watchdog.
 
 A job is created QUEUED at epoch 1, then its first event is sent asynchronously. Creating the
-same job id again with the same task and parameters returns the existing job and sends nothing.
+same job id again with the same task and parameters returns the existing job; its first event is
+sent again only while no invocation has claimed it (epoch 1, no hop), else nothing is sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from baton.store.constants import (
 )
 from baton.store.errors import BatonError, InvalidJob
 from baton.store.protocol import JobStore
-from baton.store.records import Job, JobSpec
+from baton.store.records import Job, JobSpec, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -36,7 +37,21 @@ class InvokeFailed(BatonError):
 @dataclass(frozen=True)
 class Launched:
     job: Job
-    created: bool  # False: the job existed already and no event was sent
+    created: bool  # False: the job existed already
+    sent: bool = True  # whether this call sent the job's event
+
+
+def never_claimed(job: Job) -> bool:
+    """QUEUED at epoch 1, no hop yet, unheld: the first event may never have gone out (its
+    invoke failed, or the create's answer was lost before it was sent). Sending it again is
+    the outcome a retried start asks for, and harmless: the claim lets one event of an epoch
+    run and discards the others."""
+    return (
+        job.status is JobStatus.QUEUED
+        and job.epoch == 1
+        and job.hops == 0
+        and job.lease_owner is None
+    )
 
 
 def new_job_id(now_ms: int) -> str:
@@ -91,8 +106,11 @@ def send_event(lambda_client: LambdaClient, function: str, job: Job) -> None:
 
 
 def launch(store: JobStore, lambda_client: LambdaClient, function: str, spec: JobSpec) -> Launched:
+    """Create the job and send its first event. The same job again (same id, task and
+    parameters) starts no second chain; while it has never been claimed its event is sent
+    again, so a start retried after a failed invoke or an unknown create ends in a running job."""
     job, created = store.create(spec)
-    if not created:
-        return Launched(job=job, created=False)
+    if not created and not never_claimed(job):
+        return Launched(job=job, created=False, sent=False)
     send_event(lambda_client, function, job)
-    return Launched(job=job, created=True)
+    return Launched(job=job, created=created)

@@ -7,10 +7,11 @@ claim -> load state -> loop:
     if checkpoint due: checkpoint (LeaseLost: return), honour cancel/pause
 
 Every error in a hop ends in one of two ways. A `PermanentError` fails the job (cursor kept).
-Anything else, from the task, from loading the state, or a write of unknown outcome, is a failed
-attempt: the lease is released with the attempt counted and the error re-raised, so Lambda's own
-retry can claim the same epoch at once. Only when DynamoDB cannot take even that release does the
-error escape with the lease held (the watchdog restarts the job once it expires).
+Anything else, from the task (an exit it raises, `SystemExit` or `KeyboardInterrupt`, included),
+from loading the state, or a write of unknown outcome, is a failed attempt: the lease is released
+with the attempt counted and the error re-raised, so Lambda's own retry can claim the same epoch
+at once. Only when DynamoDB cannot take even that release does the error escape with the lease
+held (the watchdog restarts the job once it expires).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from baton.handler.observability import count, logger
 from baton.handler.runtime import Runtime
 from baton.handler.tasks.base import Resources, StepContext, Task
 from baton.handler.tasks.catalog import get_task
+from baton.store.codec import s3_error_code
 from baton.store.constants import LAST_ERROR_LIMIT_CHARS
 from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from baton.store.protocol import max_hops_reached
@@ -102,6 +104,38 @@ class Hop:
 
     def end(self, why: str) -> HopEnd:
         return HopEnd(self.items(), why)
+
+
+class TaskExited(RuntimeError):
+    """The task's code raised a `BaseException` that is no `Exception` (`SystemExit`,
+    `KeyboardInterrupt`): re-raised as an ordinary error, so the attempt is counted and Lambda's
+    retry runs, instead of the process exiting with the job held."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TaskExited:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = cls(f"the task's code raised {detail}, which baton counts as a failed attempt")
+        error.__cause__ = exc
+        return error
+
+
+NO_STATE_BUCKET = (
+    "no report written: BATON_STATE_BUCKET is not set on the worker (`baton init` creates a "
+    "state bucket); only this summary is kept (the last failures among it)"
+)
+
+
+def report_error(exc: Exception, bucket: str) -> str:
+    """Why an ended job has no report, for its summary (the end itself goes ahead)."""
+    if s3_error_code(exc) == "NoSuchBucket":
+        why = (
+            f"the state bucket {bucket!r} (BATON_STATE_BUCKET) does not exist; create it with "
+            f"`baton init` or deploy the stack"
+        )
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    message = f"no report written: {why}; only this summary is kept (the last failures among it)"
+    return message[:1_000]
 
 
 def self_function(context: LambdaContext) -> str:
@@ -182,6 +216,13 @@ class Relay:
             return self._fail(hop, f"{type(exc).__name__}: {exc}", exc)
         except Exception as exc:
             return self._attempt_failed(hop, exc)
+        except faults.SandboxGone:
+            raise
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt... raised by the task's or an action's code: on
+            # Lambda nothing else sends them. Left to escape, they would end the process with
+            # the lease held and no error on the item; instead they are a failed attempt.
+            return self._attempt_failed(hop, TaskExited.of(exc))
 
     def _own_write_landed(self, hop: Hop, job: Job) -> dict[str, Any]:
         """A write of this hop whose outcome was unknown turned out to have landed: finish what it
@@ -334,16 +375,20 @@ class Relay:
             try:
                 summary = task.summary(hop.state)
                 lines = list(task.report(hop.state))
-            except Exception:
+            except faults.SandboxGone:
+                raise
+            except BaseException:  # an exit raised by the task's code, too: the job still ends
                 logger.exception("the task's summary or report failed; ending without it")
         reports = self.rt.reports
         if reports is None:
+            if lines:  # the lines (failed items, results) are lost: the item says why
+                summary = {"report_error": NO_STATE_BUCKET, **summary}
             return Ending(summary=summary)
         try:
             ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
-        except Exception:
+        except Exception as exc:
             logger.exception("the job report could not be written; ending without it")
-            return Ending(summary=summary)
+            return Ending(summary={"report_error": report_error(exc, reports.bucket), **summary})
         return Ending(summary=summary, report_ref=ref)
 
     def _finish(self, hop: Hop) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from baton.store.constants import STATE_INLINE_LIMIT_BYTES, STATE_MAX_BYTES, STATE_PREFIX
-from baton.store.errors import StateCorrupt, StateNotJson, StateTooLarge
+from baton.store.errors import StateBucketMissing, StateCorrupt, StateNotJson, StateTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -111,6 +111,13 @@ def decode_state(blob: bytes, codec: str | None) -> Any:
         raise StateCorrupt(f"stored state cannot be decoded ({CODEC_JSON_ZLIB}): {exc}") from exc
 
 
+def s3_error_code(exc: Exception) -> str:
+    """The error code of an S3 call's `ClientError` ("NoSuchBucket"), else ""."""
+    if not isinstance(exc, ClientError):
+        return ""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 class StateCodec:
     """Encodes states for commits and loads them back; spills to S3 when a bucket is set."""
 
@@ -145,13 +152,23 @@ class StateCodec:
             )
         key = f"{STATE_PREFIX}{job_id}/{epoch:010d}-{secrets.token_hex(6)}.json.zz"
         digest = hashlib.sha256(blob).hexdigest()
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=blob,
-            ContentType="application/zlib",
-            Metadata={"job-id": job_id, "epoch": str(epoch), "sha256": digest},
-        )
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=blob,
+                ContentType="application/zlib",
+                Metadata={"job-id": job_id, "epoch": str(epoch), "sha256": digest},
+            )
+        except ClientError as exc:
+            if s3_error_code(exc) != "NoSuchBucket":
+                raise
+            raise StateBucketMissing(
+                f"task state is {len(blob):,} compressed bytes, over the inline limit of "
+                f"{self.inline_limit:,}, so it goes to the state bucket {self.bucket!r} "
+                f"(BATON_STATE_BUCKET), which does not exist: create it with `baton init` (or "
+                f"deploy the stack); the last committed state and counters are kept"
+            ) from exc
         ref = StateRef(bucket=self.bucket, key=key, sha256=digest, size=len(blob))
         return EncodedState(codec=CODEC_JSON_ZLIB, raw_size=len(raw), ref=ref)
 
@@ -169,11 +186,16 @@ class StateCodec:
         try:
             body = self.s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
+            code = s3_error_code(exc)
+            if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+                gone = (
+                    f"its bucket {ref.bucket!r} (BATON_STATE_BUCKET) does not exist"
+                    if code == "NoSuchBucket"
+                    else "it is missing"
+                )
                 raise StateCorrupt(
-                    f"the committed state object {ref.uri} is missing; the job cannot continue "
-                    f"on a state it cannot read"
+                    f"the committed state object {ref.uri} cannot be read: {gone}; the job "
+                    f"cannot continue on a state it cannot read"
                 ) from exc
             raise
         digest = hashlib.sha256(body).hexdigest()

@@ -87,6 +87,11 @@ class StateNotJson(PermanentError):
     """The task's state holds something JSON cannot encode: a task bug no retry can fix."""
 
 
+class StateBucketMissing(BatonError):
+    """A state that must spill has no bucket to go to (BATON_STATE_BUCKET names none that
+    exists). A failed attempt, not a permanent error: creating the bucket lets a retry commit."""
+
+
 class StateCorrupt(PermanentError):
     """The stored state cannot be decoded; running on would mean running on bad state."""
 

@@ -369,6 +369,7 @@ class JobStore:
             *self._terminal_actions(ending),
             m.status.set(JobStatus.SUCCEEDED.value),
             m.attempts.set(0),
+            m.last_error.remove(),  # an error a retry or a resume got past is no longer news
         ]
         return self._commit("finish", claim, actions, ref)
 

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 
 from baton.cli.context import CliContext
 from baton.cli.main import app
+from baton.store.model import bind_job_model
+from baton.store.protocol import JobStore
+from baton.store.records import Claim, JobStatus
 
 REGION = "us-east-1"
 runner = CliRunner()
@@ -131,12 +134,19 @@ def test_start_then_status_json(aws: list[Any]) -> None:
 
 
 def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]]) -> None:
+    """Before any hop the first event is sent again (the claim runs one of them); once a hop
+    has claimed the job, starting it again sends nothing."""
     baton("init")
     args = ("start", "s3-walk", "--bucket", "data-1", "--job-id", "once", "--json")
     first, second = baton(*args), baton(*args)
     assert json.loads(first.output)["created"] is True
     assert json.loads(second.output)["created"] is False
-    assert aws == [{"job_id": "once", "epoch": 1}], "exactly one first event was sent"
+    assert aws == [{"job_id": "once", "epoch": 1}] * 2, "one epoch: one chain"
+    store = JobStore(bind_job_model("cli-jobs", REGION, None))
+    assert isinstance(store.claim("once", 1, "hop-1", store.clock.now_ms() + 60_000), Claim)
+    third = baton(*args)
+    assert third.exit_code == 0 and json.loads(third.output)["sent"] is False
+    assert len(aws) == 2, "after a hop, no event is sent again"
 
     conflict = baton("start", "s3-walk", "--bucket", "other-1", "--job-id", "once")
     assert conflict.exit_code == 1
@@ -247,3 +257,21 @@ def test_report_prints_saves_or_explains_its_absence(aws: list[Any], tmp_path: A
     assert saved.exit_code == 0 and target.read_text().count("\n") == 2
     status = json.loads(baton("status", "done-job", "--json", env=env).output)
     assert status["summary"] == {"objects": 3} and status["report"]["key"] == ref["key"]
+
+
+def test_start_retried_after_a_failed_invoke_runs_the_job(aws: list[dict[str, Any]]) -> None:
+    """A wrong BATON_FUNCTION: the job is stored QUEUED and the invoke fails. The same start,
+    once the variable is fixed, sends the event; until a hop claims the job it may be retried
+    again (a duplicate is discarded by the claim)."""
+    baton("init")
+    args = ("start", "s3-walk", "--bucket", "data-1", "--job-id", "retried")
+    failed = baton(*args, env={"BATON_FUNCTION": "no-such-function"})
+    assert failed.exit_code == 1 and "no-such-function" in failed.output
+    assert aws == []
+    again = baton(*args)
+    assert again.exit_code == 0, again.output
+    assert "first event sent again" in again.output and "baton-worker" in again.output
+    assert aws == [{"job_id": "retried", "epoch": 1}]
+    store = JobStore(bind_job_model("cli-jobs", REGION, None))
+    job = store.get("retried")
+    assert (job.status, job.epoch, job.hops) == (JobStatus.QUEUED, 1, 0)

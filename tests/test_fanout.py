@@ -181,6 +181,12 @@ def test_resuming_the_parent_reruns_only_the_failed_shards(
     assert failed.last_error is not None and "2 of 10 shards did not succeed" in failed.last_error
     bad = {s.job_id for s in children(stack, "redo") if s.status is JobStatus.FAILED}
     assert len(bad) == 2
+    # The FAILED parent's counters and summary are its shards' as they ended, not a poll ago.
+    shards = children(stack, "redo")
+    for name in ("objects", "bytes", "failed"):
+        assert failed.counters.get(name, 0) == sum(s.counters.get(name, 0) for s in shards), name
+    assert (failed.counters["shards_failed"], failed.counters["shards_succeeded"]) == (2, 8)
+    assert failed.summary["by_status"] == {"SUCCEEDED": 8, "FAILED": 2}
 
     actions.fail_always.clear()
     mark = len(stack.commits)
@@ -191,6 +197,7 @@ def test_resuming_the_parent_reruns_only_the_failed_shards(
 
     done = stack.job("redo")
     assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.last_error is None, "the error the resume got past is not shown on a success"
     assert done.counters["objects"] == len(bucket)
     claimed_after = {c.job_id for c in stack.commits[mark:] if c.op == "claim"}
     assert claimed_after == bad | {"redo"}, "only the failed shards (and the parent) ran again"

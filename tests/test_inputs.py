@@ -269,6 +269,34 @@ def test_csv_with_a_header_and_quoted_newlines_across_range_boundaries(stack: St
     assert by_id[4] == {"id": "4", "name": "n4", "note": "plain"}
 
 
+def test_a_csv_header_that_repeats_a_column_fails_the_job_naming_it(stack: Stack) -> None:
+    """`id,name,name` would key every record by `name` once and drop a field: refused."""
+    put("repeats.csv", b"id,name,name,x,x\n1,a,b,c,d\n2,e,f,g,h\n")
+    done = run(
+        stack,
+        "s3-lines",
+        {"bucket": DATA, "key": "repeats.csv", "format": "csv", "action": f"{RECORDS}:remember"},
+    )
+    failed_with(done, "s3://lines-data/repeats.csv", "column 'name' (2, 3)", "column 'x' (4, 5)")
+    assert done.attempts == 0, "no retry: the object itself is wrong"
+    assert record_actions.values == [] and done.counters.get("records", 0) == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_byte_order_mark_is_stripped(stack: Stack, fmt: str) -> None:
+    text = "id,name\r\n1,a\r\n2,b\r\n" if fmt == "csv" else '{"id": "1"}\n{"id": "2"}\n'
+    body = "\ufeff".encode() + text.encode()
+    put(f"excel.{fmt}", body)
+    done = run(
+        stack,
+        "s3-lines",
+        {"bucket": DATA, "key": f"excel.{fmt}", "format": fmt, "action": f"{RECORDS}:remember"},
+    )
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert [v["id"] for v in record_actions.values] == ["1", "2"], record_actions.values
+    assert done.counters["records"] == 2 and done.counters["bytes"] == len(body)
+
+
 def test_bad_records_are_counted_and_reported_under_skip(stack: Stack) -> None:
     lines = [json.dumps({"id": i, "fail": i == 7}) for i in range(20)]
     lines[3] = "{broken"

@@ -10,8 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from typer.testing import CliRunner
 
 import tests.support.growing_task  # noqa: F401 - registers the "grow" task
+from baton.cli.main import app
 from baton.store.codec import to_json_bytes
 from baton.store.constants import STATE_PREFIX
 from baton.store.records import JobStatus
@@ -88,7 +90,7 @@ def test_a_damaged_state_object_fails_the_job_instead_of_running_on_bad_state(
         failed = stack.job("victim")
         assert failed.status is JobStatus.FAILED
         assert failed.last_error is not None
-        expected = "does not match its commit" if damage == "corrupt" else "is missing"
+        expected = "does not match its commit" if damage == "corrupt" else "it is missing"
         assert expected in failed.last_error and job.state_ref.key in failed.last_error
         assert failed.counters == job.counters, "nothing was counted on bad state"
         assert not stack.sim.errors, "a permanent error is not retried by Lambda"
@@ -263,3 +265,69 @@ def test_failed_objects_are_listed_in_the_report(planted: dict[str, Any]) -> Non
         failed = {r["key"] for r in report_lines(stack, "skips") if r["type"] == "failed_object"}
         assert failed == {"readme", "img/2.JPG"}
         assert stack.job("skips").counters["failed"] == 2
+
+
+def test_a_state_that_must_spill_to_a_missing_bucket_names_the_variable_and_init(
+    aws: None,
+) -> None:
+    """The state bucket deleted under a job whose state must spill: each attempt says which
+    bucket, which variable and how to make it; the job fails with its counters kept."""
+    with local_stack(state_bucket=STATE_BUCKET, inline_limit=0) as stack:  # every state spills
+        grow(stack, "homeless", steps=10, size=1_000)
+        boto3.client("s3", region_name=REGION).delete_bucket(Bucket=STATE_BUCKET)
+        stack.sim.deliver(stack.sim.queue.popleft())
+        retried = stack.job("homeless")
+        assert retried.status is JobStatus.QUEUED and retried.attempts == 1
+        for words in (STATE_BUCKET, "BATON_STATE_BUCKET", "does not exist", "`baton init`"):
+            assert words in (retried.last_error or ""), retried.last_error
+        stack.sim.drain()
+        failed = stack.job("homeless")
+    assert failed.status is JobStatus.FAILED
+    assert "BATON_STATE_BUCKET" in (failed.last_error or "")
+    assert failed.counters == {} and not failed.has_state, "nothing was committed without it"
+
+
+LINES_BUCKET = "lines-with-failures"
+
+
+def test_a_report_lost_to_a_missing_bucket_is_said_on_the_job(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3-lines under on_error: skip with the state bucket gone: the job still ends (its failed
+    records are in the summary, the last five), and it says why it has no report."""
+    from tests.support import record_actions
+    from tests.test_operator import operate
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=LINES_BUCKET)
+    body = b'{"id": 1}\n{"id": 2, "fail": true}\n{"id": 3}\n'
+    s3.put_object(Bucket=LINES_BUCKET, Key="in.jsonl", Body=body)
+    record_actions.reset()
+    modules = ("tests.support.record_actions",)
+    with local_stack(state_bucket=STATE_BUCKET, action_modules=modules) as stack:
+        operate(stack, monkeypatch)
+        s3.delete_bucket(Bucket=STATE_BUCKET)
+        job = stack.start(
+            {
+                "bucket": LINES_BUCKET,
+                "key": "in.jsonl",
+                "format": "jsonl",
+                "on_error": "skip",
+                "action": "tests.support.record_actions:remember",
+            },
+            task="s3-lines",
+        )
+        stack.sim.drain()
+        done = stack.job(job.job_id)
+        monkeypatch.setenv("BATON_STATE_BUCKET", STATE_BUCKET)
+        report = CliRunner().invoke(app, ["report", job.job_id])
+        status = CliRunner().invoke(app, ["status", job.job_id])
+    assert done.status is JobStatus.SUCCEEDED and done.counters["failed"] == 1
+    assert done.report_ref is None
+    why = done.summary["report_error"]
+    for words in (STATE_BUCKET, "BATON_STATE_BUCKET", "does not exist", "`baton init`"):
+        assert words in why, why
+    assert [f["offset"] for f in done.summary["last_failures"]] == [10]
+    assert report.exit_code == 1 and "without a report" in report.output
+    assert "BATON_STATE_BUCKET" in report.output and "Traceback" not in report.output
+    assert status.exit_code == 0 and "no report written" in status.output

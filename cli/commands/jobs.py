@@ -145,10 +145,17 @@ def start(
     )
     launched = launch(c.store, c.lambda_client, c.relay_settings.function_name, spec)
     if json_output:
-        print_json({**launched.job.to_public_dict(), "created": launched.created})
+        print_json(
+            {**launched.job.to_public_dict(), "created": launched.created, "sent": launched.sent}
+        )
         return
     if launched.created:
         console.print(f"started {launched.job.job_id} on {c.relay_settings.function_name}")
+    elif launched.sent:
+        console.print(
+            f"job {launched.job.job_id} exists already and has not run yet: its first event "
+            f"sent again to {c.relay_settings.function_name} (a duplicate is discarded)"
+        )
     else:
         console.print(f"job {launched.job.job_id} exists already; no second chain started")
     print_job(launched.job)

@@ -30,6 +30,9 @@ def report(
     c = ctx_of(ctx)
     job = c.store.get(job_id)
     if job.report_ref is None:
+        why = (job.summary or {}).get("report_error")
+        if why:  # the worker said, when the job ended, why it wrote none
+            raise ReportMissing(f"job {job_id!r} is {job.status.value} without a report: {why}")
         where = "" if c.store_settings.state_bucket else " (BATON_STATE_BUCKET is not set)"
         raise ReportMissing(
             f"job {job_id!r} has no report: it is {job.status.value}{where}; reports are written "

@@ -3,7 +3,9 @@
 The cursor is the object's key and a byte offset at a record boundary: a hop reads ranges of
 `range_size` bytes from there, so a 50 GB object is processed over many hops with memory bounded
 by two ranges. A record that spans two ranges is joined; one longer than `range_size` fails the
-job with its offset. A CSV object's first record is its header, kept in the state. Every GET
+job with its offset. A CSV object's first record is its header, kept in the state; a header that
+repeats a column name fails the job (a record keyed by it would lose a field), and a UTF-8
+byte-order mark at an object's start is dropped (CSV and JSON Lines alike). Every GET
 carries If-Match on the ETag the object was started with: a replaced object fails the job.
 
 gzip objects cannot be read from an offset: each hop streams the object from its start and
@@ -54,6 +56,7 @@ MAX_RANGE = 256 * MIB
 DEFAULT_GZIP_MAX = 256 * MIB
 MAX_KEY_BYTES = 1_024
 LIST_PAGE = 1_000
+BYTE_ORDER_MARK = "\ufeff"
 PARAMS = (
     "bucket",
     "key",
@@ -78,6 +81,19 @@ class Record(NamedTuple):
     offset: int  # of the record's first byte in the object (decompressed, for gzip)
     text: str  # the record without its line end
     value: Any  # JSON Lines: the parsed JSON value; CSV: {header: field}
+
+
+def repeated_columns(header: list[str]) -> str:
+    """The header's repeated names with their 1-based positions ("column 'name' (2, 3)"), or ""."""
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        positions.setdefault(name, []).append(number)
+    repeated = [
+        f"column {name!r} ({', '.join(map(str, at))})"
+        for name, at in positions.items()
+        if len(at) > 1
+    ]
+    return "; ".join(repeated)
 
 
 def is_gzip(key: str, content_encoding: str, content_type: str) -> bool:
@@ -270,14 +286,24 @@ class S3Lines(Task):
         except UnicodeDecodeError as exc:
             self.errors.failed(state, ctx, f"{where} is not UTF-8", entry, exc, retryable=False)
             return
+        if offset == 0:
+            # A byte-order mark (Excel writes one) is no part of the first record or column.
+            text = text.removeprefix(BYTE_ORDER_MARK)
         if not text.strip():
             ctx.count("blank_lines")
             return
         if self.csv and state.get("header") is None:
             try:
-                state["header"] = self._fields(text)
+                header = self._fields(text)
             except ValueError as exc:
                 raise JobFailure(f"the CSV header of s3://{self.bucket}/{key}: {exc}") from exc
+            repeated = repeated_columns(header)
+            if repeated:
+                raise JobFailure(
+                    f"the CSV header of s3://{self.bucket}/{key} repeats {repeated}: each record "
+                    f"would keep only the last of their fields; give every column its own name"
+                )
+            state["header"] = header
             return
         try:
             value = self._parse(text, state)

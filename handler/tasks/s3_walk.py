@@ -368,7 +368,8 @@ class S3Walk(Task):
             elif isinstance(error, Exception):
                 self.actions.failed(obj, error, state, ctx)
             else:
-                raise error  # a BaseException (the sandbox is going down): as if inline
+                raise error  # a BaseException (an exit in the action): as if inline; the relay
+                # counts it as a failed attempt, whatever on_error says
             state["start_after"] = obj.key
             self._done += 1
             merged += 1

@@ -31,6 +31,8 @@ MAX_SHARDS = 10_000
 PENDING = "PENDING"
 TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as strings
 FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+# The parent's counters as committed just before it fails (in its state).
+FAILING_VIEW = "failing_counters"
 # Shards planned before shards named their task were all s3-walk jobs.
 LEGACY_CHILD_TASK = "s3-walk"
 
@@ -99,10 +101,21 @@ class Shards:
             ctx.commit_now()
             return False
         shards = state["shards"]
-        if all(s["status"] in TERMINAL for s in shards):
-            failed = [s["id"] for s in shards if s["status"] in FAILED_LIKE]
-            tolerated = int(self.params.get("tolerated_failures", 0))
-            if len(failed) > tolerated:
+        ended = all(s["status"] in TERMINAL for s in shards)
+        failed = [s["id"] for s in shards if s["status"] in FAILED_LIKE]
+        tolerated = int(self.params.get("tolerated_failures", 0))
+        failing = ended and len(failed) > tolerated
+        if failing and state.get(FAILING_VIEW) != ctx.counters:
+            # Failing ends the job without committing this step: commit the shards' final
+            # statuses and counters first (the next step fails on that view), so the FAILED
+            # parent shows them, not those of a poll ago.
+            state[FAILING_VIEW] = dict(ctx.counters)
+            ctx.commit_now()
+            return False
+        if not failing:
+            state.pop(FAILING_VIEW, None)
+        if ended:
+            if failing:
                 raise JobFailure(
                     f"{len(failed)} of {len(shards)} shards did not succeed (tolerated "
                     f"{tolerated}): {', '.join(failed[:10])}; `baton resume {ctx.job_id}` re-runs "

@@ -33,6 +33,7 @@ from botocore.parsers import create_parser
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
 
+from baton.handler.faults import SandboxGone
 from baton.store.constants import CLOCK_SKEW_MS
 from tests.sim.chooser import Chooser
 from tests.support.lost_answers import without_jitter
@@ -78,7 +79,7 @@ OTHER_FAULTS = ("slow_step", "timeout_kill", "skew", "retry_same_request_id")
 OPERATOR_ACTIONS = ("pause", "resume", "cancel", "watchdog")
 
 
-class Crash(BaseException):
+class Crash(SandboxGone):
     """The sandbox died (timeout, OOM, a kill): nothing after this point runs in the actor."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from baton.handler.app import lambda_handler
+from baton.handler.faults import SandboxGone
 from tests.support.virtual_clock import VirtualClock
 
 RETRY_DELAY_MS = 60_000
@@ -24,7 +25,7 @@ FUNCTION = "baton-worker"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
 
 
-class Killed(BaseException):
+class Killed(SandboxGone):
     """The sandbox died (timeout, OOM, crash): nothing after it runs, no lease is released."""
 
 
