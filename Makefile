@@ -49,6 +49,7 @@ lint: $(STAMP) typecheck-links
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
 	$(BIN)/cfn-lint build/infra/template.cfn.json
+	$(BIN)/python -m infra.rehearsal
 
 # docs/benchmarks.md, its plots and README.md's generated block of figures, measured on the local
 # stack (about 15 minutes on 2 cores).

@@ -89,7 +89,7 @@ class LambdaTarget:
 
 def lambda_target() -> LambdaTarget:
     """Runtime and architecture as the template's Globals declare them: one source of truth."""
-    from infra.sam import load_template
+    from .sam import load_template
 
     function = load_template()["Globals"]["Function"]
     runtime = function["Runtime"]

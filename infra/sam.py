@@ -24,11 +24,21 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """The template as plain data, short-form tags (!Sub, !Ref, ...) spelled out as Fn:: keys."""
-    from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
+    """The template as plain data, short-form tags (!Sub, !Ref, ...) spelled out as Fn:: keys.
 
-    parsed = cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path))
-    # cfn-lint's nodes carry source marks; a JSON round trip leaves plain dicts and lists.
+    Read with aws-sam-translator's own reading of CloudFormation's short forms (as the AWS CLI
+    reads them), so an installed baton needs no linter to deploy.
+    """
+    import yaml
+    from samtranslator.yaml_helper import (  # type: ignore[import-untyped]
+        intrinsics_multi_constructor,
+    )
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", intrinsics_multi_constructor)
+    parsed = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     plain: dict[str, Any] = json.loads(json.dumps(parsed))
     return plain
 
