@@ -70,11 +70,14 @@ format: $(STAMP)
 # to import in a fresh virtual environment; prints its size.
 # Your code: USER_CODE=folder-or-project (space-separated for several), REQUIREMENTS=file,
 # USER_MODULES=a,b (what BATON_TASK_MODULES / BATON_ACTION_MODULES list; verify imports them).
+# Without a Python of the runtime's version (python3.13) the build stops; ALLOW_NO_BYTECODE=1
+# ships sources only (every cold start then compiles them).
 USER_CODE ?=
 REQUIREMENTS ?=
 USER_MODULES ?=
+ALLOW_NO_BYTECODE ?=
 package: $(STAMP)
-	$(BIN)/python -m infra.package build --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES))
+	$(BIN)/python -m infra.package build --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES)) $(if $(ALLOW_NO_BYTECODE),--allow-no-bytecode)
 	$(BIN)/python -m infra.package verify --out build/lambda
 
 # The SAM CLI pins older boto3 and click: it gets its own virtual environment, made here only.

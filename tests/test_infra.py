@@ -977,7 +977,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         assert f"baton/handler/__pycache__/app.cpython-{tag}.pyc" in names
         assert f"botocore/__pycache__/client.cpython-{tag}.pyc" in names
     else:
-        assert manifest["bytecode"] is None and pycs == []
+        pytest.fail("the build should have refused to ship without bytecode")
     compiled = [n for n in names if n.endswith(".so")]
     assert compiled, "pydantic-core ships compiled code; none found"
     assert all(f"cpython-{tag}-aarch64-linux-gnu" in n for n in compiled), compiled
@@ -999,6 +999,21 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         f"imported {seen['modules']} modules with Python {seen['python']} "
         f"(runtime version matched: {seen['runtime_version_matched']})"
     )
+
+
+def test_a_build_without_a_python_of_the_runtimes_version_stops_and_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shipping sources only makes every cold start compile them: not silently."""
+    monkeypatch.setattr(
+        lambda_package,
+        "lambda_target",
+        lambda: lambda_package.LambdaTarget(python_version="3.99", architecture="arm64"),
+    )
+    with pytest.raises(lambda_package.NoBytecode, match=r"no Python 3\.99 found.*LAMBDA_PYTHON"):
+        lambda_package.build(tmp_path)
+    assert list(tmp_path.iterdir()) == [], "it stops before installing anything"
+    assert lambda_package.precompile(tmp_path, "3.99") is None
 
 
 def test_user_code_may_name_a_module_like_a_repository_folder(tmp_path: Path) -> None:
