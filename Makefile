@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # it reads the packages through these links (pyproject's mypy_path).
 TYPECHECK := build/typecheck/baton
 typecheck-links:
-	@mkdir -p $(TYPECHECK) && for p in handler store cli local; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	@mkdir -p $(TYPECHECK) && for p in handler store cli local infra; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
 
 setup: $(STAMP) typecheck-links
 
@@ -83,20 +83,19 @@ package: $(STAMP)
 # The SAM CLI pins older boto3 and click: it gets its own virtual environment, made here only.
 SAM_VENV  := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
-SAM_ARGS  ?=
 $(SAM_STAMP):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170,<2'
 	touch $@
 
-# First run (no infra/samconfig.toml): `sam deploy --guided`, which saves infra/samconfig.toml.
-deploy: package $(SAM_STAMP)
-	cd infra && if [ -f samconfig.toml ]; then \
-		../$(SAM_VENV)/bin/sam deploy --template-file template.yaml $(SAM_ARGS); \
-	else \
-		../$(SAM_VENV)/bin/sam deploy --guided --template-file template.yaml $(SAM_ARGS); \
-	fi
+# A thin wrapper of `baton deploy` (which any pip-installed baton has): it builds the package as
+# `make package` does and deploys with the SAM CLI of .venv-sam. The first run (no
+# baton-deploy.toml) asks like `sam deploy --guided` and remembers the answers there.
+# DEPLOY_ARGS: more options of `baton deploy` (e.g. --parameter ReadBuckets=a,b --yes).
+DEPLOY_ARGS ?=
+deploy: $(STAMP) $(SAM_STAMP)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/baton deploy $(if $(wildcard baton-deploy.toml),,--guided) --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES)) $(if $(ALLOW_NO_BYTECODE),--allow-no-bytecode) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -51,21 +51,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "build" / "lambda"
+DEFAULT_OUT = Path("build") / "lambda"
 ZIP_NAME = "baton-lambda.zip"  # the template's Globals CodeUri points here
 MANIFEST_NAME = "manifest.json"
 # Installed package -> repository folder; the zip holds them under baton/.
 CODE_PACKAGES = {"baton.handler": "handler", "baton.store": "store"}
 NAMESPACE = "baton"
-# Dependencies of the `baton` command only; the functions never import them.
-CLI_ONLY = frozenset({"typer", "rich"})
+# Dependencies of the `baton` command only (the deploy's transform among them); the functions
+# never import them.
+CLI_ONLY = frozenset({"typer", "rich", "aws-sam-translator", "pyyaml"})
 PLATFORMS = {
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
@@ -110,9 +110,12 @@ def _requirement_name(requirement: str) -> str:
 
 
 def runtime_requirements() -> list[str]:
-    """pyproject.toml's [project] dependencies, less the CLI-only ones."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return [r for r in project["dependencies"] if _requirement_name(r) not in CLI_ONLY]
+    """baton's dependencies as installed (pyproject.toml's [project] dependencies, read from the
+    installed distribution's metadata, so an installed baton builds without its repository),
+    less the CLI-only ones and the extras."""
+    declared = importlib.metadata.requires("baton") or []
+    wanted = [r.split(";", 1)[0].strip() for r in declared if "extra ==" not in r]
+    return [r for r in wanted if _requirement_name(r) not in CLI_ONLY]
 
 
 def _pip(*args: str) -> None:
@@ -137,9 +140,12 @@ def tested_versions() -> list[str]:
 
 
 def _copy_code(dest: Path) -> None:
-    for package, folder in CODE_PACKAGES.items():
+    for package in CODE_PACKAGES:
+        # Where the installed package lives: the repository's folder in an editable install,
+        # site-packages in a wheel's.
+        source = Path(importlib.import_module(package).__path__[0])
         shutil.copytree(
-            ROOT / folder,
+            source,
             dest.joinpath(*package.split(".")),
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )

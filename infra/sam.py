@@ -29,12 +29,12 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     Read with aws-sam-translator's own reading of CloudFormation's short forms (as the AWS CLI
     reads them), so an installed baton needs no linter to deploy.
     """
-    import yaml
+    import yaml  # type: ignore[import-untyped]
     from samtranslator.yaml_helper import (  # type: ignore[import-untyped]
         intrinsics_multi_constructor,
     )
 
-    class _Loader(yaml.SafeLoader):
+    class _Loader(yaml.SafeLoader):  # type: ignore[misc]
         pass
 
     _Loader.add_multi_constructor("!", intrinsics_multi_constructor)
@@ -64,14 +64,17 @@ class _NoManagedPolicies:
         raise RuntimeError("the template must not use managed policies by name")
 
 
-def transform(template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation that AWS::Serverless-2016-10-31 makes of the template, offline."""
+def transform(
+    template: dict[str, Any] | None = None, code_uri: str = PLACEHOLDER_CODE_URI
+) -> dict[str, Any]:
+    """The CloudFormation that AWS::Serverless-2016-10-31 makes of the template, offline, with
+    the functions' code at `code_uri` (s3://bucket/key)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     from samtranslator.translator.transform import (  # type: ignore[import-untyped]
         transform as sam_transform,
     )
 
-    source = with_s3_code(load_template() if template is None else template)
+    source = with_s3_code(load_template() if template is None else template, code_uri)
     result = sam_transform(source, {}, _NoManagedPolicies())
     plain: dict[str, Any] = json.loads(json.dumps(result))
     return plain
