@@ -126,3 +126,34 @@ def test_preflight_finds_missing_buckets_tables_and_a_leftover_table() -> None:
     assert [p.what for p in report.unchecked] == [
         "Lambda concurrency quota not read (GetAccountSettings: 404)"
     ]
+
+
+def test_remembered_answers_survive_a_round_trip(tmp_path: Any) -> None:
+    from infra.deploy import DeployConfig
+
+    path = tmp_path / "baton-deploy.toml"
+    config = DeployConfig(
+        stack_name="jobs-prod",
+        region="eu-west-1",
+        confirm=False,
+        parameters={"ReadBuckets": "a-bucket,b-bucket", "BudgetEmail": 'o"ps@example.com'},
+    )
+    config.save(path)
+    assert DeployConfig.load(path) == config
+    assert DeployConfig.load(tmp_path / "missing.toml") == DeployConfig()
+
+
+def test_with_the_sam_cli_the_template_runs_the_package_just_built(tmp_path: Any) -> None:
+    from infra.deploy import DeployConfig, sam_command
+
+    package = tmp_path / "baton-lambda.zip"
+    package.write_bytes(b"zip")
+    config = DeployConfig(stack_name="baton", region="eu-west-1")
+    config.parameters = {"ReadBuckets": "a-bucket,b-bucket"}
+    command = sam_command("sam", tmp_path / "sam", package, config)
+    template = (tmp_path / "sam" / "template.yaml").read_text(encoding="utf-8")
+    assert f"CodeUri: {package.resolve()}" in template
+    assert command[:2] == ["sam", "deploy"]
+    assert command[command.index("--stack-name") + 1] == "baton"
+    assert command[command.index("--parameter-overrides") + 1] == "ReadBuckets=a-bucket,b-bucket"
+    assert "--resolve-s3" in command and "--confirm-changeset" in command
