@@ -135,9 +135,9 @@ LIMITS = {
 # case of the matrix uses each of these, and `baton doctor` refuses more.
 WATCHDOG_SUFFIX = "-watchdog"  # the longest name derived from the stack: "<stack>-watchdog"
 STACK_NAME_MAX = LIMITS["function_name_chars"].value - len(WATCHDOG_SUFFIX)  # 55
-BUCKETS_PER_LIST_MAX = 10  # ListBuckets, ReadBuckets, WriteBuckets: each
-TABLES_PER_LIST_MAX = 5  # ScanTableArns, UpdateTableArns: each
-KMS_KEYS_MAX = 5
+BUCKETS_PER_LIST_MAX = 25  # ListBuckets, ReadBuckets, WriteBuckets: each
+TABLES_PER_LIST_MAX = 8  # ScanTableArns, UpdateTableArns: each
+KMS_KEYS_MAX = 20
 LIST_PARAMETERS = {
     "ListBuckets": BUCKETS_PER_LIST_MAX,
     "ReadBuckets": BUCKETS_PER_LIST_MAX,

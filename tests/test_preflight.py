@@ -85,11 +85,11 @@ def test_an_update_counts_the_stacks_own_reservations_as_held(lambda_client: Any
 def test_offline_checks_name_the_stack_the_parameters_and_the_limits() -> None:
     found = [str(p) for p in offline_problems("x" * 56, {
         "WorkerReservedConcurrency": "-1",
-        "ReadBuckets": ",".join(f"bucket-{i:02d}" for i in range(11)),
+        "ReadBuckets": ",".join(f"bucket-{i:02d}" for i in range(26)),
     })]  # fmt: skip
     assert any("56 characters" in p and "at most 55" in p for p in found), found
     assert any("WorkerReservedConcurrency='-1': is below MinValue 0" in p for p in found), found
-    assert any("ReadBuckets" in p and "at most 10" in p for p in found), found
+    assert any("ReadBuckets" in p and "at most 25" in p for p in found), found
     assert offline_problems("baton", {"ReadBuckets": "bucket-00"}) == []
 
 

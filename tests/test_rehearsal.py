@@ -191,7 +191,7 @@ def test_policies_over_their_size_and_lists_over_the_documented_limits_are_refus
         m.startswith("WorkerScanTablesPolicy: the policy is") and "IAM allows 6144" in m
         for m in found
     ), found
-    assert "documented limit ListBuckets: names 30; at most 10" in found
+    assert "documented limit ListBuckets: names 30; at most 25" in found
 
 
 def test_the_iam_linter_reads_every_policy(cfn: dict[str, Any]) -> None:
