@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # it reads the packages through these links (pyproject's mypy_path).
 TYPECHECK := build/typecheck/baton
 typecheck-links:
-	@mkdir -p $(TYPECHECK) && for p in handler store cli local; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	@mkdir -p $(TYPECHECK) && for p in handler store cli local infra; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
 
 setup: $(STAMP) typecheck-links
 
@@ -49,6 +49,7 @@ lint: $(STAMP) typecheck-links
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/python -m infra.sam transform --out build/infra/template.cfn.json
 	$(BIN)/cfn-lint build/infra/template.cfn.json
+	$(BIN)/python -m infra.rehearsal
 
 # docs/benchmarks.md, its plots and README.md's generated block of figures, measured on the local
 # stack (about 15 minutes on 2 cores).
@@ -69,30 +70,32 @@ format: $(STAMP)
 # to import in a fresh virtual environment; prints its size.
 # Your code: USER_CODE=folder-or-project (space-separated for several), REQUIREMENTS=file,
 # USER_MODULES=a,b (what BATON_TASK_MODULES / BATON_ACTION_MODULES list; verify imports them).
+# Without a Python of the runtime's version (python3.13) the build stops; ALLOW_NO_BYTECODE=1
+# ships sources only (every cold start then compiles them).
 USER_CODE ?=
 REQUIREMENTS ?=
 USER_MODULES ?=
+ALLOW_NO_BYTECODE ?=
 package: $(STAMP)
-	$(BIN)/python -m infra.package build --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES))
+	$(BIN)/python -m infra.package build --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES)) $(if $(ALLOW_NO_BYTECODE),--allow-no-bytecode)
 	$(BIN)/python -m infra.package verify --out build/lambda
 
 # The SAM CLI pins older boto3 and click: it gets its own virtual environment, made here only.
 SAM_VENV  := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
-SAM_ARGS  ?=
 $(SAM_STAMP):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170,<2'
 	touch $@
 
-# First run (no infra/samconfig.toml): `sam deploy --guided`, which saves infra/samconfig.toml.
-deploy: package $(SAM_STAMP)
-	cd infra && if [ -f samconfig.toml ]; then \
-		../$(SAM_VENV)/bin/sam deploy --template-file template.yaml $(SAM_ARGS); \
-	else \
-		../$(SAM_VENV)/bin/sam deploy --guided --template-file template.yaml $(SAM_ARGS); \
-	fi
+# A thin wrapper of `baton deploy` (which any pip-installed baton has): it builds the package as
+# `make package` does and deploys with the SAM CLI of .venv-sam. The first run (no
+# baton-deploy.toml) asks like `sam deploy --guided` and remembers the answers there.
+# DEPLOY_ARGS: more options of `baton deploy` (e.g. --parameter ReadBuckets=a,b --yes).
+DEPLOY_ARGS ?=
+deploy: $(STAMP) $(SAM_STAMP)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/baton deploy $(if $(wildcard baton-deploy.toml),,--guided) --out build/lambda $(foreach p,$(USER_CODE),--user-code $(p)) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(if $(USER_MODULES),--modules $(USER_MODULES)) $(if $(ALLOW_NO_BYTECODE),--allow-no-bytecode) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

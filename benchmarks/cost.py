@@ -25,12 +25,15 @@ class Price:
 
 
 PRICES: dict[str, Price] = {
+    # The template deploys arm64 (Graviton): its duration price, 20% below x86's $0.0000166667.
     "lambda_gb_s": Price(
-        "Lambda duration (x86, first tier)",
-        0.0000166667,
+        "Lambda duration (arm64, first tier)",
+        0.0000133334,
         "GB-second",
-        "aws.amazon.com/lambda/pricing (stored copy); AWS whitepaper 'How AWS Pricing Works'",
-        True,
+        "aws.amazon.com/lambda/pricing (Arm price, first 7.5 billion GB-s); third-party copies "
+        "agree (cloudchipr.com, a lambda cost note on git.mcrn.ar)",
+        False,
+        "AWS's own table is rendered client-side; the x86 figure was confirmed in the stored copy",
     ),
     "lambda_request": Price(
         "Lambda requests",
@@ -112,7 +115,59 @@ PRICES: dict[str, Price] = {
         False,
         "one third-party source",
     ),
+    # What a deployed stack costs while no job runs (docs/deploy.md, "What the stack costs idle").
+    "cw_alarm": Price(
+        "CloudWatch standard-resolution metric alarm",
+        0.10,
+        "alarm-month",
+        "aws.amazon.com/cloudwatch/pricing; third-party summary (c3x.dev) agrees",
+        False,
+        "AWS's own table was not in the stored copies",
+    ),
+    "cw_dashboard": Price(
+        "CloudWatch dashboard (beyond the account's first 3)",
+        3.00,
+        "dashboard-month",
+        "aws.amazon.com/cloudwatch/pricing (from memory; free tier: 3 dashboards of up to 50 "
+        "metrics)",
+        False,
+        "unconfirmed",
+    ),
+    "cw_logs_ingest": Price(
+        "CloudWatch Logs ingestion (standard)",
+        0.50,
+        "GB",
+        "aws.amazon.com/cloudwatch/pricing (from memory)",
+        False,
+        "unconfirmed",
+    ),
 }
+
+# The watchdog's idle sweep (one Query per status it watches, nothing found), as the template
+# configures it. INIT is billed like the handler's time (since August 2025): both are in here.
+WATCHDOG_MEMORY_GB = 0.25
+WATCHDOG_BILLED_S = 2.0  # INIT plus an empty sweep, rounded up
+WATCHDOG_LOG_BYTES = 1_000  # START, END and REPORT lines of one run
+WATCHDOG_QUERIES = 3  # QUEUED, RUNNING, PAUSED... one on-demand read unit each at least
+MONTH_S = 30 * 24 * 3600
+
+
+def stack_fixed_monthly(alarms: int, dashboards: int, sweep_every_s: int) -> dict[str, float]:
+    """USD a month for a deployed stack running no job: what it costs to have it at all.
+
+    Everything else (Lambda, DynamoDB, S3 for jobs) is paid per job, in the model above. The
+    free tiers (1M Lambda requests, 3 dashboards, 5 GB of logs) are left out: an account may have
+    spent them elsewhere.
+    """
+    runs = MONTH_S / sweep_every_s
+    return {
+        "alarms": usd("cw_alarm", alarms),
+        "dashboard": usd("cw_dashboard", dashboards),
+        "watchdog requests": usd("lambda_request", runs),
+        "watchdog duration": usd("lambda_gb_s", runs * WATCHDOG_BILLED_S * WATCHDOG_MEMORY_GB),
+        "watchdog logs": usd("cw_logs_ingest", runs * WATCHDOG_LOG_BYTES / 1e9),
+        "watchdog queries": usd("ddb_rru", runs * WATCHDOG_QUERIES),
+    }
 
 
 def usd(key: str, quantity: float) -> float:

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from baton.cli.commands import control, failed_events, inspect, jobs, local, reports, setup
+from baton.cli.commands import (
+    control,
+    deploy,
+    failed_events,
+    inspect,
+    jobs,
+    local,
+    reports,
+    setup,
+)
 from baton.cli.context import CliContext
 from baton.cli.output import EXIT_USAGE, fail
 
@@ -33,7 +42,7 @@ def main(
     ctx.obj = CliContext(table=table, function=function)
 
 
-for _module in (setup, jobs, inspect, control, failed_events, reports, local):
+for _module in (setup, jobs, inspect, control, failed_events, reports, local, deploy):
     _module.register(app)
 
 

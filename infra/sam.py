@@ -24,11 +24,21 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """The template as plain data, short-form tags (!Sub, !Ref, ...) spelled out as Fn:: keys."""
-    from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
+    """The template as plain data, short-form tags (!Sub, !Ref, ...) spelled out as Fn:: keys.
 
-    parsed = cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path))
-    # cfn-lint's nodes carry source marks; a JSON round trip leaves plain dicts and lists.
+    Read with aws-sam-translator's own reading of CloudFormation's short forms (as the AWS CLI
+    reads them), so an installed baton needs no linter to deploy.
+    """
+    import yaml  # type: ignore[import-untyped]
+    from samtranslator.yaml_helper import (  # type: ignore[import-untyped]
+        intrinsics_multi_constructor,
+    )
+
+    class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+        pass
+
+    _Loader.add_multi_constructor("!", intrinsics_multi_constructor)
+    parsed = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     plain: dict[str, Any] = json.loads(json.dumps(parsed))
     return plain
 
@@ -54,14 +64,17 @@ class _NoManagedPolicies:
         raise RuntimeError("the template must not use managed policies by name")
 
 
-def transform(template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation that AWS::Serverless-2016-10-31 makes of the template, offline."""
+def transform(
+    template: dict[str, Any] | None = None, code_uri: str = PLACEHOLDER_CODE_URI
+) -> dict[str, Any]:
+    """The CloudFormation that AWS::Serverless-2016-10-31 makes of the template, offline, with
+    the functions' code at `code_uri` (s3://bucket/key)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     from samtranslator.translator.transform import (  # type: ignore[import-untyped]
         transform as sam_transform,
     )
 
-    source = with_s3_code(load_template() if template is None else template)
+    source = with_s3_code(load_template() if template is None else template, code_uri)
     result = sam_transform(source, {}, _NoManagedPolicies())
     plain: dict[str, Any] = json.loads(json.dumps(result))
     return plain

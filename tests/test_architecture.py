@@ -68,14 +68,14 @@ def test_a_contract_naming_an_unknown_package_is_an_error(tree: Path) -> None:
 def test_a_changed_contract_makes_the_drawn_diagram_stale_until_redrawn(tree: Path) -> None:
     text = (tree / "pyproject.toml").read_text(encoding="utf-8")
     (tree / "pyproject.toml").write_text(
-        text.replace("infra = []", 'infra = ["baton.store"]'), encoding="utf-8"
+        text.replace('"baton.infra" = []', '"baton.infra" = ["baton.store"]'), encoding="utf-8"
     )
     assert not architecture.doc_is_current(tree)
     architecture.write_doc(tree)
     assert architecture.doc_is_current(tree)
-    assert 'infra --> baton_store["baton.store"]' in (tree / architecture.DOC).read_text(
-        encoding="utf-8"
-    )
+    assert 'baton_infra["baton.infra"] --> baton_store["baton.store"]' in (
+        tree / architecture.DOC
+    ).read_text(encoding="utf-8")
 
 
 def test_an_import_by_folder_name_is_refused(tree: Path) -> None:

@@ -94,12 +94,16 @@ def stack(stacks: dict[str, Stack]) -> Stack:
 
 
 def role_documents(role_name: str) -> list[dict[str, Any]]:
+    """Every policy a role has: its inline policies and the managed policies attached to it (the
+    worker's grants on the user's buckets, tables and keys, one per list named)."""
     iam = client("iam")
     attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
-    assert attached == [], f"{role_name} has managed policies attached: {attached}"
     return [
-        _document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
-        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        *(
+            _document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        ),
+        *(managed_policy_document(policy["PolicyArn"]) for policy in attached),
     ]
 
 
@@ -209,7 +213,8 @@ def test_sam_cli_venv_is_made_only_by_deploy() -> None:
         ["make", "-n", "-B", "deploy"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert ".venv-sam/bin/python -m pip install" in dry
-    assert "sam deploy --guided" in dry
+    # make deploy wraps `baton deploy` (guided while no baton-deploy.toml), the SAM CLI on PATH.
+    assert re.search(r"\.venv-sam/bin:\$PATH\S* \.venv/bin/baton deploy", dry), dry
 
 
 # ---------------------------------------------------------------------------- every resource
@@ -257,6 +262,9 @@ def _exists(stack: Stack, logical: str) -> bool:
         )
     if kind == "AWS::CloudWatch::Alarm":
         return len(client("cloudwatch").describe_alarms(AlarmNames=[physical])["MetricAlarms"]) == 1
+    if kind == "AWS::CloudWatch::Dashboard":
+        body = client("cloudwatch").get_dashboard(DashboardName=physical)["DashboardBody"]
+        return bool(json.loads(body)["widgets"])
     if kind == "AWS::S3::BucketPolicy":
         bucket = stack.physical["StateBucket"]
         return bool(json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"]))
@@ -279,7 +287,9 @@ def test_every_resource_of_the_template_is_created(
     stack = stacks[name]
     assert set(stack.physical) == stack.present()
     assert all(_exists(stack, logical) for logical in stack.present())
-    optional = {"MonthlyBudget", "WorkerConcurrencyAlarm"}
+    optional = {"MonthlyBudget"} | {
+        k for k in cfn["Resources"] if k.startswith("Worker") and k.endswith("Policy")
+    }
     assert set(cfn["Resources"]) - stack.present() <= optional
     kinds = {r["Type"] for r in cfn["Resources"].values()}
     assert {
@@ -376,7 +386,9 @@ def test_the_template_table_matches_the_pynamodb_model(sam: dict[str, Any]) -> N
     assert table_drift(props) == []
     assert BY_STATUS_INDEX in _model_table()["GlobalSecondaryIndexes"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"] == {"SSEEnabled": True}
+    # Encrypted at rest with DynamoDB's AWS owned key (no SSESpecification): SSEEnabled true would
+    # move it to the AWS managed KMS key, billed per request.
+    assert "SSESpecification" not in props
     assert props["TableName"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
     assert sam["Resources"]["JobsTable"]["DeletionPolicy"] == "Retain"
     assert props["DeletionProtectionEnabled"] == {"Ref": "TableDeletionProtection"}
@@ -527,11 +539,17 @@ def test_no_statement_has_a_star_action_anywhere(
         ]
         deployed = [action for action, _ in grants(documents)]
         assert deployed and [a for a in deployed if "*" in a or "?" in a] == []
-    # Every role is one of ours, with inline policies only (role_documents checks none is
-    # attached): nothing from SAM's default role and its managed policy.
+    # Every role is one of ours: nothing from SAM's default role and its managed policy. The
+    # only managed policies are the template's own (the operators' and the worker's per-list
+    # grants), none of AWS's.
     roles = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
     assert len(roles) == 2
     assert all("ManagedPolicyArns" not in r["Properties"] for r in roles)
+    for stack in stacks.values():
+        for role in ("WorkerRole", "WatchdogRole"):
+            iam = client("iam")
+            attached = iam.list_attached_role_policies(RoleName=stack.physical[role])
+            assert all(":aws:policy/" not in p["PolicyArn"] for p in attached["AttachedPolicies"])
     assert len(list(policy_documents(cfn))) >= 3
     # The one Deny: the state bucket's refusal of plain HTTP.
     denies = [
@@ -678,7 +696,9 @@ def test_user_data_parameters_refuse_wildcards(
 def test_bucket_statements_name_each_bucket_in_every_partition(sam: dict[str, Any]) -> None:
     # The partition is spelled out per branch (Fn::Join takes no function as delimiter): check
     # every branch names the same partition throughout.
-    text = json.dumps(sam["Resources"]["WorkerRole"])
+    text = json.dumps(
+        [r for k, r in sam["Resources"].items() if k.startswith("Worker") and "Buckets" in k]
+    )
     for partition in ("aws", "aws-cn", "aws-us-gov"):
         assert f'"arn:{partition}:s3:::"' in text
         assert f'",arn:{partition}:s3:::"' in text
@@ -767,7 +787,7 @@ def test_alarms_watch_failures_spend_and_throttles(stacks: dict[str, Stack]) -> 
         ("AWS/SQS", "NumberOfMessagesSent", queue_name),
         ("AWS/Lambda", "DestinationDeliveryFailures", "baton-worker"),
         ("AWS/Lambda", "RecursiveInvocationsDropped", "baton-worker"),
-        ("AWS/Lambda", "Throttles", "baton-worker"),
+        ("AWS/Lambda", "AsyncEventsDropped", "baton-worker"),
         ("Baton", "JobsFailed", "baton"),
         ("Baton", "WatchdogFailed", "baton"),
         ("AWS/DynamoDB", "WriteThrottleEvents", "baton-jobs"),
@@ -779,15 +799,20 @@ def test_alarms_watch_failures_spend_and_throttles(stacks: dict[str, Stack]) -> 
         assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum"), key
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:baton-ops"]
-    concurrency = alarms[("AWS/Lambda", "ConcurrentExecutions", "baton-worker")]
-    assert (concurrency["Statistic"], concurrency["Threshold"]) == ("Maximum", 5)
     invocations = alarms[("AWS/Lambda", "Invocations", "baton-worker")]
     assert (invocations["Period"], invocations["Threshold"]) == (3600, 2000)
-    assert len(alarms) == len(at_least_one) + 2
-    # Without a topic the alarms change state only; with the kill switch deployed there is no
-    # concurrency to watch.
+    # A watchdog that stops running is missed invocations, not errors: missing data breaches.
+    heartbeat = alarms[("AWS/Lambda", "Invocations", "baton-watchdog")]
+    assert heartbeat["TreatMissingData"] == "breaching"
+    assert heartbeat["ComparisonOperator"] == "LessThanThreshold"
+    age = alarms[("AWS/Lambda", "AsyncEventAge", "baton-worker")]
+    assert (age["Statistic"], age["Threshold"]) == ("Maximum", 1_800_000)
+    assert len(alarms) == len(at_least_one) + 3
+    # Saturation is normal (a full fan-out runs at the reserved concurrency, hand-offs are
+    # throttled and retried): no alarm on concurrency or throttles themselves.
+    assert not [k for k in alarms if k[1] in ("ConcurrentExecutions", "Throttles")]
+    # Without a topic the alarms change state only.
     assert all(a.get("AlarmActions", []) == [] for a in _alarms(stacks["bare"]).values())
-    assert ("AWS/Lambda", "ConcurrentExecutions", "killed-worker") not in _alarms(stacks["killed"])
 
 
 def test_the_alarms_and_the_runbook_are_documented(cfn: dict[str, Any]) -> None:
@@ -953,7 +978,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         assert f"baton/handler/__pycache__/app.cpython-{tag}.pyc" in names
         assert f"botocore/__pycache__/client.cpython-{tag}.pyc" in names
     else:
-        assert manifest["bytecode"] is None and pycs == []
+        pytest.fail("the build should have refused to ship without bytecode")
     compiled = [n for n in names if n.endswith(".so")]
     assert compiled, "pydantic-core ships compiled code; none found"
     assert all(f"cpython-{tag}-aarch64-linux-gnu" in n for n in compiled), compiled
@@ -975,6 +1000,21 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
         f"imported {seen['modules']} modules with Python {seen['python']} "
         f"(runtime version matched: {seen['runtime_version_matched']})"
     )
+
+
+def test_a_build_without_a_python_of_the_runtimes_version_stops_and_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shipping sources only makes every cold start compile them: not silently."""
+    monkeypatch.setattr(
+        lambda_package,
+        "lambda_target",
+        lambda: lambda_package.LambdaTarget(python_version="3.99", architecture="arm64"),
+    )
+    with pytest.raises(lambda_package.NoBytecode, match=r"no Python 3\.99 found.*LAMBDA_PYTHON"):
+        lambda_package.build(tmp_path)
+    assert list(tmp_path.iterdir()) == [], "it stops before installing anything"
+    assert lambda_package.precompile(tmp_path, "3.99") is None
 
 
 def test_user_code_may_name_a_module_like_a_repository_folder(tmp_path: Path) -> None:

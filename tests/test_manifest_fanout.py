@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -10,6 +11,7 @@ from moto import mock_aws
 
 from baton.handler import faults
 from baton.handler.tasks.fanout import FanOut
+from baton.handler.tasks.inventory_files import tmp_room
 from baton.local.sample_inputs import put_inventory
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
@@ -66,6 +68,29 @@ def test_a_manifest_walk_killed_mid_step_counts_exactly(monkeypatch: Any) -> Non
     assert done.counters["objects"] == done.counters["recorded"] == 1_500
     assert set(actions.seen) == set(truth.keys), "every object at least once"
     check_one_holder_no_fork(stack.commits)
+
+
+def test_a_data_file_larger_than_tmp_fails_the_job_at_once_saying_what_to_change() -> None:
+    """Lambda's /tmp is 512 MB unless WorkerEphemeralStorageMB says more: a data file that cannot
+    fit is refused before its download, not found out by a full disk mid-hop (retried forever)."""
+    actions.reset()
+    with mock_aws(), local_stack(timeout_ms=1_500) as stack:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="inv")
+        truth = put_inventory(s3, "inv", "src", 100, 2)
+        bucket, key = truth.manifest_uri.removeprefix("s3://").split("/", 1)
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        # What S3 Inventory writes for a large bucket: a data file bigger than /tmp's room.
+        manifest["files"][1]["size"] = tmp_room() + 1024**3
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+        job = stack.start({"manifest": truth.manifest_uri, "action": RECORD}, task="s3-manifest")
+        stack.sim.drain()
+        done = stack.job(job.job_id)
+
+    assert done.status is JobStatus.FAILED
+    assert "inventory file 1" in (done.last_error or "")
+    assert "WorkerEphemeralStorageMB" in (done.last_error or "")
+    assert "baton resume" in (done.last_error or ""), "resumable from its last commit"
 
 
 @pytest.mark.parametrize(

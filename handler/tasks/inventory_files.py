@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ _DEST_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])
 MAX_MANIFEST_BYTES = 64 * 1024**2
 READ_CHUNK = 1024**2
 SPOOL_IN_MEMORY = 16 * 1024**2
+# Left free in /tmp beside a spooled data file (Lambda's /tmp is the function's
+# EphemeralStorage, 512 MB unless the template's WorkerEphemeralStorageMB says more).
+TMP_HEADROOM = 16 * 1024**2
 SUPPORTED_FORMAT = "CSV"
 UNSUPPORTED = {
     "ORC": "ORC",
@@ -159,10 +163,15 @@ def open_rows(s3: S3Client, manifest: Manifest, index: int) -> Iterator[list[str
     """The rows of data file `index`, after its whole body matched the manifest's MD5.
 
     The compressed body is spooled (in memory up to 16 MiB, then /tmp) while it is hashed, then
-    decompressed and parsed as it is read: memory stays flat whatever the file's size.
+    decompressed and parsed as it is read: memory stays flat whatever the file's size. /tmp is
+    bounded: a file that cannot fit fails the job at once, saying what to change, instead of
+    filling the disk mid-download (OSError: no space left, retried to no end).
     """
     entry = manifest.files[index]
     where = f"inventory file {index} (s3://{manifest.files_bucket}/{entry.key})"
+    room = tmp_room()
+    if entry.size is not None and entry.size > max(room, SPOOL_IN_MEMORY):
+        raise JobFailure(_too_big(where, entry.size, room))
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
     try:
         body = s3.get_object(Bucket=manifest.files_bucket, Key=entry.key)["Body"]
@@ -174,8 +183,11 @@ def open_rows(s3: S3Client, manifest: Manifest, index: int) -> Iterator[list[str
     size = 0
     while chunk := body.read(READ_CHUNK):
         digest.update(chunk)
-        spool.write(chunk)
         size += len(chunk)
+        if size > max(room, SPOOL_IN_MEMORY):
+            spool.close()
+            raise JobFailure(_too_big(where, size, room))
+        spool.write(chunk)
     if entry.size is not None and size != entry.size:
         spool.close()
         raise JobFailure(f"{where} has {size:,} bytes, the manifest says {entry.size:,}")
@@ -186,6 +198,21 @@ def open_rows(s3: S3Client, manifest: Manifest, index: int) -> Iterator[list[str
         )
     spool.seek(0)
     return _rows(spool, where, len(manifest.columns))
+
+
+def tmp_room() -> int:
+    """Bytes a spooled data file may take in the temporary directory (its free space, less a
+    headroom)."""
+    return max(0, shutil.disk_usage(tempfile.gettempdir()).free - TMP_HEADROOM)
+
+
+def _too_big(where: str, size: int, room: int) -> str:
+    mib = 1024**2
+    return (
+        f"{where} is {size / mib:,.0f} MiB (at least) and /tmp has room for {room / mib:,.0f} MiB:"
+        f" each data file is checked whole before its rows are used. Deploy with a larger "
+        f"WorkerEphemeralStorageMB (up to 10240), then resume the job"
+    )
 
 
 def _rows(spool: Any, where: str, width: int) -> Iterator[list[str]]:
