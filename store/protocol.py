@@ -73,6 +73,7 @@ from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
 from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
 from baton.store.constants import (
+    CLAIM_TRIES,
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
     FAILED_RETENTION_DAYS,
@@ -294,34 +295,44 @@ class JobStore:
 
     def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
         """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
-        now = self._now()
         m = self.model
-        token = new_token()
-        condition = (
-            (m.epoch == epoch)
-            & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-            & (
-                m.lease_owner.does_not_exist()
-                | (m.lease_owner == owner)
-                | (m.lease_expires_ms < now)
+        for _ in range(CLAIM_TRIES):
+            # The claim is chained like the holder's writes: it names the last write it saw on
+            # the item, so a copy of it that lands late (after the hop's own writes, or after its
+            # release) finds another `last_write` and is refused instead of claiming again.
+            seen = self.writer.read(job_id)
+            rejected = self._classify(seen, epoch)
+            if rejected.reason is not RejectReason.CONTENDED:
+                return rejected  # plainly not claimable: no write
+            now = self._now()
+            token = new_token()
+            condition = (
+                (m.epoch == epoch)
+                & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+                & (m.lease_owner.does_not_exist() | (m.lease_expires_ms < now))
+                & (m.hops < m.max_hops)
+                & self._after(seen)
             )
-            & (m.hops < m.max_hops)
-            # A retry of this very claim (its answer lost) must not count a second hop.
-            & (m.last_write.does_not_exist() | (m.last_write != token))
-        )
-        expires = deadline_ms + self.skew_ms
-        stamp = iso_from_ms(now)
-        actions: list[Action] = [
-            m.status.set(JobStatus.RUNNING.value),
-            m.lease_owner.set(owner),
-            m.lease_expires_ms.set(expires),
-            m.hops.add(1),
-            m.updated_at.set(stamp),
-            m.heartbeat_at.set(stamp),
-        ]
-        outcome = self.writer.update(job_id, actions, condition, token)
-        if isinstance(outcome, Refused):
-            return self._classify(outcome.item, epoch)
+            expires = deadline_ms + self.skew_ms
+            stamp = iso_from_ms(now)
+            actions: list[Action] = [
+                m.status.set(JobStatus.RUNNING.value),
+                m.lease_owner.set(owner),
+                m.lease_expires_ms.set(expires),
+                m.hops.add(1),
+                m.updated_at.set(stamp),
+                m.heartbeat_at.set(stamp),
+            ]
+            outcome = self.writer.update(job_id, actions, condition, token)
+            if not isinstance(outcome, Refused):
+                break
+            rejected = self._classify(outcome.item, epoch)
+            if rejected.reason is not RejectReason.CONTENDED:
+                return rejected
+            # Only the item moved between the read and the write (another write landed there):
+            # read it again and decide again.
+        else:
+            return rejected
         self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
@@ -782,6 +793,14 @@ class JobStore:
         )
         return condition
 
+    def _after(self, seen: JobModel | None) -> Condition:
+        """The item's last tokened write is still the one `seen` carries."""
+        m = self.model
+        if seen is None or seen.last_write is None:
+            return m.last_write.does_not_exist()
+        condition: Condition = m.last_write == seen.last_write
+        return condition
+
     def _unheld(self, job: Job, now: int) -> Condition:
         """The item is as read (epoch, status) and no live invocation holds it.
 
@@ -898,7 +917,12 @@ class JobStore:
         """A job whose next claim would exceed max_hops ends FAILED (none of its hops ran)."""
         m = self.model
         now = self._now()
-        actions = self._failed_unheld_actions(max_hops_reached(job.max_hops), now)
+        error = max_hops_reached(job.max_hops)
+        if job.attempts and job.last_error:
+            # The last hop failed and was released for a retry that has no hop left: its error
+            # is why the job stopped, and what to fix before resuming with more hops.
+            error = f"{error}; the last hop had failed: {job.last_error}"
+        actions = self._failed_unheld_actions(error, now)
         condition = self._unheld(job, now) & (m.hops >= m.max_hops)
         try:
             item = self._conditional(job.job_id, actions, condition)
