@@ -198,6 +198,11 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
     if job.status is JobStatus.PAUSED:
         # An operator paused it after the event failed: the runbook must not undo that.
         return f"left PAUSED (`baton resume {job_id}` continues it)", True
+    requested = job.requested_stop
+    if requested is not None:
+        # An operator asked for a pause or cancel the holder never got to honour (it died with
+        # the request on the item): carry it out, never resume past it.
+        return _carry_out(c, job_id, requested)
     try:
         resumed = c.store.resume(job_id)
     except IllegalTransition as exc:
@@ -206,6 +211,26 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
         return f"not resumed: {exc}", False
     send_event(c.lambda_client, c.relay_settings.function_name, resumed)
     return f"resumed at epoch {resumed.epoch}", True
+
+
+def _carry_out(c: CliContext, job_id: str, requested: JobStatus) -> tuple[str, bool]:
+    """Apply the request a job carries instead of resuming it."""
+    try:
+        if requested is JobStatus.CANCELLED:
+            job = c.store.request_cancel(job_id)
+        else:
+            job = c.store.request_pause(job_id)
+    except IllegalTransition as exc:
+        return f"not resumed: {exc}", False
+    if job.status is JobStatus.PAUSED:
+        return f"PAUSED as requested before it failed (`baton resume {job_id}` continues it)", True
+    if job.status is JobStatus.CANCELLED:
+        return "CANCELLED as requested before it failed", True
+    return (
+        f"not resumed: it carries a {requested.value.lower()} request, carried out at its "
+        f"holder's next commit or by the watchdog once the lease ends",
+        True,
+    )
 
 
 @handles_errors
