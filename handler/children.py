@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from baton.handler.launch import prepare, send_event
 from baton.handler.tasks.catalog import find_task
 from baton.handler.tasks.shards import planned_shard_ids
-from baton.store.errors import BatonError, IllegalTransition, JobNotFound
+from baton.store.errors import BatonError, IllegalTransition, JobNotFound, StateCorrupt
 from baton.store.protocol import JobStore
 from baton.store.records import Job, JobStatus, Lease
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
 CHILD_TASK = "s3-walk"
+# How often an operator's read of a parent's plan follows the holder's newer commits.
+PLAN_READS = 3
 
 
 class ChildJobs:
@@ -98,7 +100,19 @@ def planned_shards(store: JobStore, parent: Job) -> list[str]:
     task = find_task(parent.task)
     if task is None or not task.has_shards or not parent.has_state:
         return []
-    state = store.load_state(parent)
+    for _ in range(PLAN_READS):
+        try:
+            state = store.load_state(parent)
+            break
+        except StateCorrupt:
+            # A running parent's holder may have committed since `parent` was read and deleted
+            # the object it pointed to: read the item again; the same pointer means really gone.
+            fresh = store.get(parent.job_id)
+            if fresh.state_ref == parent.state_ref and fresh.state_blob == parent.state_blob:
+                raise
+            parent = fresh
+    else:
+        state = store.load_state(parent)
     return planned_shard_ids(state) if isinstance(state, dict) else []
 
 
