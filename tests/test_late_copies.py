@@ -271,6 +271,51 @@ def late_create(s: JobStore, hook: lc.HoldCopies) -> None:
     assert held.status == 400 and b"ConditionalCheckFailed" in held.answer
 
 
+def late_create_shard(s: JobStore, hook: lc.HoldCopies) -> None:
+    parent = claim(s)  # the fixture's job is the fan-out parent here
+    hook.hold(lambda op, body: op == "TransactWriteItems")
+    spec = JobSpec("late-1.s0000", "s3-walk", {"bucket": "b"}, 10, 3, parent_id=JOB)
+    s.create(spec, under=parent.lease)
+    before = s.get("late-1.s0000")
+    held = hook.land()
+    assert held.status == 400 and b"ConditionalCheckFailed" in held.answer, held.answer
+    assert s.get("late-1.s0000") == before
+
+
+def late_fail_exhausted(s: JobStore, hook: lc.HoldCopies) -> None:
+    s.record_failure(claim(s), "boom", HopEnd(0, "error"))
+    s.resume(JOB, max_hops=2)
+    s.record_failure(claim(s, epoch=2, owner="r2"), "boom", HopEnd(0, "error"))
+    hook.hold(la.status_write("FAILED"))  # both hops used: the retry's claim is refused
+    assert s.fail_exhausted(s.get(JOB)) is not None
+    s.resume(JOB, max_hops=5)
+    land_refused(s, hook)
+
+
+def late_fail_corrupt(s: JobStore, hook: lc.HoldCopies) -> None:
+    """The one write a late copy lands again: the item is malformed, so only its existence is
+    tested; the copy writes the same FAILED verdict again."""
+    hook.hold(la.status_write("FAILED"))
+    assert s.fail_corrupt(JOB, "params is not a map")
+    before = s.get(JOB)
+    held = hook.land()
+    assert held.status == 200
+    after = s.get(JOB)
+    assert after.status is JobStatus.FAILED and after.last_error == before.last_error
+
+
+def late_own_pause(s: JobStore, hook: lc.HoldCopies) -> None:
+    """An operator pauses by name a shard its parent's cascade paused."""
+    c = claim(s)
+    s.request_pause(JOB, cascaded=True)
+    s.stop(c, JobStatus.PAUSED, HopEnd(0, "paused"))
+    assert s.get(JOB).pause_cascaded
+    hook.hold(lambda op, body: la.update(op))
+    s.request_pause(JOB)
+    assert not s.get(JOB).pause_cascaded
+    land_refused(s, hook)
+
+
 LATE: dict[str, Callable[[JobStore, lc.HoldCopies], None]] = {
     "checkpoint": late_checkpoint,
     "hand off": late_hand_off,
@@ -284,7 +329,11 @@ LATE: dict[str, Callable[[JobStore, lc.HoldCopies], None]] = {
     "watchdog nudge": late_nudge,
     "watchdog rearm": late_rearm,
     "fail stalled": late_fail_stalled,
+    "fail exhausted": late_fail_exhausted,
+    "fail corrupt": late_fail_corrupt,
+    "pause by name": late_own_pause,
     "create": late_create,
+    "create shard": late_create_shard,
 }
 
 

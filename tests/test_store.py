@@ -153,8 +153,7 @@ def test_a_second_claim_by_the_holder_is_refused_and_counts_no_hop(store: JobSto
     count another hop under the live holder."""
     store.create(spec())
     claim(store, owner="r1")
-    again = rejected(store, owner="r1")
-    assert again.reason is RejectReason.LEASE_HELD
+    assert rejected(store, owner="r1") is RejectReason.LEASE_HELD
     assert store.get("job-1").hops == 1
 
 

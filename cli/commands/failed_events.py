@@ -22,7 +22,7 @@ from baton.cli.output import console, print_json
 from baton.handler.launch import send_event
 from baton.store.config import resolve_region
 from baton.store.errors import ConfigError, IllegalTransition, InvalidJob
-from baton.store.records import JobStatus
+from baton.store.records import Job, JobStatus
 
 QUEUE_ENV = "BATON_FAILED_EVENTS_QUEUE"
 RECEIVE_BATCH = 10  # SQS's most per ReceiveMessage
@@ -202,7 +202,7 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
     if requested is not None:
         # An operator asked for a pause or cancel the holder never got to honour (it died with
         # the request on the item): carry it out, never resume past it.
-        return _carry_out(c, job_id, requested)
+        return _carry_out(c, job, requested)
     try:
         resumed = c.store.resume(job_id)
     except IllegalTransition as exc:
@@ -213,15 +213,12 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
     return f"resumed at epoch {resumed.epoch}", True
 
 
-def _carry_out(c: CliContext, job_id: str, requested: JobStatus) -> tuple[str, bool]:
-    """Apply the request a job carries instead of resuming it."""
-    try:
-        if requested is JobStatus.CANCELLED:
-            job = c.store.request_cancel(job_id)
-        else:
-            job = c.store.request_pause(job_id)
-    except IllegalTransition as exc:
-        return f"not resumed: {exc}", False
+def _carry_out(c: CliContext, job: Job, requested: JobStatus) -> tuple[str, bool]:
+    """Apply the request a job carries instead of resuming it (as the watchdog would)."""
+    job_id = job.job_id
+    settled = c.store.settle_requests(job)
+    if settled is not None:
+        job = settled
     if job.status is JobStatus.PAUSED:
         return f"PAUSED as requested before it failed (`baton resume {job_id}` continues it)", True
     if job.status is JobStatus.CANCELLED:
