@@ -31,12 +31,13 @@ create shard   | as create, in one transaction    | as create               | Pa
     late copy: refused (the Put's condition; on DynamoDB the ClientRequestToken already
     answers a resend within 10 minutes without writing).
 claim          | read first; epoch = e, QUEUED or | RUNNING, lease to       | classified from the
-               | RUNNING, lease free or expired,  | deadline + skew,        | item read; a claim
+               | RUNNING, lease free or expired,  | deadline + skew,        | item read back; one
                | hops < max_hops, last_write as   | hops + 1                | that only met a
-               | read                             |                         | write between read
-               |                                  |                         | and write reads
-               |                                  |                         | again; else the
-               |                                  |                         | event is discarded
+               | read                             |                         | write between its
+               |                                  |                         | read and its write
+               |                                  |                         | reads again; else
+               |                                  |                         | the event is
+               |                                  |                         | discarded
     late copy: refused: its retry (or any later write with a token) changed last_write, so it
     never counts a second hop nor takes the holder's chain of writes back.
 checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | LeaseLost: stop,
@@ -339,9 +340,8 @@ class JobStore:
             # the item, so a copy of it that lands late (after the hop's own writes, or after its
             # release) finds another `last_write` and is refused instead of claiming again.
             seen = self.writer.read(job_id)
-            rejected = self._classify(seen, epoch)
-            if rejected.reason is not RejectReason.CONTENDED:
-                return rejected  # plainly not claimable: no write
+            if seen is None:
+                return ClaimRejected(RejectReason.NOT_FOUND)
             now = self._now()
             token = new_token()
             condition = (
@@ -364,6 +364,8 @@ class JobStore:
             outcome = self.writer.update(job_id, actions, condition, token)
             if not isinstance(outcome, Refused):
                 break
+            # Classified from the item as read back after the refusal (the condition, not this
+            # read, decides: a refused claim is the protocol's own verdict).
             rejected = self._classify(outcome.item, epoch)
             if rejected.reason is not RejectReason.CONTENDED:
                 return rejected

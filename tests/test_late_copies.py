@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
-from baton.store.records import Claim, ClaimRejected, RejectReason
+from baton.store.records import Claim
 from tests.support import late_copies as lc
 from tests.support import lost_answers as la
 from tests.support.memory_store import memory_store
@@ -132,20 +132,6 @@ def test_a_claim_that_meets_a_write_between_its_read_and_its_write_decides_again
     result = s.claim(JOB, 1, "r1", s.clock.now_ms() + DEADLINE_MS)
     assert moved and isinstance(result, Claim), result
     assert result.job.hops == 1
-
-
-def test_a_duplicate_event_is_discarded_without_a_write(
-    store: tuple[JobStore, lc.HoldCopies],
-) -> None:
-    s, _ = store
-    create(s)
-    claim(s)
-    calls: list[str] = []
-    client = s.model._get_connection().connection.client
-    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
-    result = s.claim(JOB, 1, "r2", s.clock.now_ms() + DEADLINE_MS)
-    assert isinstance(result, ClaimRejected) and result.reason is RejectReason.LEASE_HELD
-    assert calls == ["GetItem"]
 
 
 # ------------------------------------------------------------------ every other write

@@ -34,7 +34,7 @@ PLANTS: dict[str, tuple[Config, range]] = {
             max_hops=(10, 16),
             spill=0.0,
         ),
-        range(0, 4),
+        range(0, 1),
     ),
     # Operators act early, holders crash often, the deployed watchdog sweeps every 10 s.
     "rearm-wipes-intent": (

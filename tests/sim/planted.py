@@ -64,7 +64,8 @@ from baton.store.writes import CONDITION_FAILED, Refused, error_code, new_token
 BUGS = ("commit-without-lease", "claim-ignores-lease")
 ACTIVE_BUG: str | None = None
 
-_LEASE_CLAUSE = re.compile(r"\(\(attribute_not_exists \((#\d+)\) OR \1 = :\d+\) OR #\d+ < :\d+\)")
+# The claim's "lease free or expired": (no lease_owner OR lease_expires_ms < now).
+_LEASE_CLAUSE = re.compile(r"\(attribute_not_exists \((#\d+)\) OR #\d+ < :\d+\)")
 # The holder's fence: ((epoch = e AND lease_owner = me) AND last_write IN (...)).
 _HOLDER = re.compile(r"^\(\((#\d+) = (:\d+) AND (#\d+) = (:\d+)\) AND #\d+ IN \([^)]*\)\)$")
 
@@ -115,7 +116,8 @@ def rewrite(params: dict[str, Any], model: Any, **_: Any) -> None:
         match = _HOLDER.match(condition)
         if match and names.get(match[1]) == "epoch" and names.get(match[3]) == "lease_owner":
             params["ConditionExpression"] = f"{match[1]} = {match[2]}"
-    elif ACTIVE_BUG == "claim-ignores-lease":
+    elif ACTIVE_BUG == "claim-ignores-lease" and "ADD" in params.get("UpdateExpression", ""):
+        # Only the claim adds (a hop); the unheld writes share the same lease clause.
         match = _LEASE_CLAUSE.search(condition)
         if match and names.get(match[1]) == "lease_owner":
             epoch = next((k for k, v in names.items() if v == "epoch"), None)
