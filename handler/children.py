@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from baton.handler.launch import prepare, send_event
 from baton.handler.tasks.catalog import find_task
 from baton.handler.tasks.shards import planned_shard_ids
-from baton.store.errors import BatonError, IllegalTransition, JobNotFound
+from baton.store.errors import BatonError, IllegalTransition, JobNotFound, StateCorrupt
 from baton.store.protocol import JobStore
 from baton.store.records import Job, JobStatus, Lease
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
 CHILD_TASK = "s3-walk"
+# How often an operator's read of a parent's plan follows the holder's newer commits.
+PLAN_READS = 3
 
 
 class ChildJobs:
@@ -83,6 +85,29 @@ class ChildJobs:
     def read(self, job_ids: Iterable[str]) -> dict[str, Job]:
         return {job.job_id: job for job in self.store.get_many(list(job_ids))}
 
+    def resume_cascaded(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """Resume shards the parent's own cascade paused (a pause that landed after the
+        operator's resume of the parent); only while the parent runs with no request on it.
+
+        A request that lands on the parent after this read is passed on again by the parent's
+        stop, so a shard resumed here is paused again with it.
+        """
+        if self.parent is None:
+            return {}
+        parent = self.store.get(self.parent.job_id)
+        held = parent.epoch == self.parent.epoch and parent.lease_owner == self.parent.owner
+        if not held or parent.requested_stop is not None:
+            return {}
+        resumed: dict[str, Job] = {}
+        for job_id in job_ids:
+            try:
+                job = self.store.resume(job_id, cascaded_only=True)
+            except BatonError:
+                continue  # paused by name meanwhile, or moved on: left as it is
+            send_event(self.lambda_client, self.function, job)
+            resumed[job_id] = job
+        return resumed
+
     def pass_on(self, job_ids: Iterable[str], status: JobStatus) -> dict[str, str]:
         """Pass the parent's cancel or pause on to its shards (see `cascade`)."""
         operation = "cancel" if status is JobStatus.CANCELLED else "pause"
@@ -98,7 +123,19 @@ def planned_shards(store: JobStore, parent: Job) -> list[str]:
     task = find_task(parent.task)
     if task is None or not task.has_shards or not parent.has_state:
         return []
-    state = store.load_state(parent)
+    for _ in range(PLAN_READS):
+        try:
+            state = store.load_state(parent)
+            break
+        except StateCorrupt:
+            # A running parent's holder may have committed since `parent` was read and deleted
+            # the object it pointed to: read the item again; the same pointer means really gone.
+            fresh = store.get(parent.job_id)
+            if fresh.state_ref == parent.state_ref and fresh.state_blob == parent.state_blob:
+                raise
+            parent = fresh
+    else:
+        state = store.load_state(parent)
     return planned_shard_ids(state) if isinstance(state, dict) else []
 
 
@@ -108,8 +145,17 @@ def cascade(
     function: str,
     job_ids: Iterable[str],
     operation: str,
+    *,
+    rerun_cancelled: bool = False,
 ) -> dict[str, str]:
-    """Apply an operator's cancel, pause or resume to child jobs; returns what happened to each.
+    """Apply a parent's cancel, pause or resume to its child jobs; returns what happened to each.
+
+    The rule: what the parent's cascade did, the parent's resume undoes; what an operator did
+    to one shard by name stays until the operator undoes it. So a pause passed on here is marked
+    as the cascade's; a resume re-runs FAILED shards and those the cascade paused, and leaves a
+    shard paused by name PAUSED and a cancelled one CANCELLED, unless `rerun_cancelled` (a
+    cancelled shard then runs again from its last cursor). A shard still on its way to the
+    cascade's pause when the resume comes is resumed by the running parent once it stops.
 
     Children that already ended (or cannot take the operation) are reported, not raised: the
     operator acted on the parent, and one finished shard must not block the rest.
@@ -120,13 +166,19 @@ def cascade(
             if operation == "cancel":
                 outcome[job_id] = store.request_cancel(job_id).status.value
             elif operation == "pause":
-                outcome[job_id] = store.request_pause(job_id).status.value
+                outcome[job_id] = store.request_pause(job_id, cascaded=True).status.value
             elif operation == "resume":
                 job = store.get(job_id)
-                if job.status not in (JobStatus.FAILED, JobStatus.PAUSED):
+                if job.status is JobStatus.PAUSED and not job.pause_cascaded:
+                    outcome[job_id] = f"left PAUSED: paused by name (`baton resume {job_id}`)"
+                    continue
+                if job.status is JobStatus.CANCELLED and not rerun_cancelled:
+                    outcome[job_id] = "left CANCELLED (`--rerun-cancelled` runs it again)"
+                    continue
+                if job.status not in (JobStatus.FAILED, JobStatus.PAUSED, JobStatus.CANCELLED):
                     outcome[job_id] = f"left {job.status.value}"
                     continue
-                resumed = store.resume(job_id)
+                resumed = store.resume(job_id, reopen=rerun_cancelled)
                 send_event(lambda_client, function, resumed)
                 outcome[job_id] = f"resumed at epoch {resumed.epoch}"
             else:

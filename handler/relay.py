@@ -366,15 +366,25 @@ class Relay:
         finally:
             task.close()
 
-    def _ending(self, hop: Hop, status: JobStatus, error: str | None = None) -> Ending:
-        """The summary and report a job leaves when it ends; their failure never blocks the end."""
+    def _ending(
+        self, hop: Hop, status: JobStatus, error: str | None = None, *, committed: bool = False
+    ) -> Ending:
+        """The summary and report a job leaves when it ends; their failure never blocks the end.
+
+        `committed`: the ending write keeps the last commit's state and counters (a failure),
+        so the summary and report describe that commit, not the hop's work after it, which a
+        resume does again.
+        """
         task = hop.task
+        state, counters = hop.state, hop.counters
+        if committed:
+            state, counters = self._last_commit(hop)
         summary: dict[str, Any] = {}
         lines: list[dict[str, Any]] = []
-        if task is not None and hop.state is not None:
+        if task is not None and state is not None:
             try:
-                summary = task.summary(hop.state)
-                lines = list(task.report(hop.state))
+                summary = task.summary(state)
+                lines = list(task.report(state))
             except faults.SandboxGone:
                 raise
             except BaseException:  # an exit raised by the task's code, too: the job still ends
@@ -385,11 +395,23 @@ class Relay:
                 summary = {"report_error": NO_STATE_BUCKET, **summary}
             return Ending(summary=summary)
         try:
-            ref = reports.write_ended(hop.job, status, hop.counters, error, summary, lines)
+            ref = reports.write_ended(hop.job, status, counters, error, summary, lines)
         except Exception as exc:
             logger.exception("the job report could not be written; ending without it")
             return Ending(summary={"report_error": report_error(exc, reports.bucket), **summary})
         return Ending(summary=summary, report_ref=ref)
+
+    def _last_commit(self, hop: Hop) -> tuple[Any, Counters]:
+        """The task state and counters of the job's last commit (None: no state committed yet,
+        or it cannot be read)."""
+        job = hop.claim.job
+        if not job.has_state:
+            return None, dict(job.counters)
+        try:
+            return self.rt.store.load_state(job), dict(job.counters)
+        except Exception:
+            logger.exception("the committed state could not be read for the job's summary")
+            return None, dict(job.counters)
 
     def _finish(self, hop: Hop) -> dict[str, Any]:
         rt = self.rt
@@ -475,7 +497,7 @@ class Relay:
     def _fail(self, hop: Hop, error: str, cause: Exception) -> dict[str, Any]:
         """Fail the job for good; if even that write fails, count it as a failed attempt."""
         error = final_error(hop.job, error)
-        ending = self._ending(hop, JobStatus.FAILED, error)
+        ending = self._ending(hop, JobStatus.FAILED, error, committed=True)
         try:
             self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
         except LeaseLost:
@@ -495,7 +517,7 @@ class Relay:
         last = store.will_fail_on_error(hop.claim)
         if last:
             error = final_error(hop.job, error)
-        ending = self._ending(hop, JobStatus.FAILED, error) if last else None
+        ending = self._ending(hop, JobStatus.FAILED, error, committed=True) if last else None
         for attempt in range(1, RELEASE_TRIES + 1):
             try:
                 result = store.record_failure(hop.claim, error, hop.end("error"), ending)

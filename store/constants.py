@@ -41,6 +41,9 @@ FAILED_RETENTION_DAYS = 365
 
 # How many times an operator request re-reads the item after losing a race with the chain.
 OPERATOR_RETRIES = 5
+# A claim reads the item, then writes on condition that nothing was written since: when only
+# that moved (another write landed in between), it reads and tries again, at most this often.
+CLAIM_TRIES = 3
 
 # A QUEUED job not claimed for this long, or a RUNNING one without a commit for this long, is
 # looked at by the watchdog; it re-sends or re-arms a job at most this many times, then fails it.

@@ -69,6 +69,7 @@ DECODE: dict[str, Callable[[Any], Any]] = {
     "lease_expires_ms": _int_or_none,
     "cancel_requested": bool,
     "pause_requested": bool,
+    "pause_cascaded": bool,
     "recent_hops": _hops,
     "timing": _ints,
 }

@@ -90,6 +90,9 @@ class JobModel(Model):
     last_error = UnicodeAttribute(null=True)
     cancel_requested = BooleanAttribute(null=True)
     pause_requested = BooleanAttribute(null=True)
+    # The pause came from the job's fan-out parent (its cascade), not from an operator naming
+    # this job: the parent resumes such a shard when it runs again; one paused by name waits.
+    pause_cascaded = BooleanAttribute(null=True)
     recent_hops = ListAttribute(of=HopAttribute, null=True)
     timing = MapAttribute[str, Any](null=True)
     created_at = UnicodeAttribute()

@@ -3,12 +3,19 @@
 The condition is the whole safety argument, and every condition lives in this file. A write by
 the lease holder carries `epoch = e AND lease_owner = me AND last_write IN (my last write, my
 writes of unknown outcome)`: the last clause chains the holder's writes, so an earlier write that
-lands late (a request still on the wire after its timeout) can never undo a later one. An
-operator's direct transition carries the status and epoch it read plus "no live lease".
+lands late (a request still on the wire after its timeout) can never undo a later one. The claim
+that starts the chain is chained too: it names the `last_write` it read. An operator's direct
+transition carries the status and epoch it read plus "no live lease".
 
 Every write goes through `baton.store.writes.Writer`, which owns the outcome rule: applied (this
 attempt, or an earlier attempt of the same call retried by botocore after a lost answer: its
 token is on the item), refused (the item moved on), or unknown (`WriteUnknown`).
+
+A write may also land twice: botocore gives up on an attempt still on the wire (a read timeout)
+and sends the request again; the retry lands, and the first attempt reaches DynamoDB later, after
+whatever came next (within minutes at most: DynamoDB refuses a request whose signature is older
+than 15). Each row says what such a late copy does; tests/test_late_copies.py holds one test per
+row, and the simulator's late-copy fault (`Rates.late_copy`) strikes every write.
 
 operation      | condition                        | effect                  | a refusal means
 ---------------|----------------------------------|-------------------------|--------------------
@@ -16,16 +23,27 @@ create         | no item with this id             | QUEUED, epoch 1         | th
                |                                  |                         | task+params is the
                |                                  |                         | same job, else
                |                                  |                         | JobConflict
+    late copy: refused (the item its retry created exists).
 create shard   | as create, in one transaction    | as create               | ParentStopped: no
 (guarded)      | with: the parent is RUNNING,     |                         | shard after an
                | held by the launching lease, no  |                         | accepted request
                | cancel or pause flag             |                         |
-claim          | epoch = e, QUEUED or RUNNING,    | RUNNING, lease to       | classified from the
-               | lease free/mine/expired,         | deadline + skew,        | item read back; the
-               | hops < max_hops, last_write is   | hops + 1                | event is discarded
-               | not this claim's token           |                         |
+    late copy: refused (the Put's condition; on DynamoDB the ClientRequestToken already
+    answers a resend within 10 minutes without writing).
+claim          | read first; epoch = e, QUEUED or | RUNNING, lease to       | classified from the
+               | RUNNING, lease free or expired,  | deadline + skew,        | item read back; one
+               | hops < max_hops, last_write as   | hops + 1                | that only met a
+               | read                             |                         | write between its
+               |                                  |                         | read and its write
+               |                                  |                         | reads again; else
+               |                                  |                         | the event is
+               |                                  |                         | discarded
+    late copy: refused: its retry (or any later write with a token) changed last_write, so it
+    never counts a second hop nor takes the holder's chain of writes back.
 checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | LeaseLost: stop,
                | me, last_write in my chain       | attempts 0              | invoke nothing
+    late copy (of this and every held write below): refused: its retry moved last_write to its
+    own token, which the copy's condition does not name.
 hand off       | held                             | state, counters, epoch  | LeaseLost
                |                                  | e + 1, QUEUED, no lease |
 finish         | held                             | state, counters,        | LeaseLost
@@ -36,20 +54,41 @@ release        | held                             | QUEUED, no lease,       | Le
 (task error)   |                                  | attempts + 1            |
 stop           | held                             | PAUSED or CANCELLED     | LeaseLost
 cancel/pause   | status, epoch as read, no live   | CANCELLED or PAUSED     | ChangedMeanwhile:
-(unheld)       | lease                            |                         | read, decide again
+(unheld)       | lease                            | (+ whose pause it is)   | read, decide again
+    late copy: refused: its retry changed the status it read.
 cancel/pause   | RUNNING, epoch and owner as read | flag set (no token:     | ChangedMeanwhile
 flag (held)    |                                  | idempotent)             |
+    late copy: lands while the same holder runs, setting the same flag again (harmless); once
+    that holder stopped or handed off, refused (status or owner moved).
+pause by name  | PAUSED by the parent's cascade,  | no longer the cascade's | ChangedMeanwhile
+of a shard     | epoch as read                    | (no token: idempotent)  |
+    late copy: refused: the marker it removes is gone.
 resume         | status, epoch as read, no live   | epoch + 1, QUEUED,      | IllegalTransition
-               | lease (+ skew with --force)      | attempts 0              |
+               | lease (+ skew with --force; +    | attempts 0              |
+               | still the cascade's pause, for a |                         |
+               | parent resuming its shard)       |                         |
+    late copy: refused: its retry moved the epoch.
 watchdog nudge | QUEUED, epoch and updated_at as  | restarts + 1            | ChangedMeanwhile:
                | read, no lease                   |                         | the chain moved
+    late copy: refused: its retry moved updated_at.
 watchdog rearm | status, epoch as read, no live   | epoch + 1, QUEUED,      | ChangedMeanwhile
                | lease                            | restarts + 1            |
+    late copy: refused: its retry moved the epoch.
 fail stalled   | status, epoch as read, no live   | FAILED                  | ChangedMeanwhile
                | lease                            |                         |
-fail exhausted | as read, no live lease, hops >=  | FAILED                  | moved on: left alone
-               | max_hops                         |                         |
+fail exhausted | as read, no live lease, hops >=  | FAILED (keeps the last  | moved on: left alone
+               | max_hops                         | failed hop's error)     |
+    late copy (of both): refused: its retry changed the status it read.
 fail corrupt   | the item exists                  | FAILED                  | it is gone
+    late copy: lands again: FAILED with the same reason (the attributes a condition would
+    test are the broken ones). Only an operator's repair and resume, minutes later, beyond a
+    copy's life, could come between.
+
+"No live lease" (`_unheld`) is what keeps every write above by someone who does not hold the
+lease off a holder that claimed after the write's read: without it a resume, re-arm or stall
+verdict read on a dead holder's expired lease would fence the live one that just took over,
+throw away its work since its claim and send a second chain over the same objects
+(tests/test_live_holder_fence.py).
 
 Nothing here deletes a state object the item may point to: a spilled object written for a write
 that was refused or of unknown outcome is left to the bucket's lifecycle rule; only the object a
@@ -73,6 +112,7 @@ from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
 from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
 from baton.store.constants import (
+    CLAIM_TRIES,
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
     FAILED_RETENTION_DAYS,
@@ -294,34 +334,45 @@ class JobStore:
 
     def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
         """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
-        now = self._now()
         m = self.model
-        token = new_token()
-        condition = (
-            (m.epoch == epoch)
-            & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-            & (
-                m.lease_owner.does_not_exist()
-                | (m.lease_owner == owner)
-                | (m.lease_expires_ms < now)
+        for _ in range(CLAIM_TRIES):
+            # The claim is chained like the holder's writes: it names the last write it saw on
+            # the item, so a copy of it that lands late (after the hop's own writes, or after its
+            # release) finds another `last_write` and is refused instead of claiming again.
+            seen = self.writer.read(job_id)
+            if seen is None:
+                return ClaimRejected(RejectReason.NOT_FOUND)
+            now = self._now()
+            token = new_token()
+            condition = (
+                (m.epoch == epoch)
+                & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+                & (m.lease_owner.does_not_exist() | (m.lease_expires_ms < now))
+                & (m.hops < m.max_hops)
+                & self._after(seen)
             )
-            & (m.hops < m.max_hops)
-            # A retry of this very claim (its answer lost) must not count a second hop.
-            & (m.last_write.does_not_exist() | (m.last_write != token))
-        )
-        expires = deadline_ms + self.skew_ms
-        stamp = iso_from_ms(now)
-        actions: list[Action] = [
-            m.status.set(JobStatus.RUNNING.value),
-            m.lease_owner.set(owner),
-            m.lease_expires_ms.set(expires),
-            m.hops.add(1),
-            m.updated_at.set(stamp),
-            m.heartbeat_at.set(stamp),
-        ]
-        outcome = self.writer.update(job_id, actions, condition, token)
-        if isinstance(outcome, Refused):
-            return self._classify(outcome.item, epoch)
+            expires = deadline_ms + self.skew_ms
+            stamp = iso_from_ms(now)
+            actions: list[Action] = [
+                m.status.set(JobStatus.RUNNING.value),
+                m.lease_owner.set(owner),
+                m.lease_expires_ms.set(expires),
+                m.hops.add(1),
+                m.updated_at.set(stamp),
+                m.heartbeat_at.set(stamp),
+            ]
+            outcome = self.writer.update(job_id, actions, condition, token)
+            if not isinstance(outcome, Refused):
+                break
+            # Classified from the item as read back after the refusal (the condition, not this
+            # read, decides: a refused claim is the protocol's own verdict).
+            rejected = self._classify(outcome.item, epoch)
+            if rejected.reason is not RejectReason.CONTENDED:
+                return rejected
+            # Only the item moved between the read and the write (another write landed there):
+            # read it again and decide again.
+        else:
+            return rejected
         self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
@@ -456,9 +507,14 @@ class JobStore:
         """Cancel now when nobody holds the job, else ask the holder to stop at its next commit."""
         return self._request(job_id, JobStatus.CANCELLED)
 
-    def request_pause(self, job_id: str) -> Job:
-        """Pause now when nobody holds the job, else ask the holder to stop at its next commit."""
-        return self._request(job_id, JobStatus.PAUSED)
+    def request_pause(self, job_id: str, *, cascaded: bool = False) -> Job:
+        """Pause now when nobody holds the job, else ask the holder to stop at its next commit.
+
+        `cascaded`: the pause is a fan-out parent's, passed on to its shard (the parent resumes
+        the shard when it runs again). A pause by name (False) marks the shard as the
+        operator's own, even one its parent's cascade had paused already.
+        """
+        return self._request(job_id, JobStatus.PAUSED, cascaded)
 
     def settle_requests(self, job: Job) -> Job | None:
         """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
@@ -470,16 +526,37 @@ class JobStore:
         except (ChangedMeanwhile, WriteUnknown):
             return None  # the next claim sees the flag and stops the job there
 
-    def resume(self, job_id: str, max_hops: int | None = None, *, force: bool = False) -> Job:
+    def resume(
+        self,
+        job_id: str,
+        max_hops: int | None = None,
+        *,
+        force: bool = False,
+        cascaded_only: bool = False,
+        reopen: bool = False,
+    ) -> Job:
         """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it.
 
         A live lease is refused. With `force`, a lease whose holder's own deadline has passed
-        (the clock-skew margin is all that is left of it) is taken over.
+        (the clock-skew margin is all that is left of it) is taken over. `cascaded_only`: only a
+        shard its parent's cascade paused (a fan-out parent resuming its own pause). `reopen`: a
+        CANCELLED shard too, from its last cursor (`baton resume PARENT --rerun-cancelled`).
         """
         job = self.get(job_id)
         now = self._now()
-        if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
-            raise IllegalTransition(f"job {job_id!r} is {job.status.value}; it cannot be resumed")
+        reopening = reopen and job.status is JobStatus.CANCELLED and job.parent_id is not None
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED) and not reopening:
+            how = ""
+            if job.status is JobStatus.CANCELLED and job.parent_id is not None:
+                how = (
+                    f"; it is a shard of {job.parent_id}: `baton resume {job.parent_id} "
+                    f"--rerun-cancelled` runs it again from its last cursor"
+                )
+            raise IllegalTransition(
+                f"job {job_id!r} is {job.status.value}; it cannot be resumed{how}"
+            )
+        if cascaded_only and not (job.status is JobStatus.PAUSED and job.pause_cascaded):
+            raise IllegalTransition(f"job {job_id!r} is not paused by its parent's cascade")
         grace = self.skew_ms if force else 0
         if job.lease_alive(now + grace):
             deadline = iso_from_ms((job.lease_expires_ms or 0) - self.skew_ms)
@@ -502,9 +579,16 @@ class JobStore:
                 f"job {job_id!r} has used {job.hops} of {new_max} hops; resume with a higher "
                 f"max_hops"
             )
-        actions = [*self._rearm_actions(job, now), self.model.max_hops.set(new_max)]
+        m = self.model
+        actions = [*self._rearm_actions(job, now), m.max_hops.set(new_max)]
+        condition = self._unheld(job, now + grace)
+        if cascaded_only:
+            # An operator's pause by name in between takes the shard back from its parent.
+            condition = condition & (m.pause_cascaded == True)  # noqa: E712
+        if reopening:
+            actions.append(m.cancel_requested.remove())
         try:
-            item = self._conditional(job.job_id, actions, self._unheld(job, now + grace))
+            item = self._conditional(job.job_id, actions, condition)
         except ChangedMeanwhile:
             raise IllegalTransition(
                 f"job {job_id!r} changed while resuming; look at it again and retry",
@@ -609,7 +693,7 @@ class JobStore:
             m.lease_expires_ms.remove(),
             # An operator's request survives a watchdog re-arm (the next claim honours it); a
             # resume is itself a newer request than a pause, never than a cancel.
-            *([m.pause_requested.remove()] if restarts is None else []),
+            *([m.pause_requested.remove(), m.pause_cascaded.remove()] if restarts is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
             m.updated_at.set(iso_from_ms(now)),
@@ -783,6 +867,14 @@ class JobStore:
         )
         return condition
 
+    def _after(self, seen: JobModel | None) -> Condition:
+        """The item's last tokened write is still the one `seen` carries."""
+        m = self.model
+        if seen is None or seen.last_write is None:
+            return m.last_write.does_not_exist()
+        condition: Condition = m.last_write == seen.last_write
+        return condition
+
     def _unheld(self, job: Job, now: int) -> Condition:
         """The item is as read (epoch, status) and no live invocation holds it.
 
@@ -796,7 +888,7 @@ class JobStore:
         )
         return condition
 
-    def _request(self, job_id: str, target: JobStatus) -> Job:
+    def _request(self, job_id: str, target: JobStatus, cascaded: bool = False) -> Job:
         asked = False
         for _ in range(OPERATOR_RETRIES):
             job = self.get(job_id)
@@ -812,19 +904,27 @@ class JobStore:
                     f"{'cancel' if target is JobStatus.CANCELLED else 'pause'}"
                 )
             if target is JobStatus.PAUSED and job.status is JobStatus.PAUSED:
+                if job.pause_cascaded and not cascaded:
+                    try:
+                        return self._own_pause(job)
+                    except ChangedMeanwhile:
+                        asked = True
+                        continue
                 return job
             if job.cancel_requested:
                 target = JobStatus.CANCELLED  # an accepted cancel outranks a later pause
             try:
                 if job.status is JobStatus.PAUSED or not job.lease_alive(now):
-                    return self._direct_transition(job, target)
-                return self._flag(job, target)
+                    return self._direct_transition(job, target, cascaded)
+                return self._flag(job, target, cascaded)
             except ChangedMeanwhile:
                 asked = True
                 continue
         raise IllegalTransition(f"job {job_id!r} kept changing under the request; try again")
 
-    def _direct_transition(self, job: Job, target: JobStatus) -> Job:
+    def _direct_transition(self, job: Job, target: JobStatus, cascaded: bool | None = None) -> Job:
+        """`cascaded`: whose pause this is (None: keep what the item says, as a request the
+        holder did not get to honour is carried out for whoever made it)."""
         m = self.model
         now = self._now()
         actions: list[Action] = [
@@ -835,13 +935,17 @@ class JobStore:
             m.pause_requested.remove(),
             m.updated_at.set(iso_from_ms(now)),
         ]
+        if target is JobStatus.CANCELLED or cascaded is False:
+            actions.append(m.pause_cascaded.remove())
+        elif cascaded:
+            actions.append(m.pause_cascaded.set(True))
         if target is JobStatus.CANCELLED:
             actions.extend(self._terminal_actions())
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
         self._audit(target.value.lower(), job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
-    def _flag(self, job: Job, target: JobStatus) -> Job:
+    def _flag(self, job: Job, target: JobStatus, cascaded: bool = False) -> Job:
         m = self.model
         flag = m.cancel_requested if target is JobStatus.CANCELLED else m.pause_requested
         condition = (
@@ -852,8 +956,22 @@ class JobStore:
         # No token: setting the flag again is harmless, and leaving `last_write` alone keeps the
         # holder's chain of writes intact.
         actions = [flag.set(True), m.updated_at.set(iso_from_ms(self._now()))]
+        if target is JobStatus.PAUSED:
+            actions.append(m.pause_cascaded.set(True) if cascaded else m.pause_cascaded.remove())
         item = self._conditional(job.job_id, actions, condition, token=False)
         return self._to_job(item)
+
+    def _own_pause(self, job: Job) -> Job:
+        """An operator pauses by name a shard its parent's cascade paused: it becomes theirs (the
+        parent no longer resumes it). No token: idempotent, like a flag."""
+        m = self.model
+        condition = (
+            (m.epoch == job.epoch)
+            & (m.status == JobStatus.PAUSED.value)
+            & (m.pause_cascaded == True)  # noqa: E712
+        )
+        actions = [m.pause_cascaded.remove(), m.updated_at.set(iso_from_ms(self._now()))]
+        return self._to_job(self._conditional(job.job_id, actions, condition, token=False))
 
     def _classify(self, item: JobModel | None, epoch: int) -> ClaimRejected:
         """Why a claim was refused, from the item as read back after the refusal."""
@@ -899,7 +1017,12 @@ class JobStore:
         """A job whose next claim would exceed max_hops ends FAILED (none of its hops ran)."""
         m = self.model
         now = self._now()
-        actions = self._failed_unheld_actions(max_hops_reached(job.max_hops), now)
+        error = max_hops_reached(job.max_hops)
+        if job.attempts and job.last_error:
+            # The last hop failed and was released for a retry that has no hop left: its error
+            # is why the job stopped, and what to fix before resuming with more hops.
+            error = f"{error}; the last hop had failed: {job.last_error}"
+        actions = self._failed_unheld_actions(error, now)
         condition = self._unheld(job, now) & (m.hops >= m.max_hops)
         try:
             item = self._conditional(job.job_id, actions, condition)

@@ -93,6 +93,7 @@ class Job:
     last_error: str | None = None
     cancel_requested: bool = False
     pause_requested: bool = False
+    pause_cascaded: bool = False  # the pause (requested or done) came from the parent's cascade
     recent_hops: tuple[HopRecord, ...] = ()
     timing: dict[str, int] = field(default_factory=dict)
     heartbeat_at: str | None = None

@@ -13,7 +13,7 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from baton.cli.main import app
-from baton.store.records import JobStatus
+from baton.store.records import Claim, JobStatus
 from tests.iam_scenarios import REGION, WALK_BUCKET, World, world
 from tests.support.audit import check_one_holder_no_fork
 
@@ -194,3 +194,27 @@ def test_a_job_an_operator_paused_since_stays_paused(w: World) -> None:
     assert w.job("held").status is JobStatus.PAUSED
     assert len(w.stack.sim.queue) == 0, "no event sent"
     assert queued(w) == 0
+
+
+def test_resume_carries_out_a_pause_its_dead_holder_never_honoured(w: World) -> None:
+    """Pause a RUNNING job (the flag is set); its holder dies while the kill switch is on, so the
+    retries go to the queue. The runbook must carry the accepted pause out, not resume past it."""
+    refused(w, "paused")
+    store = w.stack.store
+    now = store.clock.now_ms()
+    held = store.claim("paused", 1, "dead/000000", now + 60_000)
+    assert isinstance(held, Claim) and store.get("paused").status is JobStatus.RUNNING
+    asked = store.request_pause("paused")
+    assert asked.status is JobStatus.RUNNING and asked.pause_requested  # a flag for the holder
+    w.stack.clock.advance(120_000)  # the holder died: its lease ends
+    results = w.baton_json("failed-events", "resume")
+    assert [r["outcome"] for r in results] == [
+        "PAUSED as requested before it failed (`baton resume paused` continues it)"
+    ]
+    w.drain()
+    job = w.job("paused")
+    assert job.status is JobStatus.PAUSED and job.epoch == 1 and queued(w) == 0
+    w.baton("resume", "paused")
+    w.drain()
+    done = w.job("paused")
+    assert done.status is JobStatus.SUCCEEDED and done.counters["objects"] == OBJECTS

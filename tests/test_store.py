@@ -115,6 +115,20 @@ def test_hops_guard_refuses_the_claim_past_max_hops(store: JobStore) -> None:
     assert failed.last_error is not None and "max_hops" in failed.last_error
 
 
+def test_a_job_out_of_hops_after_a_failed_hop_keeps_that_hops_error(store: JobStore) -> None:
+    """The last hop fails and is released for Lambda's retry; the retry has no hop left. The job
+    ends FAILED for its hops, and the error that stopped the last hop is still on it: it is
+    what to fix before resuming with more hops."""
+    store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
+    c = claim(store, "j")
+    store.record_failure(c, "ConnectionError: the source hung up", HopEnd(0, "error"))
+    assert rejected(store, "j") is RejectReason.HOPS_EXHAUSTED
+    failed = store.fail_exhausted(store.get("j"))
+    assert failed is not None and failed.last_error is not None
+    assert "max_hops reached" in failed.last_error
+    assert "ConnectionError: the source hung up" in failed.last_error
+
+
 def test_an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced(
     store: JobStore,
 ) -> None:
@@ -133,12 +147,14 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced(
     assert store.load_state(store.get("job-1")) == {"ok": True}
 
 
-def test_the_holder_can_repeat_its_own_claim(store: JobStore) -> None:
-    """A claim whose response was lost is retried by botocore; the retry must succeed."""
+def test_a_second_claim_by_the_holder_is_refused_and_counts_no_hop(store: JobStore) -> None:
+    """A claim whose answer was lost is recognised by its token (tests/test_lost_answers.py),
+    not by `lease_owner = me`: a second call, or a copy of the first landing late, must not
+    count another hop under the live holder."""
     store.create(spec())
     claim(store, owner="r1")
-    again = claim(store, owner="r1")
-    assert again.lease.owner == "r1"
+    assert rejected(store, owner="r1") is RejectReason.LEASE_HELD
+    assert store.get("job-1").hops == 1
 
 
 def test_state_over_the_inline_budget_fails_with_the_limit_named(store: JobStore) -> None:

@@ -38,6 +38,7 @@ from tests.support.lambda_sim import Killed
 ALLOWED = ("tests.support.actions",)
 GATED = "tests.support.actions:gated"
 RECORD = "tests.support.actions:record"
+HALF_DONE = "tests.support.actions:half_done"
 STEPS = 100_000
 
 
@@ -178,6 +179,22 @@ def test_concurrency_defaults_by_action_and_reaches_every_shard() -> None:
 
 
 # ---------------------------------------------------------------------- exactness
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_under_skip_an_object_that_raised_contributes_nothing(concurrency: int) -> None:
+    """An action that counts and records an object and then raises: under `on_error: skip` the
+    object counts `failed` and nothing else, at concurrency 1 as on a pool."""
+    bucket = Bucket(40)
+    keys = bucket.keys()
+    actions.fail_always.update([keys[2], keys[17], keys[39]])
+    walk = walk_of(bucket, action=HALF_DONE, concurrency=concurrency, on_error="skip")
+    state, counters = walk.start(), {}
+    run_to_end(walk, state, context(counters, Clock()))
+    good = [k for k in keys if k not in actions.fail_always]
+    assert counters["failed"] == 3 and counters["objects"] == len(good)
+    assert counters["touched"] == len(good), "a failed object's count is dropped"
+    assert state["action"]["touched"] == good, "a failed object's state is dropped"
 
 
 @pytest.mark.parametrize("concurrency", [2, 16, 64])

@@ -16,7 +16,7 @@ from baton.cli.output import console, print_job, print_json
 from baton.handler.children import cascade, planned_shards
 from baton.handler.launch import send_event
 from baton.handler.watchdog import Watchdog, WatchdogSettings
-from baton.store.errors import InvalidJob
+from baton.store.errors import IllegalTransition, InvalidJob
 from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -35,11 +35,20 @@ def _show(job: Job, message: str, json_output: bool, shards: dict[str, str] | No
         print_job(job)
 
 
-def _cascade(c: CliContext, job: Job, operation: str) -> dict[str, str]:
+def _cascade(
+    c: CliContext, job: Job, operation: str, *, rerun_cancelled: bool = False
+) -> dict[str, str]:
     shards = planned_shards(c.store, job)
     if not shards:
         return {}
-    return cascade(c.store, c.lambda_client, c.relay_settings.function_name, shards, operation)
+    return cascade(
+        c.store,
+        c.lambda_client,
+        c.relay_settings.function_name,
+        shards,
+        operation,
+        rerun_cancelled=rerun_cancelled,
+    )
 
 
 def _shard_note(outcome: dict[str, str]) -> str:
@@ -94,21 +103,52 @@ def resume(
         bool,
         typer.Option(help="Take over a lease whose holder's deadline has passed (skew margin)"),
     ] = False,
+    rerun_cancelled: Annotated[
+        bool,
+        typer.Option(
+            help="A fan-out: also run its CANCELLED shards again, each from its last cursor"
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Continue a FAILED, PAUSED or stalled job from its last committed cursor, at a new epoch."""
+    """Continue a FAILED, PAUSED or stalled job from its last committed cursor, at a new epoch.
+
+    A fan-out's resume also re-runs its FAILED shards and those its own pause paused; a shard
+    paused by name stays PAUSED, a CANCELLED one stays so unless --rerun-cancelled."""
     if max_hops is not None and max_hops < 1:
         raise InvalidJob("--max-hops must be at least 1")
     c = ctx_of(ctx)
+    if not rerun_cancelled:
+        _refuse_a_resume_that_fails_again(c, job_id)
     # The parent first: a resume it refuses (a live lease, no hops left) touches no shard.
     job = c.store.resume(job_id, max_hops=max_hops, force=force)
-    shards = _cascade(c, job, "resume")
+    shards = _cascade(c, job, "resume", rerun_cancelled=rerun_cancelled)
     send_event(c.lambda_client, c.relay_settings.function_name, job)
     message = (
         f"job {job_id} resumed at epoch {job.epoch} on {c.relay_settings.function_name}; "
         f"events of older epochs are now discarded"
     )
     _show(job, message + _shard_note(shards), json_output, shards)
+
+
+def _refuse_a_resume_that_fails_again(c: CliContext, job_id: str) -> None:
+    """A fan-out with more CANCELLED shards than it tolerates would fail again at once: a
+    cancelled shard stays cancelled unless the operator asks for it to run again."""
+    job = c.store.get(job_id)
+    if job.status is not JobStatus.FAILED:
+        return
+    shards = c.store.get_many(planned_shards(c.store, job))
+    cancelled = sorted(s.job_id for s in shards if s.status is JobStatus.CANCELLED)
+    tolerated = int(job.params.get("tolerated_failures", 0) or 0)
+    if len(cancelled) <= tolerated:
+        return
+    named = ", ".join(cancelled[:5]) + (" ..." if len(cancelled) > 5 else "")
+    raise IllegalTransition(
+        f"job {job_id!r} would fail again at once: {len(cancelled)} of its shards "
+        f"({named}) were cancelled and it tolerates {tolerated}; `baton resume {job_id} "
+        f"--rerun-cancelled` runs them again from their last cursor",
+        job_id=job_id,
+    )
 
 
 KILL_ON = (

@@ -22,7 +22,7 @@ from baton.cli.output import console, print_json
 from baton.handler.launch import send_event
 from baton.store.config import resolve_region
 from baton.store.errors import ConfigError, IllegalTransition, InvalidJob
-from baton.store.records import JobStatus
+from baton.store.records import Job, JobStatus
 
 QUEUE_ENV = "BATON_FAILED_EVENTS_QUEUE"
 RECEIVE_BATCH = 10  # SQS's most per ReceiveMessage
@@ -198,6 +198,11 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
     if job.status is JobStatus.PAUSED:
         # An operator paused it after the event failed: the runbook must not undo that.
         return f"left PAUSED (`baton resume {job_id}` continues it)", True
+    requested = job.requested_stop
+    if requested is not None:
+        # An operator asked for a pause or cancel the holder never got to honour (it died with
+        # the request on the item): carry it out, never resume past it.
+        return _carry_out(c, job, requested)
     try:
         resumed = c.store.resume(job_id)
     except IllegalTransition as exc:
@@ -206,6 +211,23 @@ def _settle(c: CliContext, job_id: str) -> tuple[str, bool]:
         return f"not resumed: {exc}", False
     send_event(c.lambda_client, c.relay_settings.function_name, resumed)
     return f"resumed at epoch {resumed.epoch}", True
+
+
+def _carry_out(c: CliContext, job: Job, requested: JobStatus) -> tuple[str, bool]:
+    """Apply the request a job carries instead of resuming it (as the watchdog would)."""
+    job_id = job.job_id
+    settled = c.store.settle_requests(job)
+    if settled is not None:
+        job = settled
+    if job.status is JobStatus.PAUSED:
+        return f"PAUSED as requested before it failed (`baton resume {job_id}` continues it)", True
+    if job.status is JobStatus.CANCELLED:
+        return "CANCELLED as requested before it failed", True
+    return (
+        f"not resumed: it carries a {requested.value.lower()} request, carried out at its "
+        f"holder's next commit or by the watchdog once the lease ends",
+        True,
+    )
 
 
 @handles_errors

@@ -52,6 +52,10 @@ class ChildLauncher(Protocol):
         """Pass the parent's cancel or pause on to its children."""
         ...
 
+    def resume_cascaded(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """Resume children the parent's own cascade paused, while the parent runs unasked."""
+        ...
+
 
 class JobFailure(PermanentError):
     """A failure no retry can fix (bad parameters, too many failed objects): fail the job now."""

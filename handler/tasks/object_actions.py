@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from baton.handler.actions.merge import merge_state
 from baton.handler.api import (
     ActionContext,
     InvalidJob,
@@ -58,6 +59,10 @@ class BoundContext:
         self._params = action_params
         self._actx: ActionContext | None = None
 
+    @property
+    def s3(self) -> Any:
+        return self._s3
+
     def of(self, state: dict[str, Any], ctx: StepContext) -> ActionContext:
         action_state = state.setdefault("action", {})
         actx = self._actx
@@ -83,13 +88,42 @@ class ObjectActions:
         self.context = BoundContext(resources, self.action_params)
 
     def apply(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
-        """Run the action on one object inline, counting it or applying `on_error`."""
+        """Run the action on one object inline, counting it or applying `on_error`.
+
+        An action that may also run on a pool (`max_concurrency` above 1) gets what it gets
+        there: its own counters and an empty `ctx.state` for this object, merged into the job's
+        only if it finished. So an object that raised contributes nothing, at every concurrency.
+        The aggregates that only ever run one object at a time work on the job's state itself.
+        """
+        if self.action.max_concurrency > 1:
+            self._apply_apart(obj, state, ctx)
+            return
         actx = self.context.of(state, ctx)
         try:
             self.action.process(obj, actx)
         except Exception as exc:
             self.failed(obj, exc, state, ctx)
             return
+        self.done(obj, ctx)
+
+    def _apply_apart(self, obj: ObjectRef, state: dict[str, Any], ctx: StepContext) -> None:
+        counters: dict[str, int] = {}
+        own: dict[str, Any] = {}
+
+        def count(name: str, n: int = 1) -> None:
+            counters[name] = counters.get(name, 0) + int(n)
+
+        actx = ActionContext(
+            s3=self.context.s3, params=self.action_params, count=count, logger=ctx.logger, state=own
+        )
+        try:
+            self.action.process(obj, actx)
+        except Exception as exc:
+            self.failed(obj, exc, state, ctx)
+            return
+        for name in sorted(counters):
+            ctx.count(name, counters[name])
+        merge_state(state.setdefault("action", {}), own)
         self.done(obj, ctx)
 
     @staticmethod

@@ -118,8 +118,7 @@ class Shards:
             if failing:
                 raise JobFailure(
                     f"{len(failed)} of {len(shards)} shards did not succeed (tolerated "
-                    f"{tolerated}): {', '.join(failed[:10])}; `baton resume {ctx.job_id}` re-runs "
-                    f"only those"
+                    f"{tolerated}): {', '.join(failed[:10])}; {_rerun_advice(shards, ctx.job_id)}"
                 )
             return True
         if not changed and not launched:
@@ -138,6 +137,13 @@ class Shards:
         if not watching:
             return False
         jobs = self.children.read(s["id"] for s in watching)
+        # A shard the parent's own cascade paused while the parent runs again (its pause landed
+        # after the operator's resume of the parent): the parent resumes it.
+        paused = [
+            i for i, job in jobs.items() if job.status is JobStatus.PAUSED and job.pause_cascaded
+        ]
+        if paused:
+            jobs.update(self.children.resume_cascaded(paused))
         changed = False
         for shard in watching:
             job = jobs.get(shard["id"])
@@ -192,6 +198,19 @@ class Shards:
             running += 1
             launched += 1
         return launched, False
+
+
+def _rerun_advice(shards: list[dict[str, Any]], parent_id: str) -> str:
+    """How to run the shards that did not succeed again: a cancelled one needs asking for."""
+    cancelled = [s["id"] for s in shards if s["status"] == JobStatus.CANCELLED.value]
+    if not cancelled:
+        return f"`baton resume {parent_id}` re-runs only those"
+    named = ", ".join(cancelled[:5]) + (" ..." if len(cancelled) > 5 else "")
+    return (
+        f"`baton resume {parent_id}` re-runs the failed ones; {named} "
+        f"{'was' if len(cancelled) == 1 else 'were'} cancelled: `baton resume {parent_id} "
+        f"--rerun-cancelled` runs {'it' if len(cancelled) == 1 else 'them'} again too"
+    )
 
 
 def planned_shard_ids(state: Mapping[str, Any]) -> list[str]:

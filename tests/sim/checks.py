@@ -45,7 +45,8 @@ from tests.sim.tasks import item_order, value
 
 _deserializer = TypeDeserializer()
 IGNORED = frozenset({"updated_at", "heartbeat_at"})
-FLAGS = frozenset({"pause_requested", "cancel_requested"})
+# An operator's flags, and whose pause it is (the parent's cascade or by name).
+FLAGS = frozenset({"pause_requested", "cancel_requested", "pause_cascaded"})
 # What only the lease holder may change (operators reset attempts when they resume).
 HOLDER_ONLY = frozenset({"state", "state_size", "counters", "hops", "recent_hops", "timing"})
 DUPLICATE_CALLS = 3

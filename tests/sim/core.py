@@ -7,6 +7,11 @@ clients, no patching), a named fault point of the relay, or a task step that spe
 the scheduler, in the main thread, asks the `Chooser` which actor or timer goes next and which
 fault, if any, strikes the call. Nothing else decides, so a run is a pure function of its tape.
 
+The late copy (`ddb_late_copy`, on when `Rates.late_copy` is above zero) strikes there too: the
+first attempt of a write stays on the wire, botocore times out on it and sends the request again,
+the retry lands and is answered, and the first attempt reaches DynamoDB later, from a ghost actor
+of its own, after whatever the schedule ran meanwhile. It strikes every kind of write.
+
 The lost-answer faults (`ddb_lost_answer`, `s3_lost_answer`) strike inside botocore's retry loop,
 where the world puts them: a `before-send` hook sends the request to the backend itself (moto's
 stubber), so it lands, then drops the connection, times out or answers 500 instead; botocore's
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.parsers import create_parser
 from moto.core.botocore_stubber import MockRawResponse
@@ -36,6 +41,7 @@ from moto.core.models import botocore_stubber
 from baton.handler.faults import SandboxGone
 from baton.store.constants import CLOCK_SKEW_MS
 from tests.sim.chooser import Chooser
+from tests.support import lost_answers
 from tests.support.lost_answers import without_jitter
 
 FUNCTION = "baton-worker"
@@ -76,6 +82,8 @@ LOST_ANSWER_KINDS = ("connection_closed", "read_timeout", "http_500")
 STEP_FAULTS = ("task_transient", "task_permanent")
 DELIVERY_FAULTS = ("duplicate", "late", "dropped")
 OTHER_FAULTS = ("slow_step", "timeout_kill", "skew", "retry_same_request_id")
+# How long a write's first attempt may stay on the wire while its retry lands and the job goes on.
+LATE_COPY_MS = (20, 8_000)
 OPERATOR_ACTIONS = ("pause", "resume", "cancel", "watchdog")
 
 
@@ -106,6 +114,9 @@ class Rates:
     # Which DynamoDB faults may strike writes (reads get the subset that applies to them).
     ddb_kinds: tuple[str, ...] = DDB_WRITE_FAULTS
     task_kinds: tuple[str, ...] = STEP_FAULTS
+    # A write's first attempt lands late, after its retry (`ddb_late_copy`). Off by default, so
+    # the schedules of the seeds that other tests pin stay as they were.
+    late_copy: float = 0.0
 
     @classmethod
     def none(cls) -> Rates:
@@ -146,6 +157,8 @@ class Actor:
     lost_answers: int = 0
     lost_op: Any = None
     lost_key: str | None = None
+    # The current write's first attempt is to stay on the wire and land late (before-send hook).
+    late_copy: bool = False
     started_ms: int = 0
     ended_ms: int = 0
     # The job its event names (invocations), and what the ledger learns at its claim.
@@ -382,6 +395,8 @@ class Sim:
             return KILL if self.fault(r.crash, f"crash@{name}") else OK
         if kind == "ddb":
             writes = name in WRITE_CALLS
+            if writes and self.fault(r.late_copy, "ddb_late_copy"):
+                return "ddb_late_copy"
             faults = [k for k in r.ddb_kinds if writes or k in DDB_READ_FAULTS]
             if faults and self.fault(r.ddb, "ddb"):
                 chosen = faults[self.chooser.below(len(faults))]
@@ -558,6 +573,10 @@ def _ddb_before(model: Any, context: dict[str, Any], **_: Any) -> Any:
         return _error(500, "InternalServerError")
     if directive == "ddb_unreachable":
         raise EndpointConnectionError(endpoint_url="https://dynamodb.sim.local")
+    if directive == "ddb_late_copy":
+        actor.late_copy = True
+        actor.lost_op = model
+        return None
     if directive == "ddb_lost_answer":
         actor.lost_answers = 1 + sim.chooser.below(2)
         actor.lost_op = model
@@ -667,7 +686,13 @@ def _lose_answer(request: Any, **_: Any) -> Any:
     """before-send: on an armed actor, the request lands (moto handles it here), then its answer
     is lost: botocore sees a dropped connection, a read timeout or a 500, and retries."""
     sim, actor = _sim_and_actor()
-    if sim is None or actor is None or actor.lost_answers <= 0:
+    if sim is None or actor is None:
+        return None
+    if actor.late_copy:
+        actor.late_copy = False
+        _send_late(sim, actor, request)
+        raise ReadTimeoutError(endpoint_url=request.url)
+    if actor.lost_answers <= 0:
         return None
     actor.lost_answers -= 1
     op = actor.lost_op
@@ -686,6 +711,62 @@ def _lose_answer(request: Any, **_: Any) -> Any:
     protocol = op.service_model.resolved_protocol
     body = _ERROR_BODIES.get(protocol, _ERROR_BODIES["rest-xml"])
     return AWSResponse(request.url, 500, {}, MockRawResponse(body))
+
+
+def _send_late(sim: Sim, actor: Actor, request: Any) -> None:
+    """Keep a copy of this attempt on the wire: a ghost lands it later, exactly as sent, and
+    tells the ledger what it did (botocore meanwhile retries, and the retry lands now)."""
+    op = actor.lost_op
+    copy_of = AWSPreparedRequest(
+        request.method, request.url, request.headers.copy(), request.body, request.stream_output
+    )
+    origin = actor.origin or actor
+    kind = write_kind(op.name, json.loads(request.body or b"{}"))
+    sim.stats[f"late_copy:{kind}"] += 1
+
+    def land(ghost: Actor) -> Any:
+        response = botocore_stubber("before-send", request=copy_of)
+        if response is None:
+            return None
+        status = response.status_code
+        sim.stats[f"late_copy_{'applied' if status < 300 else 'refused'}"] += 1
+        if status < 300:
+            sim.stats[f"late_copy_applied:{kind}"] += 1
+        sim.log(f"late copy of {actor.label}'s {kind} ({op.name}) lands: {status}")
+        _landed(sim, ghost, op, response, copy_of)
+        return None
+
+    delay = sim.chooser.between(*LATE_COPY_MS)
+    sim.at(
+        sim.now + delay,
+        f"late {op.name} of {actor.label}",
+        lambda: sim.spawn("ghost", f"late({actor.label})", land, origin=origin),
+    )
+
+
+def write_kind(op: str, body: dict[str, Any]) -> str:
+    """Which write of the protocol a request is, from what it sets (for the fault's stats)."""
+    if op != "UpdateItem":
+        return "create" if op == "PutItem" else "create_shard"
+    sets = lost_answers.sets(body)
+    status = sets.get("status")
+    if status == "RUNNING":
+        return "claim"
+    if status == "QUEUED":
+        if "timing" in sets:
+            return "hand_off"
+        if "last_error" in sets:
+            return "release"
+        if "max_hops" in sets:
+            return "resume"
+        return "rearm" if "rearms" in sets else "settle"
+    if status in ("SUCCEEDED", "FAILED", "PAUSED", "CANCELLED"):
+        return status.lower()
+    if "counters" in sets:
+        return "checkpoint"
+    if "pause_requested" in sets or "cancel_requested" in sets:
+        return "flag"
+    return "nudge" if "rearms" in sets else "other"
 
 
 def created_items(op: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ faithful to whatever `store/protocol.py` becomes.
   invocation holds the lease.
 - misread-refusal (`STORE_BUGS`, a store class for `Config.store_cls`): the holder's commit reads
   every refusal as a lost lease and deletes the state object it wrote.
+- unchained-claim (I5, a store class): the claim without its read of the item and its clause on
+  `last_write`, so a copy of it landing late (`Rates.late_copy`) claims again under the same
+  holder or after its release: a hop counted twice, the holder's chain of writes broken.
 
 Issue 13's defects 1-5, each the logic from before its fix, kept here and used only by the
 simulator (`Config(bug=...)`; `planted()` puts them in place for one schedule):
@@ -51,16 +54,18 @@ from baton.handler.tasks.fanout import FanOut
 from baton.handler.tasks.registry import TASKS
 from baton.handler.tasks.shards import Shards, tally
 from baton.handler.watchdog import SweepAction, Watchdog
+from baton.store.clock import iso_from_ms
 from baton.store.codec import StateRef
 from baton.store.errors import ChangedMeanwhile, LeaseLost, WriteUnknown
 from baton.store.protocol import JobStore, _NoState
-from baton.store.records import Claim, Job, JobStatus, Progress
-from baton.store.writes import CONDITION_FAILED, error_code
+from baton.store.records import Claim, ClaimRejected, Job, JobStatus, Lease, Progress
+from baton.store.writes import CONDITION_FAILED, Refused, error_code, new_token
 
 BUGS = ("commit-without-lease", "claim-ignores-lease")
 ACTIVE_BUG: str | None = None
 
-_LEASE_CLAUSE = re.compile(r"\(\(attribute_not_exists \((#\d+)\) OR \1 = :\d+\) OR #\d+ < :\d+\)")
+# The claim's "lease free or expired": (no lease_owner OR lease_expires_ms < now).
+_LEASE_CLAUSE = re.compile(r"\(attribute_not_exists \((#\d+)\) OR #\d+ < :\d+\)")
 # The holder's fence: ((epoch = e AND lease_owner = me) AND last_write IN (...)).
 _HOLDER = re.compile(r"^\(\((#\d+) = (:\d+) AND (#\d+) = (:\d+)\) AND #\d+ IN \([^)]*\)\)$")
 
@@ -111,7 +116,8 @@ def rewrite(params: dict[str, Any], model: Any, **_: Any) -> None:
         match = _HOLDER.match(condition)
         if match and names.get(match[1]) == "epoch" and names.get(match[3]) == "lease_owner":
             params["ConditionExpression"] = f"{match[1]} = {match[2]}"
-    elif ACTIVE_BUG == "claim-ignores-lease":
+    elif ACTIVE_BUG == "claim-ignores-lease" and "ADD" in params.get("UpdateExpression", ""):
+        # Only the claim adds (a hop); the unheld writes share the same lease clause.
         match = _LEASE_CLAUSE.search(condition)
         if match and names.get(match[1]) == "lease_owner":
             epoch = next((k for k, v in names.items() if v == "epoch"), None)
@@ -205,7 +211,48 @@ class AttemptsFromClaimStore(JobStore):
         return job
 
 
+class UnchainedClaimStore(JobStore):
+    """Planted "unchained-claim" (issue 23, defect 1): the claim as it was, with no read first
+    and no clause on the item's last write. Its first attempt, landing late after botocore's
+    retry went through, meets `lease_owner = me` (or a released lease) and claims again: a
+    second hop counted, and `last_write` taken back so the holder's next commit is refused."""
+
+    def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
+        now = self._now()
+        m = self.model
+        token = new_token()
+        condition = (
+            (m.epoch == epoch)
+            & m.status.is_in(JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+            & (
+                m.lease_owner.does_not_exist()
+                | (m.lease_owner == owner)
+                | (m.lease_expires_ms < now)
+            )
+            & (m.hops < m.max_hops)
+            & (m.last_write.does_not_exist() | (m.last_write != token))
+        )
+        expires = deadline_ms + self.skew_ms
+        stamp = iso_from_ms(now)
+        actions: list[Action] = [
+            m.status.set(JobStatus.RUNNING.value),
+            m.lease_owner.set(owner),
+            m.lease_expires_ms.set(expires),
+            m.hops.add(1),
+            m.updated_at.set(stamp),
+            m.heartbeat_at.set(stamp),
+        ]
+        outcome = self.writer.update(job_id, actions, condition, token)
+        if isinstance(outcome, Refused):
+            return self._classify(outcome.item, epoch)
+        self._audit("claim", job_id, epoch, owner, now, expires)
+        job = self._to_job(outcome.item)
+        lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
+        return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
+
+
 STORE_BUGS: dict[str, type[JobStore]] = {
+    "unchained-claim": UnchainedClaimStore,
     "misread-refusal": MisreadRefusalStore,
     "rearm-wipes-intent": RearmWipesIntentStore,
     "attempts-from-claim": AttemptsFromClaimStore,

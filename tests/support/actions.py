@@ -81,3 +81,12 @@ def gated(obj: ObjectRef, ctx: ActionContext) -> None:
         order.append(obj.key)
         finished.notify_all()
     ctx.count("recorded", 1)
+
+
+def half_done(obj: ObjectRef, ctx: ActionContext) -> None:
+    """Counts the object and records it in `ctx.state`, and only then fails on the keys in
+    `fail_always`: what an object that raised leaves behind must not depend on concurrency."""
+    ctx.count("touched", 1)
+    ctx.state.setdefault("touched", []).append(obj.key)
+    if obj.key in fail_always:
+        raise ValueError(f"cannot finish {obj.key}")
