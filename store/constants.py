@@ -12,6 +12,15 @@ BY_STATUS_INDEX = "by-status"
 # budget well below that so the rest of the item (params, counters, recent hops, last error)
 # always fits, and so a checkpoint costs a bounded number of write units.
 STATE_INLINE_LIMIT_BYTES = 64 * 1024
+# DynamoDB's item size limit (Amazon DynamoDB Developer Guide, "Quotas": "The maximum item size
+# in DynamoDB is 400 KB, which includes both attribute name binary length (UTF-8 length) and
+# attribute value lengths"). A write past it is refused with a ValidationException.
+ITEM_LIMIT_BYTES = 400 * 1024
+# The counters map is committed with every checkpoint and copied into the by-status index, so it
+# is bounded: a task that counts per tenant, per customer or per key would otherwise grow the
+# item past ITEM_LIMIT_BYTES (about 20,000 names) and fail every later write of the job.
+MAX_COUNTER_NAMES = 1_000
+COUNTERS_LIMIT_BYTES = 32 * 1024
 # Past this much JSON a state is a task bug (state growing without bound), not data to store:
 # every commit would encode and upload it whole.
 STATE_MAX_BYTES = 64 * 1024 * 1024

@@ -72,6 +72,7 @@ from pynamodb.expressions.update import Action
 from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
 from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
+from baton.store.counter_limits import check_counters
 from baton.store.constants import (
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
@@ -714,6 +715,7 @@ class JobStore:
     ) -> tuple[list[Action], StateRef | None]:
         """The state (inline, or written to S3 now) and the counters, for one commit."""
         m = self.model
+        check_counters(claim.lease.job_id, progress.counters)
         encoded = self.codec.encode(claim.lease.job_id, claim.lease.epoch, progress.state)
         if encoded.ref is not None and self.fault_hook is not None:
             self.fault_hook(f"state_written:{op}")
