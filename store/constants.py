@@ -6,7 +6,16 @@ MAX_JOB_ID_LENGTH = 128
 JOB_ID_PATTERN = re.compile(rf"^[A-Za-z0-9._-]{{1,{MAX_JOB_ID_LENGTH}}}$")
 
 DEFAULT_TABLE = "baton-jobs"
-BY_STATUS_INDEX = "by-status"
+# Jobs by status, newest first. DynamoDB takes about 1,000 write units per second per partition
+# key value of a table or index (Developer Guide, "Best practices for designing and using
+# partition keys effectively"), and every write of a running job rewrites its index entry: with
+# `status` as the key, 10,000 running jobs would all write one index partition. The key is the
+# status spread over STATUS_SHARDS values (`RUNNING#07`, from a hash of the job id), so each holds
+# 1/STATUS_SHARDS of the writes; readers query every shard and merge. The index took its new
+# name with its new key (an index's key cannot change; docs/deploy.md has the upgrade).
+BY_STATUS_INDEX = "by-status-shard"
+LEGACY_BY_STATUS_INDEX = "by-status"
+STATUS_SHARDS = 16
 
 # DynamoDB refuses items above 400 KB (moto above 405,000 bytes). The compressed state gets a
 # budget well below that so the rest of the item (params, counters, recent hops, last error)
