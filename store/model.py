@@ -39,6 +39,8 @@ STATUS_INDEX_ATTRIBUTES = [
     "parent_id",
     "cancel_requested",
     "pause_requested",
+    "waits",
+    "waiting_for",
 ]
 
 

@@ -590,6 +590,23 @@ class JobStore:
         last = page[-1] if more and page else None
         return jobs, ({"updated_at": last[0], "job_id": last[1]} if last else None)
 
+    def every_job(self, status: JobStatus, *, updated_before: str | None = None) -> list[Job]:
+        """Every job in `status` (optionally idle since `updated_before`), every shard of the
+        index read once to its end: what a sweep over all of them needs, without the re-reads a
+        merged, paged listing costs (each of its pages queries every shard again)."""
+        m = self.model
+        condition = m.updated_at < updated_before if updated_before else None
+        jobs: list[Job] = []
+        for shard in status_shards(status.value):
+            for item in m.by_status.query(
+                shard, range_key_condition=condition, page_size=SWEEP_PAGE
+            ):
+                try:
+                    jobs.append(self._to_job(item))
+                except CorruptItem:
+                    continue  # `baton status` on it explains; one bad item must not hide the rest
+        return jobs
+
     def _newest_in_shard(
         self,
         shard: str,
@@ -1015,6 +1032,10 @@ class _ListCursor:
         if not isinstance(updated_at, str) or not isinstance(job_id, str):
             raise InvalidJob("the page token is not one `list_jobs` returned")
         return cls(updated_at, job_id)
+
+
+# Index entries read per Query page by `every_job`.
+SWEEP_PAGE = 500
 
 
 class _NoState:

@@ -115,3 +115,12 @@ def test_a_page_token_from_elsewhere_is_refused(stack: Stack) -> None:
 
     with pytest.raises(InvalidJob, match="page token"):
         stack.store.list_jobs(JobStatus.QUEUED, start_key={"job_id": {"S": "x"}})
+
+
+def test_a_sweep_reads_every_job_of_a_status_once(stack: Stack) -> None:
+    ids = start_many(stack, 30)
+    swept = [job.job_id for job in stack.store.every_job(JobStatus.QUEUED)]
+    assert sorted(swept) == sorted(ids)
+    newest = max(stack.job(i).updated_at for i in ids)
+    older = {job.job_id for job in stack.store.every_job(JobStatus.QUEUED, updated_before=newest)}
+    assert older == {i for i in ids if stack.job(i).updated_at < newest}
