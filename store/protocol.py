@@ -504,9 +504,13 @@ class JobStore:
         return self._request(job_id, JobStatus.PAUSED)
 
     def settle_requests(self, job: Job) -> Job | None:
-        """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
+        """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims.
+
+        A job that has ended meanwhile keeps its end: a holder may finish without seeing a
+        cancel flagged during its last step, and the flag must not turn SUCCEEDED into CANCELLED.
+        """
         target = job.requested_stop
-        if target is None:
+        if target is None or job.status.terminal:
             return None
         try:
             return self._direct_transition(job, target)

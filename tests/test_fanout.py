@@ -429,3 +429,24 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost(
     parent = stack.job("lost-wake")
     assert parent.status is JobStatus.SUCCEEDED, parent.last_error
     assert parent.counters["objects"] == 80
+
+
+def test_a_job_that_finished_under_a_cancel_flag_stays_succeeded_when_the_watchdog_looks(
+    stack: Stack,
+) -> None:
+    """A cancel cascaded to a running shard is a flag; the shard may finish before it sees it.
+    The watchdog, finding the flag on a job nobody holds, must not turn SUCCEEDED into
+    CANCELLED (found by the fan-out simulator: a SUCCEEDED job written again)."""
+    from baton.store.records import Claim, HopEnd, Progress
+
+    stack.start({"bucket": BUCKET, "action": "count"}, job_id="done-under-flag")
+    deadline = stack.clock.now_ms() + 60_000
+    claim = stack.store.claim("done-under-flag", 1, "holder", deadline)
+    assert isinstance(claim, Claim)
+    assert stack.store.request_cancel("done-under-flag").cancel_requested  # a flag: held
+    stack.store.finish(claim, Progress({"start_after": None}, {}), HopEnd(0, "finished"))
+    assert stack.job("done-under-flag").status is JobStatus.SUCCEEDED
+    dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
+    stack.clock.advance(WatchdogSettings().stall_after_s * 1000 + 1)
+    assert dog._look_after("done-under-flag") is None
+    assert stack.job("done-under-flag").status is JobStatus.SUCCEEDED
