@@ -24,12 +24,13 @@ from typing import Any
 from baton.handler.launch import prepare
 from baton.store.clock import wall_ms as now_ms
 from baton.store.errors import InvalidJob
-from benchmarks.figures import median_interval, note_errors
+from benchmarks.figures import median_interval, note_errors, rotated
 from benchmarks.harness import (
     ACTIONS,
     Env,
     RelayRunner,
     WalkResult,
+    best_walk,
     injected_latency,
     plain_walk,
 )
@@ -197,7 +198,9 @@ def _median_round(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
-    """`count` by baton and by the plain loop, alternating pairs, with listing latency."""
+    """`count` by baton, by the best plain loop (baton's timestamp parsing and a prefetched
+    next page) and by the boto3-defaults loop, in rotating rounds, with listing latency. The
+    ratio is baton's against the best loop."""
     bucket = env.bucket("latency-count", cfg.latency_count_objects)
     low, high = cfg.latency_ms
     with injected_latency(env, (low, high)):
@@ -205,29 +208,38 @@ def count_prefetch(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         pairs = []
         for i in range(cfg.latency_count_pairs):
             row: dict[str, float] = {}
-            for which in ("plain", "relay") if i % 2 == 0 else ("relay", "plain"):
+            for which in rotated(i):
                 job = runner.start(bucket) if which == "relay" else None
                 env.server.reset()
-                if job is None:
+                if which == "plain":
                     row["plain_rate"] = plain_walk(env.s3, bucket).rate
+                elif which == "best":
+                    row["best_rate"] = best_walk(env.worker_s3(), bucket).rate
                 else:
+                    assert job is not None
                     result = runner.run(job)
                     note_errors("latency_count", result)
                     row["relay_rate"] = result.job.counters["objects"] / result.seconds
                 row[f"{which}_lists"] = env.server.counters()["calls"].get("s3.ListObjectsV2", 0)
-            row["ratio"] = row["relay_rate"] / row["plain_rate"]
+            row["ratio"] = row["relay_rate"] / row["best_rate"]
+            row["ratio_defaults"] = row["relay_rate"] / row["plain_rate"]
             pairs.append(row)
     ratios = [p["ratio"] for p in pairs]
     low_ratio, high_ratio = median_interval(ratios)
+    defaults = [p["ratio_defaults"] for p in pairs]
     return {
         "objects": cfg.latency_count_objects,
         "latency_ms": [low, high],
+        "anchor": "best",
         "pairs": pairs,
         "ratio_median": statistics.median(ratios),
         "ratio_low": low_ratio,
         "ratio_high": high_ratio,
+        "defaults_ratio_median": statistics.median(defaults),
         "relay_rate": statistics.median(p["relay_rate"] for p in pairs),
+        "best_rate": statistics.median(p["best_rate"] for p in pairs),
         "plain_rate": statistics.median(p["plain_rate"] for p in pairs),
         "relay_lists": pairs[-1]["relay_lists"],
+        "best_lists": pairs[-1]["best_lists"],
         "plain_lists": pairs[-1]["plain_lists"],
     }

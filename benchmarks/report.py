@@ -80,9 +80,16 @@ def plots(results: dict[str, Any], img_dir: Path) -> dict[str, str]:
     over = results.get("overhead")
     if over:
         fig, ax = plt.subplots(figsize=(6, 2.6))
-        labels = ["ListObjectsV2 alone (boto3)", "plain boto3 loop", "baton s3-walk"]
-        values = [over["raw_rate"], over["plain_rate"], over["relay_rate"]]
-        colors = ["#999999", "#4c72b0", "#dd8452"]
+        labels = ["ListObjectsV2 alone (boto3)", "plain loop, boto3's defaults"]
+        values = [over["raw_rate"], over["plain_rate"]]
+        colors = ["#999999", "#8da0cb"]
+        if "best_rate" in over:
+            labels.append("best plain loop (fast parsing, prefetch)")
+            values.append(over["best_rate"])
+            colors.append("#4c72b0")
+        labels.append("baton s3-walk")
+        values.append(over["relay_rate"])
+        colors.append("#dd8452")
         dur = results.get("durable") or {}
         if dur.get("rate"):
             labels.append("durable function")
@@ -339,6 +346,12 @@ def interval_verdict(fig: dict[str, Any], goal: float) -> str:
     )
 
 
+def _anchor_wall_us(over: dict[str, Any]) -> float:
+    """Wall time per object of the loop baton's verdict is against (the best plain loop; the
+    boto3-defaults loop in results saved before it was measured)."""
+    return float(over.get("best_wall_us", over.get("plain_wall_us", 0.0)))
+
+
 def _verdict(over: dict[str, Any]) -> str:
     return interval_verdict(over, GOAL_RATIO)
 
@@ -348,7 +361,7 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     over = results["overhead"]
     rows = [
         (
-            "baton s3-walk vs plain boto3 loop, `count`, wall time",
+            "baton s3-walk vs the best plain loop (fast parsing, prefetch), `count`, wall time",
             f"**{_pct(over['ratio_median'])}** of its objects/s, median of {len(over['pairs'])} "
             f"pairs, 95% interval {_pct(over.get('ratio_low', 0.0))} to "
             f"{_pct(over.get('ratio_high', 0.0))}",
@@ -383,11 +396,12 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     if cnt.get("pairs"):
         rows.append(
             (
-                f"`count`, {_latency(cnt)} S3 latency, baton (listing prefetch) vs plain loop",
+                f"`count`, {_latency(cnt)} S3 latency, baton vs the best plain loop (fast "
+                "parsing, prefetch)",
                 f"**{_pct(cnt['ratio_median'])}** of its objects/s, median of "
                 f"{len(cnt['pairs'])} pairs, 95% interval {_pct(cnt.get('ratio_low', 0.0))} to "
                 f"{_pct(cnt.get('ratio_high', 0.0))}",
-                f"≥ 100%: {interval_verdict(cnt, 1.0)}" if "ratio_low" in cnt else "≥ 100%",
+                f"≥ 97%: {interval_verdict(cnt, GOAL_RATIO)}" if "ratio_low" in cnt else "≥ 97%",
             )
         )
     chain = results["writes"]["chain"]
@@ -552,13 +566,17 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
     cost = results.get("cost") or {}
     ok_ratio = verdict_met(over)
     dur = results.get("durable") or {}
-    w("## Relay overhead: baton vs a plain loop\n")
+    w("## Relay overhead: baton vs the best plain loop\n")
     w(
         f"A bucket of {over['objects']:,} objects, walked {len(over['pairs'])} times each way in "
-        "alternating order: baton's `s3-walk` with the `count` action (one hop, default "
-        "checkpoint interval of 10 s, so the only item writes are the claim and the finish) and a "
-        "plain boto3 loop sending the same `ListObjectsV2` requests (MaxKeys 1,000, `StartAfter` "
-        "the last key) and doing the same per-object work (count objects and bytes).\n"
+        "rotating order: baton's `s3-walk` with the `count` action (one hop, default "
+        "checkpoint interval of 10 s, so the only item writes are the claim and the finish), the "
+        "best plain loop a user could write, and a plain loop with boto3's defaults. Both loops "
+        "send the same `ListObjectsV2` requests (MaxKeys 1,000, `StartAfter` the last key) and do "
+        "the same per-object work (count objects and bytes); the best one also reads timestamps "
+        "as fast as baton's client (`baton.handler.runtime.worker_session`) and requests the next "
+        "page as soon as this one arrives (one background thread). The verdict is against the "
+        "best loop, so none of baton's lead comes from a weaker anchor.\n"
     )
     img("bench-throughput", "objects per second: listing alone, plain loop, baton")
     w("| | objects/s (median) | client CPU µs/object |")
@@ -567,7 +585,12 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         f"| ListObjectsV2 alone, boto3's defaults (paging, no per-object work) | "
         f"{_f(over['raw_rate'])} | - |"
     )
-    w(f"| plain boto3 loop | {_f(over['plain_rate'])} | {over['plain_cpu_us']:.1f} |")
+    w(f"| plain loop, boto3's defaults | {_f(over['plain_rate'])} | {over['plain_cpu_us']:.1f} |")
+    if "best_rate" in over:
+        w(
+            f"| best plain loop (fast parsing, prefetched next page) | {_f(over['best_rate'])} | "
+            f"{over['best_cpu_us']:.1f} |"
+        )
     w(f"| baton s3-walk | {_f(over['relay_rate'])} | {over['relay_cpu_us']:.1f} |")
     if dur.get("pairs"):
         w(
@@ -577,21 +600,29 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         )
     w("")
     w(
-        f"Per pair, baton reached {', '.join(_pct(p['ratio'], 0) for p in over['pairs'])} of the "
-        f"plain loop's rate: median **{_pct(over['ratio_median'])}**, and the median lies between "
+        f"Per round, baton reached {', '.join(_pct(p['ratio'], 0) for p in over['pairs'])} of the "
+        f"best plain loop's rate: median **{_pct(over['ratio_median'])}**, and the median lies "
+        "between "
         f"**{_pct(over['ratio_low'])} and {_pct(over['ratio_high'])}** with at least 95% "
         "confidence (order statistics of the pairs, no assumption about the noise's shape). "
         f"Verdict against the 97% goal: {_verdict(over)}. Wall time on this shared machine "
         "swings by tens of percent from one walk to the next (other engineers' tests run on the "
-        "same two cores), which is why the interval is wide and why the walks alternate.\n"
+        "same two cores), which is why the interval is wide and why the walks alternate."
+        + (
+            f" Against the loop with boto3's defaults baton reached "
+            f"{_pct(over['defaults_ratio_median'])} (median of the same rounds)."
+            if "defaults_ratio_median" in over
+            else ""
+        )
+        + "\n"
     )
     w(
         "A calculated figure, for the cause rather than the verdict: the CPU the walker spends "
         f"in its own process, which the machine's load does not inflate. baton spends "
         f"{abs(over['extra_cpu_us']):.1f} µs "
-        f"{'more' if over['extra_cpu_us'] >= 0 else 'less'} per object than the plain loop, against "
-        f"{over['plain_wall_us']:.0f} µs of wall time per object for the whole walk; if CPU were "
-        f"all that differed, baton would run at {_pct(over['cpu_ratio'])} of the plain loop "
+        f"{'more' if over['extra_cpu_us'] >= 0 else 'less'} per object than the best plain loop, "
+        f"against {_anchor_wall_us(over):.0f} µs of wall time per object for the whole walk; if "
+        f"CPU were all that differed, baton would run at {_pct(over['cpu_ratio'])} of that loop "
         "(calculated, not measured).\n"
     )
     w(
@@ -602,20 +633,21 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         "loop most of the client's CPU is `dateutil` parsing every `LastModified`; baton's S3 "
         "client is made as a Lambda worker makes it (`baton.handler.runtime.worker_session`: "
         "ISO 8601 timestamps read by `datetime.fromisoformat`, anything else by botocore's "
-        "parser; a connection pool that holds every worker), which is part of the product, so "
-        "the figure compares it with what a user writes with boto3's defaults. baton's own per-"
+        "parser; a connection pool that holds every worker); the best plain loop is given the "
+        "same parser and its own prefetch, so the verdict measures the relay, not the client. "
+        "baton's own per-"
         "object work is the task step, the budget check, an `ObjectRef` and an `ActionContext` per "
         "object, and the counters.\n"
     )
     if cost:
-        floor = over["plain_cpu_us"]
+        floor = over.get("best_cpu_us", over["plain_cpu_us"])
         w(
             f"**baton's own cost, measured alone.** The same walk over {cost['objects']} "
             "objects (the difference of the two, so per-job costs cancel) whose pages are already parsed in memory (no server, no XML; the claim and "
             f"the finish still go to the server) costs baton **{cost['relay_us']:.1f} µs of CPU "
             f"per object**, the plain loop {cost['plain_us']:.2f} µs. Against moto's listing "
-            f"(about {over['plain_wall_us']:.0f} µs per object) that is "
-            f"{_pct(cost['relay_us'] / over['plain_wall_us'])} of the walk: "
+            f"(about {_anchor_wall_us(over):.0f} µs per object) that is "
+            f"{_pct(cost['relay_us'] / _anchor_wall_us(over))} of the walk: "
             + (
                 "small against the walk. "
                 if ok_ratio
@@ -624,8 +656,8 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
             )
             + "The faster the listing, the larger its share: if the walk "
             f"cost only the client's own parsing of the pages ({floor:.0f} µs of CPU per object "
-            "here in the plain loop, mostly `dateutil` on `LastModified`), baton would reach "
-            f"{_pct(floor / (floor + cost['relay_us']))} of the plain loop. The first runs of "
+            "here in the best plain loop), baton would reach "
+            f"{_pct(floor / (floor + cost['relay_us']))} of that loop. The first runs of "
             "this page measured 5.6 µs and a cProfile of the relay on in-memory pages showed "
             "where it went; the relay was changed accordingly: the clock is read once per step "
             "(it was six times), the budget keeps its slowest recent step as a running value "
@@ -1176,21 +1208,27 @@ def _section_latency(page: Page, results: dict[str, Any], meta: dict[str, Any]) 
         pairs = ", ".join(_pct(p["ratio"], 0) for p in cnt["pairs"])
         interval = (
             f", 95% interval **{_pct(cnt['ratio_low'])} to {_pct(cnt['ratio_high'])}**; verdict "
-            f"against 100%: {interval_verdict(cnt, 1.0)}"
+            f"against the 97% goal: {interval_verdict(cnt, GOAL_RATIO)}"
             if "ratio_low" in cnt
             else ""
         )
+        best = (
+            f", best plain loop {_f(cnt['best_rate'])}/s, boto3-defaults loop "
+            f"{_f(cnt['plain_rate'])}/s (baton at {_pct(cnt['defaults_ratio_median'])} of it)"
+            if "best_rate" in cnt
+            else f", plain {_f(cnt['plain_rate'])}/s"
+        )
         w(
-            f"**`count` with listing latency.** {cnt['objects']:,} objects, baton and the plain "
-            f"loop alternating ({len(cnt['pairs'])} pairs): baton at "
-            f"**{_pct(cnt['ratio_median'])}** of the plain loop's objects/s (median of the pairs' "
-            f"ratios{interval}; pairs {pairs}; baton {_f(cnt['relay_rate'])}/s, plain "
-            f"{_f(cnt['plain_rate'])}/s), with {cnt.get('relay_lists', '?')} and "
-            f"{cnt.get('plain_lists', '?')} `ListObjectsV2` requests per walk (counted at the "
-            "server). A listing prefetch (the next page requested while this one is processed) "
-            "hides the page's latency and moto's rendering of it behind the work on the page, "
-            "and baton's client reads each page's timestamps faster (see the overhead section); "
-            "the plain loop waits for each page in turn and parses it with boto3's defaults.\n"
+            f"**`count` with listing latency.** {cnt['objects']:,} objects, baton, the best plain "
+            f"loop and the boto3-defaults loop in rotating rounds ({len(cnt['pairs'])} rounds): "
+            f"baton at **{_pct(cnt['ratio_median'])}** of the best plain loop's objects/s (median "
+            f"of the rounds' ratios{interval}; rounds {pairs}; baton {_f(cnt['relay_rate'])}/s"
+            f"{best}), with {cnt.get('relay_lists', '?')} and {cnt.get('plain_lists', '?')} "
+            "`ListObjectsV2` requests per walk (counted at the server). The best plain loop has "
+            "what baton has: the next page requested while this one is processed (hiding the "
+            "page's latency and moto's rendering of it behind the work on the page) and the fast "
+            "timestamp parsing; the boto3-defaults loop waits for each page in turn and parses it "
+            "with dateutil.\n"
         )
 
 
@@ -1328,12 +1366,12 @@ def render(
 def _overhead_cause(over: dict[str, Any], cost: dict[str, Any]) -> str:
     """What the measured numbers say about a verdict that is not 'met'."""
     extra = over["extra_cpu_us"]
-    budget = over["plain_wall_us"] * (1 / GOAL_RATIO - 1)
+    budget = _anchor_wall_us(over) * (1 / GOAL_RATIO - 1)
     alone = f" ({cost['relay_us']:.1f} µs measured alone)" if cost else ""
     within = extra <= budget
     return (
         f"baton's own CPU is {extra:.1f} µs per object{alone}; the goal allows "
-        f"{budget:.1f} µs per object against {over['plain_wall_us']:.0f} µs for the whole walk "
+        f"{budget:.1f} µs per object against {_anchor_wall_us(over):.0f} µs for the whole walk "
         "on this server (calculated). "
         + (
             "That is within the allowance, so baton's own CPU cannot take the ratio below the "

@@ -33,7 +33,9 @@ class RelaySettings:
 
     @property
     def fanout_cap(self) -> int | None:
-        """The most shards a fan-out runs at once: one slot stays free for its parent."""
+        """The most shards a fan-out runs at once: one slot stays free for parents. A parked
+        parent holds none while it waits; it needs one only for the short hop a shard's end
+        wakes it to, and with every slot held by shards that hop would queue behind them."""
         if self.reserved_concurrency is None:
             return None
         return max(1, self.reserved_concurrency - 1)

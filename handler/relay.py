@@ -47,6 +47,8 @@ from baton.store.records import (
 
 # How a hop that handed the job on is named in the job's timeline (`recent_hops[].ended_by`).
 HAND_OFF = "budget"
+# ... and a hop that parked the job to wait (a fan-out parent whose shards all run).
+PARKED = "waiting"
 
 # How often the failure release is tried (each try is itself retried by botocore).
 RELEASE_TRIES = 3
@@ -352,6 +354,8 @@ class Relay:
                 rt.faults.hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
+                if ctx.wait_requested is not None:
+                    return self._park(hop, budget, ctx.wait_requested)
                 asked = ctx.commit_requested
                 ctx.commit_requested = False
                 if asked or last_commit - now >= checkpoint_ms:
@@ -418,6 +422,7 @@ class Relay:
         ending = self._ending(hop, JobStatus.SUCCEEDED)
         rt.store.finish(hop.claim, hop.progress(), hop.end("finished"), ending)
         rt.faults.hit(faults.AFTER_FINISH)
+        self._wake_parent(hop.job)
         count("JobsSucceeded")
         count("ItemsProcessed", hop.items())
         logger.info("job finished", extra={"counters": hop.counters})
@@ -435,6 +440,7 @@ class Relay:
         if status is JobStatus.CANCELLED:
             ending = self._ending(hop, status)
         self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), ending=ending)
+        self._wake_parent(hop.job)
         count("ItemsProcessed", hop.items())
         logger.info("stopped on operator request", extra={"status": status.value})
         return self.outcome(status.value.lower(), why)
@@ -457,6 +463,7 @@ class Relay:
             error = max_hops_reached(job.max_hops)
             ending = self._ending(hop, JobStatus.FAILED, error)
             rt.store.fail(hop.claim, error, hop.end("max_hops"), hop.progress(), ending)
+            self._wake_parent(job)
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
@@ -474,6 +481,56 @@ class Relay:
         result = self._invoke_next(queued, hop.items())
         budget.observe_invoke(before - self.remaining())
         return result
+
+    def _park(self, hop: Hop, budget: TimeBudget, waiting_for: str) -> dict[str, Any]:
+        """End the hop with the job parked (committed, unheld, QUEUED at the next epoch, no event
+        sent): the wait holds no Lambda slot. Whoever ends the wait sends the event; the task's
+        `woken`, read after the park write, catches an end that raced it."""
+        rt = self.rt
+        count("ItemsProcessed", hop.items())
+        queued = rt.store.park(
+            hop.claim, hop.progress(), hop.end(PARKED), budget.learned(), waiting_for
+        )
+        rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
+        requested = queued.requested_stop
+        if requested is not None:
+            self._pass_on(hop, requested)
+            settled = rt.store.settle_requests(queued)
+            if settled is not None:
+                return self.outcome(settled.status.value.lower(), "operator request at park")
+        assert hop.task is not None
+        try:
+            woken = hop.task.woken(hop.state)
+        except Exception:
+            # The lease is gone: nothing may be retried under it. A spurious wake costs one hop.
+            logger.exception("could not tell whether the wait had ended; waking the job")
+            woken = True
+        if woken:
+            return self._invoke_next(queued, hop.items())
+        count("Parked")
+        logger.info("parked", extra={"waiting_for": waiting_for, "next_epoch": queued.epoch})
+        return self.outcome("parked", waiting_for, epoch=queued.epoch)
+
+    def _wake_parent(self, job: Job) -> None:
+        """A shard that ended sends its parked parent's event, at the parent's epoch (a duplicate
+        is discarded by the claim). A parent not parked needs none: it is running and reads its
+        shards before it parks, or its event is on its way. Best effort: the watchdog re-sends
+        a parked parent's event when no shard did."""
+        if not job.parent_id:
+            return
+        try:
+            parent = self.rt.store.get(job.parent_id)
+            if parent.status is not JobStatus.QUEUED or parent.waiting_for is None:
+                return
+            sent = SelfInvoker(self.rt.lambda_client, self.rt.sleep).send(
+                self_function(self.context),
+                RelayEvent(job_id=parent.job_id, epoch=parent.epoch).payload(),
+                self.remaining,
+            )
+        except Exception:
+            logger.exception("could not wake the parent; the watchdog will")
+            return
+        count("ParentWoken" if sent else "ParentWakeFailed")
 
     def _invoke_next(self, queued: Job, items: int) -> dict[str, Any]:
         """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""
@@ -505,6 +562,7 @@ class Relay:
         except Exception:
             logger.exception("the job could not be marked FAILED; releasing the attempt")
             return self._attempt_failed(hop, cause)
+        self._wake_parent(hop.job)
         count("JobsFailed")
         logger.error("job failed", extra={"error": error})
         return self.outcome("failed", error)
@@ -544,5 +602,6 @@ class Relay:
         count("TaskErrors")
         if result.will_retry:
             raise exc
+        self._wake_parent(hop.job)
         count("JobsFailed")
         return self.outcome("failed", result.job.last_error or error)

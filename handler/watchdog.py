@@ -39,8 +39,6 @@ from baton.store.records import Job, JobStatus
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-SWEEP_BATCH = 100
-
 
 @dataclass(frozen=True)
 class WatchdogSettings:
@@ -107,15 +105,7 @@ class Watchdog:
 
     def _every(self, status: JobStatus, updated_before: str | None = None) -> list[Job]:
         """Every job in `status` (optionally idle since `updated_before`), all pages read."""
-        jobs: list[Job] = []
-        start_key: dict[str, Any] | None = None
-        while True:
-            page, start_key = self.store.list_jobs(
-                status, limit=SWEEP_BATCH, start_key=start_key, updated_before=updated_before
-            )
-            jobs.extend(page)
-            if not start_key:
-                return jobs
+        return self.store.every_job(status, updated_before=updated_before)
 
     def sweep(self) -> list[SweepAction]:
         """One pass over QUEUED and RUNNING jobs idle for longer than the stall threshold.

@@ -6,12 +6,30 @@ MAX_JOB_ID_LENGTH = 128
 JOB_ID_PATTERN = re.compile(rf"^[A-Za-z0-9._-]{{1,{MAX_JOB_ID_LENGTH}}}$")
 
 DEFAULT_TABLE = "baton-jobs"
-BY_STATUS_INDEX = "by-status"
+# Jobs by status, newest first. DynamoDB takes about 1,000 write units per second per partition
+# key value of a table or index (Developer Guide, "Best practices for designing and using
+# partition keys effectively"), and every write of a running job rewrites its index entry: with
+# `status` as the key, 10,000 running jobs would all write one index partition. The key is the
+# status spread over STATUS_SHARDS values (`RUNNING#07`, from a hash of the job id), so each holds
+# 1/STATUS_SHARDS of the writes; readers query every shard and merge. The index took its new
+# name with its new key (an index's key cannot change; docs/deploy.md has the upgrade).
+BY_STATUS_INDEX = "by-status-shard"
+LEGACY_BY_STATUS_INDEX = "by-status"
+STATUS_SHARDS = 16
 
 # DynamoDB refuses items above 400 KB (moto above 405,000 bytes). The compressed state gets a
 # budget well below that so the rest of the item (params, counters, recent hops, last error)
 # always fits, and so a checkpoint costs a bounded number of write units.
 STATE_INLINE_LIMIT_BYTES = 64 * 1024
+# DynamoDB's item size limit (Amazon DynamoDB Developer Guide, "Quotas": "The maximum item size
+# in DynamoDB is 400 KB, which includes both attribute name binary length (UTF-8 length) and
+# attribute value lengths"). A write past it is refused with a ValidationException.
+ITEM_LIMIT_BYTES = 400 * 1024
+# The counters map is committed with every checkpoint and copied into the by-status index, so it
+# is bounded: a task that counts per tenant, per customer or per key would otherwise grow the
+# item past ITEM_LIMIT_BYTES (about 20,000 names) and fail every later write of the job.
+MAX_COUNTER_NAMES = 1_000
+COUNTERS_LIMIT_BYTES = 32 * 1024
 # Past this much JSON a state is a task bug (state growing without bound), not data to store:
 # every commit would encode and upload it whole.
 STATE_MAX_BYTES = 64 * 1024 * 1024

@@ -104,6 +104,17 @@ class CorruptItem(PermanentError):
     """The job item has attributes of the wrong type or value: no retry can fix it."""
 
 
+class CountersTooLarge(PermanentError):
+    """The task counts more distinct names (or bytes of them) than a job item keeps: a task
+    design limit no retry can fix (the last committed counters are kept)."""
+
+
+class ItemTooLarge(CorruptItem):
+    """DynamoDB refused a write because the item would pass its 400 KB limit: the same write
+    fails the same way on every retry, so it is handled like a malformed item, with its own
+    reason."""
+
+
 class ParentStopped(BatonError):
     """A fan-out parent may launch no more shards: the operator's cancel or pause was accepted on
     it, or it no longer holds its lease. The shard was not created by this call; `existing` is

@@ -51,6 +51,20 @@ def assess(job: Job, now_ms: int, stall_after_s: int = DEFAULT_STALL_AFTER_S) ->
             f"its invocation died: the lease expired {duration(expired)} ago; Lambda may retry it, "
             f"the watchdog re-arms it, or run `baton resume`",
         )
+    if job.waiting_for is not None:
+        # Parked (JobStore.park): no event is in flight until what it waits for wakes it. Past
+        # the stall threshold the watchdog sends one as a backstop (a lost wake-up).
+        if idle_ms < stall_after_s * 1000:
+            return Verdict(
+                Health.WAITING,
+                f"parked {duration(idle_ms)} ago, waiting for its {job.waiting_for}, holding no "
+                f"Lambda slot; each that ends wakes it",
+            )
+        return Verdict(
+            Health.STALLED,
+            f"parked {duration(idle_ms)} ago waiting for its {job.waiting_for} and not woken; "
+            f"the watchdog wakes it to look, or run `baton resume`",
+        )
     if idle_ms < stall_after_s * 1000:
         return Verdict(Health.WAITING, f"epoch {job.epoch} queued {duration(idle_ms)} ago")
     return Verdict(

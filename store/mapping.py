@@ -66,6 +66,7 @@ DECODE: dict[str, Callable[[Any], Any]] = {
     "summary": plain,
     "report_ref": lambda v: {k: str(x) for k, x in plain(v).items()} or None,
     "restarts": lambda v: int(v or 0),
+    "waits": lambda v: int(v or 0),
     "lease_expires_ms": _int_or_none,
     "cancel_requested": bool,
     "pause_requested": bool,

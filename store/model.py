@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import Any
 
@@ -17,11 +18,12 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from baton.store.constants import BY_STATUS_INDEX
+from baton.store.constants import BY_STATUS_INDEX, STATUS_SHARDS
 
 # The by-status index projects the readable attributes, never the state blob, so a checkpoint
 # does not pay for copying the state into the index.
 STATUS_INDEX_ATTRIBUTES = [
+    "status",
     "epoch",
     "task",
     "counters",
@@ -37,6 +39,8 @@ STATUS_INDEX_ATTRIBUTES = [
     "parent_id",
     "cancel_requested",
     "pause_requested",
+    "waits",
+    "waiting_for",
 ]
 
 
@@ -50,12 +54,24 @@ class HopAttribute(MapAttribute[str, Any]):
     ended_by = UnicodeAttribute()
 
 
+def status_shard(job_id: str, status: str) -> str:
+    """The by-status index key of a job in `status`: the status and the job's shard, fixed by
+    its id (`RUNNING#07`), so the index's writes spread over STATUS_SHARDS partitions."""
+    digest = hashlib.sha256(job_id.encode()).digest()
+    return f"{status}#{int.from_bytes(digest[:4], 'big') % STATUS_SHARDS:02d}"
+
+
+def status_shards(status: str) -> list[str]:
+    """Every index key of `status`: what a reader of one status queries."""
+    return [f"{status}#{n:02d}" for n in range(STATUS_SHARDS)]
+
+
 class ByStatusIndex(GlobalSecondaryIndex["JobModel"]):
     class Meta:
         index_name = BY_STATUS_INDEX
         projection = IncludeProjection(STATUS_INDEX_ATTRIBUTES)
 
-    status = UnicodeAttribute(hash_key=True)
+    status_shard = UnicodeAttribute(hash_key=True)
     updated_at = UnicodeAttribute(range_key=True)
 
 
@@ -68,6 +84,9 @@ class JobModel(Model):
 
     job_id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute()
+    # `status` and the job's index shard (`status_shard`): set with `status` by every write that
+    # sets it; the by-status index's key.
+    status_shard = UnicodeAttribute(null=True)
     epoch = NumberAttribute()
     task = UnicodeAttribute()
     params = MapAttribute[str, Any](default=dict)
@@ -79,6 +98,11 @@ class JobModel(Model):
     summary = MapAttribute[str, Any](null=True)
     report_ref = MapAttribute[str, Any](null=True)
     hops = NumberAttribute(default=0)
+    # Hops that found nothing to do but wait (a fan-out parent whose shards are all running)
+    # and parked the job unheld; they are not counted in `hops` (see JobStore.park).
+    waits = NumberAttribute(null=True)
+    # Set while a parked job waits to be woken ("shards"); removed by the next claim.
+    waiting_for = UnicodeAttribute(null=True)
     max_hops = NumberAttribute()
     attempts = NumberAttribute(default=0)
     # Watchdog restarts (re-sends and re-arms) since the last progress. The item attribute keeps

@@ -108,6 +108,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from baton.store import status_index
 from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
 from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
@@ -122,6 +123,7 @@ from baton.store.constants import (
     RECENT_HOPS_KEPT,
     SUMMARY_LIMIT_BYTES,
 )
+from baton.store.counter_limits import check_counters
 from baton.store.errors import (
     ChangedMeanwhile,
     CorruptItem,
@@ -136,7 +138,13 @@ from baton.store.errors import (
     WriteUnknown,
 )
 from baton.store.mapping import job_from_item
-from baton.store.model import HopAttribute, JobModel, bind_job_model
+from baton.store.model import (
+    HopAttribute,
+    JobModel,
+    bind_job_model,
+    status_shard,
+    status_shards,
+)
 from baton.store.records import (
     Claim,
     ClaimRejected,
@@ -233,6 +241,11 @@ class JobStore:
         self.model.update_ttl(ignore_update_ttl_errors=True)
         return True
 
+    def backfill_status_index(self) -> int:
+        """Give items written before the sharded by-status index their index key (an upgrade
+        step, see store/status_index.py); how many items were given one."""
+        return status_index.backfill(self.model)
+
     # ----------------------------------------------------------------- reads
 
     def get(self, job_id: str) -> Job:
@@ -285,6 +298,7 @@ class JobStore:
         item = m(
             spec.job_id,
             status=JobStatus.QUEUED.value,
+            status_shard=status_shard(spec.job_id, JobStatus.QUEUED.value),
             epoch=1,
             task=spec.task,
             params=json.loads(params_json),
@@ -354,12 +368,13 @@ class JobStore:
             expires = deadline_ms + self.skew_ms
             stamp = iso_from_ms(now)
             actions: list[Action] = [
-                m.status.set(JobStatus.RUNNING.value),
+                *self._status(job_id, JobStatus.RUNNING),
                 m.lease_owner.set(owner),
                 m.lease_expires_ms.set(expires),
                 m.hops.add(1),
                 m.updated_at.set(stamp),
                 m.heartbeat_at.set(stamp),
+                m.waiting_for.remove(),
             ]
             outcome = self.writer.update(job_id, actions, condition, token)
             if not isinstance(outcome, Refused):
@@ -403,9 +418,38 @@ class JobStore:
             *state_actions,
             *self._release_actions(claim, hop),
             m.epoch.set(claim.lease.epoch + 1),
-            m.status.set(JobStatus.QUEUED.value),
+            *self._status(claim.lease.job_id, JobStatus.QUEUED),
             m.attempts.set(0),
             m.timing.set(timing),
+        ]
+        return self._commit("hand_off", claim, actions, ref)
+
+    def park(
+        self,
+        claim: Claim,
+        progress: Progress,
+        hop: HopEnd,
+        timing: dict[str, int],
+        waiting_for: str,
+    ) -> Job:
+        """A hand-off with no event: commit, bump the epoch and release the lease, and leave the
+        job QUEUED marked `waiting_for`, holding no Lambda slot while it waits. Whoever it waits
+        for sends the new epoch's event (a fan-out's shard as it ends; the watchdog re-sends it
+        as a backstop). The hop is moved from `hops` to `waits`: waiting is not work, and a
+        parent woken once per shard must not run out of `max_hops` over 10,000 shards."""
+        m = self.model
+        # Recorded (audit, fault points) as the hand-off it is; only its event is not sent here.
+        state_actions, ref = self._progress_actions(claim, progress, "hand_off")
+        actions = [
+            *state_actions,
+            *self._release_actions(claim, hop),
+            m.epoch.set(claim.lease.epoch + 1),
+            *self._status(claim.lease.job_id, JobStatus.QUEUED),
+            m.attempts.set(0),
+            m.timing.set(timing),
+            m.hops.add(-1),
+            m.waits.add(1),
+            m.waiting_for.set(waiting_for),
         ]
         return self._commit("hand_off", claim, actions, ref)
 
@@ -418,7 +462,7 @@ class JobStore:
             *state_actions,
             *self._release_actions(claim, hop),
             *self._terminal_actions(ending),
-            m.status.set(JobStatus.SUCCEEDED.value),
+            *self._status(claim.lease.job_id, JobStatus.SUCCEEDED),
             m.attempts.set(0),
             m.last_error.remove(),  # an error a retry or a resume got past is no longer news
         ]
@@ -442,7 +486,7 @@ class JobStore:
             *state_actions,
             *self._release_actions(claim, hop),
             *self._terminal_actions(ending, failed=True),
-            m.status.set(JobStatus.FAILED.value),
+            *self._status(claim.lease.job_id, JobStatus.FAILED),
             m.last_error.set(_cut(error)),
         ]
         return self._commit("fail", claim, actions, ref)
@@ -462,7 +506,7 @@ class JobStore:
         m = self.model
         actions = [
             *self._release_actions(claim, hop),
-            m.status.set(JobStatus.QUEUED.value),
+            *self._status(claim.lease.job_id, JobStatus.QUEUED),
             m.attempts.set(attempts),
             m.last_error.set(_cut(f"attempt {attempts} of {claim.job.max_attempts}: {error}")),
         ]
@@ -491,7 +535,7 @@ class JobStore:
         op = status.value.lower()
         actions = [
             *self._release_actions(claim, hop),
-            m.status.set(status.value),
+            *self._status(claim.lease.job_id, status),
             m.pause_requested.remove(),
             # A cancel that landed after the holder read the pause stays on the PAUSED item:
             # it outranks the pause, and the next touch (cancel, resume, claim) honours it.
@@ -517,9 +561,13 @@ class JobStore:
         return self._request(job_id, JobStatus.PAUSED, cascaded)
 
     def settle_requests(self, job: Job) -> Job | None:
-        """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims."""
+        """After a hand-off that saw a request: apply it to the QUEUED job before anyone claims.
+
+        A job that has ended meanwhile keeps its end: a holder may finish without seeing a
+        cancel flagged during its last step, and the flag must not turn SUCCEEDED into CANCELLED.
+        """
         target = job.requested_stop
-        if target is None:
+        if target is None or job.status.terminal:
             return None
         try:
             return self._direct_transition(job, target)
@@ -610,25 +658,72 @@ class JobStore:
     ) -> tuple[list[Job], dict[str, Any] | None]:
         """Jobs in one status through the by-status index, newest first, a page at a time.
 
-        The index holds the readable attributes only (no state, no parameters).
+        The status is spread over STATUS_SHARDS index keys: every shard is queried for up to
+        `limit` jobs below the page's start, and the newest `limit` of them form the page. The
+        next page's key is the last job's (updated_at, job_id), so jobs updated in the same
+        millisecond are neither repeated nor skipped. The index holds the readable attributes
+        only (no state, no parameters).
         """
-        m = self.model
-        condition = m.updated_at < updated_before if updated_before else None
-        results = m.by_status.query(
-            status.value,
-            range_key_condition=condition,
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=start_key,
-            page_size=limit,
-        )
+        after = _ListCursor.read(start_key)
+        found: list[tuple[str, str, JobModel]] = []
+        for shard in status_shards(status.value):
+            found.extend(self._newest_in_shard(shard, limit, after, updated_before))
+        found.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        page, more = found[:limit], len(found) > limit
         jobs = []
-        for item in results:
+        for _, _, item in page:
             try:
                 jobs.append(self._to_job(item))
             except CorruptItem:
                 continue  # `baton status` on it explains; one bad item must not hide the rest
-        return jobs, results.last_evaluated_key
+        last = page[-1] if more and page else None
+        return jobs, ({"updated_at": last[0], "job_id": last[1]} if last else None)
+
+    def every_job(self, status: JobStatus, *, updated_before: str | None = None) -> list[Job]:
+        """Every job in `status` (optionally idle since `updated_before`), every shard of the
+        index read once to its end: what a sweep over all of them needs, without the re-reads a
+        merged, paged listing costs (each of its pages queries every shard again)."""
+        m = self.model
+        condition = m.updated_at < updated_before if updated_before else None
+        jobs: list[Job] = []
+        for shard in status_shards(status.value):
+            for item in m.by_status.query(
+                shard, range_key_condition=condition, page_size=SWEEP_PAGE
+            ):
+                try:
+                    jobs.append(self._to_job(item))
+                except CorruptItem:
+                    continue  # `baton status` on it explains; one bad item must not hide the rest
+        return jobs
+
+    def _newest_in_shard(
+        self,
+        shard: str,
+        limit: int,
+        after: _ListCursor | None,
+        updated_before: str | None,
+    ) -> list[tuple[str, str, JobModel]]:
+        """Up to `limit` entries of one index shard older than `after` (and `updated_before`),
+        newest first, plus any that share the last one's updated_at (ties are ordered by job id
+        only after the merge, so none may be left behind)."""
+        m = self.model
+        condition = None
+        if after is not None and (updated_before is None or after.updated_at < updated_before):
+            condition = m.updated_at <= after.updated_at
+        elif updated_before is not None:
+            condition = m.updated_at < updated_before
+        results = m.by_status.query(
+            shard, range_key_condition=condition, scan_index_forward=False, page_size=limit
+        )
+        out: list[tuple[str, str, JobModel]] = []
+        for item in results:
+            entry = (str(item.updated_at), str(item.job_id), item)
+            if after is not None and (entry[0], entry[1]) >= (after.updated_at, after.job_id):
+                continue
+            if len(out) >= limit and entry[0] != out[-1][0]:
+                break
+            out.append(entry)
+        return out
 
     # ----------------------------------------------------------------- watchdog
 
@@ -661,19 +756,19 @@ class JobStore:
     def fail_stalled(self, job: Job, reason: str) -> Job:
         """End a job the watchdog could not revive; resumable by an operator later."""
         now = self._now()
-        actions = self._failed_unheld_actions(f"stalled: {reason}", now)
+        actions = self._failed_unheld_actions(job.job_id, f"stalled: {reason}", now)
         item = self._conditional(job.job_id, actions, self._unheld(job, now))
         self._audit("fail", job.job_id, job.epoch, None, now)
         return self._to_job(item)
 
     def _failed_unheld_actions(
-        self, error: str, now: int, *, terminal: bool = True
+        self, job_id: str, error: str, now: int, *, terminal: bool = True
     ) -> list[Action]:
         """FAILED with `error` and no lease: how the watchdog and the claim path end a job that
         no holder can end itself."""
         m = self.model
         actions: list[Action] = [
-            m.status.set(JobStatus.FAILED.value),
+            *self._status(job_id, JobStatus.FAILED),
             m.last_error.set(_cut(error)),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
@@ -681,11 +776,17 @@ class JobStore:
         ]
         return actions + (self._terminal_actions(failed=True) if terminal else [])
 
+    def _status(self, job_id: str, status: JobStatus) -> list[Action]:
+        """Set the job's status and, with it, its by-status index key (every write that sets a
+        status goes through here, so the two never disagree)."""
+        m = self.model
+        return [m.status.set(status.value), m.status_shard.set(status_shard(job_id, status.value))]
+
     def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
         """A new epoch, QUEUED and unheld; `restarts` counts watchdog restarts (None clears it)."""
         m = self.model
         return [
-            m.status.set(JobStatus.QUEUED.value),
+            *self._status(job.job_id, JobStatus.QUEUED),
             m.epoch.set(job.epoch + 1),
             m.attempts.set(0),
             m.restarts.remove() if restarts is None else m.restarts.set(restarts),
@@ -799,6 +900,7 @@ class JobStore:
     ) -> tuple[list[Action], StateRef | None]:
         """The state (inline, or written to S3 now) and the counters, for one commit."""
         m = self.model
+        check_counters(claim.lease.job_id, progress.counters)
         encoded = self.codec.encode(claim.lease.job_id, claim.lease.epoch, progress.state)
         if encoded.ref is not None and self.fault_hook is not None:
             self.fault_hook(f"state_written:{op}")
@@ -928,7 +1030,7 @@ class JobStore:
         m = self.model
         now = self._now()
         actions: list[Action] = [
-            m.status.set(target.value),
+            *self._status(job.job_id, target),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
             m.cancel_requested.remove(),
@@ -1003,7 +1105,9 @@ class JobStore:
         """
         m = self.model
         now = self._now()
-        actions = self._failed_unheld_actions(f"corrupt item: {reason}", now, terminal=False)
+        actions = self._failed_unheld_actions(
+            job_id, f"corrupt item: {reason}", now, terminal=False
+        )
         try:
             self._conditional(job_id, actions, m.job_id.exists())
         except (ChangedMeanwhile, WriteUnknown):
@@ -1022,7 +1126,7 @@ class JobStore:
             # The last hop failed and was released for a retry that has no hop left: its error
             # is why the job stopped, and what to fix before resuming with more hops.
             error = f"{error}; the last hop had failed: {job.last_error}"
-        actions = self._failed_unheld_actions(error, now)
+        actions = self._failed_unheld_actions(job.job_id, error, now)
         condition = self._unheld(job, now) & (m.hops >= m.max_hops)
         try:
             item = self._conditional(job.job_id, actions, condition)
@@ -1039,6 +1143,27 @@ class JobStore:
                 f"job item {getattr(item, 'job_id', '?')!r} is malformed "
                 f"({type(exc).__name__}: {exc}); fix or delete it in the table"
             ) from exc
+
+
+@dataclass(frozen=True)
+class _ListCursor:
+    """Where a page of `list_jobs` starts: after this job, in (updated_at, job_id) order."""
+
+    updated_at: str
+    job_id: str
+
+    @classmethod
+    def read(cls, key: dict[str, Any] | None) -> _ListCursor | None:
+        if not key:
+            return None
+        updated_at, job_id = key.get("updated_at"), key.get("job_id")
+        if not isinstance(updated_at, str) or not isinstance(job_id, str):
+            raise InvalidJob("the page token is not one `list_jobs` returned")
+        return cls(updated_at, job_id)
+
+
+# Index entries read per Query page by `every_job`.
+SWEEP_PAGE = 500
 
 
 class _NoState:

@@ -103,6 +103,8 @@ class Job:
     summary: dict[str, Any] = field(default_factory=dict)
     report_ref: dict[str, str] | None = None
     restarts: int = 0  # watchdog restarts (re-sends and re-arms) since the last progress
+    waits: int = 0  # hops that parked the job to wait (not counted in `hops`)
+    waiting_for: str | None = None  # what a parked job waits for ("shards"), until its claim
 
     @property
     def has_state(self) -> bool:

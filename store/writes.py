@@ -38,7 +38,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from baton.store.errors import CorruptItem, WriteUnknown
+from baton.store.constants import ITEM_LIMIT_BYTES
+from baton.store.errors import CorruptItem, ItemTooLarge, WriteUnknown
 from baton.store.model import JobModel
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -54,11 +55,33 @@ CONFLICT = "TransactionConflict"
 GUARDED_ATTEMPTS = 3
 # Errors that say the request was rejected before it could change anything.
 REJECTED = frozenset({"ValidationException", "SerializationException"})
+# What a ValidationException says when the write would take the item past 400 KB: "Item size has
+# exceeded the maximum allowed size" (PutItem) and "Item size to update has exceeded the maximum
+# allowed size" (UpdateItem), as DynamoDB words them.
+ITEM_SIZE_MESSAGE = "exceeded the maximum allowed size"
 
 
 def new_token() -> str:
     """A token unique to one write call (botocore's retries resend the same request)."""
     return secrets.token_hex(8)
+
+
+def rejected(job_id: str, exc: PynamoDBException) -> CorruptItem:
+    """The error for a write DynamoDB rejected before changing anything: the item would grow
+    past DynamoDB's item limit, or an attribute has a type or value it refuses."""
+    if ITEM_SIZE_MESSAGE in str(exc.cause or exc):
+        return ItemTooLarge(
+            f"job item {job_id!r} cannot be written: it would pass DynamoDB's "
+            f"{ITEM_LIMIT_BYTES // 1024} KB item limit ({exc.cause or exc}). Something the job "
+            f"keeps on its item grew too large (counters, parameters, summary); the last commit "
+            f"is kept",
+            job_id=job_id,
+        )
+    return CorruptItem(
+        f"job item {job_id!r} cannot be written: {exc.cause or exc}; an attribute has "
+        f"the wrong type",
+        job_id=job_id,
+    )
 
 
 def error_code(exc: PynamoDBException) -> str:
@@ -188,9 +211,7 @@ class Writer:
         condition, or None: cancelled by a conflicting write only, nothing written."""
         code = error_code(exc)
         if code in REJECTED:
-            raise CorruptItem(
-                f"job item {job_id!r} cannot be written: {exc.cause or exc}", job_id=job_id
-            ) from exc
+            raise rejected(job_id, exc) from exc
         current = self._read_back(job_id, exc, "create of unknown outcome")
         if current is not None and current.last_write in tokens:
             return Applied(current, retried=True)
@@ -216,11 +237,7 @@ class Writer:
     def _settle(self, job_id: str, exc: UpdateError | PutError, token: str | None) -> Outcome:
         code = error_code(exc)
         if code in REJECTED:
-            raise CorruptItem(
-                f"job item {job_id!r} cannot be written: {exc.cause or exc}; an attribute has "
-                f"the wrong type",
-                job_id=job_id,
-            ) from exc
+            raise rejected(job_id, exc) from exc
         if code == TRANSACTION_CONFLICT and token is None:
             # An operator's flag met a shard's create checking this item: refused, so the
             # caller reads the item again and asks again (it is idempotent under its condition).

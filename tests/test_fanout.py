@@ -381,3 +381,79 @@ def test_a_shard_create_cancelled_by_a_conflicting_write_is_sent_again(
     parent = stack.job("busy")
     assert parent.status is JobStatus.SUCCEEDED, parent.last_error
     assert parent.counters["objects"] == 80 and parent.counters["shards_succeeded"] == 2
+
+
+# ---------------------------------------------------------------------- parked parents
+
+
+def test_a_parent_waits_parked_and_each_ending_shard_wakes_it(stack: Stack) -> None:
+    start_parent(stack, "parked", split="prefixes", prefixes=["p0/", "p1/", "p2/", "p3/"])
+    stack.sim.drain()
+    parent = stack.job("parked")
+    assert parent.status is JobStatus.SUCCEEDED, parent.last_error
+    assert parent.waits >= 1 and parent.waiting_for is None
+    assert "waiting" in [h.ended_by for h in parent.recent_hops]
+    assert parent.counters["shards_succeeded"] == 4
+    check_one_holder_no_fork(stack.commits)
+
+
+def test_a_shard_that_ends_while_its_parent_parks_still_wakes_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shards end after the parent read them and before its park write lands: their
+    wake-up finds the parent still running and sends nothing; the parent's own look after
+    the park must see them ended. No watchdog runs: a lost wake-up would leave it parked."""
+    real_park = stack.store.park
+    raced: list[int] = []
+
+    def shards_end_first(*args: Any, **kwargs: Any) -> Any:
+        if not raced:
+            while stack.sim.queue:  # every shard runs to its end, inside the parent's hop
+                raced.append(1)
+                stack.sim.deliver(stack.sim.queue.popleft())
+        return real_park(*args, **kwargs)
+
+    monkeypatch.setattr(stack.store, "park", shards_end_first)
+    start_parent(stack, "raced", split="prefixes", prefixes=["p0/", "p1/"])
+    stack.sim.drain()
+    assert raced, "the shards ended between the parent's read and its park"
+    parent = stack.job("raced")
+    assert parent.status is JobStatus.SUCCEEDED, (parent.status, parent.waiting_for)
+    assert parent.counters["shards_succeeded"] == 2
+
+
+def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baton.handler.relay import Relay
+
+    monkeypatch.setattr(Relay, "_wake_parent", lambda self, job: None)
+    start_parent(stack, "lost-wake", split="prefixes", prefixes=["p0/", "p1/"])
+    stack.sim.drain()
+    parked = stack.job("lost-wake")
+    assert parked.status is JobStatus.QUEUED and parked.waiting_for == "shards"
+    drain_with_watchdog(stack, "lost-wake", rounds=3)
+    parent = stack.job("lost-wake")
+    assert parent.status is JobStatus.SUCCEEDED, parent.last_error
+    assert parent.counters["objects"] == 80
+
+
+def test_a_job_that_finished_under_a_cancel_flag_stays_succeeded_when_the_watchdog_looks(
+    stack: Stack,
+) -> None:
+    """A cancel cascaded to a running shard is a flag; the shard may finish before it sees it.
+    The watchdog, finding the flag on a job nobody holds, must not turn SUCCEEDED into
+    CANCELLED (found by the fan-out simulator: a SUCCEEDED job written again)."""
+    from baton.store.records import Claim, HopEnd, Progress
+
+    stack.start({"bucket": BUCKET, "action": "count"}, job_id="done-under-flag")
+    deadline = stack.clock.now_ms() + 60_000
+    claim = stack.store.claim("done-under-flag", 1, "holder", deadline)
+    assert isinstance(claim, Claim)
+    assert stack.store.request_cancel("done-under-flag").cancel_requested  # a flag: held
+    stack.store.finish(claim, Progress({"start_after": None}, {}), HopEnd(0, "finished"))
+    assert stack.job("done-under-flag").status is JobStatus.SUCCEEDED
+    dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
+    stack.clock.advance(WatchdogSettings().stall_after_s * 1000 + 1)
+    assert dog._look_after("done-under-flag") is None
+    assert stack.job("done-under-flag").status is JobStatus.SUCCEEDED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from botocore.exceptions import ClientError
@@ -16,12 +16,25 @@ if TYPE_CHECKING:
 
 
 @handles_errors
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    index_upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--index-upgrade",
+            help="Give jobs written before the sharded by-status index their index key "
+            "(one Scan of the table; the upgrade step in docs/deploy.md)",
+        ),
+    ] = False,
+) -> None:
     """Create the jobs table (by-status index, TTL) and the state bucket if they are missing."""
     c = ctx_of(ctx)
     created = c.store.ensure_table()
     verb = "created" if created else "exists already:"
     console.print(f"jobs table {verb} {c.store.table_name}")
+    if index_upgrade:
+        given = c.store.backfill_status_index()
+        console.print(f"{given:,} jobs written before the sharded by-status index now indexed")
     bucket = c.store_settings.state_bucket
     if not bucket:
         console.print("no BATON_STATE_BUCKET: states stay inline (64 KiB) and no reports are kept")

@@ -97,6 +97,8 @@ class StepContext:
         self.logger = logger
         self._item_ms = item_ms
         self.commit_requested = False
+        # What the task asked to wait for (see wait_for), None when it did not.
+        self.wait_requested: str | None = None
         # Milliseconds of the current step spent on batches sized to the window (see sized_wait).
         self.sized_ms = 0
 
@@ -105,6 +107,14 @@ class StepContext:
         checkpoint interval: for a decision that must be durable before it acts (a fan-out's
         plan before any shard starts). The commit also brings the operator's requests in."""
         self.commit_requested = True
+
+    def wait_for(self, what: str) -> None:
+        """Ask the relay to end the hop after this step and park the job: committed, unheld and
+        QUEUED at the next epoch with no event sent, so the wait holds no Lambda slot. Only for
+        a task whose wait ends with someone sending the job's event (a fan-out's shards do as
+        they end) and whose `woken` says whether it already ended; the watchdog re-sends a
+        parked job's event as a backstop."""
+        self.wait_requested = what
 
     def sized_wait(self, ms: float) -> None:
         """Tell the budget that `ms` of this step went to a batch the task sized to the work
@@ -160,6 +170,12 @@ class Task(ABC):
     @abstractmethod
     def step(self, state: Any, ctx: StepContext) -> bool:
         """Do one small unit of work, updating state and counters; True when the job is done."""
+
+    def woken(self, state: Any) -> bool:
+        """After the hop parked the job (see StepContext.wait_for): whether what it waits for
+        has already happened, in which case the relay sends the job's event itself. Read after
+        the park write, so an event that raced the park is never lost."""
+        return False
 
     def close(self) -> None:
         """The hop is over (handed off, finished, failed or killed): release threads at once.

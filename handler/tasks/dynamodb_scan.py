@@ -232,6 +232,11 @@ class DynamoDBScan(Task):
             return False
         return Shards(self.resources, self.params, NAME).advance(state, ctx)
 
+    def woken(self, state: Any) -> bool:
+        if not isinstance(state, dict) or "shards" not in state:
+            return False
+        return Shards(self.resources, self.params, NAME).moved(state)
+
     def stopping(self, state: Any, status: JobStatus) -> None:
         if isinstance(state, dict) and "shards" in state:
             pass_on_request(self.resources, state, status)

@@ -183,6 +183,9 @@ class FanOut(Task):
             return False
         return Shards(self.resources, self.params, self.name).advance(state, ctx)
 
+    def woken(self, state: dict[str, Any]) -> bool:
+        return Shards(self.resources, self.params, self.name).moved(state)
+
     def stopping(self, state: dict[str, Any], status: JobStatus) -> None:
         pass_on_request(self.resources, state, status)
 

@@ -24,6 +24,7 @@ from baton.handler.actions import ActionContext, ObjectRef, action_class
 from baton.handler.actions.merge import merge_state
 from baton.handler.actions.params import bucket_name, known_params, whole_number
 from baton.handler.tasks.base import Resources, StepContext, Task
+from baton.handler.tasks.key_order import MAX_KEY_BYTES, key_before
 from baton.handler.tasks.listing import KeyRange, Lister, Page
 from baton.handler.tasks.object_actions import ObjectActions, validate_object_action
 from baton.handler.tasks.work_pool import MAX_WORKERS, WorkPool
@@ -31,7 +32,6 @@ from baton.store.errors import InvalidJob
 
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001
-MAX_KEY_BYTES = 1_024
 MAX_CONCURRENCY = MAX_WORKERS
 # Objects listed and unmerged behind a slow one, per worker: how far the pool may run ahead of
 # the watermark (what a crash may have to redo).
@@ -103,6 +103,8 @@ class S3Walk(Task):
         # Objects the pool holds when full: its workers and the queue in front of them.
         self._pool_holds = self.concurrency + max(1, self.concurrency // WORKERS_PER_QUEUED)
         self.start_at: str | None = params.get("start_at")
+        # The exclusive StartAfter of an inclusive start_at: the greatest key below it.
+        self._start_after = key_before(self.start_at) if self.start_at else None
         keys = KeyRange(
             self.bucket, params.get("prefix", ""), self.start_at, params.get("end_before")
         )
@@ -187,6 +189,8 @@ class S3Walk(Task):
             return self._step_concurrently(state, ctx)
         while not self._buffer and not self._listed_all:
             self._list_page(state, ctx)
+            if self._passed_out_of_range(state, ctx):
+                return False
         if not self._buffer:
             return True
         obj = self._buffer.popleft()
@@ -254,16 +258,28 @@ class S3Walk(Task):
     def _list_after(self, state: dict[str, Any]) -> str | None:
         """Where the next listing starts: after the last listed key, else after the cursor.
 
-        S3's StartAfter is exclusive, so an inclusive `start_at` lists from its parent string
-        (a shorter string sorts first) and drops keys below it. Str order is code-point order,
-        which is the UTF-8 byte order S3 lists in.
+        S3's StartAfter is exclusive, so an inclusive `start_at` lists after the greatest key
+        below it (`key_before`): the first page starts at the shard's first key, never in a
+        neighbour's keys (`data-backup/` sorts between `data` and `data/`).
         """
         if self._last_listed is not None:
             return self._last_listed
         cursor: str | None = state.get("start_after")
-        if self.start_at and (cursor is None or cursor < self.start_at):
-            return self.start_at[:-1] or None
+        if self._start_after is not None and (cursor is None or cursor < self._start_after):
+            return self._start_after
         return cursor
+
+    def _passed_out_of_range(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        """After a page with none of the walk's keys (only keys below `start_at` can be
+        dropped before the range ends): move the cursor over them, since nothing is buffered
+        or in flight below them, and say whether the window is spent, so a listing that skips
+        never runs past the hop's budget and the next hop does not list the same keys again."""
+        if self._buffer or self._in_flight or self._listed_all or self._last_listed is None:
+            return False
+        cursor = state.get("start_after")
+        if cursor is None or cursor < self._last_listed:
+            state["start_after"] = self._last_listed
+        return ctx.work_window_ms() <= 0
 
     # ------------------------------------------------------------------ many at a time
 
@@ -331,6 +347,8 @@ class S3Walk(Task):
                 if self._listed_all:
                     return
                 self._list_page(state, ctx)
+                if self._passed_out_of_range(state, ctx):
+                    return
                 continue
             if self._in_flight and running >= fill:
                 return

@@ -28,6 +28,8 @@ SHARD_PARAMS = (
     "poll_s",
 )
 MAX_SHARDS = 10_000
+# What a parked parent waits for (the job item's `waiting_for`).
+WAITING_FOR = "shards"
 PENDING = "PENDING"
 TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as strings
 FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
@@ -56,6 +58,7 @@ def validate_shard_params(params: Mapping[str, Any], where: str) -> dict[str, in
         "child_max_attempts": whole_number(
             params, "child_max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 100, prefix
         ),
+        # Accepted for jobs created before parents parked (they polled every poll_s); unused.
         "poll_s": whole_number(params, "poll_s", 5, 1, 300, prefix),
     }
 
@@ -122,12 +125,26 @@ class Shards:
                 )
             return True
         if not changed and not launched:
-            # Nothing moved: wait (up to the end of the hop's window, never spinning on reads).
-            poll_ms = int(self.params.get("poll_s", 5)) * 1000
-            wait_ms = min(poll_ms, max(0, ctx.work_window_ms()))
-            if wait_ms > 0:
-                self.sleep(wait_ms / 1000)
+            # Nothing moved: park the parent until a shard ends (each shard's terminal write
+            # sends the parent's event), holding no Lambda slot while its shards run.
+            ctx.wait_for(WAITING_FOR)
         return False
+
+    def moved(self, state: dict[str, Any]) -> bool:
+        """Whether any shard the state shows running or stopped has changed status since: read
+        after the parent parked, so a shard that ended just before the park still wakes it.
+        Counters alone do not count: running shards commit them every few seconds, and the
+        parent would never stay parked."""
+        watching = [
+            s for s in state["shards"] if s["status"] not in (PENDING, JobStatus.SUCCEEDED.value)
+        ]
+        if not watching:
+            return False
+        jobs = self.children.read(s["id"] for s in watching)
+        return any(
+            (job := jobs.get(s["id"])) is not None and job.status.value != s["status"]
+            for s in watching
+        )
 
     def _poll(self, state: dict[str, Any]) -> bool:
         # Failed and cancelled shards are read again too: an operator may have resumed them.

@@ -295,6 +295,8 @@ class Ledger:
         )
         if not handed_off or who.claimed_ms is None or who.deadline is None:
             return
+        if new.get("waiting_for") is not None:
+            return  # parked to wait (a fan-out parent whose shards all run): nothing to work on
         if who.slow_steps:
             self.since_slow = 0
             return
@@ -391,7 +393,9 @@ class Ledger:
             self.fail("I5", f"a {prior['status']} job was written again: now {new.get('status')}")
         if new.get("epoch", 0) < prior.get("epoch", 0):
             self.fail("I2", f"epoch went back from {prior['epoch']} to {new.get('epoch')}")
-        if new.get("hops", 0) < prior.get("hops", 0):
+        parked = new.get("waits", 0) == prior.get("waits", 0) + 1
+        if new.get("hops", 0) < prior.get("hops", 0) - (1 if parked else 0):
+            # A park moves its hop from `hops` to `waits`, one hop at a time.
             self.fail("I5", f"hops went back from {prior['hops']} to {new.get('hops')}")
         claimed = new.get("lease_owner") is not None and new.get("lease_owner") != prior.get(
             "lease_owner"
