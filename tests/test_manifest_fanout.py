@@ -71,7 +71,7 @@ def test_a_manifest_walk_killed_mid_step_counts_exactly(monkeypatch: Any) -> Non
 @pytest.mark.parametrize(
     ("params", "problem"),
     [
-        ({"manifest": "s3://inv/m.json", "bucket": "b"}, "does not take bucket"),
+        ({"manifest": "s3://inv/m.json", "bucket": "bkt"}, "does not take bucket"),
         ({"manifest": "nope"}, "s3://bucket/key"),
         ({"manifest": "s3://inv/m.json", "shards": -1}, "shards"),
         ({"split": "manifest"}, "s3://bucket/key"),

@@ -14,19 +14,14 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from baton.handler.actions.params import whole_number
+from pydantic import Field
+
+from baton.handler.parameters import TaskParams
 from baton.handler.tasks.base import JobFailure, Resources, StepContext
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
 from baton.store.errors import ParentStopped
 from baton.store.records import TERMINAL_STATUSES, Job, JobStatus
 
-SHARD_PARAMS = (
-    "max_concurrency",
-    "tolerated_failures",
-    "child_max_hops",
-    "child_max_attempts",
-    "poll_s",
-)
 MAX_SHARDS = 10_000
 PENDING = "PENDING"
 TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as strings
@@ -44,18 +39,33 @@ def child_id(parent_id: str, index: int) -> str:
     return f"{parent_id[: MAX_JOB_ID_LENGTH - len(suffix) - 9]}-{digest}{suffix}"
 
 
-def validate_shard_params(params: Mapping[str, Any], where: str) -> dict[str, int]:
-    """The fan-out settings, checked and defaulted; `where` names the task in messages."""
-    prefix = f"{where} "
-    return {
-        "max_concurrency": whole_number(params, "max_concurrency", 10, 1, 1_000, prefix),
-        "tolerated_failures": whole_number(params, "tolerated_failures", 0, 0, MAX_SHARDS, prefix),
-        "child_max_hops": whole_number(params, "child_max_hops", 1_000, 1, 1_000_000, prefix),
-        "child_max_attempts": whole_number(
-            params, "child_max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 100, prefix
-        ),
-        "poll_s": whole_number(params, "poll_s", 5, 1, 300, prefix),
-    }
+class ShardParams(TaskParams):
+    """The fan-out settings of a parent job (a task with shards inherits them)."""
+
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1_000, description="Most shards running at once (default 10)"
+    )
+    tolerated_failures: int = Field(
+        0, ge=0, le=MAX_SHARDS, description="Failed shards the parent tolerates"
+    )
+    child_max_hops: int = Field(1_000, ge=1, le=1_000_000, description="Each shard's max hops")
+    child_max_attempts: int = Field(
+        DEFAULT_MAX_ATTEMPTS, ge=1, le=100, description="Each shard's max attempts"
+    )
+    poll_s: int = Field(5, ge=1, le=300, description="Seconds between the parent's reads")
+
+    def shard_settings(self, default_concurrency: int = 10) -> dict[str, int]:
+        """The settings as the parent's stored params hold them, every one filled in."""
+        return {
+            "max_concurrency": self.max_concurrency or default_concurrency,
+            "tolerated_failures": self.tolerated_failures,
+            "child_max_hops": self.child_max_hops,
+            "child_max_attempts": self.child_max_attempts,
+            "poll_s": self.poll_s,
+        }
+
+
+SHARD_PARAMS = tuple(ShardParams.model_fields)
 
 
 def plan_shards(
