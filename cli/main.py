@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
 
+import click
 import typer
+
+# typer 0.2x carries its own copy of click: its commands raise that copy's exceptions, while the
+# task commands `baton start TASK` builds (baton.cli.task_flags) use click itself.
+from typer._click import exceptions as typer_click
+from typer.core import TyperGroup
 
 from baton.cli.commands import control, failed_events, inspect, jobs, local, reports, setup
 from baton.cli.context import CliContext
-from baton.cli.output import EXIT_USAGE, fail
+from baton.cli.output import EXIT_ERROR, EXIT_USAGE, err_console, fail
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors as one line on stderr with exit 2, like every other error of baton (click
+    would print the usage and a framed box), and the command's exit code otherwise."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (click.ClickException, typer_click.ClickException) as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (`{ctx.command_path} --help`)" if ctx is not None else ""
+            err_console.print(
+                f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
+            )
+            sys.exit(exc.exit_code)
+        except (click.Abort, typer_click.Abort):
+            err_console.print("[bold red]error:[/] aborted")
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="baton",
     help="Run and operate baton jobs: Lambda chains that pass a baton through DynamoDB.",
     no_args_is_help=True,
