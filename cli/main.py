@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from typer.core import TyperGroup
 from baton.cli.commands import control, failed_events, inspect, jobs, local, reports, setup
 from baton.cli.context import CliContext
 from baton.cli.output import EXIT_ERROR, EXIT_USAGE, err_console, fail
+from baton.handler.observability import logger
 
 
 class OneLineErrors(TyperGroup):
@@ -42,7 +44,7 @@ class OneLineErrors(TyperGroup):
                 f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
             )
             sys.exit(exc.exit_code)
-        except (click.Abort, typer_click.Abort):
+        except (click.Abort, typer.Abort):
             err_console.print("[bold red]error:[/] aborted")
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
@@ -69,11 +71,24 @@ def main(
         typer.Option(envvar="BATON_FUNCTION", help="Worker function (default baton-worker)"),
     ] = None,
 ) -> None:
-    ctx.obj = CliContext(table=table, function=function)
+    # A value from the flag is reported as the flag, one from the environment as the variable.
+    given = {name for name in ("table", "function") if _source(ctx, name) == "COMMANDLINE"}
+    ctx.obj = CliContext(table=table, function=function, flags=frozenset(given))
+    # Logs of the library code a command runs (the watchdog's sweep) go to stderr: stdout is
+    # for the command's output, JSON alone under --json.
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        before = handler.setStream(sys.stderr)
+        ctx.call_on_close(lambda: handler.setStream(before) if before is not None else None)
 
 
 for _module in (setup, jobs, inspect, control, failed_events, reports, local):
     _module.register(app)
+
+
+def _source(ctx: typer.Context, name: str) -> str:
+    source = ctx.get_parameter_source(name)
+    return source.name if source is not None else ""
 
 
 def run() -> None:

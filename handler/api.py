@@ -62,6 +62,7 @@ from baton.handler.parameters import (
     KeyText,
     TaskParams,
     action_modules,
+    is_bucket_name,
     parse_params,
 )
 from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
@@ -104,6 +105,7 @@ __all__ = [
     "TaskParams",
     "action_modules",
     "bucket_name",
+    "is_bucket_name",
     "known_params",
     "only",
     "parse_params",

@@ -67,8 +67,13 @@ def _max_bytes(limit: int) -> Callable[[str], str]:
     return check
 
 
+def is_bucket_name(value: str) -> bool:
+    """An S3 bucket name as S3 takes it (lower case letters, digits, dots and hyphens)."""
+    return _BUCKET.match(value) is not None
+
+
 def _bucket(value: str) -> str:
-    if not _BUCKET.match(value):
+    if not is_bucket_name(value):
         raise ValueError("must be an S3 bucket name (3-63 characters: a-z 0-9 . -)")
     return value
 

@@ -120,3 +120,14 @@ def bind_job_model(table: str, region: str, host: str | None) -> type[JobModel]:
         },
     )
     return type(f"JobModel_{abs(hash((table, region, host)))}", (JobModel,), {"Meta": meta})
+
+
+def bound_calls(model: type[JobModel], connect_s: float, read_s: float, attempts: int) -> None:
+    """Give a bound model short timeouts and `attempts` tries per call (the first included).
+
+    For a person at a terminal (the CLI), who must hear in seconds that an endpoint does not
+    answer; the worker keeps the defaults. Call it before the model's first request: pynamodb
+    reads these settings when it opens its connection."""
+    model.Meta.connect_timeout_seconds = connect_s  # type: ignore[assignment]
+    model.Meta.read_timeout_seconds = read_s  # type: ignore[assignment]
+    model.Meta.max_retry_attempts = max(0, attempts - 1)

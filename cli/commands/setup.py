@@ -9,24 +9,35 @@ from botocore.exceptions import ClientError
 
 from baton.cli.context import ctx_of
 from baton.cli.failures import handles_errors
-from baton.cli.output import console
+from baton.cli.options import JsonFlag
+from baton.cli.output import console, print_json
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
 @handles_errors
-def init(ctx: typer.Context) -> None:
+def init(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """Create the jobs table (by-status index, TTL) and the state bucket if they are missing."""
     c = ctx_of(ctx)
     created = c.store.ensure_table()
+    bucket = c.store_settings.state_bucket
+    made = ensure_state_bucket(c.s3, bucket) if bucket else False
+    if json_output:
+        print_json(
+            {
+                "table": c.store.table_name,
+                "table_created": created,
+                "state_bucket": bucket,
+                "state_bucket_created": made,
+            }
+        )
+        return
     verb = "created" if created else "exists already:"
     console.print(f"jobs table {verb} {c.store.table_name}")
-    bucket = c.store_settings.state_bucket
     if not bucket:
         console.print("no BATON_STATE_BUCKET: states stay inline (64 KiB) and no reports are kept")
         return
-    made = ensure_state_bucket(c.s3, bucket)
     console.print(f"state bucket {'created' if made else 'exists already:'} {bucket}")
 
 

@@ -11,6 +11,7 @@ created after an operator's cancel or pause on the parent was accepted (the stor
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,14 @@ TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as st
 FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 # Shards planned before shards named their task were all s3-walk jobs.
 LEGACY_CHILD_TASK = "s3-walk"
+
+
+_SHARD_SUFFIX = re.compile(r"\.s[0-9]{4,}$")
+
+
+def is_shard_id(job_id: str) -> bool:
+    """Whether the id has the shape `child_id` gives shards (a parent's id, then `.s0000`)."""
+    return _SHARD_SUFFIX.search(job_id) is not None
 
 
 def child_id(parent_id: str, index: int) -> str:
