@@ -334,13 +334,11 @@ def test_watchdog_json_keeps_stdout_for_json_alone(
     handler = logger.registered_handler
     monkeypatch.setattr(handler, "stream", _ProcessStdout())
     baton("init")
-    baton("start", "s3-walk", "--bucket", "b-1", "--job-id", "lost")
-    store = CliContext(table="cli-jobs").store
-    store.model("lost").update(actions=[store.model.status.set("RUNNING")])
-    logger.warning("a line a sweep might log")  # the handler writes to stdout outside commands
-    result = baton("watchdog", "--once", "--json", env={"BATON_WATCHDOG_STALE_S": "0"})
+    # A function the watchdog cannot read the concurrency of: the sweep logs a warning.
+    result = baton("watchdog", "--once", "--json", env={"BATON_FUNCTION": "not-deployed"})
     assert result.exit_code == 0, result.output
-    assert "actions" in json.loads(result.stdout)
+    assert "cannot read the reserved concurrency" in result.stderr
+    assert json.loads(result.stdout) == {"actions": []}
 
 
 def test_watch_and_init_take_json(aws: list[Any]) -> None:
