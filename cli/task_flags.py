@@ -28,7 +28,7 @@ from baton.store.errors import InvalidJob
 COMMON_FLAGS = {"--params", "--job-id", "--max-hops", "--max-attempts", "--json", "--help"}
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloat(click.ParamType[float]):
     """A float flag that refuses NaN and Infinity where they are typed."""
 
     name = "float"

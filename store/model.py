@@ -128,6 +128,7 @@ def bound_calls(model: type[JobModel], connect_s: float, read_s: float, attempts
     For a person at a terminal (the CLI), who must hear in seconds that an endpoint does not
     answer; the worker keeps the defaults. Call it before the model's first request: pynamodb
     reads these settings when it opens its connection."""
-    model.Meta.connect_timeout_seconds = connect_s  # type: ignore[assignment]
-    model.Meta.read_timeout_seconds = read_s  # type: ignore[assignment]
-    model.Meta.max_retry_attempts = max(0, attempts - 1)
+    meta: Any = model.Meta  # pynamodb's Meta is a plain class; these are its documented settings
+    meta.connect_timeout_seconds = connect_s
+    meta.read_timeout_seconds = read_s
+    meta.max_retry_attempts = max(0, attempts - 1)

@@ -29,17 +29,16 @@ EXIT_CODES = {0, 1, 2}
 WATCH_CODES = {0, 1, 2, 3, 4, 124}  # SUCCEEDED, FAILED, usage, CANCELLED, PAUSED, timeout
 TASK_NAMES = [t.name for t in BUILTIN_TASKS]
 
+SAMPLES = [
+    *("", "0", "-1", "1", "3", "65", "1e309", "nan", "inf", "-inf", "2.5", "true", "null"),
+    *("x", "b-1", "UPPER", "X.s0000", "a b", "k/025", "s3://inv/m.json", "s3://x", "--json"),
+    *("{}", "[]", '{"a": NaN}', '{"bucket": "b-2"}', '{":n": 5}', '{":n": {"N": "5"}}'),
+    *("count", "inventory", "duplicates", "os:system", "mod:fn", "skip", "fail", "csv"),
+    *("prefixes", "ranges", "delimiter", "manifest", "QUEUED", "PAUSED", "on", "off"),
+    *("k" * 2_048, "\u00e9\u00e8", "jsonl"),
+]
 VALUES = st.one_of(
-    st.sampled_from(
-        [
-            "", "0", "-1", "1", "3", "65", "1e309", "nan", "inf", "-inf", "2.5", "true",
-            "x", "b-1", "UPPER", "X.s0000", "a b", "k/025", "s3://inv/m.json", "s3://x",
-            "{}", "[]", "null", '{"a": NaN}', '{"bucket": "b-2"}', '{":n": 5}', '{":n": {"N": "5"}}',
-            "count", "inventory", "duplicates", "os:system", "mod:fn",
-            "prefixes", "ranges", "delimiter", "manifest", "skip", "fail", "csv", "jsonl",
-            "QUEUED", "PAUSED", "on", "off", "k" * 2_048, "\u00e9\u00e8", "--json",
-        ]
-    ),  # fmt: skip
+    st.sampled_from(SAMPLES),
     st.text(max_size=12),
     st.integers(min_value=-(10**6), max_value=10**16).map(str),
 )

@@ -95,9 +95,7 @@ def test_an_option_meant_for_another_split_is_refused(
     no_job("mix", aws)
 
 
-@pytest.mark.parametrize(
-    "flag", ["--action-params", "--params"]
-)
+@pytest.mark.parametrize("flag", ["--action-params", "--params"])
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_or_infinity_is_refused_at_the_flag(aws: list[Any], flag: str, constant: str) -> None:
     baton("init")
@@ -150,7 +148,7 @@ def test_start_help_lists_the_tasks_parameters(aws: list[Any]) -> None:
     assert "--boundary" in fanout and "--shard-prefix" in fanout and "--poll-s" in fanout
 
 
-USER_TASK = '''
+USER_TASK = """
 from pydantic import Field
 from baton.handler.api import Task, TaskParams, register_task
 
@@ -168,7 +166,7 @@ class Blink(Task):
     def step(self, state, ctx):
         state["left"] -= 1
         return state["left"] <= 0
-'''
+"""
 
 
 @pytest.fixture
