@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from baton.cli.aws_problems import explain, may_have_landed
 from baton.cli.output import EXIT_USAGE, fail
 from baton.store.errors import BatonError, ConfigError, InvalidJob, JobConflict, LiveLease
 
@@ -34,13 +35,22 @@ def handles_errors(command: F) -> F:
         except (InvalidJob, ConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
         except BatonError as exc:
-            fail(for_the_operator(exc))
+            plain = explain(exc)
+            if plain and may_have_landed(exc):
+                fail(f"{for_the_operator(exc)}: {plain}")
+            fail(plain or for_the_operator(exc))
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            fail(f"AWS refused the call: {error.get('Code', '?')}: {error.get('Message', exc)}")
+            fail(
+                explain(exc)
+                or f"AWS refused the call: {error.get('Code', '?')}: {error.get('Message', exc)}"
+            )
         except BotoCoreError as exc:
-            fail(f"cannot reach AWS: {exc}")
+            fail(explain(exc) or f"cannot reach AWS: {exc}")
         except PynamoDBException as exc:
+            plain = explain(exc)
+            if plain:
+                fail(plain)
             response = getattr(exc.cause, "response", None)
             error = response.get("Error", {}) if isinstance(response, dict) else {}
             cause = error.get("Message") or str(exc.cause or exc)

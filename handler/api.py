@@ -4,16 +4,17 @@ A task is a loop broken into small steps. baton runs `step` until the hop's time
 commits the state and counters together (conditional writes fenced by epoch and lease owner),
 and hands the job to the next invocation, which loads the state and steps on.
 
-    from baton.handler.api import StepContext, Task, register_task, whole_number
+    from pydantic import Field
+
+    from baton.handler.api import StepContext, Task, TaskParams, register_task
 
     @register_task
     class Countdown(Task):
         name = "countdown"
         progress_counter = "ticks"
 
-        @classmethod
-        def validate(cls, params, action_modules):
-            return {"n": whole_number(params, "n", 10, 0, 10**9, "countdown ")}
+        class Params(TaskParams):
+            n: int = Field(10, ge=0, le=10**9, description="Ticks to count down")
 
         def start(self):
             return {"left": self.params["n"]}
@@ -25,8 +26,12 @@ and hands the job to the next invocation, which loads the state and steps on.
 
 The rules a task keeps (baton enforces what it can and fails the job clearly otherwise):
 
-- `validate` is pure (no AWS calls): it runs in `baton start` and again in the worker's first
-  hop. It raises `InvalidJob` with a message for a person and returns the normalised params.
+- `Params` (a `TaskParams` model) declares the parameters once: their types, defaults and limits
+  (pydantic `Field`), the messages a bad value gets, and the flags and help of
+  `baton start countdown --help`. Cross-field rules are `model_validator(mode="after")` methods
+  raising `ValueError`. The model runs in `baton start` and again in the worker's first hop, and
+  the job stores `Params(...).stored()`. (A task may instead override `validate`, pure, raising
+  `InvalidJob`; `whole_number`, `known_params` and `only` remain for such tasks.)
 - The state is JSON (dicts, lists, str, int, float, bool, None) and small: a cursor and
   aggregates, not results (StateNotJson / StateTooLarge fail the job, keeping the last commit).
 - A step is short (well under the hop's `work_window_ms`) and resumable: work since the last
@@ -51,17 +56,26 @@ from baton.handler.actions import (
     validate_function_name,
 )
 from baton.handler.actions.params import bucket_name, known_params, only, whole_number
+from baton.handler.parameters import (
+    BucketName,
+    JsonObject,
+    KeyText,
+    TaskParams,
+    action_modules,
+    is_bucket_name,
+    parse_params,
+)
 from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
 from baton.handler.tasks.registry import register_task
 from baton.handler.tasks.shards import (
     SHARD_PARAMS,
+    ShardParams,
     Shards,
     pass_on_request,
     plan_shards,
     shards_report,
     shards_summary,
     tally,
-    validate_shard_params,
 )
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
@@ -74,19 +88,27 @@ __all__ = [
     "SHARD_PARAMS",
     "ActionContext",
     "ActionFunction",
+    "BucketName",
     "InvalidJob",
     "InvalidParams",
     "JobFailure",
     "JobStatus",
+    "JsonObject",
+    "KeyText",
     "ObjectAction",
     "ObjectRef",
     "Resources",
+    "ShardParams",
     "Shards",
     "StepContext",
     "Task",
+    "TaskParams",
+    "action_modules",
     "bucket_name",
+    "is_bucket_name",
     "known_params",
     "only",
+    "parse_params",
     "pass_on_request",
     "plan_shards",
     "register_task",
@@ -97,6 +119,5 @@ __all__ = [
     "tally",
     "validate_action",
     "validate_function_name",
-    "validate_shard_params",
     "whole_number",
 ]

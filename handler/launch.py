@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from baton.handler.event import RelayEvent
 from baton.handler.tasks.catalog import get_task
+from baton.handler.tasks.shards import is_shard_id
 from baton.store.constants import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_HOPS,
@@ -75,6 +76,11 @@ def prepare(
     """Validate everything before anything is written."""
     if job_id is not None and not JOB_ID_PATTERN.match(job_id):
         raise InvalidJob(f"job id must match {JOB_ID_PATTERN.pattern}, got {job_id!r}")
+    if job_id is not None and parent_id is None and is_shard_id(job_id):
+        raise InvalidJob(
+            f"job id {job_id!r} ends like a shard's id (.s0000): a fan-out named "
+            f"{job_id.rsplit('.', 1)[0]!r} would meet it as its shard; choose another --job-id"
+        )
     if not 1 <= max_hops <= MAX_MAX_HOPS:
         raise InvalidJob(f"max_hops must be between 1 and {MAX_MAX_HOPS:,}, got {max_hops}")
     if not 1 <= max_attempts <= MAX_MAX_ATTEMPTS:

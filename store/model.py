@@ -147,3 +147,15 @@ def bind_job_model(table: str, region: str, host: str | None) -> type[JobModel]:
         },
     )
     return type(f"JobModel_{abs(hash((table, region, host)))}", (JobModel,), {"Meta": meta})
+
+
+def bound_calls(model: type[JobModel], connect_s: float, read_s: float, attempts: int) -> None:
+    """Give a bound model short timeouts and `attempts` tries per call (the first included).
+
+    For a person at a terminal (the CLI), who must hear in seconds that an endpoint does not
+    answer; the worker keeps the defaults. Call it before the model's first request: pynamodb
+    reads these settings when it opens its connection."""
+    meta: Any = model.Meta  # pynamodb's Meta is a plain class; these are its documented settings
+    meta.connect_timeout_seconds = connect_s
+    meta.read_timeout_seconds = read_s
+    meta.max_retry_attempts = max(0, attempts - 1)

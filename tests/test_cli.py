@@ -157,7 +157,7 @@ def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]])
     ("args", "message"),
     [
         (("start", "s3-walk"), "needs bucket"),
-        (("start", "s3-walk", "--bucket", "UPPER"), "needs bucket"),
+        (("start", "s3-walk", "--bucket", "UPPER"), "bucket must be an S3 bucket name"),
         (("start", "nope", "--bucket", "b-1"), "unknown task"),
         (("start", "s3-walk", "--bucket", "b-1", "--job-id", "a b"), "job id must match"),
         (("start", "s3-walk", "--bucket", "b-1", "--action", "os:system"), "not allowed"),

@@ -290,7 +290,7 @@ def test_a_missing_table_fails_the_job_with_its_name(stack: Stack) -> None:
     ("params", "problem"),
     [
         ({}, "needs source_table"),
-        ({"source_table": "t!"}, "needs source_table"),
+        ({"source_table": "t!"}, "source_table must be a DynamoDB table name"),
         ({"source_table": "tbl", "segments": 0}, "segments must be a whole number"),
         ({"source_table": "tbl", "action": "inventory"}, "not a module:function"),
         ({"source_table": "tbl", "action": "evil.mod:run"}, "'evil.mod' is not allowed"),

@@ -96,7 +96,7 @@ def test_a_data_file_larger_than_tmp_fails_the_job_at_once_saying_what_to_change
 @pytest.mark.parametrize(
     ("params", "problem"),
     [
-        ({"manifest": "s3://inv/m.json", "bucket": "b"}, "does not take bucket"),
+        ({"manifest": "s3://inv/m.json", "bucket": "bkt"}, "does not take bucket"),
         ({"manifest": "nope"}, "s3://bucket/key"),
         ({"manifest": "s3://inv/m.json", "shards": -1}, "shards"),
         ({"split": "manifest"}, "s3://bucket/key"),

@@ -26,7 +26,7 @@ ALLOWED = ("tests.support.actions",)
     ("params", "problem"),
     [
         ({}, "needs bucket"),
-        ({"bucket": "Bad_Bucket"}, "needs bucket"),
+        ({"bucket": "Bad_Bucket"}, "bucket must be an S3 bucket name"),
         ({"bucket": "ok-bucket", "prefix": 5}, "prefix must be a string"),
         ({"bucket": "ok-bucket", "start_after": "k" * 1025}, "start_after must be"),
         ({"bucket": "ok-bucket", "action": "os:system"}, "'os' is not allowed"),

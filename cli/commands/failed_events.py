@@ -16,7 +16,7 @@ import boto3
 import typer
 from rich.table import Table
 
-from baton.cli.context import CliContext, ctx_of
+from baton.cli.context import CliContext, cli_calls, ctx_of
 from baton.cli.failures import handles_errors
 from baton.cli.output import console, print_json
 from baton.handler.launch import send_event
@@ -143,7 +143,7 @@ def _queue(queue_url: str | None) -> FailedEventsQueue:
         raise ConfigError(
             f"no queue: pass --queue or set {QUEUE_ENV} to the stack's FailedEventsQueueUrl output"
         )
-    sqs = boto3.session.Session(region_name=resolve_region()).client("sqs")
+    sqs = boto3.session.Session(region_name=resolve_region()).client("sqs", config=cli_calls())
     return FailedEventsQueue(sqs, queue_url)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from baton.store.units import duration, human_bytes
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3
+EXIT_PAUSED = 4
 EXIT_TIMEOUT = 124
 
 
@@ -83,7 +85,29 @@ def _exit_code(job: Job) -> int:
         JobStatus.SUCCEEDED: 0,
         JobStatus.FAILED: EXIT_FAILED,
         JobStatus.CANCELLED: EXIT_CANCELLED,
+        JobStatus.PAUSED: EXIT_PAUSED,
     }.get(job.status, 0)
+
+
+def _settled(job: Job) -> bool:
+    """Nothing will change without an operator: ended, or PAUSED (only a resume moves it on)."""
+    return job.status.terminal or job.status is JobStatus.PAUSED
+
+
+def _watch_json(ctx: typer.Context, job_id: str, interval: float, timeout: float | None) -> None:
+    """`watch --json`: no live display; the job as `status --json` prints it once it settles."""
+    started = time.monotonic()
+    view = _view(ctx, job_id)
+    while not _settled(view.job):
+        if timeout is not None and time.monotonic() - started > timeout:
+            print_json(view.to_dict())
+            fail(f"job {job_id} still {view.job.status.value} after {timeout:g}s", EXIT_TIMEOUT)
+        time.sleep(interval)
+        view = _view(ctx, job_id)
+    print_json(view.to_dict())
+    code = _exit_code(view.job)
+    if code:
+        raise typer.Exit(code)
 
 
 @handles_errors
@@ -94,10 +118,17 @@ def watch(
     timeout: Annotated[
         float | None, typer.Option(help="Give up after this many seconds (exit 124)")
     ] = None,
+    json_output: JsonFlag = False,
 ) -> None:
-    """Live progress until the job ends: exit 0 SUCCEEDED, 1 FAILED, 3 CANCELLED, 124 timeout."""
-    if interval <= 0:
-        raise InvalidJob("--interval must be positive")
+    """Live progress until the job ends or waits PAUSED: exit 0 SUCCEEDED, 1 FAILED,
+    3 CANCELLED, 4 PAUSED, 124 timeout."""
+    if not 0 < interval < math.inf:
+        raise InvalidJob(f"--interval must be a positive number of seconds, got {interval}")
+    if timeout is not None and not 0 <= timeout < math.inf:
+        raise InvalidJob(f"--timeout must be a number of seconds, got {timeout}")
+    if json_output:
+        _watch_json(ctx, job_id, interval, timeout)
+        return
     view = _view(ctx, job_id)
     started = time.monotonic()
     progress = Progress(
@@ -136,13 +167,15 @@ def watch(
                 status=job.status.value,
                 figures=figures,
             )
-            if job.status.terminal:
+            if _settled(job):
                 break
             if timeout is not None and now - started > timeout:
                 fail(f"job {job_id} still {job.status.value} after {timeout:g}s", EXIT_TIMEOUT)
             time.sleep(interval)
             view = _view(ctx, job_id)
     console.print(render_status(view))
+    if view.job.status is JobStatus.PAUSED:
+        console.print(f"job {job_id} is PAUSED: `baton resume {job_id}` continues it")
     code = _exit_code(view.job)
     if code:
         raise typer.Exit(code)

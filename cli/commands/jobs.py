@@ -3,134 +3,92 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
+import click
 import typer
 
-from baton.cli.context import ctx_of
+from baton.cli.context import CliContext, ctx_of
 from baton.cli.failures import handles_errors
-from baton.cli.options import JsonFlag
 from baton.cli.output import console, print_job, print_json
+from baton.cli.task_flags import merged_params, task_flags
+from baton.handler.api import Task, TaskParams
 from baton.handler.launch import launch, prepare
+from baton.handler.tasks.catalog import get_task, known_tasks
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
-from baton.store.errors import InvalidJob
 
 MANIFEST_TASK = "s3-manifest"
 
 
-@handles_errors
+START_HELP = """Usage: baton start TASK [OPTIONS]
+
+Create a job and send its first event to the worker function.
+
+`baton start TASK --help` lists the task's parameters (a user's task too, from the modules
+BATON_TASK_MODULES lists). Parameters go as flags or as `--params JSON`; a parameter given both
+ways with different values is refused. Tasks: {tasks}."""
+
+
 def start(
     ctx: typer.Context,
-    task: Annotated[str, typer.Argument(help="Task to run, e.g. s3-walk")],
-    bucket: Annotated[str | None, typer.Option(help="Bucket to walk")] = None,
-    prefix: Annotated[str | None, typer.Option(help="Only keys under this prefix")] = None,
-    start_after: Annotated[str | None, typer.Option(help="Begin after this key")] = None,
-    action: Annotated[
-        str | None, typer.Option(help="Per-object action: count, or module:function")
+    task: Annotated[
+        str | None, typer.Argument(help="Task to run, e.g. s3-walk", show_default=False)
     ] = None,
-    action_params: Annotated[
-        str | None, typer.Option(help="JSON object passed to the action")
-    ] = None,
-    on_error: Annotated[
-        str | None, typer.Option(help="fail (retry, then fail the job) or skip (count it)")
-    ] = None,
-    max_failed: Annotated[int | None, typer.Option(help="With skip: fail past this many")] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(
-            help="Objects in flight at once within a hop, 1-64 (default 8 for module:function "
-            "actions, 1 for built-ins); the cursor is the key before which all are done"
-        ),
-    ] = None,
-    expected_objects: Annotated[
-        int | None, typer.Option(help="How many objects to expect, for progress and ETA")
-    ] = None,
-    split: Annotated[
-        str | None, typer.Option(help="s3-fanout: prefixes, delimiter (default) or ranges")
-    ] = None,
-    shard_prefix: Annotated[
-        list[str] | None, typer.Option(help="s3-fanout --split prefixes: one per shard")
-    ] = None,
-    boundary: Annotated[
-        list[str] | None, typer.Option(help="s3-fanout --split ranges: a boundary key")
-    ] = None,
-    shards: Annotated[
-        int | None, typer.Option(help="s3-fanout --split delimiter: at least this many")
-    ] = None,
-    max_concurrency: Annotated[
-        int | None, typer.Option(help="s3-fanout: most shards running at once")
-    ] = None,
-    tolerated_failures: Annotated[
-        int | None, typer.Option(help="s3-fanout: failed shards the parent tolerates")
-    ] = None,
-    manifest: Annotated[
-        str | None,
-        typer.Option(help="s3-walk: walk the objects an S3 Inventory manifest.json lists"),
-    ] = None,
-    key: Annotated[str | None, typer.Option(help="s3-lines: the one object to read")] = None,
-    format: Annotated[str | None, typer.Option(help="s3-lines: jsonl or csv")] = None,
-    range_size: Annotated[
-        int | None, typer.Option(help="s3-lines: bytes per ranged GET (default 8 MiB)")
-    ] = None,
-    source_table: Annotated[
-        str | None, typer.Option(help="dynamodb-scan: the table to scan")
-    ] = None,
-    segments: Annotated[
-        int | None, typer.Option(help="dynamodb-scan: parallel-scan segments, one child job each")
-    ] = None,
-    filter_expression: Annotated[
-        str | None, typer.Option("--filter", help="dynamodb-scan: a FilterExpression")
-    ] = None,
-    filter_values: Annotated[
-        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeValues as JSON")
-    ] = None,
-    filter_names: Annotated[
-        str | None, typer.Option(help="dynamodb-scan: ExpressionAttributeNames as JSON")
-    ] = None,
-    params_json: Annotated[
-        str | None,
-        typer.Option("--params", help="Parameters as a JSON object (any task, e.g. your own)"),
-    ] = None,
-    job_id: Annotated[str | None, typer.Option(help="Job id; generated if omitted")] = None,
-    max_hops: Annotated[
-        int, typer.Option(help="Recursion guard: most invocations")
-    ] = DEFAULT_MAX_HOPS,
-    max_attempts: Annotated[
-        int, typer.Option(help="Failed attempts before FAILED")
-    ] = DEFAULT_MAX_ATTEMPTS,
-    json_output: JsonFlag = False,
 ) -> None:
-    """Create a job and send its first event to the worker function."""
+    """Create a job and send its first event (`baton start TASK --help` for the task's flags)."""
     c = ctx_of(ctx)
-    params: dict[str, Any] = {
-        "bucket": bucket,
-        "prefix": prefix,
-        "start_after": start_after,
-        "action": action,
-        "on_error": on_error,
-        "max_failed": max_failed,
-        "concurrency": concurrency,
-        "expected_objects": expected_objects,
-        "split": split,
-        "prefixes": shard_prefix,
-        "boundaries": boundary,
-        "shards": shards,
-        "max_concurrency": max_concurrency,
-        "tolerated_failures": tolerated_failures,
-        "manifest": manifest,
-        "key": key,
-        "format": format,
-        "range_size": range_size,
-        "source_table": source_table,
-        "segments": segments,
-        "filter": filter_expression,
-        "action_params": _json_option("--action-params", action_params),
-        "filter_values": _json_option("--filter-values", filter_values),
-        "filter_names": _json_option("--filter-names", filter_names),
-    }
-    params = {k: v for k, v in params.items() if v is not None}
-    params.update(_json_option("--params", params_json) or {})
-    task = manifest_task(task, params)
+    args = list(ctx.args)
+    if task is None and "--help" not in args:
+        raise click.UsageError("give the task to start, e.g. `baton start s3-walk --help`")
+    if task is None or task in ("--help", "-h"):
+        click.echo(START_HELP.format(tasks=", ".join(_known(c))))
+        return
+    task = manifest_task(task, args)
+    task_class = _task_class(c, task)
+    command = task_command(task, task_class.Params, lambda **values: _start(c, task, values))
+    command.main(args, prog_name=f"baton start {task}", standalone_mode=False)
+
+
+def task_command(
+    task: str, model: type[TaskParams] | None, run: Callable[..., None]
+) -> click.Command:
+    """The task's own command: its parameters' flags, then the flags every job has."""
+    options, _ = task_flags(model)
+    declared = "" if model is not None else " It declares no parameter model: use --params."
+    common = [
+        click.Option(["--params"], help="Parameters as a JSON object (any task, e.g. your own)"),
+        click.Option(["--job-id"], help="Job id; generated if omitted"),
+        click.Option(
+            ["--max-hops"],
+            type=int,
+            default=DEFAULT_MAX_HOPS,
+            show_default=True,
+            help="Recursion guard: most invocations",
+        ),
+        click.Option(
+            ["--max-attempts"],
+            type=int,
+            default=DEFAULT_MAX_ATTEMPTS,
+            show_default=True,
+            help="Failed attempts at one cursor before FAILED",
+        ),
+        click.Option(["--json", "json_output"], is_flag=True, help="Print JSON for scripts"),
+    ]
+    return click.Command(
+        f"start {task}",
+        callback=run,
+        params=[*options, *common],
+        help=f"Start a job of the {task} task.{declared}",
+        no_args_is_help=False,
+    )
+
+
+@handles_errors
+def _start(c: CliContext, task: str, values: dict[str, Any]) -> None:
+    task_class = _task_class(c, task)
+    _, flags = task_flags(task_class.Params)
+    params = merged_params(flags, values, values.get("params"))
     # The task's own validation, for baton's tasks and the user's alike: user task modules are
     # imported from BATON_TASK_MODULES only, the allow-list the worker uses.
     spec = prepare(
@@ -139,12 +97,12 @@ def start(
         action_modules=c.relay_settings.action_modules,
         task_modules=c.relay_settings.task_modules,
         now_ms=c.store.clock.now_ms(),
-        job_id=job_id,
-        max_hops=max_hops,
-        max_attempts=max_attempts,
+        job_id=values.get("job_id"),
+        max_hops=values["max_hops"],
+        max_attempts=values["max_attempts"],
     )
     launched = launch(c.store, c.lambda_client, c.relay_settings.function_name, spec)
-    if json_output:
+    if values.get("json_output"):
         print_json(
             {**launched.job.to_public_dict(), "created": launched.created, "sent": launched.sent}
         )
@@ -161,22 +119,38 @@ def start(
     print_job(launched.job)
 
 
-def manifest_task(task: str, params: dict[str, Any]) -> str:
+@handles_errors
+def _task_class(c: CliContext, task: str) -> type[Task]:
+    return get_task(task, c.relay_settings.task_modules)
+
+
+@handles_errors
+def _known(c: CliContext) -> list[str]:
+    return known_tasks(c.relay_settings.task_modules)
+
+
+def manifest_task(task: str, args: list[str]) -> str:
     """`s3-walk --manifest` is the s3-manifest task: same actions, objects from an inventory."""
-    return MANIFEST_TASK if task == "s3-walk" and "manifest" in params else task
-
-
-def _json_option(flag: str, text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidJob(f"{flag} must be a JSON object: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidJob(f"{flag} must be a JSON object, got {type(value).__name__}")
-    return value
+    if task != "s3-walk":
+        return task
+    for i, arg in enumerate(args):
+        if arg == "--manifest" or arg.startswith("--manifest="):
+            return MANIFEST_TASK
+        if (arg == "--params" and i + 1 < len(args)) or arg.startswith("--params="):
+            text = args[i + 1] if arg == "--params" else arg.split("=", 1)[1]
+            try:
+                if "manifest" in json.loads(text):
+                    return MANIFEST_TASK
+            except (ValueError, TypeError):
+                return task
+    return task
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(start)
+    app.command(
+        context_settings={
+            "allow_extra_args": True,
+            "ignore_unknown_options": True,
+            "help_option_names": [],
+        },
+    )(start)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from baton.cli.context import ctx_of
 from baton.cli.output import EXIT_USAGE, console, fail, print_job
+from baton.handler.api import is_bucket_name
 from baton.handler.config import DEFAULT_FUNCTION
 from baton.local.demo import DemoOptions, run_demo
 from baton.local.demo_inputs import INPUTS, InputDemoOptions, run_input_demo
@@ -47,6 +49,28 @@ def _faults(
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def _function(**settings: Any) -> FunctionConfig:
+    """The local function's settings, or exit 2 naming what is wrong (before anything starts)."""
+    for name, value in settings.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{name.replace('_', '-')} must be a finite number, got {value}", EXIT_USAGE)
+    try:
+        timeout_ms = int(settings.pop("timeout") * 1000)
+        return FunctionConfig(timeout_ms=timeout_ms, **settings)
+    except ValueError as exc:
+        fail(f"{exc} (--timeout is in seconds)" if "timeout" in str(exc) else str(exc), EXIT_USAGE)
+
+
+def _buckets(names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if not is_bucket_name(n)]
+    if bad:
+        fail(
+            f"--bucket {bad[0]!r} is not an S3 bucket name (3-63 characters: a-z 0-9 . -)",
+            EXIT_USAGE,
+        )
+    return list(names)
 
 
 def _need_moto() -> None:
@@ -128,23 +152,21 @@ def up(
     _need_moto()
     c = ctx_of(ctx)
     faults = _faults(duplicate, kill, throttle, chaos=False)
-    try:
-        function = FunctionConfig(
-            name=c.function or DEFAULT_FUNCTION,
-            timeout_ms=int(timeout * 1000),
-            max_retry_attempts=retries,
-            retry_scale=retry_scale,
-            account_concurrency=account_concurrency,
-            reserved_concurrency=concurrency,
-        )
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+    function = _function(
+        name=c.function or DEFAULT_FUNCTION,
+        timeout=timeout,
+        max_retry_attempts=retries,
+        retry_scale=retry_scale,
+        account_concurrency=account_concurrency,
+        reserved_concurrency=concurrency,
+    )
+    buckets = _buckets(bucket or ())
     stop = _stop_requested()
     stack = LocalStack(
         function=function,
         faults=faults,
         table=c.table or DEFAULT_TABLE,
-        buckets=bucket or (),
+        buckets=buckets,
         min_margin_ms=min_margin_ms,
         checkpoint_s=checkpoint_s,
         action_modules=(DEMO_ACTIONS, *(action_module or ())),
@@ -208,6 +230,7 @@ def demo(
     times, shows progress live, prints the job and compares its counters with the bucket.
     """
     _need_moto()
+    _function(timeout=timeout)
     if input is not None:
         _input_demo(input, objects, timeout, _faults(duplicate, kill, throttle, chaos))
     if objects < 1 or size < 0:

@@ -11,14 +11,15 @@ import typer
 
 from baton.cli.context import ctx_of
 from baton.cli.failures import handles_errors
-from baton.cli.output import console, print_json
+from baton.cli.options import JobArg
+from baton.cli.output import EXIT_USAGE, console, fail, print_json
 from baton.store.reports import ReportMissing, read_report
 
 
 @handles_errors
 def report(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job id")],
+    job_id: JobArg,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Save the report to this file")
     ] = None,
@@ -40,7 +41,10 @@ def report(
         )
     body = read_report(c.s3, job.report_ref)
     if output is not None:
-        output.write_bytes(body)
+        try:
+            output.write_bytes(body)
+        except OSError as exc:
+            fail(f"--output {output}: cannot write it ({exc.strerror or exc})", EXIT_USAGE)
         console.print(f"saved {len(body):,} bytes to {output}")
         return
     if json_output:

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 
 from baton.cli.context import ctx_of
 from baton.cli.failures import handles_errors
-from baton.cli.output import console
+from baton.cli.options import JsonFlag
+from baton.cli.output import console, print_json
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,20 +27,32 @@ def init(
             "(one Scan of the table; the upgrade step in docs/deploy.md)",
         ),
     ] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Create the jobs table (by-status index, TTL) and the state bucket if they are missing."""
     c = ctx_of(ctx)
     created = c.store.ensure_table()
+    bucket = c.store_settings.state_bucket
+    made = ensure_state_bucket(c.s3, bucket) if bucket else False
+    indexed = c.store.backfill_status_index() if index_upgrade else None
+    if json_output:
+        print_json(
+            {
+                "table": c.store.table_name,
+                "table_created": created,
+                "state_bucket": bucket,
+                "state_bucket_created": made,
+                **({} if indexed is None else {"jobs_indexed": indexed}),
+            }
+        )
+        return
     verb = "created" if created else "exists already:"
     console.print(f"jobs table {verb} {c.store.table_name}")
-    if index_upgrade:
-        given = c.store.backfill_status_index()
-        console.print(f"{given:,} jobs written before the sharded by-status index now indexed")
-    bucket = c.store_settings.state_bucket
+    if indexed is not None:
+        console.print(f"{indexed:,} jobs written before the sharded by-status index now indexed")
     if not bucket:
         console.print("no BATON_STATE_BUCKET: states stay inline (64 KiB) and no reports are kept")
         return
-    made = ensure_state_bucket(c.s3, bucket)
     console.print(f"state bucket {'created' if made else 'exists already:'} {bucket}")
 
 

@@ -2,21 +2,24 @@
 
 from typing import Any
 
-from baton.handler.api import InvalidJob, StepContext, Task, register_task, whole_number
+from pydantic import Field
+
+from baton.handler.api import StepContext, Task, TaskParams, register_task
+
+
+class PrimesParams(TaskParams):
+    """Declared once: validation, defaults, limits, messages, and `baton start count-primes
+    --help` all come from here."""
+
+    limit: int = Field(1_000_000, ge=2, le=10**12, description="Count the primes below this")
+    chunk: int = Field(500, ge=1, le=100_000, description="Numbers tested per step")
 
 
 @register_task
 class CountPrimes(Task):
     name = "count-primes"
     progress_counter = "numbers"  # `baton status` shows rate and ETA in numbers
-
-    @classmethod
-    def validate(cls, params: Any, action_modules: tuple[str, ...]) -> dict[str, Any]:
-        limit = whole_number(params, "limit", 1_000_000, 2, 10**12, "count-primes ")
-        chunk = whole_number(params, "chunk", 500, 1, 100_000, "count-primes ")
-        if set(params) - {"limit", "chunk"}:
-            raise InvalidJob("count-primes takes limit and chunk")
-        return {"limit": limit, "chunk": chunk}
+    Params = PrimesParams
 
     @classmethod
     def expected_total(cls, params: Any) -> int:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from aws_lambda_powertools import Logger
 
+from baton.handler.parameters import TaskParams, parse_params
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -58,6 +60,8 @@ class ObjectAction:
     # threads would not make it faster, and its aggregates must grow in key order.
     default_concurrency: ClassVar[int] = 1
     max_concurrency: ClassVar[int] = 1
+    # The action's `action_params`, declared once (see baton.handler.parameters); None: any.
+    Params: ClassVar[type[TaskParams] | None] = None
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params
@@ -65,7 +69,9 @@ class ObjectAction:
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check and normalise `action_params` at job creation."""
-        return dict(params)
+        if cls.Params is None:
+            return dict(params)
+        return parse_params(cls.Params, params, f"{cls.name} action_params").stored()
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         raise NotImplementedError

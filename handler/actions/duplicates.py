@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import Field
+
 from baton.handler.actions.action import ActionContext, ObjectAction, ObjectRef
-from baton.handler.actions.params import only, whole_number
+from baton.handler.parameters import TaskParams
 
 KEYS_KEPT_PER_GROUP = 1_000
 SUMMARY_GROUPS = 10
@@ -27,17 +29,13 @@ def group_key(size: int, etag: str) -> str:
     return f"{size}:{etag}"
 
 
+class DuplicatesParams(TaskParams):
+    min_size: int = Field(1, ge=0, le=5 * 1024**4, description="Smaller objects are skipped")
+
+
 class DuplicatesAction(ObjectAction):
     name = "duplicates"
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        only(params, ("min_size",), cls.name)
-        return {
-            "min_size": whole_number(
-                params, "min_size", 1, 0, 5 * 1024**4, f"{cls.name} action_params."
-            )
-        }
+    Params = DuplicatesParams
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         if obj.size < self.params.get("min_size", 1) or not obj.etag:

@@ -8,8 +8,10 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import Field
+
 from baton.handler.actions.action import ActionContext, ObjectAction, ObjectRef
-from baton.handler.actions.params import only, whole_number
+from baton.handler.parameters import TaskParams
 
 ROOT = "(root)"
 NO_EXTENSION = "(none)"
@@ -42,16 +44,14 @@ def _rows(table: Mapping[str, list[int]], label: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["bytes"], r[label]))
 
 
+class InventoryParams(TaskParams):
+    depth: int = Field(1, ge=0, le=20, description="Folders of a key that name its prefix")
+    largest: int = Field(20, ge=0, le=1_000, description="Largest objects to list")
+
+
 class InventoryAction(ObjectAction):
     name = "inventory"
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        only(params, ("depth", "largest"), cls.name)
-        return {
-            "depth": whole_number(params, "depth", 1, 0, 20, f"{cls.name} action_params."),
-            "largest": whole_number(params, "largest", 20, 0, 1_000, f"{cls.name} action_params."),
-        }
+    Params = InventoryParams
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         state = ctx.state

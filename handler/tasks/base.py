@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_lambda_powertools import Logger
 
+from baton.handler.parameters import TaskParams, parse_params
 from baton.handler.tasks.work_pool import PoolFactory, ThreadWorkPool
 from baton.store.errors import PermanentError
 from baton.store.records import Counters, Job, JobStatus
@@ -148,15 +149,22 @@ class Task(ABC):
     # True for tasks that run child jobs (`Shards`): operators' cancel/pause/resume and
     # `baton status` follow the shard ids kept in the state's "shards" list.
     has_shards: ClassVar[bool] = False
+    # The task's parameters, declared once (baton.handler.parameters): `validate`, the
+    # stored params and `baton start TASK`'s flags and help all come from it.
+    Params: ClassVar[type[TaskParams] | None] = None
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         self.params = params
         self.resources = resources
 
     @classmethod
-    @abstractmethod
     def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        """Check and normalise parameters at job creation; raise InvalidJob with a clear message."""
+        """Check and normalise parameters at job creation; raise InvalidJob with a clear message.
+
+        By default through the task's `Params` model; a task without one overrides this."""
+        if cls.Params is None:
+            raise NotImplementedError(f"task {cls.name!r} declares no Params model and no validate")
+        return parse_params(cls.Params, params, cls.name, action_modules).stored()
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:

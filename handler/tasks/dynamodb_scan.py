@@ -21,21 +21,23 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
 from baton.handler.api import (
     SHARD_PARAMS,
-    InvalidJob,
     JobFailure,
     JobStatus,
+    JsonObject,
     Resources,
+    ShardParams,
     Shards,
     StepContext,
     Task,
-    known_params,
+    action_modules,
     pass_on_request,
     plan_shards,
     resolve_function,
@@ -43,8 +45,6 @@ from baton.handler.api import (
     shards_summary,
     tally,
     validate_function_name,
-    validate_shard_params,
-    whole_number,
 )
 
 NAME = "dynamodb-scan"
@@ -61,6 +61,7 @@ THROTTLE_CODES = {
     "RequestLimitExceeded",
 }
 MAX_BACKOFF_S = 5.0
+ATTRIBUTE_TYPES = {"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"}
 SCAN_PARAMS = (
     "source_table",
     "action",
@@ -92,23 +93,108 @@ class ItemContext:
     state: dict[str, Any]
 
 
-def _whole(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    return whole_number(params, name, default, low, high, f"{NAME} ")
+def _typed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """ExpressionAttributeValues as DynamoDB takes them: {":v": {"S": "x"}}, one type each."""
+    for name, value in values.items():
+        if not name.startswith(":"):
+            raise ValueError(f"names must start with ':', got {name!r}")
+        if not (isinstance(value, dict) and len(value) == 1 and set(value) <= ATTRIBUTE_TYPES):
+            raise ValueError(
+                f'must be typed attribute values like {{{name!r}: {{"N": "5"}}}} (one of '
+                f"{', '.join(sorted(ATTRIBUTE_TYPES))}); {name} is {value!r}"
+            )
+    return values
 
 
-def _mapping(params: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not value:
-        raise InvalidJob(f"{NAME} {name} must be a non-empty JSON object, got {value!r}")
-    return dict(value)
+def _attribute_names(names: dict[str, str]) -> dict[str, str]:
+    for name in names:
+        if not name.startswith("#"):
+            raise ValueError(f"names must start with '#', got {name!r}")
+    return names
+
+
+def _table_name(value: str) -> str:
+    if not _TABLE.match(value):
+        raise ValueError("must be a DynamoDB table name (3-255 characters: A-Z a-z 0-9 _ . -)")
+    return value
+
+
+class DynamoDBScanParams(ShardParams):
+    source_table: Annotated[str, AfterValidator(_table_name)] = Field(
+        description="The table to scan"
+    )
+    action: str = Field("count", description="count, or module:function called with each item")
+    action_params: JsonObject | None = Field(None, description="JSON object passed to the action")
+    filter: str | None = Field(None, min_length=1, description="A FilterExpression")
+    filter_names: Annotated[dict[str, str], AfterValidator(_attribute_names)] | None = Field(
+        None, min_length=1, description='ExpressionAttributeNames as JSON: {"#s": "status"}'
+    )
+    filter_values: Annotated[JsonObject, AfterValidator(_typed_values)] | None = Field(
+        None, min_length=1, description='ExpressionAttributeValues as JSON: {":v": {"S": "x"}}'
+    )
+    consistent_read: bool = Field(False, description="Strongly consistent reads")
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="fail (retry, then fail the job) or skip (count the item, go on)"
+    )
+    max_failed: int = Field(
+        DEFAULT_MAX_FAILED, ge=0, le=10**15, description="With skip: fail past this many"
+    )
+    expected_items: int | None = Field(
+        None, ge=0, le=10**15, description="How many items to expect, for progress and ETA"
+    )
+    segments: int = Field(
+        1, ge=1, le=MAX_SEGMENTS, description="Parallel-scan segments, one child job each"
+    )
+    segment: int | None = Field(
+        None, ge=0, le=MAX_SEGMENTS - 1, description="Scan only this segment (with total_segments)"
+    )
+    total_segments: int | None = Field(
+        None, ge=1, le=MAX_SEGMENTS, description="The segments the table is cut into"
+    )
+    _stored: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def stored(self) -> dict[str, Any]:
+        return dict(self._stored)
+
+    @model_validator(mode="after")
+    def _scan(self, info: ValidationInfo) -> Self:
+        if self.action != "count":
+            validate_function_name(self.action, action_modules(info))
+        for name in ("filter_names", "filter_values"):
+            if getattr(self, name) is not None and self.filter is None:
+                raise ValueError(f"{name} needs a filter")
+        if self.filter is not None and not self.filter.strip():
+            raise ValueError("filter must be a DynamoDB FilterExpression")
+        out = self.model_dump(include=set(SCAN_PARAMS), exclude_none=True)
+        if not out.get("action_params"):
+            out.pop("action_params", None)
+        given = self.model_fields_set
+        sharded = [n for n in SHARD_PARAMS if n in given]
+        if "segment" in given or "total_segments" in given:
+            if self.segments != 1:
+                raise ValueError("takes segments, or segment and total_segments, not both")
+            total = self.total_segments or 1
+            segment = self.segment or 0
+            if segment >= total:
+                raise ValueError(
+                    f"segment must be a whole number from 0 to {total - 1}, got {segment}"
+                )
+            out.update(segment=segment, total_segments=total)
+        elif self.segments > 1:
+            out["segments"] = self.segments
+            out.update(self.shard_settings(default_concurrency=self.segments))
+            sharded = []
+        if sharded:
+            raise ValueError(f"takes {', '.join(sharded)} only with segments above 1")
+        self._stored = out
+        return self
 
 
 class DynamoDBScan(Task):
     name = NAME
     progress_counter = "items"
     has_shards = True
+    Params = DynamoDBScanParams
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
@@ -129,58 +215,6 @@ class DynamoDBScan(Task):
         return int(self.params.get("segments", 1)) > 1
 
     # ------------------------------------------------------------------ parameters
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        known_params(params, PARAMS, NAME)
-        table = params.get("source_table")
-        if not isinstance(table, str) or not _TABLE.match(table):
-            raise InvalidJob(f"{NAME} needs source_table: a DynamoDB table name, got {table!r}")
-        out: dict[str, Any] = {"source_table": table}
-        action = params.get("action", "count")
-        if not isinstance(action, str):
-            raise InvalidJob(f"{NAME} action must be a string")
-        if action != "count":
-            validate_function_name(action, action_modules)
-        out["action"] = action
-        action_params = params.get("action_params", {})
-        if not isinstance(action_params, dict):
-            raise InvalidJob(f"{NAME} action_params must be a JSON object")
-        if action_params:
-            out["action_params"] = action_params
-        expression = params.get("filter")
-        if expression is not None:
-            if not isinstance(expression, str) or not expression.strip():
-                raise InvalidJob(f"{NAME} filter must be a DynamoDB FilterExpression string")
-            out["filter"] = expression
-        for name in ("filter_names", "filter_values"):
-            value = _mapping(params, name)
-            if value is not None:
-                if "filter" not in out:
-                    raise InvalidJob(f"{NAME} {name} needs a filter")
-                out[name] = value
-        consistent = params.get("consistent_read", False)
-        if not isinstance(consistent, bool):
-            raise InvalidJob(f"{NAME} consistent_read must be true or false")
-        out["consistent_read"] = consistent
-        on_error = params.get("on_error", "fail")
-        if on_error not in ("fail", "skip"):
-            raise InvalidJob(f"{NAME} on_error must be 'fail' or 'skip', got {on_error!r}")
-        out["on_error"] = on_error
-        out["max_failed"] = _whole(params, "max_failed", DEFAULT_MAX_FAILED, 0, 10**15)
-        if params.get("expected_items") is not None:
-            out["expected_items"] = _whole(params, "expected_items", 0, 0, 10**15)
-        segments = _whole(params, "segments", 1, 1, MAX_SEGMENTS)
-        if "segment" in params or "total_segments" in params:
-            if segments != 1:
-                raise InvalidJob(f"{NAME} takes segments, or segment and total_segments, not both")
-            total = _whole(params, "total_segments", 1, 1, MAX_SEGMENTS)
-            out["segment"] = _whole(params, "segment", 0, 0, total - 1)
-            out["total_segments"] = total
-        elif segments > 1:
-            out["segments"] = segments
-            out.update(validate_shard_params({"max_concurrency": segments, **params}, NAME))
-        return out
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:

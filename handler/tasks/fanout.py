@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, Self
 
-from baton.handler.actions import validate_action
-from baton.handler.actions.params import known_params, whole_number
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
+
+from baton.handler.parameters import BucketName, KeyText, action_modules, flag_of, parse_params
 from baton.handler.tasks import manifest_fanout
 from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
-from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.manifest_walk import ManifestWalk
+from baton.handler.tasks.object_actions import ActionParams
+from baton.handler.tasks.s3_walk import MAX_CONCURRENCY, S3Walk, S3WalkParams
 from baton.handler.tasks.shards import (
     MAX_SHARDS,
-    SHARD_PARAMS,
+    ShardParams,
     Shards,
     child_id,
     pass_on_request,
@@ -35,85 +38,156 @@ from baton.handler.tasks.shards import (
     shards_report,
     shards_summary,
     tally,
-    validate_shard_params,
 )
-from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
 
 __all__ = ["FanOut", "child_id"]
 
-SPLITS = ("prefixes", "delimiter", "ranges")
 CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed", "concurrency")
-PARAMS = (
-    "bucket",
-    "prefix",
-    "split",
-    "prefixes",
-    "boundaries",
-    "shards",
-    "depth",
-    *SHARD_PARAMS,
-    *CHILD_PARAMS,
-)
+# The options each split takes (the others are refused, not dropped), and what it needs.
+SPLIT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "delimiter": ("shards", "depth"),
+    "prefixes": ("prefixes",),
+    "ranges": ("boundaries",),
+    manifest_fanout.SPLIT: ("manifest", "shards"),
+}
+# A manifest lists the objects: the walk's own bounds and concurrency do not apply.
+NOT_WITH_MANIFEST = ("bucket", "prefix", "concurrency")
 
 
-def _whole(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    return whole_number(params, name, default, low, high, "s3-fanout ")
+class FanOutParams(ShardParams, ActionParams):
+    bucket: BucketName | None = Field(None, description="Bucket to walk (not with --manifest)")
+    prefix: KeyText | None = Field(None, description="Only keys under this prefix")
+    split: Literal["delimiter", "prefixes", "ranges", "manifest"] | None = Field(
+        None,
+        description="How to cut the keys into shards: delimiter (the default), prefixes, "
+        "ranges, or manifest (the default with --manifest)",
+    )
+    prefixes: list[KeyText] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SHARDS,
+        description="--split prefixes: one shard per prefix (repeat the flag)",
+        json_schema_extra={"flag": "shard_prefix"},
+    )
+    boundaries: list[KeyText] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SHARDS,
+        description="--split ranges: a boundary key, n boundaries giving n + 1 shards "
+        "(repeat the flag, in ascending order)",
+        json_schema_extra={"flag": "boundary"},
+    )
+    shards: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SHARDS,
+        description="--split delimiter: at least this many shards (default 8); --manifest: "
+        "groups of data files (default one shard per file)",
+    )
+    depth: int | None = Field(
+        None, ge=1, le=10, description="--split delimiter: folder levels to look down (default 3)"
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=MAX_CONCURRENCY, description="Each shard's objects in flight at once"
+    )
+    manifest: str | None = Field(
+        None,
+        description="s3://bucket/key of an S3 Inventory manifest.json: one s3-manifest shard "
+        "per group of its data files",
+    )
+    _stored: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    def stored(self) -> dict[str, Any]:
+        return dict(self._stored)
 
-def _strings(params: Mapping[str, Any], name: str) -> list[str]:
-    value = params.get(name)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise InvalidJob(f"s3-fanout split needs {name}: a non-empty list of strings")
-    if len(value) > MAX_SHARDS:
-        raise InvalidJob(f"s3-fanout takes at most {MAX_SHARDS:,} {name}")
-    return list(value)
+    @model_validator(mode="after")
+    def _split_options(self, info: ValidationInfo) -> Self:
+        manifest = self.manifest is not None or self.split == manifest_fanout.SPLIT
+        split = manifest_fanout.SPLIT if manifest else self.split or "delimiter"
+        given = self.model_fields_set
+        if manifest:
+            refused = [n for n in NOT_WITH_MANIFEST if n in given]
+            if refused:
+                raise ValueError(f"with manifest does not take {', '.join(refused)}")
+        for name in sorted(given - set(SPLIT_OPTIONS[split])):
+            homes = [s for s, names in SPLIT_OPTIONS.items() if name in names]
+            if homes:
+                raise ValueError(
+                    f"split {split} does not take {name} ({flag_of(FanOutParams, name)} is for "
+                    f"--split {' or '.join(homes)})"
+                )
+        modules = action_modules(info)
+        self._stored = (
+            self._manifest_split(modules) if manifest else self._key_split(split, modules)
+        )
+        return self
+
+    def _manifest_split(self, modules: tuple[str, ...]) -> dict[str, Any]:
+        child_params = self.model_dump(include=set(manifest_fanout.CHILD_PARAMS), exclude_none=True)
+        child = ManifestWalk.validate(child_params, modules)
+        child.pop("first_file", None)
+        return {
+            **child,
+            "split": manifest_fanout.SPLIT,
+            **self.shard_settings(),
+            "shards": self.shards or 0,
+        }
+
+    def _key_split(self, split: str, modules: tuple[str, ...]) -> dict[str, Any]:
+        if self.bucket is None:
+            raise ValueError("needs bucket (the bucket to walk) or manifest")
+        walk_params = self.model_dump(
+            include={"bucket", "prefix", *CHILD_PARAMS}, exclude_none=True
+        )
+        out: dict[str, Any] = parse_params(S3WalkParams, walk_params, "s3-fanout", modules).stored()
+        out["split"] = split
+        if split == "prefixes":
+            out["prefixes"] = self._prefixes(out.get("prefix", ""))
+        elif split == "ranges":
+            out["boundaries"] = self._boundaries()
+        else:
+            if self.shards == 0:
+                raise ValueError("shards must be at least 1 with split delimiter")
+            out["shards"] = self.shards or 8
+            out["depth"] = self.depth or 3
+        out.update(self.shard_settings())
+        return out
+
+    def _prefixes(self, base: str) -> list[str]:
+        if self.prefixes is None:
+            raise ValueError("split prefixes needs prefixes (--shard-prefix), one per shard")
+        prefixes = sorted(set(self.prefixes))
+        for p in prefixes:
+            if not p.startswith(base):
+                raise ValueError(f"prefix {p!r} is outside prefix {base!r}")
+        for a, b in itertools.pairwise(prefixes):
+            if b.startswith(a):
+                raise ValueError(f"prefixes overlap: {a!r} contains {b!r}")
+        return prefixes
+
+    def _boundaries(self) -> list[str]:
+        """Non-empty, distinct and ascending: an empty boundary would be read as "no bound" by
+        its two neighbouring shards, which would then walk the same keys twice."""
+        boundaries = self.boundaries
+        if boundaries is None:
+            raise ValueError("split ranges needs boundaries (--boundary), in ascending order")
+        if "" in boundaries:
+            raise ValueError("boundaries must not be empty: an empty key bounds nothing")
+        if boundaries != sorted(set(boundaries)):
+            raise ValueError("boundaries must be distinct and in ascending order")
+        return list(boundaries)
 
 
 class FanOut(Task):
     name = "s3-fanout"
     progress_counter = "objects"
     has_shards = True
+    Params = FanOutParams
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
         self.parent_id = ""
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        if manifest_fanout.wanted(params):
-            return manifest_fanout.validate(params, action_modules)
-        known_params(params, PARAMS, "s3-fanout")
-        walk = S3Walk.validate(
-            {k: params[k] for k in ("bucket", "prefix", *CHILD_PARAMS) if k in params},
-            action_modules,
-        )
-        out: dict[str, Any] = dict(walk)
-        split = params.get("split", "delimiter")
-        if split not in SPLITS:
-            raise InvalidJob(f"s3-fanout split must be one of {', '.join(SPLITS)}, got {split!r}")
-        out["split"] = split
-        if split == "prefixes":
-            prefixes = sorted(set(_strings(params, "prefixes")))
-            base = out.get("prefix", "")
-            for p in prefixes:
-                if not p.startswith(base):
-                    raise InvalidJob(f"s3-fanout prefix {p!r} is outside prefix {base!r}")
-            for a, b in itertools.pairwise(prefixes):
-                if b.startswith(a):
-                    raise InvalidJob(f"s3-fanout prefixes overlap: {a!r} contains {b!r}")
-            out["prefixes"] = prefixes
-        elif split == "ranges":
-            boundaries = _strings(params, "boundaries")
-            if boundaries != sorted(set(boundaries)):
-                raise InvalidJob("s3-fanout boundaries must be distinct and in ascending order")
-            out["boundaries"] = boundaries
-        else:
-            out["shards"] = _whole(params, "shards", 8, 1, MAX_SHARDS)
-            out["depth"] = _whole(params, "depth", 3, 1, 10)
-        out.update(validate_shard_params(params, "s3-fanout"))
-        validate_action(walk["action"], walk.get("action_params", {}), action_modules)
-        return out
 
     def start(self) -> dict[str, Any]:
         return {"planned": False, "shards": []}

@@ -7,22 +7,26 @@ entry (the last 100) goes to the state and the report, and past `max_failed` the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from baton.handler.api import InvalidJob, JobFailure, StepContext, whole_number
+from pydantic import Field
+
+from baton.handler.api import JobFailure, StepContext, TaskParams
 
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000
 MAX_COUNT = 10**15
 
 
-def validate_on_error(params: Mapping[str, Any], task: str) -> dict[str, Any]:
-    """The normalised `on_error` and `max_failed` of a job."""
-    on_error = params.get("on_error", "fail")
-    if on_error not in ("fail", "skip"):
-        raise InvalidJob(f"{task} on_error must be 'fail' or 'skip', got {on_error!r}")
-    max_failed = whole_number(params, "max_failed", DEFAULT_MAX_FAILED, 0, MAX_COUNT, f"{task} ")
-    return {"on_error": on_error, "max_failed": max_failed}
+class OnErrorParams(TaskParams):
+    """`on_error` and `max_failed`, as every task with per-item failures takes them."""
+
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="fail (retry, then fail the job) or skip (count the item, go on)"
+    )
+    max_failed: int = Field(
+        DEFAULT_MAX_FAILED, ge=0, le=MAX_COUNT, description="With skip: fail past this many"
+    )
 
 
 class ItemErrors:

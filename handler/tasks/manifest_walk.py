@@ -13,7 +13,9 @@ replaced mid-walk fails the job rather than mixing two reports under one cursor.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, Field, model_validator
 
 from baton.handler.api import (
     InvalidJob,
@@ -21,8 +23,6 @@ from baton.handler.api import (
     Resources,
     StepContext,
     Task,
-    known_params,
-    whole_number,
 )
 from baton.handler.tasks.inventory_files import (
     Manifest,
@@ -31,25 +31,43 @@ from baton.handler.tasks.inventory_files import (
     parse_s3_uri,
     read_manifest,
 )
-from baton.handler.tasks.object_actions import ObjectActions, validate_object_action
+from baton.handler.tasks.object_actions import ObjectActionParams, ObjectActions
 
 MAX_FILES = 1_000_000
-PARAMS = (
-    "manifest",
-    "manifest_etag",
-    "first_file",
-    "end_file",
-    "action",
-    "action_params",
-    "on_error",
-    "max_failed",
-    "expected_objects",
-)
+
+
+def _s3_uri(value: str) -> str:
+    try:
+        parse_s3_uri(value, "manifest")
+    except InvalidJob:
+        raise ValueError("must be s3://bucket/key") from None
+    return value
+
+
+S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+
+
+class ManifestWalkParams(ObjectActionParams):
+    manifest: S3Uri = Field(description="s3://bucket/key of an S3 Inventory manifest.json")
+    manifest_etag: str | None = Field(
+        None, min_length=1, max_length=100, description="Walk only this version of the manifest"
+    )
+    first_file: int = Field(0, ge=0, le=MAX_FILES, description="First data file to walk")
+    end_file: int | None = Field(
+        None, ge=1, le=MAX_FILES, description="Stop before this data file (default: the last)"
+    )
+
+    @model_validator(mode="after")
+    def _files(self) -> Self:
+        if self.end_file is not None and self.end_file <= self.first_file:
+            raise ValueError("end_file must be above first_file")
+        return self
 
 
 class ManifestWalk(Task):
     name = "s3-manifest"
     progress_counter = "objects"
+    Params = ManifestWalkParams
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
@@ -59,24 +77,6 @@ class ManifestWalk(Task):
         self._reader: RowReader | None = None
         self._rows: Iterator[list[str]] | None = None
         self._rows_at: tuple[int, int] | None = None  # (file, next record) the iterator yields
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        known_params(params, PARAMS, "s3-manifest")
-        parse_s3_uri(params.get("manifest"), "s3-manifest manifest")
-        out: dict[str, Any] = {"manifest": params["manifest"]}
-        etag = params.get("manifest_etag")
-        if etag is not None:
-            if not isinstance(etag, str) or not etag or len(etag) > 100:
-                raise InvalidJob("s3-manifest manifest_etag must be an ETag string")
-            out["manifest_etag"] = etag
-        out["first_file"] = whole_number(params, "first_file", 0, 0, MAX_FILES, "s3-manifest ")
-        if params.get("end_file") is not None:
-            out["end_file"] = whole_number(params, "end_file", 0, 1, MAX_FILES, "s3-manifest ")
-            if out["end_file"] <= out["first_file"]:
-                raise InvalidJob("s3-manifest end_file must be above first_file")
-        out.update(validate_object_action(params, "s3-manifest", action_modules))
-        return out
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:

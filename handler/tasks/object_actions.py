@@ -9,42 +9,48 @@ the failed objects. `BoundContext` is also what `s3-lines` hands its record func
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Self
+
+from pydantic import Field, ValidationInfo, model_validator
 
 from baton.handler.actions.merge import merge_state
 from baton.handler.api import (
     ActionContext,
-    InvalidJob,
+    JsonObject,
     ObjectRef,
     Resources,
     StepContext,
+    action_modules,
     resolve_action,
     validate_action,
-    whole_number,
 )
-from baton.handler.tasks.item_errors import MAX_COUNT, ItemErrors, validate_on_error
+from baton.handler.tasks.item_errors import MAX_COUNT, ItemErrors, OnErrorParams
 
 
-def validate_object_action(
-    params: Mapping[str, Any], task: str, action_modules: tuple[str, ...]
-) -> dict[str, Any]:
-    """The normalised action, its params, `on_error`, `max_failed` and `expected_objects`."""
-    action = params.get("action", "count")
-    if not isinstance(action, str):
-        raise InvalidJob(f"{task} action must be a string")
-    action_params = params.get("action_params", {})
-    if not isinstance(action_params, dict):
-        raise InvalidJob(f"{task} action_params must be an object")
-    out: dict[str, Any] = {"action": action}
-    action_params = validate_action(action, action_params, action_modules)
-    if action_params:
-        out["action_params"] = action_params
-    out.update(validate_on_error(params, task))
-    if params.get("expected_objects") is not None:
-        out["expected_objects"] = whole_number(
-            params, "expected_objects", 0, 0, MAX_COUNT, f"{task} "
-        )
-    return out
+class ActionParams(OnErrorParams):
+    """The per-object action, its parameters (checked by the action's own model), and
+    `on_error` / `max_failed`."""
+
+    action: str = Field(
+        "count",
+        description="Per-object action: count, inventory, duplicates, or module:function "
+        "from a module BATON_ACTION_MODULES lists",
+    )
+    action_params: JsonObject | None = Field(None, description="JSON object passed to the action")
+
+    @model_validator(mode="after")
+    def _action_allowed(self, info: ValidationInfo) -> Self:
+        normalised = validate_action(self.action, self.action_params or {}, action_modules(info))
+        self.action_params = normalised or None
+        return self
+
+
+class ObjectActionParams(ActionParams):
+    """What both object walks take about the action (`s3-walk`, `s3-manifest`)."""
+
+    expected_objects: int | None = Field(
+        None, ge=0, le=MAX_COUNT, description="How many objects to expect, for progress and ETA"
+    )
 
 
 class BoundContext:

@@ -24,25 +24,26 @@ import csv
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 from botocore.exceptions import ClientError
+from pydantic import Field, ValidationInfo, model_validator
 
 from baton.handler.api import (
     ActionContext,
-    InvalidJob,
+    BucketName,
     JobFailure,
+    JsonObject,
+    KeyText,
     Resources,
     StepContext,
     Task,
-    bucket_name,
-    known_params,
+    action_modules,
     resolve_function,
     validate_function_name,
-    whole_number,
 )
 from baton.handler.tasks.byte_ranges import ChunkSource, GzipObject, RangedObject, RecordSplitter
-from baton.handler.tasks.item_errors import ItemErrors, validate_on_error
+from baton.handler.tasks.item_errors import ItemErrors, OnErrorParams
 from baton.handler.tasks.object_actions import BoundContext
 
 if TYPE_CHECKING:
@@ -57,20 +58,48 @@ DEFAULT_GZIP_MAX = 256 * MIB
 MAX_KEY_BYTES = 1_024
 LIST_PAGE = 1_000
 BYTE_ORDER_MARK = "\ufeff"
-PARAMS = (
-    "bucket",
-    "key",
-    "prefix",
-    "format",
-    "csv_delimiter",
-    "action",
-    "action_params",
-    "range_size",
-    "gzip_max_bytes",
-    "on_error",
-    "max_failed",
-    "expected_records",
-)
+
+
+class S3LinesParams(OnErrorParams):
+    bucket: BucketName = Field(description="Bucket to read")
+    key: KeyText | None = Field(None, min_length=1, description="The one object to read")
+    prefix: KeyText | None = Field(None, description="Read every object under this prefix")
+    format: Literal["jsonl", "csv"] = Field(description="jsonl or csv")
+    csv_delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="csv: the field delimiter (default ,)"
+    )
+    action: str = Field("count", description="count, or module:function called with each record")
+    action_params: JsonObject | None = Field(None, description="JSON object passed to the action")
+    range_size: int = Field(
+        DEFAULT_RANGE, ge=MIN_RANGE, le=MAX_RANGE, description="Bytes per ranged GET (8 MiB)"
+    )
+    gzip_max_bytes: int = Field(
+        DEFAULT_GZIP_MAX, ge=0, le=5 * 1024**4, description="Largest gzip object to read"
+    )
+    expected_records: int | None = Field(
+        None, ge=0, le=10**15, description="How many records to expect, for progress and ETA"
+    )
+
+    @model_validator(mode="after")
+    def _source(self, info: ValidationInfo) -> Self:
+        if (self.key is None) == (self.prefix is None):
+            raise ValueError("needs key (one object) or prefix (every object under it)")
+        if self.csv_delimiter is not None:
+            if self.format != "csv":
+                raise ValueError(f"takes csv_delimiter only with format csv, not {self.format}")
+            if self.csv_delimiter in '"\r\n':
+                raise ValueError("csv_delimiter must be one character (not a quote or newline)")
+        if self.action != "count":
+            validate_function_name(self.action, action_modules(info))
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        out = super().stored()
+        if self.format == "csv":
+            out["csv_delimiter"] = self.csv_delimiter or ","
+        if not self.action_params:
+            out.pop("action_params", None)
+        return out
 
 
 class Record(NamedTuple):
@@ -107,6 +136,7 @@ def is_gzip(key: str, content_encoding: str, content_type: str) -> bool:
 class S3Lines(Task):
     name = "s3-lines"
     progress_counter = "records"
+    Params = S3LinesParams
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
@@ -124,56 +154,6 @@ class S3Lines(Task):
         self._listed_all = False
         self._splitter: RecordSplitter | None = None
         self._context = BoundContext(resources, params.get("action_params", {}))
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        known_params(params, PARAMS, "s3-lines")
-        out: dict[str, Any] = {"bucket": bucket_name(params, "s3-lines")}
-        key, prefix = params.get("key"), params.get("prefix")
-        if (key is None) == (prefix is None):
-            raise InvalidJob("s3-lines needs key (one object) or prefix (every object under it)")
-        for name, value in (("key", key), ("prefix", prefix)):
-            if value is None:
-                continue
-            if not isinstance(value, str) or len(value.encode()) > MAX_KEY_BYTES:
-                raise InvalidJob(f"s3-lines {name} must be a string of at most 1,024 bytes")
-            if name == "key" and not value:
-                raise InvalidJob("s3-lines key must not be empty")
-            out[name] = value
-        fmt = params.get("format")
-        if fmt not in FORMATS:
-            raise InvalidJob(f"s3-lines format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        out["format"] = fmt
-        delimiter = params.get("csv_delimiter", ",")
-        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-            raise InvalidJob(
-                "s3-lines csv_delimiter must be one character (not a quote or newline)"
-            )
-        if fmt == "csv":
-            out["csv_delimiter"] = delimiter
-        out["range_size"] = whole_number(
-            params, "range_size", DEFAULT_RANGE, MIN_RANGE, MAX_RANGE, "s3-lines "
-        )
-        out["gzip_max_bytes"] = whole_number(
-            params, "gzip_max_bytes", DEFAULT_GZIP_MAX, 0, 5 * 1024**4, "s3-lines "
-        )
-        action = params.get("action", "count")
-        if not isinstance(action, str):
-            raise InvalidJob("s3-lines action must be a string")
-        if action != "count":
-            validate_function_name(action, action_modules)
-        out["action"] = action
-        action_params = params.get("action_params", {})
-        if not isinstance(action_params, dict):
-            raise InvalidJob("s3-lines action_params must be an object")
-        if action_params:
-            out["action_params"] = dict(action_params)
-        out.update(validate_on_error(params, "s3-lines"))
-        if params.get("expected_records") is not None:
-            out["expected_records"] = whole_number(
-                params, "expected_records", 0, 0, 10**15, "s3-lines "
-            )
-        return out
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:

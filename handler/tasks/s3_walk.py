@@ -18,17 +18,18 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+from pydantic import Field, model_validator
 
 from baton.handler.actions import ActionContext, ObjectRef, action_class
 from baton.handler.actions.merge import merge_state
-from baton.handler.actions.params import bucket_name, known_params, whole_number
+from baton.handler.parameters import BucketName, KeyText
 from baton.handler.tasks.base import Resources, StepContext, Task
 from baton.handler.tasks.key_order import MAX_KEY_BYTES, key_before
 from baton.handler.tasks.listing import KeyRange, Lister, Page
-from baton.handler.tasks.object_actions import ObjectActions, validate_object_action
+from baton.handler.tasks.object_actions import ObjectActionParams, ObjectActions
 from baton.handler.tasks.work_pool import MAX_WORKERS, WorkPool
-from baton.store.errors import InvalidJob
 
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001
@@ -56,19 +57,42 @@ MIN_PAGE_KEYS = 100
 # taken, for slow actions): a smaller one would cost mostly its round trip, and the hop likely
 # hands off before it needs it.
 MIN_PREFETCH_KEYS = 100
-PARAMS = (
-    "bucket",
-    "prefix",
-    "start_after",
-    "start_at",
-    "end_before",
-    "action",
-    "action_params",
-    "on_error",
-    "max_failed",
-    "expected_objects",
-    "concurrency",
-)
+
+
+class S3WalkParams(ObjectActionParams):
+    bucket: BucketName = Field(description="Bucket to walk")
+    prefix: KeyText | None = Field(None, description="Only keys under this prefix")
+    start_after: KeyText | None = Field(None, description="Begin after this key")
+    start_at: KeyText | None = Field(None, description="Begin at this key")
+    end_before: KeyText | None = Field(None, description="Stop before this key")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="Objects in flight at once within a hop (default 8 for module:function "
+        "actions, 1 for built-ins); the cursor is the key before which all are done",
+    )
+
+    @model_validator(mode="after")
+    def _key_range(self) -> Self:
+        for name in ("prefix", "start_after", "start_at", "end_before"):
+            if getattr(self, name) == "":
+                setattr(self, name, None)
+        if self.start_after and self.start_at:
+            raise ValueError("takes start_after or start_at, not both")
+        low = self.start_at or self.start_after
+        if low and self.end_before and low >= self.end_before:
+            raise ValueError("end_before must come after start_at / start_after")
+        kind = action_class(self.action)
+        if self.concurrency is None:
+            self.concurrency = kind.default_concurrency
+        elif self.concurrency > kind.max_concurrency:
+            raise ValueError(
+                f"action {self.action} runs one object at a time (it only reads the listing "
+                f"and keeps its totals in key order); concurrency must be 1, got "
+                f"{self.concurrency}"
+            )
+        return self
 
 
 def carried_object_ms(ctx: StepContext) -> float | None:
@@ -94,6 +118,7 @@ class InFlight:
 class S3Walk(Task):
     name = "s3-walk"
     progress_counter = "objects"
+    Params = S3WalkParams
 
     def __init__(self, params: Mapping[str, Any], resources: Resources) -> None:
         super().__init__(params, resources)
@@ -118,40 +143,6 @@ class S3Walk(Task):
         self._started_ms: int | None = None
         self._done = 0
         self._object_ms: float | None = None
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any], action_modules: tuple[str, ...]) -> dict[str, Any]:
-        known_params(params, PARAMS, "s3-walk")
-        out: dict[str, Any] = {"bucket": bucket_name(params, "s3-walk")}
-        for key in ("prefix", "start_after", "start_at", "end_before"):
-            value = params.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str) or len(value.encode()) > MAX_KEY_BYTES:
-                raise InvalidJob(f"s3-walk {key} must be a string of at most 1,024 bytes")
-            if value:
-                out[key] = value
-        if out.get("start_after") and out.get("start_at"):
-            raise InvalidJob("s3-walk takes start_after or start_at, not both")
-        low = out.get("start_at") or out.get("start_after")
-        if low and out.get("end_before") and low >= out["end_before"]:
-            raise InvalidJob("s3-walk end_before must come after start_at / start_after")
-        out.update(validate_object_action(params, "s3-walk", action_modules))
-        out["concurrency"] = cls._concurrency(out["action"], params)
-        return out
-
-    @staticmethod
-    def _concurrency(action: str, params: Mapping[str, Any]) -> int:
-        kind = action_class(action)
-        if params.get("concurrency") is None:
-            return kind.default_concurrency
-        value = whole_number(params, "concurrency", 1, 1, MAX_CONCURRENCY, "s3-walk ")
-        if value > kind.max_concurrency:
-            raise InvalidJob(
-                f"s3-walk action {action} runs one object at a time (it only reads the listing "
-                f"and keeps its totals in key order); concurrency must be 1, got {value}"
-            )
-        return value
 
     @classmethod
     def expected_total(cls, params: Mapping[str, Any]) -> int | None:

@@ -11,22 +11,18 @@ created after an operator's cancel or pause on the parent was accepted (the stor
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from baton.handler.actions.params import whole_number
+from pydantic import Field
+
+from baton.handler.parameters import TaskParams
 from baton.handler.tasks.base import JobFailure, Resources, StepContext
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
 from baton.store.errors import ParentStopped
 from baton.store.records import TERMINAL_STATUSES, Job, JobStatus
 
-SHARD_PARAMS = (
-    "max_concurrency",
-    "tolerated_failures",
-    "child_max_hops",
-    "child_max_attempts",
-    "poll_s",
-)
 MAX_SHARDS = 10_000
 # What a parked parent waits for (the job item's `waiting_for`).
 WAITING_FOR = "shards"
@@ -39,6 +35,14 @@ FAILING_VIEW = "failing_counters"
 LEGACY_CHILD_TASK = "s3-walk"
 
 
+_SHARD_SUFFIX = re.compile(r"\.s[0-9]{4,}$")
+
+
+def is_shard_id(job_id: str) -> bool:
+    """Whether the id has the shape `child_id` gives shards (a parent's id, then `.s0000`)."""
+    return _SHARD_SUFFIX.search(job_id) is not None
+
+
 def child_id(parent_id: str, index: int) -> str:
     """The shard's job id: the parent's id and the index, hashed down if it would be too long."""
     suffix = f".s{index:04d}"
@@ -48,19 +52,34 @@ def child_id(parent_id: str, index: int) -> str:
     return f"{parent_id[: MAX_JOB_ID_LENGTH - len(suffix) - 9]}-{digest}{suffix}"
 
 
-def validate_shard_params(params: Mapping[str, Any], where: str) -> dict[str, int]:
-    """The fan-out settings, checked and defaulted; `where` names the task in messages."""
-    prefix = f"{where} "
-    return {
-        "max_concurrency": whole_number(params, "max_concurrency", 10, 1, 1_000, prefix),
-        "tolerated_failures": whole_number(params, "tolerated_failures", 0, 0, MAX_SHARDS, prefix),
-        "child_max_hops": whole_number(params, "child_max_hops", 1_000, 1, 1_000_000, prefix),
-        "child_max_attempts": whole_number(
-            params, "child_max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 100, prefix
-        ),
-        # Accepted for jobs created before parents parked (they polled every poll_s); unused.
-        "poll_s": whole_number(params, "poll_s", 5, 1, 300, prefix),
-    }
+class ShardParams(TaskParams):
+    """The fan-out settings of a parent job (a task with shards inherits them)."""
+
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1_000, description="Most shards running at once (default 10)"
+    )
+    tolerated_failures: int = Field(
+        0, ge=0, le=MAX_SHARDS, description="Failed shards the parent tolerates"
+    )
+    child_max_hops: int = Field(1_000, ge=1, le=1_000_000, description="Each shard's max hops")
+    child_max_attempts: int = Field(
+        DEFAULT_MAX_ATTEMPTS, ge=1, le=100, description="Each shard's max attempts"
+    )
+    # Accepted for jobs created before parents parked (they polled every poll_s); unused.
+    poll_s: int = Field(5, ge=1, le=300, description="Unused: parents park while shards run")
+
+    def shard_settings(self, default_concurrency: int = 10) -> dict[str, int]:
+        """The settings as the parent's stored params hold them, every one filled in."""
+        return {
+            "max_concurrency": self.max_concurrency or default_concurrency,
+            "tolerated_failures": self.tolerated_failures,
+            "child_max_hops": self.child_max_hops,
+            "child_max_attempts": self.child_max_attempts,
+            "poll_s": self.poll_s,
+        }
+
+
+SHARD_PARAMS = tuple(ShardParams.model_fields)
 
 
 def plan_shards(
