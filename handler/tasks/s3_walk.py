@@ -26,7 +26,7 @@ from baton.handler.actions import ActionContext, ObjectRef, action_class
 from baton.handler.actions.merge import merge_state
 from baton.handler.parameters import BucketName, KeyText
 from baton.handler.tasks.base import Resources, StepContext, Task
-from baton.handler.tasks.key_order import MAX_KEY_BYTES, key_before
+from baton.handler.tasks.key_order import key_before
 from baton.handler.tasks.listing import KeyRange, Lister, Page
 from baton.handler.tasks.object_actions import ObjectActionParams, ObjectActions
 from baton.handler.tasks.work_pool import MAX_WORKERS, WorkPool
