@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 import boto3
 
-from baton.store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE, STATE_INLINE_LIMIT_BYTES
+from baton.store.constants import (
+    CLOCK_SKEW_MS,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_TABLE,
+    LEASE_TERM_MS,
+    STATE_INLINE_LIMIT_BYTES,
+)
 from baton.store.errors import ConfigError
 
 _TABLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -21,6 +27,10 @@ class StoreSettings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     # Compressed state above this many bytes spills to the state bucket.
     state_inline_limit: int = STATE_INLINE_LIMIT_BYTES
+    # How long a lease lasts after the holder's last commit, and the clock-skew margin added to
+    # it (BATON_LEASE_MS, BATON_CLOCK_SKEW_MS; the local stack scales both with Lambda's delays).
+    lease_ms: int = LEASE_TERM_MS
+    skew_ms: int = CLOCK_SKEW_MS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
@@ -41,7 +51,12 @@ class StoreSettings:
             STATE_INLINE_LIMIT_BYTES,
         )
         return cls(
-            table=table, state_bucket=bucket, retention_days=retention, state_inline_limit=inline
+            table=table,
+            state_bucket=bucket,
+            retention_days=retention,
+            state_inline_limit=inline,
+            lease_ms=int_setting(env, "BATON_LEASE_MS", LEASE_TERM_MS, 100, 900_000),
+            skew_ms=int_setting(env, "BATON_CLOCK_SKEW_MS", CLOCK_SKEW_MS, 0, 60_000),
         )
 
 

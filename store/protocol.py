@@ -20,12 +20,13 @@ create shard   | as create, in one transaction    | as create               | Pa
 (guarded)      | with: the parent is RUNNING,     |                         | shard after an
                | held by the launching lease, no  |                         | accepted request
                | cancel or pause flag             |                         |
-claim          | epoch = e, QUEUED or RUNNING,    | RUNNING, lease to       | classified from the
-               | lease free/mine/expired,         | deadline + skew,        | item read back; the
-               | hops < max_hops, last_write is   | hops + 1                | event is discarded
-               | not this claim's token           |                         |
+claim          | epoch = e, QUEUED or RUNNING,    | RUNNING, lease for one  | classified from the
+               | lease free/mine/expired,         | term (to the deadline   | item read back; the
+               | hops < max_hops, last_write is   | at most) + skew,        | event is discarded
+               | not this claim's token           | hops + 1                |
 checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | LeaseLost: stop,
-               | me, last_write in my chain       | attempts 0              | invoke nothing
+               | me, last_write in my chain       | attempts 0, lease       | invoke nothing
+               |                                  | renewed for one term    |
 hand off       | held                             | state, counters, epoch  | LeaseLost
                |                                  | e + 1, QUEUED, no lease |
 finish         | held                             | state, counters,        | LeaseLost
@@ -60,7 +61,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,6 +78,7 @@ from baton.store.constants import (
     DEFAULT_RETENTION_DAYS,
     FAILED_RETENTION_DAYS,
     LAST_ERROR_LIMIT_CHARS,
+    LEASE_TERM_MS,
     OPERATOR_RETRIES,
     PARAMS_LIMIT_BYTES,
     RECENT_HOPS_KEPT,
@@ -156,6 +158,7 @@ class JobStore:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         skew_ms: int = CLOCK_SKEW_MS,
+        lease_ms: int = LEASE_TERM_MS,
         audit: AuditSink | None = None,
         codec: StateCodec | None = None,
         fault_hook: FaultHook | None = None,
@@ -164,6 +167,7 @@ class JobStore:
         self.clock = clock or SystemClock()
         self.retention_days = retention_days
         self.skew_ms = skew_ms
+        self.lease_ms = lease_ms
         self.audit = audit
         self.codec = codec or StateCodec()
         self.fault_hook = fault_hook
@@ -177,7 +181,14 @@ class JobStore:
         if settings.state_bucket:
             s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
             codec = StateCodec(s3, settings.state_bucket, inline_limit=settings.state_inline_limit)
-        return cls(model, clock, retention_days=settings.retention_days, codec=codec)
+        return cls(
+            model,
+            clock,
+            retention_days=settings.retention_days,
+            skew_ms=settings.skew_ms,
+            lease_ms=settings.lease_ms,
+            codec=codec,
+        )
 
     @property
     def table_name(self) -> str:
@@ -293,7 +304,8 @@ class JobStore:
     # ----------------------------------------------------------------- the holder's writes
 
     def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
-        """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
+        """Take the lease on epoch `epoch` for one lease term (to the holder's deadline at most)
+        plus the clock skew; the holder's checkpoints renew it (`lease_until`)."""
         now = self._now()
         m = self.model
         token = new_token()
@@ -309,7 +321,7 @@ class JobStore:
             # A retry of this very claim (its answer lost) must not count a second hop.
             & (m.last_write.does_not_exist() | (m.last_write != token))
         )
-        expires = deadline_ms + self.skew_ms
+        expires = self.lease_until(now, deadline_ms)
         stamp = iso_from_ms(now)
         actions: list[Action] = [
             m.status.set(JobStatus.RUNNING.value),
@@ -324,21 +336,39 @@ class JobStore:
             return self._classify(outcome.item, epoch)
         self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
-        lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
+        lease = Lease(
+            job_id=job_id,
+            epoch=epoch,
+            owner=owner,
+            expires_ms=expires,
+            started_ms=now,
+            deadline_ms=deadline_ms,
+        )
         return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
 
+    def lease_until(self, now_ms: int, deadline_ms: int) -> int:
+        """When a lease taken or renewed at `now_ms` expires: one lease term later, never past
+        the holder's deadline (Lambda has killed it by then), plus the clock-skew margin."""
+        return min(now_ms + self.lease_ms, deadline_ms) + self.skew_ms
+
     def checkpoint(self, claim: Claim, progress: Progress) -> Job:
-        """Commit state and counters together; the returned job carries operator requests."""
+        """Commit state and counters together and renew the lease for one term; the returned
+        job carries operator requests. The fence is the holder's alone (`_held`): the renewal
+        lands only while this holder still holds the epoch, whether or not its lease lapsed."""
         m = self.model
-        stamp = iso_from_ms(self._now())
+        now = self._now()
+        stamp = iso_from_ms(now)
+        renewed = max(self.lease_until(now, claim.lease.deadline_ms), claim.lease.expires_ms)
         state_actions, ref = self._progress_actions(claim, progress, "checkpoint")
         actions = [
             *state_actions,
             m.attempts.set(0),
+            m.lease_expires_ms.set(renewed),
             m.updated_at.set(stamp),
             m.heartbeat_at.set(stamp),
         ]
-        job = self._commit("checkpoint", claim, actions, ref)
+        job = self._commit("checkpoint", claim, actions, ref, lease_expires_ms=renewed)
+        claim.lease = replace(claim.lease, expires_ms=renewed)
         claim.job = job  # attempts are counted from here on (this write reset them to 0)
         return job
 
@@ -472,8 +502,9 @@ class JobStore:
     def resume(self, job_id: str, max_hops: int | None = None, *, force: bool = False) -> Job:
         """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it.
 
-        A live lease is refused. With `force`, a lease whose holder's own deadline has passed
-        (the clock-skew margin is all that is left of it) is taken over.
+        A live lease is refused. With `force`, a lease whose term has run out by its holder's own
+        clock (it neither renewed nor released it; the clock-skew margin is all that is left of
+        it) is taken over.
         """
         job = self.get(job_id)
         now = self._now()
@@ -483,10 +514,10 @@ class JobStore:
         if job.lease_alive(now + grace):
             deadline = iso_from_ms((job.lease_expires_ms or 0) - self.skew_ms)
             why = (
-                "its holder's deadline has not passed, so it may still be running"
+                "its holder's lease term has not run out, so it may still be running"
                 if force
-                else f"resume refuses a live lease; a forced resume takes it once the holder's "
-                f"deadline {deadline} has passed"
+                else f"resume refuses a live lease; a forced resume takes it once its term ends "
+                f"at {deadline} without a renewal"
             )
             raise LiveLease(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
@@ -668,6 +699,8 @@ class JobStore:
         claim: Claim,
         actions: Sequence[Action],
         written: StateRef | _NoState | None,
+        *,
+        lease_expires_ms: int | None = None,
     ) -> Job:
         """One write by the lease holder, fenced by `_held`.
 
@@ -701,7 +734,7 @@ class JobStore:
             )
         claim.version = token
         claim.pending.clear()
-        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now(), lease_expires_ms)
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written
