@@ -260,7 +260,7 @@ class Relay:
             children=children,
             sleep=rt.sleep,
             pools=rt.pools,
-            dynamodb=rt.dynamodb,
+            dynamodb=rt.user_dynamodb(),
             task_modules=settings.task_modules,
         )
         params = hop.job.params

@@ -63,7 +63,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from pynamodb.exceptions import DoesNotExist
@@ -72,7 +72,7 @@ from pynamodb.expressions.update import Action
 
 from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
-from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
+from baton.store.config import StoreSettings, dynamodb_endpoint, resolve_region
 from baton.store.constants import (
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
@@ -114,6 +114,9 @@ from baton.store.records import (
     RejectReason,
 )
 from baton.store.writes import GuardRefused, Refused, Writer, new_token
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -174,12 +177,24 @@ class JobStore:
         self.writer = Writer(model)
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings, clock: Clock | None = None) -> JobStore:
-        endpoint = DynamoEndpoint.resolve()
-        model = bind_job_model(settings.table, endpoint.region, endpoint.host)
+    def from_settings(
+        cls,
+        settings: StoreSettings,
+        clock: Clock | None = None,
+        *,
+        session: boto3.session.Session | None = None,
+        s3: S3Client | None = None,
+        states: bool = True,
+    ) -> JobStore:
+        """The store the settings name, its endpoint and region read from `session` (one is
+        made when not given). Spilled states use `s3` (else a client of the session's) unless
+        `states` is False: a caller that never reads or writes a job's state (the watchdog)
+        needs no S3 client."""
+        session = session or boto3.session.Session()
+        model = bind_job_model(settings.table, resolve_region(session), dynamodb_endpoint(session))
         codec = StateCodec()
-        if settings.state_bucket:
-            s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
+        if settings.state_bucket and states:
+            s3 = s3 or session.client("s3")
             codec = StateCodec(s3, settings.state_bucket, inline_limit=settings.state_inline_limit)
         return cls(
             model,
