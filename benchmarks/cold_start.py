@@ -29,9 +29,10 @@ TARGET_MS = 500.0
 
 _TIMED = """
 import json, time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 {body}
-print(json.dumps({{"ms": (time.perf_counter() - started) * 1000}}))
+wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({{"ms": wall * 1000, "cpu_ms": cpu * 1000}}))
 """
 
 KINDS: dict[str, str] = {
@@ -78,8 +79,10 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def measure(kind: str, env: dict[str, str]) -> float:
-    """One fresh interpreter: the milliseconds its import and set-up of `kind` took."""
+def measure(kind: str, env: dict[str, str]) -> dict[str, float]:
+    """One fresh interpreter: the wall and CPU milliseconds its import and set-up of `kind`
+    took (on a busy machine the wall time waits for a core; the CPU time is about what the wall
+    time is on an idle one)."""
     done = subprocess.run(
         [sys.executable, "-c", _TIMED.format(body=KINDS[kind])],
         env=env,
@@ -90,7 +93,8 @@ def measure(kind: str, env: dict[str, str]) -> float:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} INIT failed: {done.stderr.strip()[-2000:]}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["ms"])
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"ms": float(times["ms"]), "cpu_ms": float(times["cpu_ms"])}
 
 
 def _load() -> str:
@@ -105,16 +109,16 @@ def figure(rounds: int = ROUNDS) -> dict[str, Any]:
     kinds = list(KINDS)
     for kind in kinds:
         measure(kind, env)  # writes any missing bytecode; not counted
-    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     load_before = _load()
     for n in range(rounds):
         order = kinds[n % len(kinds) :] + kinds[: n % len(kinds)]
         for kind in order:
             samples[kind].append(measure(kind, env))
     rows: list[dict[str, Any]] = []
-    base = statistics.median(samples["baseline"])
+    base = statistics.median(s["ms"] for s in samples["baseline"])
     for kind in kinds:
-        values = sorted(samples[kind])
+        values = sorted(s["ms"] for s in samples[kind])
         quartiles = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
         median = statistics.median(values)
         rows.append(
@@ -125,6 +129,7 @@ def figure(rounds: int = ROUNDS) -> dict[str, Any]:
                 "max_ms": values[-1],
                 "q1_ms": quartiles[0],
                 "q3_ms": quartiles[2],
+                "cpu_ms": statistics.median(s["cpu_ms"] for s in samples[kind]),
                 "over_baseline": median / base if base else None,
             }
         )
@@ -134,6 +139,7 @@ def figure(rounds: int = ROUNDS) -> dict[str, Any]:
         "rows": rows,
         "target_ms": TARGET_MS,
         "met": worker["median_ms"] <= TARGET_MS,
+        "met_cpu": worker["cpu_ms"] <= TARGET_MS,
         "load": f"{load_before} -> {_load()}",
         "python": sys.version.split()[0],
     }
@@ -142,24 +148,27 @@ def figure(rounds: int = ROUNDS) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     """The section of docs/benchmarks.md."""
     verdict = "met" if result["met"] else "not met"
+    cpu_verdict = "met" if result.get("met_cpu") else "not met"
     out = [
         "## Cold start: INIT of the worker and the watchdog\n",
         f"Module import and client set-up, each in a fresh interpreter with bytecode cached, "
         f"{result['rounds']} rounds in rotating order (Python {result['python']}, load average "
         f"{result['load']}). Target: the worker's median at most {result['target_ms']:.0f} ms "
-        f"on this machine: **{verdict}**. The baseline is a bare `import boto3` and one S3 "
+        f"on this machine: **{verdict}** on the wall clock, **{cpu_verdict}** in CPU time (what "
+        f"the wall time is on an idle core: with the load above, a process mostly waits for "
+        f"one). The baseline is a bare `import boto3` and one S3 "
         f"client. The worker builds one botocore session and three clients from it (the job "
         f"table's, S3 and Lambda; a client for the user's own tables only when a task asks); "
         f"the watchdog two (the job table's and Lambda).\n",
-        "| INIT | median ms | quartiles ms | min - max ms | median / baseline |",
-        "|---|---:|---:|---:|---:|",
+        "| INIT | median ms | quartiles ms | min - max ms | median CPU ms | median / baseline |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         ratio = row["over_baseline"]
         out.append(
             f"| {row['kind']} | {row['median_ms']:.0f} | {row['q1_ms']:.0f} - "
             f"{row['q3_ms']:.0f} | {row['min_ms']:.0f} - {row['max_ms']:.0f} | "
-            f"{'-' if ratio is None else f'{ratio:.2f}x'} |"
+            f"{row['cpu_ms']:.0f} | {'-' if ratio is None else f'{ratio:.2f}x'} |"
         )
     return "\n".join(out) + "\n"
 
