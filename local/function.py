@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# Lambda retries a failed async event about 1 minute, then about 2 minutes, after the failure.
+# Lambda retries a failed async event about 1 minute, then about 2 minutes, after the failure
+# ("a one-minute wait between the first two attempts, and two minutes between the second and
+# third"; function errors include runtime errors and timeouts: AWS Lambda developer guide, "How
+# Lambda handles errors and retries with asynchronous invocation").
 AWS_RETRY_DELAYS_S = (60.0, 120.0)
 # Locally those delays are divided by this factor, and so are the store's lease term and clock
 # skew margin (`scaled_ms`): a hop that died early leaves a lease that ends before the first
