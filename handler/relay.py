@@ -260,7 +260,7 @@ class Relay:
             children=children,
             sleep=rt.sleep,
             pools=rt.pools,
-            dynamodb=rt.user_dynamodb(),
+            dynamodb=rt.dynamodb,
             task_modules=settings.task_modules,
         )
         params = hop.job.params

@@ -6,11 +6,12 @@ Only clients and configuration live here; nothing job-specific survives an invoc
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.session
@@ -109,9 +110,6 @@ class Runtime:
     # A client for the user's tables (dynamodb-scan, user tasks); the jobs table has its own.
     dynamodb: DynamoDBClient | None = None
 
-    # The sandbox's session, for the clients built on first use (`user_dynamodb`).
-    session: boto3.session.Session | None = None
-
     @classmethod
     def from_env(cls) -> Runtime:
         """The worker's clients, from one botocore session: the store's DynamoDB client, S3
@@ -129,25 +127,35 @@ class Runtime:
             load_task_modules(settings.task_modules)
         store = JobStore.from_settings(store_settings, session=session, s3=s3)
         connect(store.model, session._session)
+        user_tables = LazyClient(
+            lambda: session.client("dynamodb", region_name=region, config=CLIENT_CONFIG)
+        )
         return cls(
             settings=settings,
             store=store,
             s3=s3,
             lambda_client=session.client("lambda", region_name=region, config=INVOKE_CONFIG),
             reports=ReportStore(s3, bucket) if bucket else None,
-            session=session,
+            dynamodb=cast("DynamoDBClient", user_tables),
         )
 
-    def user_dynamodb(self) -> DynamoDBClient:
-        """The client for the user's tables (dynamodb-scan, user tasks), built on first use:
-        most jobs never need it, and every cold start would pay for it."""
-        if self.dynamodb is None:
-            session = self.session or worker_session()
-            self.dynamodb = session.client(
-                "dynamodb", region_name=resolve_region(session), config=CLIENT_CONFIG
-            )
-        return self.dynamodb
 
+class LazyClient:
+    """A client built on its first use: the worker's client for the user's own tables, which
+    most jobs never touch and every cold start would otherwise pay for. Any attribute (an
+    operation, `meta`, `exceptions`) builds it once and is read from it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:  # a hop's pool of threads may ask at once: build one client
+                if self._client is None:
+                    self._client = self._build()
+        return getattr(self._client, name)
 
 @dataclass(frozen=True)
 class WatchdogRuntime:

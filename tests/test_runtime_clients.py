@@ -52,9 +52,11 @@ def test_the_worker_builds_one_session_and_its_three_clients_at_init(created: Cr
     assert connection.client.meta.endpoint_url == "http://127.0.0.1:9"
     assert len(created) == 3, "the job table's client was built at INIT, not in the first hop"
 
-    user = runtime.user_dynamodb()
-    assert runtime.user_dynamodb() is user, "the user-table client is built once, when asked"
-    assert [name for _, name in created[3:]] == ["dynamodb"]
+    user = runtime.dynamodb
+    assert user is not None
+    assert user.meta.endpoint_url == "http://127.0.0.1:9", "the user-table client, when asked"
+    assert user.meta.service_model.service_name == "dynamodb"
+    assert [name for _, name in created[3:]] == ["dynamodb"], "built once, on first use"
     assert len({session for session, _ in created}) == 1
 
 
