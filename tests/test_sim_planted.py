@@ -72,4 +72,6 @@ def test_clock_skew_beyond_the_lease_margin_is_caught(env: Env) -> None:
     assert "two live holders" in report.violations[0].detail
     small = minimise(env, report, budget=60)
     assert small.violations and "two live holders" in small.violations[0].detail
-    assert len(sparse(small.tape)) <= 12, small.describe()
+    # A dozen or so decisions (13 since Lambda's retries come a minute after the failure, not
+    # after the deadline: the first violating seed is now 321).
+    assert len(sparse(small.tape)) <= 14, small.describe()
