@@ -37,9 +37,12 @@ class LeaseRenewal:
         return now_remaining_ms - self._ends_at
 
     def due(self, now_remaining_ms: int, budget: TimeBudget) -> bool:
-        """Whether to commit now, before the next step, to keep the lease."""
+        """Whether to commit now, before the next step, to keep the lease: when the term left
+        would not cover the next step and its commit, but never in the first third of a term
+        (with steps and writes that slow, committing after every step would leave no time to
+        work; the lease may then lapse during a step, which the fence makes safe)."""
         left = self.left_ms(now_remaining_ms)
-        if left is None:
+        if left is None or self.lease_ms - left < self.lease_ms // 3:
             return False
         room = int(SAFETY_FACTOR * (budget.step_ms() + budget.write_ms()))
         if room >= self.lease_ms and not self._warned:

@@ -157,6 +157,7 @@ class LazyClient:
                     self._client = self._build()
         return getattr(self._client, name)
 
+
 @dataclass(frozen=True)
 class WatchdogRuntime:
     """The watchdog's clients: the store (no state: a sweep never reads one) and Lambda."""

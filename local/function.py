@@ -13,10 +13,11 @@ REGION = "us-east-1"
 # third"; function errors include runtime errors and timeouts: AWS Lambda developer guide, "How
 # Lambda handles errors and retries with asynchronous invocation").
 AWS_RETRY_DELAYS_S = (60.0, 120.0)
-# Locally those delays are divided by this factor, and so are the store's lease term and clock
-# skew margin (`scaled_ms`): a hop that died early leaves a lease that ends before the first
-# retry comes, as on AWS (30 s + 2 s against 60 s). At 30: retries after 2 s and 4 s, a lease
-# of 1 s, which a hop renews every few hundred milliseconds even on a busy machine.
+# Locally those delays are divided by this factor, and so is the store's clock-skew margin
+# (`scaled_ms`). The lease term is the longest the first retry still finds expired (`lease_ms`):
+# a hop that died early leaves a lease that ends before that retry comes, as on AWS (30 s + 2 s
+# against 60 s). It is not scaled down further: DynamoDB writes are not faster here, and a
+# lease only a few writes long would keep a hop committing instead of working.
 DEFAULT_RETRY_SCALE = 30.0
 # The shortest lease the workers accept (BATON_LEASE_MS): a large scale stops here.
 MIN_LEASE_MS = 100
@@ -83,6 +84,11 @@ class FunctionConfig:
     def scaled_ms(self, aws_ms: int, floor: int = 0) -> int:
         """An AWS duration on this function's time scale (the retry delays' scale)."""
         return max(floor, int(aws_ms / self.retry_scale))
+
+    def lease_ms(self, skew_ms: int) -> int:
+        """The workers' lease term: with the skew, within 90% of the first retry's delay (1.7 s
+        at the default scale), and at least MIN_LEASE_MS."""
+        return max(MIN_LEASE_MS, int(0.9 * self.retry_delay_ms(1)) - skew_ms)
 
     def resolve(self, function: str) -> tuple[str, str | None] | None:
         """(name, qualifier) when `function` names this function (name, name:qualifier, partial

@@ -29,14 +29,14 @@ from botocore.config import Config
 
 from baton.handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
 from baton.local.fault_knobs import FaultConfig
-from baton.local.function import MIN_LEASE_MS, FunctionConfig
+from baton.local.function import FunctionConfig
 from baton.local.lambda_http import LambdaApi, LambdaHttpServer
 from baton.local.lambda_service import LambdaService
 from baton.local.lossy_proxy import LossyProxy
 from baton.local.moto_server import MotoServer
 from baton.local.processes import pythonpath
 from baton.store.codec import StateCodec
-from baton.store.constants import CLOCK_SKEW_MS, DEFAULT_TABLE, LEASE_TERM_MS
+from baton.store.constants import CLOCK_SKEW_MS, DEFAULT_TABLE
 from baton.store.model import bind_job_model
 from baton.store.protocol import JobStore
 from baton.store.records import Job
@@ -239,11 +239,11 @@ class LocalStack:
         return env
 
     def lease_env(self) -> dict[str, str]:
-        """The store's lease term and clock-skew margin on the Lambda service's time scale, so
-        a retry (its delay scaled alike) finds a dead hop's lease expired, as on AWS; a value in
-        `worker_env` wins."""
-        lease = self.function.scaled_ms(LEASE_TERM_MS, floor=MIN_LEASE_MS)
+        """The store's clock-skew margin on the Lambda service's time scale, and a lease term
+        that a retry (its delay scaled alike) finds expired, as on AWS; a value in `worker_env`
+        wins."""
         skew = self.function.scaled_ms(CLOCK_SKEW_MS)
+        lease = self.function.lease_ms(skew)
         scaled = {"BATON_LEASE_MS": str(lease), "BATON_CLOCK_SKEW_MS": str(skew)}
         return {name: self.extra_worker_env.get(name, value) for name, value in scaled.items()}
 
