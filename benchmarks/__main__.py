@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, durable, fanout_scaling, figures, lines, short_hops
+from benchmarks import cold_start, concurrency, durable, fanout_scaling, figures, lines, short_hops
 from benchmarks.harness import Env
 from benchmarks.report import plots, readme_block, render, update_readme
 from benchmarks.sizes import FULL, QUICK, BenchConfig
@@ -110,6 +110,7 @@ def run(
         step("short_hops", short_hops.for_config, env, cfg.name)
         if not cfg.name.startswith("quick"):
             step("lines", lines.figure)
+        step("cold_start", cold_start.figure, cfg.cold_start_rounds)
     results["errors"] = list(figures.ERRORS)
     meta["load_after"] = _load()
     meta["wall_s"] = time.perf_counter() - started
@@ -135,6 +136,8 @@ def write_page(
         page += "\n" + short_hops.render(results["short_hops"])
     if "lines" in results:
         page = page.rstrip("\n") + "\n\n" + lines.markdown(results["lines"])
+    if results.get("cold_start"):
+        page = page.rstrip("\n") + "\n\n" + cold_start.render(results["cold_start"])
     out.write_text(page, encoding="utf-8")
     if readme is not None and not update_readme(readme, readme_block(results, meta)):
         print(f"[bench] {readme} has no generated block: not updated", file=sys.stderr)

@@ -452,6 +452,20 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             "flat",
         )
     )
+    cold = results.get("cold_start")
+    if cold:
+        by_kind = {row["kind"]: row for row in cold["rows"]}
+        worker, base = by_kind["worker"], by_kind["baseline"]
+        rows.append(
+            (
+                "worker INIT (import + clients, bytecode), fresh process",
+                f"median **{worker['median_ms']:.0f} ms** wall ({worker['q1_ms']:.0f}-"
+                f"{worker['q3_ms']:.0f}), {worker['cpu_ms']:.0f} ms CPU; bare `import boto3` + "
+                f"one client {base['median_ms']:.0f} ms ({base['cpu_ms']:.0f} ms CPU)",
+                f"≤ {cold['target_ms']:.0f} ms: wall **{'met' if cold['met'] else 'not met'}**, "
+                f"CPU **{'met' if cold.get('met_cpu') else 'not met'}** (load {cold['load']})",
+            )
+        )
     return rows
 
 

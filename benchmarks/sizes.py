@@ -60,6 +60,8 @@ class BenchConfig:
     latency_count_pairs: int = 21  # alternating pairs: the median's 95% interval
     # the durable-functions peer (local test runner) on the same bucket as the overhead figure
     durable_pairs: int = 7  # alternating with the plain loop: 7 give a 95% interval
+    # cold start: rounds of fresh interpreters (worker, watchdog and the bare boto3 baseline)
+    cold_start_rounds: int = 15
     extra: dict[str, str] = field(default_factory=dict)
 
     def state_reps(self, size: int) -> int:
@@ -85,6 +87,7 @@ QUICK = BenchConfig(
     latency_count_objects=300,
     latency_count_pairs=1,
     durable_pairs=1,
+    cold_start_rounds=2,
     overhead_objects=300,
     overhead_pairs=2,
     cost_reps=1,

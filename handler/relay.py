@@ -4,7 +4,9 @@ claim -> load state -> loop:
     if budget says yield (after at least one step): hand off, return
     step()
     if done: finish, return
-    if checkpoint due: checkpoint (LeaseLost: return), honour cancel/pause
+    if checkpoint due (its interval passed, or the lease would lapse before the next step and
+    its commit: each checkpoint renews the lease): checkpoint (LeaseLost: return), honour
+    cancel/pause
 
 Every error in a hop ends in one of two ways. A `PermanentError` fails the job (cursor kept).
 Anything else, from the task (an exit it raises, `SystemExit` or `KeyboardInterrupt`, included),
@@ -25,6 +27,7 @@ from baton.handler.budget import TimeBudget
 from baton.handler.children import ChildJobs
 from baton.handler.event import RelayEvent
 from baton.handler.invoker import SelfInvoker
+from baton.handler.lease_renewal import LeaseRenewal
 from baton.handler.observability import count, logger
 from baton.handler.runtime import Runtime
 from baton.handler.tasks.base import Resources, StepContext, Task
@@ -89,6 +92,7 @@ class Hop:
     task: Task | None = None
     state: Any = None
     steps: int = 0
+    lease: LeaseRenewal | None = None
 
     @property
     def job(self) -> Job:
@@ -195,6 +199,7 @@ class Relay:
             claim=claimed,
             counters=dict(claimed.job.counters),
             items_at_start=0,
+            lease=LeaseRenewal(store.lease_ms, before),
         )
         try:
             return self._hop(hop, claim_ms=before - self.remaining())
@@ -358,8 +363,11 @@ class Relay:
                     return self._park(hop, budget, ctx.wait_requested)
                 asked = ctx.commit_requested
                 ctx.commit_requested = False
-                if asked or last_commit - now >= checkpoint_ms:
+                renew = hop.lease is not None and hop.lease.due(now, budget)
+                if asked or renew or last_commit - now >= checkpoint_ms:
                     seen = rt.store.checkpoint(hop.claim, hop.progress())
+                    if hop.lease is not None:
+                        hop.lease.renewed(now)
                     after = self.remaining()
                     budget.observe_write(now - after)
                     now = last_commit = after

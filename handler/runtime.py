@@ -6,11 +6,12 @@ Only clients and configuration live here; nothing job-specific survives an invoc
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.session
@@ -24,6 +25,7 @@ from baton.handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPo
 from baton.store.clock import Clock, SystemClock
 from baton.store.config import StoreSettings, resolve_region
 from baton.store.errors import InvalidJob
+from baton.store.model import connect
 from baton.store.protocol import JobStore
 from baton.store.reports import ReportStore
 
@@ -74,7 +76,10 @@ def iso_time_with_zone(value: Any) -> datetime | None:
 
 
 def worker_session(region: str | None = None) -> boto3.session.Session:
-    """The boto3 session a worker's clients come from: responses' timestamps read fast."""
+    """The boto3 session a worker's clients come from: responses' timestamps read fast.
+
+    A sandbox makes one and builds every client from it (the store's DynamoDB client included):
+    botocore then reads its data files (endpoint rules, partitions, service models) once."""
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=read_timestamp
@@ -107,23 +112,71 @@ class Runtime:
 
     @classmethod
     def from_env(cls) -> Runtime:
-        region = resolve_region()
-        session = worker_session(region)
+        """The worker's clients, from one botocore session: the store's DynamoDB client, S3
+        (tasks and spilled states share it) and Lambda (the hand-off). A client for the user's
+        own tables is built when a task first asks for it."""
+        session = worker_session()
+        region = resolve_region(session)
         store_settings = StoreSettings.from_env()
-        s3 = session.client("s3", config=S3_CLIENT_CONFIG)
+        s3 = session.client("s3", region_name=region, config=S3_CLIENT_CONFIG)
         bucket = store_settings.state_bucket
         settings = RelaySettings.from_env()
         # User task modules are imported now, while the sandbox initialises (never per hop):
         # an import error surfaces once, as a clear failure of the job that named the task.
         with contextlib.suppress(InvalidJob):
             load_task_modules(settings.task_modules)
+        store = JobStore.from_settings(store_settings, session=session, s3=s3)
+        connect(store.model, session._session)
+        user_tables = LazyClient(
+            lambda: session.client("dynamodb", region_name=region, config=CLIENT_CONFIG)
+        )
         return cls(
             settings=settings,
-            store=JobStore.from_settings(store_settings),
+            store=store,
             s3=s3,
-            lambda_client=session.client("lambda", config=INVOKE_CONFIG),
+            lambda_client=session.client("lambda", region_name=region, config=INVOKE_CONFIG),
             reports=ReportStore(s3, bucket) if bucket else None,
-            dynamodb=session.client("dynamodb", config=CLIENT_CONFIG),
+            dynamodb=cast("DynamoDBClient", user_tables),
+        )
+
+
+class LazyClient:
+    """A client built on its first use: the worker's client for the user's own tables, which
+    most jobs never touch and every cold start would otherwise pay for. Any attribute (an
+    operation, `meta`, `exceptions`) builds it once and is read from it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:  # a hop's pool of threads may ask at once: build one client
+                if self._client is None:
+                    self._client = self._build()
+        return getattr(self._client, name)
+
+
+@dataclass(frozen=True)
+class WatchdogRuntime:
+    """The watchdog's clients: the store (no state: a sweep never reads one) and Lambda."""
+
+    store: JobStore
+    lambda_client: LambdaClient
+    function_name: str
+
+    @classmethod
+    def from_env(cls) -> WatchdogRuntime:
+        session = worker_session()
+        store = JobStore.from_settings(StoreSettings.from_env(), session=session, states=False)
+        connect(store.model, session._session)
+        return cls(
+            store=store,
+            lambda_client=session.client(
+                "lambda", region_name=resolve_region(session), config=INVOKE_CONFIG
+            ),
+            function_name=RelaySettings.from_env().function_name,
         )
 
 
@@ -136,6 +189,21 @@ def get_runtime() -> Runtime:
     if _current is None:
         _current = Runtime.from_env()
     return _current
+
+
+_watchdog: WatchdogRuntime | None = None
+
+
+def get_watchdog_runtime() -> WatchdogRuntime:
+    """The watchdog's clients: those of an installed runtime (tests, simulators), else its own,
+    built from the environment on first use."""
+    global _watchdog  # noqa: PLW0603 - one per process, as Lambda reuses sandboxes
+    if _current is not None:
+        rt = _current
+        return WatchdogRuntime(rt.store, rt.lambda_client, rt.settings.function_name)
+    if _watchdog is None:
+        _watchdog = WatchdogRuntime.from_env()
+    return _watchdog
 
 
 def use_runtime(runtime: Runtime | None) -> None:

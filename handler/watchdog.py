@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from baton.handler.launch import InvokeFailed, send_event
 from baton.handler.observability import count, logger, metrics
-from baton.handler.runtime import get_runtime
+from baton.handler.runtime import get_watchdog_runtime
 from baton.store.clock import iso_from_ms
 from baton.store.config import int_setting
 from baton.store.constants import DEFAULT_MAX_RESTARTS, DEFAULT_STALL_AFTER_S
@@ -222,12 +222,9 @@ class Watchdog:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Scheduled entry point: one sweep, its actions returned (and logged)."""
-    runtime = get_runtime()
+    runtime = get_watchdog_runtime()
     watchdog = Watchdog(
-        runtime.store,
-        runtime.lambda_client,
-        runtime.settings.function_name,
-        WatchdogSettings.from_env(),
+        runtime.store, runtime.lambda_client, runtime.function_name, WatchdogSettings.from_env()
     )
     actions = watchdog.sweep()
     return {"actions": [a.to_dict() for a in actions]}

@@ -6,20 +6,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from baton.store.constants import CLOCK_SKEW_MS
-
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# Lambda retries a failed async event about 1 minute, then about 2 minutes, after the failure.
+# Lambda retries a failed async event about 1 minute, then about 2 minutes, after the failure
+# ("a one-minute wait between the first two attempts, and two minutes between the second and
+# third"; function errors include runtime errors and timeouts: AWS Lambda developer guide, "How
+# Lambda handles errors and retries with asynchronous invocation").
 AWS_RETRY_DELAYS_S = (60.0, 120.0)
-# Locally those delays are divided by this factor...
-DEFAULT_RETRY_SCALE = 60.0
-# ...but a retry never arrives before the failed invocation's lease has expired: its deadline
-# plus the store's clock-skew margin, plus this much. An earlier retry would be refused as
-# `lease_held`, the invocation would return normally, Lambda would not retry it again, and the
-# chain would stall. On AWS the 1-minute delay makes this automatic.
-LEASE_GRACE_MS = 250
-RETRY_FLOOR_AFTER_DEADLINE_MS = CLOCK_SKEW_MS + LEASE_GRACE_MS
+# Locally those delays are divided by this factor, and so is the store's clock-skew margin
+# (`scaled_ms`). The lease term is the longest the first retry still finds expired (`lease_ms`):
+# a hop that died early leaves a lease that ends before that retry comes, as on AWS (30 s + 2 s
+# against 60 s). It is not scaled down further: DynamoDB writes are not faster here, and a
+# lease only a few writes long would keep a hop committing instead of working.
+DEFAULT_RETRY_SCALE = 30.0
+# The shortest lease the workers accept (BATON_LEASE_MS): a large scale stops here.
+MIN_LEASE_MS = 100
 # Payload limits of Invoke (bytes).
 ASYNC_PAYLOAD_LIMIT = 1_048_576
 SYNC_PAYLOAD_LIMIT = 6_291_456
@@ -80,13 +81,14 @@ class FunctionConfig:
         aws = AWS_RETRY_DELAYS_S[min(retry, len(AWS_RETRY_DELAYS_S)) - 1]
         return int(aws * 1000 / self.retry_scale)
 
-    def retry_not_before_ms(self, retry: int, failed_at_ms: int, deadline_ms: int) -> int:
-        """When retry number `retry` may run: the scaled delay, but never before the failed
-        invocation's lease has surely expired (its deadline plus the clock skew)."""
-        return max(
-            failed_at_ms + self.retry_delay_ms(retry),
-            deadline_ms + RETRY_FLOOR_AFTER_DEADLINE_MS,
-        )
+    def scaled_ms(self, aws_ms: int, floor: int = 0) -> int:
+        """An AWS duration on this function's time scale (the retry delays' scale)."""
+        return max(floor, int(aws_ms / self.retry_scale))
+
+    def lease_ms(self, skew_ms: int) -> int:
+        """The workers' lease term: with the skew, within 90% of the first retry's delay (1.7 s
+        at the default scale), and at least MIN_LEASE_MS."""
+        return max(MIN_LEASE_MS, int(0.9 * self.retry_delay_ms(1)) - skew_ms)
 
     def resolve(self, function: str) -> tuple[str, str | None] | None:
         """(name, qualifier) when `function` names this function (name, name:qualifier, partial

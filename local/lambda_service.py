@@ -6,10 +6,10 @@ Lambda's behaviour that baton depends on, reproduced with real processes:
   fault delivers some twice. `RequestResponse` invokes run at once and are never retried.
 - Each invocation runs in a worker process (warm ones are reused); at the function's timeout
   the process is killed with SIGKILL, as Lambda kills a sandbox.
-- A failed async invocation (the handler raised, timed out, or its process died) is retried up
-  to `MaximumRetryAttempts` times after Lambda's delays (about 1 and 2 minutes) divided by
-  `retry_scale`, but never before the failed invocation's lease has expired (its deadline plus
-  the store's clock skew): see `FunctionConfig.retry_not_before_ms`. Then it is dead-lettered.
+- A failed async invocation (the handler raised, timed out, or its process died, however
+  early) is retried up to `MaximumRetryAttempts` times, Lambda's delays (about 1 and 2 minutes
+  after the failure) divided by `retry_scale`. Then it is dead-lettered. The stack scales the
+  store's lease term by the same factor, so a retry finds a dead hop's lease expired as on AWS.
 - Reserved concurrency caps the workers running at once; while it is 0 every async event goes
   straight to the dead-letter record, without retries, as on AWS.
 """
@@ -151,9 +151,7 @@ class LambdaService:
             self._running += 1
             token = self._take_off(event)
         try:
-            invocation, _ = self._execute(
-                Pending(wall_ms(), 0, request_id, event, wall_ms()), "sync"
-            )
+            invocation = self._execute(Pending(wall_ms(), 0, request_id, event, wall_ms()), "sync")
         except WorkerDied as exc:
             raise errors.service_error(f"could not start a worker: {exc}") from None
         finally:
@@ -296,7 +294,7 @@ class LambdaService:
         """One delivery; the event stays in flight until it is settled (a retry queued first)."""
         try:
             try:
-                invocation, deadline = self._execute(pending, "async")
+                invocation = self._execute(pending, "async")
             except WorkerDied as exc:
                 with self._cond:
                     if not self._closing:
@@ -314,7 +312,7 @@ class LambdaService:
                 pending.last_error = invocation.error_line()
                 if pending.attempt < self.config.max_retry_attempts:
                     retry = pending.attempt + 1
-                    not_before = self.config.retry_not_before_ms(retry, wall_ms(), deadline)
+                    not_before = wall_ms() + self.config.retry_delay_ms(retry)
                     self.stats["retries"] += 1
                     self._log(
                         f"RETRY RequestId: {pending.request_id} attempt {retry + 1} "
@@ -341,8 +339,8 @@ class LambdaService:
             with self._cond:
                 self._threads.discard(threading.current_thread())
 
-    def _execute(self, pending: Pending, kind: str) -> tuple[Invocation, int]:
-        """Run the handler once in a worker; returns the invocation and its deadline."""
+    def _execute(self, pending: Pending, kind: str) -> Invocation:
+        """Run the handler once in a worker."""
         worker = self.pool.checkout()
         timeout_ms = self.config.timeout_ms
         started = wall_ms()
@@ -384,4 +382,4 @@ class LambdaService:
             started_at_ms=started,
         )
         self.invocations.append(invocation)
-        return invocation, deadline
+        return invocation

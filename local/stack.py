@@ -36,7 +36,7 @@ from baton.local.lossy_proxy import LossyProxy
 from baton.local.moto_server import MotoServer
 from baton.local.processes import pythonpath
 from baton.store.codec import StateCodec
-from baton.store.constants import DEFAULT_TABLE
+from baton.store.constants import CLOCK_SKEW_MS, DEFAULT_TABLE
 from baton.store.model import bind_job_model
 from baton.store.protocol import JobStore
 from baton.store.records import Job
@@ -230,12 +230,22 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": self.log_level,
             "BATON_MIN_MARGIN_MS": str(self.min_margin_ms),
             "BATON_CHECKPOINT_S": str(self.checkpoint_s),
+            **self.lease_env(),
             **self.env(),
             **self.extra_worker_env,
         }
         if self.proxy is not None:
             env["AWS_ENDPOINT_URL_DYNAMODB"] = self.proxy.url
         return env
+
+    def lease_env(self) -> dict[str, str]:
+        """The store's clock-skew margin on the Lambda service's time scale, and a lease term
+        that a retry (its delay scaled alike) finds expired, as on AWS; a value in `worker_env`
+        wins."""
+        skew = self.function.scaled_ms(CLOCK_SKEW_MS)
+        lease = self.function.lease_ms(skew)
+        scaled = {"BATON_LEASE_MS": str(lease), "BATON_CLOCK_SKEW_MS": str(skew)}
+        return {name: self.extra_worker_env.get(name, value) for name, value in scaled.items()}
 
     # ------------------------------------------------------------------ clients
 
@@ -273,7 +283,13 @@ class LocalStack:
             meta.aws_access_key_id = CREDENTIAL
             meta.aws_secret_access_key = CREDENTIAL
             codec = StateCodec(self.client("s3"), self.state_bucket)
-            self._store = JobStore(model, codec=codec)
+            lease = self.lease_env()
+            self._store = JobStore(
+                model,
+                codec=codec,
+                lease_ms=int(lease["BATON_LEASE_MS"]),
+                skew_ms=int(lease["BATON_CLOCK_SKEW_MS"]),
+            )
         return self._store
 
     @contextlib.contextmanager

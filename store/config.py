@@ -7,8 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import boto3
+from botocore.configprovider import ConfiguredEndpointProvider
 
-from baton.store.constants import DEFAULT_RETENTION_DAYS, DEFAULT_TABLE, STATE_INLINE_LIMIT_BYTES
+from baton.store.constants import (
+    CLOCK_SKEW_MS,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_TABLE,
+    LEASE_TERM_MS,
+    STATE_INLINE_LIMIT_BYTES,
+)
 from baton.store.errors import ConfigError
 
 _TABLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -21,6 +28,10 @@ class StoreSettings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     # Compressed state above this many bytes spills to the state bucket.
     state_inline_limit: int = STATE_INLINE_LIMIT_BYTES
+    # How long a lease lasts after the holder's last commit, and the clock-skew margin added to
+    # it (BATON_LEASE_MS, BATON_CLOCK_SKEW_MS; the local stack scales both with Lambda's delays).
+    lease_ms: int = LEASE_TERM_MS
+    skew_ms: int = CLOCK_SKEW_MS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
@@ -41,7 +52,12 @@ class StoreSettings:
             STATE_INLINE_LIMIT_BYTES,
         )
         return cls(
-            table=table, state_bucket=bucket, retention_days=retention, state_inline_limit=inline
+            table=table,
+            state_bucket=bucket,
+            retention_days=retention,
+            state_inline_limit=inline,
+            lease_ms=int_setting(env, "BATON_LEASE_MS", LEASE_TERM_MS, 100, 900_000),
+            skew_ms=int_setting(env, "BATON_CLOCK_SKEW_MS", CLOCK_SKEW_MS, 0, 60_000),
         )
 
 
@@ -59,23 +75,27 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
-@dataclass(frozen=True)
-class DynamoEndpoint:
-    """Where the models talk to, resolved by boto3 itself so every AWS_* variable applies."""
+def dynamodb_endpoint(session: boto3.session.Session) -> str | None:
+    """The DynamoDB endpoint configured for this process (`AWS_ENDPOINT_URL_DYNAMODB`,
+    `AWS_ENDPOINT_URL`, a profile's `services` section), or None for AWS's own regional endpoint.
 
-    region: str
-    host: str
+    Read as botocore reads it when it builds a client, without building one: a client costs
+    its service model and the endpoint rules, and this runs in every Lambda cold start.
+    """
+    core = session._session  # boto3 exposes the botocore session only under this name
+    provider = ConfiguredEndpointProvider(
+        full_config=core.full_config,
+        scoped_config=core.get_scoped_config(),
+        client_name="dynamodb",
+    )
+    url = provider.provide()
+    return str(url) if url else None
 
-    @classmethod
-    def resolve(cls) -> DynamoEndpoint:
-        region = resolve_region()
-        client = boto3.session.Session().client("dynamodb", region_name=region)
-        return cls(region=region, host=client.meta.endpoint_url)
 
-
-def resolve_region() -> str:
+def resolve_region(session: boto3.session.Session | None = None) -> str:
     """The region as boto3 finds it (AWS_DEFAULT_REGION, profile), or AWS_REGION as Lambda sets."""
-    region = boto3.session.Session().region_name or os.environ.get("AWS_REGION")
+    session = session or boto3.session.Session()
+    region = session.region_name or os.environ.get("AWS_REGION")
     if not region:
         raise ConfigError(
             "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile)"

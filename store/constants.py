@@ -50,7 +50,16 @@ DEFAULT_MAX_ATTEMPTS = 3
 MAX_MAX_HOPS = 1_000_000
 MAX_MAX_ATTEMPTS = 100
 
-# A lease ends at the holder's own hard deadline plus this margin for clock skew between hosts.
+# A lease lasts this long from the holder's last commit (its claim, then each checkpoint renews
+# it), never past the holder's own hard deadline, plus CLOCK_SKEW_MS for clock skew between
+# hosts. Lambda retries a failed async invocation about 1 minute after the failure, then about
+# 2 minutes later (AWS Lambda developer guide, "How Lambda handles errors and retries with
+# asynchronous invocation"): a hop that died early (out of memory, runtime exit) has left a
+# lease that expires within LEASE_TERM_MS + CLOCK_SKEW_MS (32 s) of its last commit, so that
+# first retry can claim the job. A live holder renews before its lease runs out
+# (handler/lease_renewal.py); one that did not is fenced off by the epoch and lease conditions
+# if another invocation took over.
+LEASE_TERM_MS = 30_000
 CLOCK_SKEW_MS = 2_000
 # Finished jobs are kept this long before DynamoDB's TTL removes them.
 DEFAULT_RETENTION_DAYS = 30

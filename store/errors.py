@@ -51,7 +51,8 @@ class LiveLease(IllegalTransition):
     """A resume found the job held by a live invocation.
 
     `forced` says whether the caller asked to take an expired holder's lease; `force_after` is
-    the holder's own deadline (ISO), after which a forced resume takes it.
+    when the holder's lease term ends without a renewal (ISO), after which a forced resume
+    takes it.
     """
 
     def __init__(self, message: str, *, job_id: str, forced: bool, force_after: str) -> None:

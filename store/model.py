@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -19,6 +19,9 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from baton.store.constants import BY_STATUS_INDEX, STATUS_SHARDS
+
+if TYPE_CHECKING:
+    import botocore.session
 
 # The by-status index projects the readable attributes, never the state blob, so a checkpoint
 # does not pay for copying the state into the index.
@@ -159,3 +162,19 @@ def bound_calls(model: type[JobModel], connect_s: float, read_s: float, attempts
     meta.connect_timeout_seconds = connect_s
     meta.read_timeout_seconds = read_s
     meta.max_retry_attempts = max(0, attempts - 1)
+
+
+def connect(model: type[JobModel], session: botocore.session.Session | None = None) -> None:
+    """Build the model's DynamoDB client now, from `session` when given.
+
+    pynamodb builds its client on the first request, in a botocore session of its own (one per
+    thread): in a Lambda sandbox that is the first hop, on the clock of its timeout, loading
+    botocore's data files a second time. Called while the sandbox initialises, with the
+    sandbox's one botocore session, it costs one more client of an already loaded service.
+    Lambda's Python runtime initialises and invokes on the same thread; another thread falls
+    back to a session of its own, as pynamodb does by itself.
+    """
+    connection: Any = model._get_connection().connection
+    if session is not None:
+        connection._local.session = session
+    _ = connection.client  # builds and caches it

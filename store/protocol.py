@@ -30,10 +30,10 @@ create shard   | as create, in one transaction    | as create               | Pa
                | cancel or pause flag             |                         |
     late copy: refused (the Put's condition; on DynamoDB the ClientRequestToken already
     answers a resend within 10 minutes without writing).
-claim          | read first; epoch = e, QUEUED or | RUNNING, lease to       | classified from the
-               | RUNNING, lease free or expired,  | deadline + skew,        | item read back; one
-               | hops < max_hops, last_write as   | hops + 1                | that only met a
-               | read                             |                         | write between its
+claim          | read first; epoch = e, QUEUED or | RUNNING, lease for one  | classified from the
+               | RUNNING, lease free or expired,  | term (to the deadline   | item read back; one
+               | hops < max_hops, last_write as   | at most) + skew,        | that only met a
+               | read                             | hops + 1                | write between its
                |                                  |                         | read and its write
                |                                  |                         | reads again; else
                |                                  |                         | the event is
@@ -41,7 +41,8 @@ claim          | read first; epoch = e, QUEUED or | RUNNING, lease to       | cl
     late copy: refused: its retry (or any later write with a token) changed last_write, so it
     never counts a second hop nor takes the holder's chain of writes back.
 checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | LeaseLost: stop,
-               | me, last_write in my chain       | attempts 0              | invoke nothing
+               | me, last_write in my chain       | attempts 0, lease       | invoke nothing
+               |                                  | renewed for one term    |
     late copy (of this and every held write below): refused: its retry moved last_write to its
     own token, which the copy's condition does not name.
 hand off       | held                             | state, counters, epoch  | LeaseLost
@@ -99,9 +100,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from pynamodb.exceptions import DoesNotExist
@@ -111,13 +112,14 @@ from pynamodb.expressions.update import Action
 from baton.store import status_index
 from baton.store.clock import Clock, SystemClock, iso_from_ms
 from baton.store.codec import StateCodec, StateRef, to_json_bytes
-from baton.store.config import DynamoEndpoint, StoreSettings, resolve_region
+from baton.store.config import StoreSettings, dynamodb_endpoint, resolve_region
 from baton.store.constants import (
     CLAIM_TRIES,
     CLOCK_SKEW_MS,
     DEFAULT_RETENTION_DAYS,
     FAILED_RETENTION_DAYS,
     LAST_ERROR_LIMIT_CHARS,
+    LEASE_TERM_MS,
     OPERATOR_RETRIES,
     PARAMS_LIMIT_BYTES,
     RECENT_HOPS_KEPT,
@@ -160,6 +162,9 @@ from baton.store.records import (
     RejectReason,
 )
 from baton.store.writes import GuardRefused, Refused, Writer, new_token
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,7 @@ class JobStore:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         skew_ms: int = CLOCK_SKEW_MS,
+        lease_ms: int = LEASE_TERM_MS,
         audit: AuditSink | None = None,
         codec: StateCodec | None = None,
         fault_hook: FaultHook | None = None,
@@ -212,20 +218,40 @@ class JobStore:
         self.clock = clock or SystemClock()
         self.retention_days = retention_days
         self.skew_ms = skew_ms
+        self.lease_ms = lease_ms
         self.audit = audit
         self.codec = codec or StateCodec()
         self.fault_hook = fault_hook
         self.writer = Writer(model)
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings, clock: Clock | None = None) -> JobStore:
-        endpoint = DynamoEndpoint.resolve()
-        model = bind_job_model(settings.table, endpoint.region, endpoint.host)
+    def from_settings(
+        cls,
+        settings: StoreSettings,
+        clock: Clock | None = None,
+        *,
+        session: boto3.session.Session | None = None,
+        s3: S3Client | None = None,
+        states: bool = True,
+    ) -> JobStore:
+        """The store the settings name, its endpoint and region read from `session` (one is
+        made when not given). Spilled states use `s3` (else a client of the session's) unless
+        `states` is False: a caller that never reads or writes a job's state (the watchdog)
+        needs no S3 client."""
+        session = session or boto3.session.Session()
+        model = bind_job_model(settings.table, resolve_region(session), dynamodb_endpoint(session))
         codec = StateCodec()
-        if settings.state_bucket:
-            s3 = boto3.session.Session(region_name=resolve_region()).client("s3")
+        if settings.state_bucket and states:
+            s3 = s3 or session.client("s3")
             codec = StateCodec(s3, settings.state_bucket, inline_limit=settings.state_inline_limit)
-        return cls(model, clock, retention_days=settings.retention_days, codec=codec)
+        return cls(
+            model,
+            clock,
+            retention_days=settings.retention_days,
+            skew_ms=settings.skew_ms,
+            lease_ms=settings.lease_ms,
+            codec=codec,
+        )
 
     @property
     def table_name(self) -> str:
@@ -347,7 +373,8 @@ class JobStore:
     # ----------------------------------------------------------------- the holder's writes
 
     def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
-        """Take the lease on epoch `epoch` until the holder's deadline plus clock skew."""
+        """Take the lease on epoch `epoch` for one lease term (to the holder's deadline at most)
+        plus the clock skew; the holder's checkpoints renew it (`lease_until`)."""
         m = self.model
         for _ in range(CLAIM_TRIES):
             # The claim is chained like the holder's writes: it names the last write it saw on
@@ -365,7 +392,7 @@ class JobStore:
                 & (m.hops < m.max_hops)
                 & self._after(seen)
             )
-            expires = deadline_ms + self.skew_ms
+            expires = self.lease_until(now, deadline_ms)
             stamp = iso_from_ms(now)
             actions: list[Action] = [
                 *self._status(job_id, JobStatus.RUNNING),
@@ -390,21 +417,39 @@ class JobStore:
             return rejected
         self._audit("claim", job_id, epoch, owner, now, expires)
         job = self._to_job(outcome.item)
-        lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
+        lease = Lease(
+            job_id=job_id,
+            epoch=epoch,
+            owner=owner,
+            expires_ms=expires,
+            started_ms=now,
+            deadline_ms=deadline_ms,
+        )
         return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
 
+    def lease_until(self, now_ms: int, deadline_ms: int) -> int:
+        """When a lease taken or renewed at `now_ms` expires: one lease term later, never past
+        the holder's deadline (Lambda has killed it by then), plus the clock-skew margin."""
+        return min(now_ms + self.lease_ms, deadline_ms) + self.skew_ms
+
     def checkpoint(self, claim: Claim, progress: Progress) -> Job:
-        """Commit state and counters together; the returned job carries operator requests."""
+        """Commit state and counters together and renew the lease for one term; the returned
+        job carries operator requests. The fence is the holder's alone (`_held`): the renewal
+        lands only while this holder still holds the epoch, whether or not its lease lapsed."""
         m = self.model
-        stamp = iso_from_ms(self._now())
+        now = self._now()
+        stamp = iso_from_ms(now)
+        renewed = max(self.lease_until(now, claim.lease.deadline_ms), claim.lease.expires_ms)
         state_actions, ref = self._progress_actions(claim, progress, "checkpoint")
         actions = [
             *state_actions,
             m.attempts.set(0),
+            m.lease_expires_ms.set(renewed),
             m.updated_at.set(stamp),
             m.heartbeat_at.set(stamp),
         ]
-        job = self._commit("checkpoint", claim, actions, ref)
+        job = self._commit("checkpoint", claim, actions, ref, lease_expires_ms=renewed)
+        claim.lease = replace(claim.lease, expires_ms=renewed)
         claim.job = job  # attempts are counted from here on (this write reset them to 0)
         return job
 
@@ -585,8 +630,9 @@ class JobStore:
     ) -> Job:
         """Re-arm a PAUSED, FAILED, QUEUED or stalled job at a new epoch; the caller invokes it.
 
-        A live lease is refused. With `force`, a lease whose holder's own deadline has passed
-        (the clock-skew margin is all that is left of it) is taken over. `cascaded_only`: only a
+        A live lease is refused. With `force`, a lease whose term has run out by its holder's own
+        clock (it neither renewed nor released it; the clock-skew margin is all that is left of
+        it) is taken over. `cascaded_only`: only a
         shard its parent's cascade paused (a fan-out parent resuming its own pause). `reopen`: a
         CANCELLED shard too, from its last cursor (`baton resume PARENT --rerun-cancelled`).
         """
@@ -609,10 +655,10 @@ class JobStore:
         if job.lease_alive(now + grace):
             deadline = iso_from_ms((job.lease_expires_ms or 0) - self.skew_ms)
             why = (
-                "its holder's deadline has not passed, so it may still be running"
+                "its holder's lease term has not run out, so it may still be running"
                 if force
-                else f"resume refuses a live lease; a forced resume takes it once the holder's "
-                f"deadline {deadline} has passed"
+                else f"resume refuses a live lease; a forced resume takes it once its term ends "
+                f"at {deadline} without a renewal"
             )
             raise LiveLease(
                 f"job {job_id!r} is running: invocation {job.lease_owner} holds it until "
@@ -854,6 +900,8 @@ class JobStore:
         claim: Claim,
         actions: Sequence[Action],
         written: StateRef | _NoState | None,
+        *,
+        lease_expires_ms: int | None = None,
     ) -> Job:
         """One write by the lease holder, fenced by `_held`.
 
@@ -887,7 +935,7 @@ class JobStore:
             )
         claim.version = token
         claim.pending.clear()
-        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
+        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now(), lease_expires_ms)
         if not isinstance(written, _NoState):
             superseded = claim.committed_ref
             claim.committed_ref = written

@@ -153,13 +153,15 @@ def _public(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Lease:
-    """Proof that this invocation holds epoch `epoch` of a job until `expires_ms`."""
+    """Proof that this invocation holds epoch `epoch` of a job until `expires_ms` (renewed by
+    each checkpoint, never past `deadline_ms` plus the clock skew)."""
 
     job_id: str
     epoch: int
     owner: str
     expires_ms: int
     started_ms: int
+    deadline_ms: int = 0
 
 
 @dataclass

@@ -31,6 +31,7 @@ def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
         "### Prices used",
         "## Fan-out scaling",
         "## Short hops",
+        "## Cold start",
     ):
         assert heading in text
     results = done["results"]
@@ -41,6 +42,8 @@ def test_the_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert short["relay_objects"] == short["plain_objects"] == 600
     assert short["status"] == "SUCCEEDED" and all(h["margin_ms"] for h in short["hops"][:-1])
     assert results["handoff"]["writes_per_hop"] >= 2
+    cold = {row["kind"]: row for row in results["cold_start"]["rows"]}
+    assert set(cold) == {"baseline", "worker", "watchdog"}, "each INIT ran in its own process"
     assert [r["update_item"] for r in results["writes"]["by_size"]] == [2] * len(QUICK.writes_sizes)
     if importlib.util.find_spec("matplotlib") is not None:
         assert done["images"], "matplotlib is installed, so the plots must be written"

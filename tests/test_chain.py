@@ -128,6 +128,43 @@ def test_killed_invocations_resume_from_the_last_checkpoint(point: str, truth: B
             assert sum(actions.seen.values()) > OBJECTS, "work after the checkpoint ran again"
 
 
+def test_a_hop_renews_its_lease_before_each_term_runs_out_whatever_the_checkpoint_interval(
+    truth: BucketTruth,
+) -> None:
+    """A lease lasts one term from the holder's last commit, so that Lambda's retry a minute
+    after a crash can take it over. A live hop that commits rarely (BATON_CHECKPOINT_S=900)
+    still commits before each term ends: no live holder loses its lease by expiry."""
+    actions.reset()
+    with local_stack(timeout_ms=30_000, checkpoint_s=900) as stack:
+        store = stack.store
+        store.lease_ms = 2_000
+        params = {"bucket": BUCKET, "action": "tests.support.actions:record", "concurrency": 1}
+        job = stack.start(params)
+        stack.sim.drain()
+
+        assert_exact(stack, job.job_id, truth)
+        held_until = 0
+        renewals = 0
+        for commit in stack.commits:
+            expires = commit.lease_expires_ms
+            if commit.op == "claim":
+                assert expires is not None
+                assert expires - commit.at_ms == store.lease_ms + store.skew_ms, "one term"
+            elif commit.owner is not None:
+                assert commit.at_ms < held_until, f"{commit} after its lease's term ran out"
+                if commit.op != "checkpoint":
+                    continue
+                assert expires is not None and expires - commit.at_ms <= store.lease_ms + (
+                    store.skew_ms
+                ), "a checkpoint renews the lease for one term"
+                renewals += 1
+            else:
+                continue
+            held_until = (expires or 0) - store.skew_ms
+        hops = stack.job(job.job_id).hops
+        assert renewals >= 5 * hops, f"{renewals} renewals in {hops} hops of up to 30 s"
+
+
 def test_killed_between_hand_off_write_and_invoke_is_resent_by_lambdas_retry(
     truth: BucketTruth,
 ) -> None:

@@ -39,6 +39,7 @@ def test_a_relay_event_is_accepted() -> None:
         ({"job_id": "bad id!", "epoch": 1}, "job_id"),
         ({"job_id": "", "epoch": 1}, "job_id"),
         ({"job_id": "x" * 129, "epoch": 1}, "job_id"),
+        ({"job_id": "j\n", "epoch": 1}, "job_id"),
         ({"job_id": 5, "epoch": 1}, "job_id"),
         ({"job_id": "j", "epoch": 1, "state": {}}, "state"),
         ([], "JSON object"),

@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 from baton.local.fault_knobs import Fault, FaultConfig
 from baton.local.function import FunctionConfig
 from baton.local.stack import LocalStack
-from baton.store.constants import CLOCK_SKEW_MS
 from tests.support.local_e2e import wait_until
 
 HANDLER = "tests.support.local_handlers.handle"
@@ -150,7 +149,7 @@ def test_timeout_kills_the_worker_and_a_crash_is_a_function_error(
     assert "FunctionError" not in invoke(stack, {"tag": "after"})
 
 
-def test_async_failure_is_retried_only_after_the_lease_would_expire_then_dead_lettered(
+def test_async_failure_is_retried_on_lambdas_schedule_then_dead_lettered(
     stack: LocalStack, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.jsonl"
@@ -161,10 +160,10 @@ def test_async_failure_is_retried_only_after_the_lease_would_expire_then_dead_le
     assert len(attempts) == 3, "one delivery and MaximumRetryAttempts=2 retries"
     request_id = response["ResponseMetadata"]["RequestId"]
     assert {a["request_id"] for a in attempts} == {request_id}
-    for earlier, later in itertools.pairwise(attempts):
-        # The scaled delay alone would be 100-200 ms; a holder's lease lasts until its deadline
-        # plus the clock skew, and a retry that arrived earlier would be refused as lease_held.
-        assert later["started_ms"] - earlier["started_ms"] >= TIMEOUT_MS + CLOCK_SKEW_MS
+    function = stack.lambda_.config
+    for retry, (earlier, later) in enumerate(itertools.pairwise(attempts), start=1):
+        # Lambda's 1 and 2 minutes, scaled: counted from the failure, not from the deadline.
+        assert later["started_ms"] - earlier["started_ms"] >= function.retry_delay_ms(retry)
     (letter,) = stack.lambda_.dead_letters()
     assert letter.reason == "RetriesExhausted"
     assert letter.attempts == 3

@@ -261,8 +261,12 @@ def scan_table(
     faults = FaultConfig(duplicate=Fault(0.25, seed=31), kill=Fault(0.15, seed=32))
     # Longer hops than the user-task test: a Scan page on moto's server costs milliseconds per
     # item (its serializer), far more than on DynamoDB, and a step must fit inside a hop.
+    # A Scan page takes seconds on moto: Lambda's retry delays divided by 10 (6 s, 12 s) give
+    # the workers a lease (5.2 s) that covers a step, as the 30 s lease covers one on AWS. A
+    # scale that left a lease shorter than a step would have duplicates take over live holders
+    # (safe, fenced, but the work is done again and again).
     with LocalStack(
-        function=FunctionConfig(timeout_ms=hop_ms, account_concurrency=6),
+        function=FunctionConfig(timeout_ms=hop_ms, account_concurrency=6, retry_scale=10.0),
         faults=faults,
         min_margin_ms=min(hop_ms // 2, 5_000),
         checkpoint_s=1,

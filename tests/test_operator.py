@@ -207,8 +207,8 @@ def test_resume_refuses_a_live_lease_and_force_waits_for_the_deadline(stack: Sta
     assert refused.exit_code == 1 and "refuses a live lease" in refused.output
     assert "baton resume --force" in refused.output, "the CLI names its flag"
     too_soon = baton("resume", "r1", "--force")
-    assert too_soon.exit_code == 1 and "deadline has not passed" in too_soon.output
-    stack.clock.advance(10_500)  # past the holder's deadline, inside the clock-skew margin
+    assert too_soon.exit_code == 1 and "lease term has not run out" in too_soon.output
+    stack.clock.advance(10_500)  # past the lease's end (its deadline), inside the skew margin
     assert baton("resume", "r1").exit_code == 1
     forced = baton_json("resume", "r1", "--force")
     assert forced["status"] == "QUEUED" and forced["epoch"] == 2

@@ -60,7 +60,8 @@ def test_the_same_schedule_is_clean_without_the_bug(env: Env, bug: str) -> None:
 
 
 def test_clock_skew_beyond_the_lease_margin_is_caught(env: Env) -> None:
-    """The lease outlives its holder's deadline by CLOCK_SKEW_MS (2 s) for skew between hosts.
+    """A lease outlives its term (to its holder's deadline at most) by CLOCK_SKEW_MS (2 s) for
+    skew between hosts.
     Within that margin the sweeps stay clean; let clocks drift by up to 6 s either way and a
     claimer whose clock runs ahead takes a lease its live holder still uses."""
     config = Config(spill=0.0, rates=Rates(skew_ms=12_000))
@@ -71,4 +72,6 @@ def test_clock_skew_beyond_the_lease_margin_is_caught(env: Env) -> None:
     assert "two live holders" in report.violations[0].detail
     small = minimise(env, report, budget=60)
     assert small.violations and "two live holders" in small.violations[0].detail
-    assert len(sparse(small.tape)) <= 12, small.describe()
+    # A dozen or so decisions (13 since Lambda's retries come a minute after the failure, not
+    # after the deadline: the first violating seed is now 321).
+    assert len(sparse(small.tape)) <= 14, small.describe()

@@ -30,6 +30,7 @@ from tests.sim.sweep import SweepResult, minimise, sweep
 SYNTHETIC_SEEDS = range(0, 1_000)
 WALK_SEEDS = range(10_000, 10_100)
 SPILL_SEEDS = range(20_000, 20_100)
+LEASE_SEEDS = range(40_000, 40_030)
 FAULT_POINTS = (
     "after_claim",
     "mid_step",
@@ -80,9 +81,20 @@ def test_spilled_state_under_hostile_dynamodb(env: Env) -> None:
     assert result.schedules == len(SPILL_SEEDS)
 
 
+def test_a_lease_shorter_than_a_hop_is_renewed_and_a_lapsed_one_is_fenced(env: Env) -> None:
+    """A lease term shorter than the hops: holders renew it at their commits; a slow step
+    outlasts it, and a duplicate arriving then takes a live holder's lapsed lease over. The
+    taken-over holder must commit nothing more (I1, I3), and the job still ends exact."""
+    rates = Rates(slow_step=0.25, duplicate=0.5, duplicate_ms=(500, 4_000))
+    result = sweep(env, LEASE_SEEDS, Config(lease_ms=700, rates=rates))
+    check(env, result, "short-lease")
+    assert result.schedules == len(LEASE_SEEDS)
+    assert result.stats["lease_lapsed_live_holder"] > 0, dict(result.stats)
+
+
 def test_every_fault_kind_struck_and_the_count_is_met() -> None:
     """The sweep above is only worth its count if every kind of fault really happened."""
-    assert sum(counted.values()) == 1_200, counted
+    assert sum(counted.values()) == 1_200 + len(LEASE_SEEDS), counted
     expected = {
         *(f"crash@{p}" for p in FAULT_POINTS),
         "crash@state_written",

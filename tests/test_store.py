@@ -147,6 +147,70 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced(
     assert store.load_state(store.get("job-1")) == {"ok": True}
 
 
+def test_a_dead_holders_lease_ends_one_term_after_its_last_commit_not_at_its_deadline(
+    store: JobStore,
+) -> None:
+    """A hop that died early (out of memory) must not block Lambda's retry a minute later."""
+    store.create(spec())
+    fifteen_minutes = 900_000
+    dead = store.claim("job-1", 1, "r1", store.clock.now_ms() + fifteen_minutes)
+    assert isinstance(dead, Claim)
+    assert dead.lease.expires_ms == dead.lease.started_ms + store.lease_ms + store.skew_ms
+    store.clock.advance(20_000)  # type: ignore[attr-defined]
+    before = store.clock.now_ms()
+    store.checkpoint(dead, Progress({"start_after": "k1"}, {"objects": 1}))
+    renewed_to = store.get("job-1").lease_expires_ms
+    assert renewed_to == dead.lease.expires_ms
+    assert before < renewed_to - store.lease_ms - store.skew_ms < store.clock.now_ms()
+    # The hop dies here. Lambda's first retry, about a minute later, takes the job over,
+    # with the counters of the last commit.
+    store.clock.advance(renewed_to - store.clock.now_ms() - 10)  # type: ignore[attr-defined]
+    assert rejected(store) is RejectReason.LEASE_HELD, "not before the renewed term ends"
+    store.clock.advance(20)  # type: ignore[attr-defined]
+    retry = claim(store, owner="r1-retry")
+    assert retry.job.counters == {"objects": 1}
+    assert store.clock.now_ms() - dead.lease.started_ms < 60_000 < fifteen_minutes
+
+
+def test_a_live_holder_whose_lease_lapsed_and_was_taken_over_commits_nothing(
+    store: JobStore,
+) -> None:
+    """The fence, not the lease's length, keeps a slow holder from counting twice."""
+    store.create(spec())
+    slow = claim(store)
+    store.checkpoint(slow, Progress({"start_after": "k1"}, {"objects": 1}))
+    store.clock.advance(store.lease_ms + store.skew_ms + 1)  # type: ignore[attr-defined]
+    taker = claim(store, owner="r2")
+    with pytest.raises(LeaseLost):
+        store.checkpoint(slow, Progress({"start_after": "k9"}, {"objects": 9}))
+    job = store.get("job-1")
+    assert job.counters == {"objects": 1} and job.lease_owner == "r2"
+    store.checkpoint(taker, Progress({"start_after": "k2"}, {"objects": 2}))
+    assert store.get("job-1").counters == {"objects": 2}
+
+
+def test_a_lapsed_lease_nobody_took_is_renewed_by_its_holders_next_commit(
+    store: JobStore,
+) -> None:
+    store.create(spec())
+    slow = claim(store)
+    store.clock.advance(store.lease_ms + store.skew_ms + 5_000)  # type: ignore[attr-defined]
+    store.checkpoint(slow, Progress({"start_after": "k1"}, {"objects": 1}))
+    assert store.get("job-1").lease_alive(store.clock.now_ms())
+    assert rejected(store) is RejectReason.LEASE_HELD
+
+
+def test_the_lease_never_outlives_the_holders_deadline_plus_skew(store: JobStore) -> None:
+    store.create(spec())
+    short = store.claim("job-1", 1, "r1", store.clock.now_ms() + 5_000)
+    assert isinstance(short, Claim)
+    deadline = short.lease.deadline_ms
+    assert short.lease.expires_ms == deadline + store.skew_ms
+    store.clock.advance(4_000)  # type: ignore[attr-defined]
+    store.checkpoint(short, Progress({}, {"objects": 1}))
+    assert store.get("job-1").lease_expires_ms == deadline + store.skew_ms
+
+
 def test_a_second_claim_by_the_holder_is_refused_and_counts_no_hop(store: JobStore) -> None:
     """A claim whose answer was lost is recognised by its token (tests/test_lost_answers.py),
     not by `lease_owner = me`: a second call, or a copy of the first landing late, must not

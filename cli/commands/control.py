@@ -101,7 +101,7 @@ def resume(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option(help="Take over a lease whose holder's deadline has passed (skew margin)"),
+        typer.Option(help="Take over a lease whose term ran out unrenewed (skew margin)"),
     ] = False,
     rerun_cancelled: Annotated[
         bool,

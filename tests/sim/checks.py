@@ -5,9 +5,11 @@ reported there). It sees each committed UpdateItem through an `after-call` hook,
 as it is after the write (ReturnValues ALL_NEW), the actor whose thread (or whose in-flight
 request) made it, and the true virtual time. Per write it checks:
 
-- I1 one holder: a claim only while no live invocation holds the lease; a write that changes
-  the item is the lease holder's own, an operator's flag, or a transition made while nobody
-  alive holds the lease; state and counters are written by the holder alone.
+- I1 one holder: a claim only while no live invocation holds an unexpired lease (a lease lasts
+  one term from its holder's last commit: a live holder whose lease lapsed, within the clock
+  skew, may be taken over, and is then fenced); a write that changes the item is the lease
+  holder's own, an operator's flag, or a transition made while nobody alive holds a live
+  lease; state and counters are written by the holder alone.
 - I2 no fork: a claim or holder write comes from an event of the item's current epoch; the
   epoch never goes back; the cursor never goes back.
 - I3 exact progress: the counters equal what the committed cursor covers, in every version.
@@ -39,6 +41,7 @@ from typing import Any
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from baton.store.codec import StateCodec, StateRef, decode_state
+from baton.store.constants import CLOCK_SKEW_MS
 from baton.store.errors import StateCorrupt
 from tests.sim.core import Actor, Sim
 from tests.sim.tasks import item_order, value
@@ -215,13 +218,19 @@ class Ledger:
                 f"to it (status {self.image and self.image.get('status')}): the cursor is lost",
             )
 
-    def _live_holder(self, owner: str | None) -> Actor | None:
+    def _live_holder(self, owner: str | None, lease_expires_ms: Any = None) -> Actor | None:
+        """The live invocation holding `owner`'s lease, unless that lease has lapsed: expired
+        by the true clock minus the store's skew margin (the most the protocol lets a reader's
+        clock run ahead; the `skew` rate may plant more)."""
         if owner is None:
             return None
         holder = self.owners.get(owner)
-        if holder is None:
+        if holder is None or not holder.alive(self.sim.now):
             return None
-        return holder if holder.alive(self.sim.now) else None
+        if lease_expires_ms is not None and self.sim.now > int(lease_expires_ms) - CLOCK_SKEW_MS:
+            self.sim.stats["lease_lapsed_live_holder"] += 1
+            return None
+        return holder
 
     # ------------------------------------------------------------------ per write
 
@@ -352,7 +361,7 @@ class Ledger:
                 )
             if prior.get("status") not in ("QUEUED", "RUNNING"):
                 self.fail("I5", f"{who.label} claimed a {prior.get('status')} job{late}")
-            holder = self._live_holder(owner_before)
+            holder = self._live_holder(owner_before, prior.get("lease_expires_ms"))
             if holder is not None:
                 self.fail(
                     "I1",
@@ -370,7 +379,7 @@ class Ledger:
         changed = {k for k in prior.keys() | new.keys() if prior.get(k) != new.get(k)} - IGNORED
         if changed <= FLAGS:
             return
-        holder = self._live_holder(owner_before)
+        holder = self._live_holder(owner_before, prior.get("lease_expires_ms"))
         only_holder = HOLDER_ONLY | ({"attempts"} if who.kind == "invocation" else set())
         if holder is not None:
             self.fail(

@@ -110,6 +110,9 @@ class Rates:
     slow_step: float = 0.02
     skew_ms: int = CLOCK_SKEW_MS
     same_request_id: float = 0.3
+    # When a duplicate delivery arrives (unless late): a wider range than the original's lets
+    # one land while a live holder's lease has lapsed (a step longer than the lease term).
+    duplicate_ms: tuple[int, int] = SHORT_MS
     operator: float = 0.25
     # Which DynamoDB faults may strike writes (reads get the subset that applies to them).
     ddb_kinds: tuple[str, ...] = DDB_WRITE_FAULTS
@@ -485,14 +488,14 @@ class Sim:
             return
         self.deliver_later(payload, self._delay())
         if self.fault(r.duplicate, "duplicate"):
-            self.deliver_later(payload, self._delay())
+            self.deliver_later(payload, self._delay(r.duplicate_ms))
 
-    def _delay(self) -> int:
+    def _delay(self, short: tuple[int, int] = SHORT_MS) -> int:
         if self.fault(self.rates.late, "late"):
             return self.chooser.between(*LATE_MS)
         if not self.faults_on():
             return 0
-        return self.chooser.between(*SHORT_MS)
+        return self.chooser.between(*short)
 
     def deliver_later(
         self, event: Any, delay: int, attempt: int = 0, request_id: str | None = None
@@ -520,7 +523,9 @@ class Sim:
                 self.dead_letters.append(event)
                 return
             same = self.fault(self.rates.same_request_id, "retry_same_request_id")
-            retry_at = max(self.now, deadline) + RETRY_DELAY_MS * (attempt + 1)
+            # Lambda retries about 1, then 2 minutes after the failure: a hop that died early
+            # is retried long before its deadline, and its lease must have ended by then.
+            retry_at = self.now + RETRY_DELAY_MS * (attempt + 1)
             self.deliver_later(event, retry_at - self.now, attempt + 1, rid if same else None)
 
         epoch = event.get("epoch") if isinstance(event, dict) else None

@@ -41,6 +41,7 @@ from baton.handler.observability import logger
 from baton.handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
 from baton.handler.watchdog import WatchdogSettings
 from baton.store.codec import StateCodec
+from baton.store.constants import LEASE_TERM_MS
 from baton.store.model import JobModel, bind_job_model
 from baton.store.protocol import JobStore
 from tests.sim import core
@@ -139,6 +140,11 @@ class Config:
     rates: Rates = field(default_factory=Rates)
     fault_window_ms: int = 600_000
     timeout_ms: tuple[int, int] = (2_000, 4_000)
+    # The store's lease term (BATON_LEASE_MS). The production term is longer than these
+    # timeouts (the lease runs to the deadline); a term shorter than a hop makes hops renew it
+    # at commits, and a slow step outlast it: another invocation may then take a live holder's
+    # lapsed lease over, and the fence must keep that holder from committing.
+    lease_ms: int = LEASE_TERM_MS
     min_margin_ms: int = 300
     checkpoint_s: int = 1
     items: tuple[int, int] = (3, 32)
@@ -281,6 +287,7 @@ def run_schedule(
         env.model,
         clock,
         codec=codec,
+        lease_ms=config.lease_ms,
         fault_hook=lambda point: sim.park("fault", point.split(":")[0]),
     )
     runtime = Runtime(

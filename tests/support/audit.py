@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from baton.store.protocol import CommitEvent
 
@@ -34,6 +35,8 @@ def check_one_holder_no_fork(events: list[CommitEvent]) -> None:
                     )
                 if event.op in RELEASING_OPS:
                     holder = None
+                elif event.lease_expires_ms is not None:
+                    holder = replace(holder, lease_expires_ms=event.lease_expires_ms)  # renewed
             else:
                 # operator transitions (resume, direct pause/cancel, max_hops) end any lease.
                 holder = None

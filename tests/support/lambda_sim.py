@@ -120,10 +120,12 @@ class LambdaSim:
             self.results.append(lambda_handler(delivery.event, context))
         except (Killed, Exception) as exc:
             self.errors.append(exc)
+            # As on AWS, the retry comes about a minute after the failure (a hop that died early
+            # is retried long before its deadline).
             retry = Delivery(
                 delivery.event,
                 delivery.attempt + 1,
-                context.deadline_ms + RETRY_DELAY_MS,
+                self.clock.now_ms() + RETRY_DELAY_MS,
                 request_id=delivery.request_id,
             )
             if delivery.attempt < self.max_retries:

@@ -9,6 +9,9 @@ named in `action_params`:
 - `block_key` and `marker`: on the first visit of `block_key` (no marker file yet), create the
   marker, write `<pid> BLOCK <key>` to the trace and block far beyond the function's timeout:
   a hard timeout inside a step, which only killing the process can end.
+- `crash_key` and `marker`: on the first visit of `crash_key`, create the marker, write
+  `<pid> CRASH <key>` to the trace and end the process at once (`os._exit`), as an out-of-memory
+  kill or a runtime exit ends a sandbox mid-hop.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ def _trace(ctx: ActionContext, text: str) -> None:
 
 
 def slow(obj: ObjectRef, ctx: ActionContext) -> None:
+    if ctx.params.get("crash_key") == obj.key:
+        try:
+            Path(ctx.params["marker"]).touch(exist_ok=False)
+        except FileExistsError:
+            pass
+        else:
+            _trace(ctx, f"CRASH {obj.key}")
+            os._exit(137)
     block_key = ctx.params.get("block_key")
     if block_key == obj.key:
         marker = Path(ctx.params["marker"])
