@@ -28,17 +28,8 @@ os.environ.update(
 # long file while the other has nothing left. Files not listed follow in their usual order.
 LONGEST_FIRST = (
     "tests/test_sim_sweep.py",
-    "tests/test_local_chain.py",
-    "tests/test_local_inputs.py",
-    "tests/test_local_tasks.py",
     "tests/test_sim.py",
-    "tests/test_local_cli.py",
-    "tests/test_bench_smoke.py",
     "tests/test_sim_planted.py",
-    "tests/test_local_lossy_chain.py",
-    "tests/test_state_and_reports.py",
-    "tests/test_sim_spilled_state.py",
-    "tests/test_local_stack.py",
 )
 
 
