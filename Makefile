@@ -25,14 +25,14 @@ setup: $(STAMP) typecheck-links
 
 # The suite in minutes: every test but the long sweeps (marked `slow`), on two workers. Each
 # test file runs whole on one worker (--dist loadfile: module-scoped servers are built once and a
-# file's closing check sees its own sweep), and tests/conftest.py hands out the longest files first.
+# file's closing check sees its own sweep).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
 # The long sweeps: more seeds and schedules of what `make test` already checks (.ci/run runs both).
 # pytest exits 5 when it selects no test: a tree without slow tests passes.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider -m slow $(PYTEST_ARGS) \
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m slow $(PYTEST_ARGS) \
 		|| { rc=$$?; [ $$rc -eq 5 ] && echo "test-slow: no slow tests selected"; [ $$rc -eq 5 ]; }
 
 # Deterministic protocol simulation (tests/sim): 100,000 schedules with every fault kind on, or
