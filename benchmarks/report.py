@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from baton.handler.actions.action import FunctionAction
+from baton.store.units import human_bytes
 from benchmarks.cost import PRICES, PRICES_TAKEN, Measured, model
 
 GOAL_RATIO = 0.97
@@ -22,13 +24,6 @@ def _f(value: float, digits: int = 0) -> str:
 
 def _pct(value: float, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
-
-
-def _size(n: float) -> str:
-    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:g} {unit}"
-    return f"{n:g} B"
 
 
 def _ms(seconds: float | None) -> str:
@@ -57,180 +52,216 @@ def plots(results: dict[str, Any], img_dir: Path) -> dict[str, str]:
         return {}
     img_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, str] = {}
-    style = {"dpi": 72}
-
-    def save(fig: Any, name: str) -> None:
+    for name, draw in FIGURES:
+        fig = draw(plt, results)
+        if fig is None:
+            continue
         fig.tight_layout()
-        fig.savefig(img_dir / name, **style)
+        fig.savefig(img_dir / f"{name}.png", dpi=72)
         plt.close(fig)
-        made[name.removesuffix(".png")] = name
-
-    fan = results.get("fanout")
-    if fan:
-        runs = fan["runs"]
-        xs = [r["shards"] for r in runs]
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot(xs, [runs[0]["seconds"] / r["seconds"] for r in runs], "o-", label="measured")
-        ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
-        ax.set_xlabel("shards (concurrency cap)")
-        ax.set_ylabel("speed-up over one shard")
-        ax.legend()
-        save(fig, "bench-fanout.png")
-
-    over = results.get("overhead")
-    if over:
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        labels = ["ListObjectsV2 alone (boto3)", "plain loop, boto3's defaults"]
-        values = [over["raw_rate"], over["plain_rate"]]
-        colors = ["#999999", "#8da0cb"]
-        if "best_rate" in over:
-            labels.append("best plain loop (fast parsing, prefetch)")
-            values.append(over["best_rate"])
-            colors.append("#4c72b0")
-        labels.append("baton s3-walk")
-        values.append(over["relay_rate"])
-        colors.append("#dd8452")
-        dur = results.get("durable") or {}
-        if dur.get("rate"):
-            labels.append("durable function")
-            values.append(dur["rate"])
-            colors.append("#55a868")
-        ax.barh(labels, values, color=colors)
-        for i, v in enumerate(values):
-            ax.text(v, i, f" {v:,.0f}/s", va="center", fontsize=8)
-        ax.set_xlabel("objects per second (median of pairs, same server)")
-        ax.set_xlim(0, max(values) * 1.25)
-        save(fig, "bench-throughput.png")
-
-    lat = results.get("latency_io") or {}
-    if len(lat.get("rows") or []) > 1:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        xs = [r["concurrency"] for r in lat["rows"]]
-        ups = [r["speedup"] for r in lat["rows"]]
-        spread = [
-            [up - r.get("speedup_low", up) for up, r in zip(ups, lat["rows"], strict=True)],
-            [r.get("speedup_high", up) - up for up, r in zip(ups, lat["rows"], strict=True)],
-        ]
-        ax.errorbar(xs, ups, yerr=spread, fmt="o-", capsize=3, label="measured (rounds' range)")
-        ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
-        if lat.get("server_limit_rps") and lat["rows"][0]["rate"]:
-            cap = lat["server_limit_rps"] / lat["rows"][0]["rate"]
-            ax.axhline(cap, color="red", ls=":", lw=1, label="the server's limit (measured)")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log", base=2)
-        ax.set_xlabel("concurrency (threads in the hop)")
-        ax.set_ylabel("speed-up over concurrency 1")
-        ax.legend(fontsize=7)
-        save(fig, "bench-concurrency.png")
-
-    sweep = results.get("sweep")
-    if sweep:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        xs = [p["interval_s"] for p in sweep["points"]]
-        ax.plot(xs, [p["ratio"] for p in sweep["points"]], "o", label="measured (relay / plain)")
-        ckpt_s = sweep["checkpoint_ms"] / 1000
-        grid = [10 ** (k / 20) for k in range(-40, 31)]
-        model_y = [1 / (1 + ckpt_s / x) for x in grid]
-        ax.plot(
-            grid,
-            model_y,
-            "-",
-            color="#dd8452",
-            label=f"model 1/(1+{sweep['checkpoint_ms']:.1f} ms/interval)",
-        )
-        ax.axhline(GOAL_RATIO, color="red", ls="--", lw=1, label="goal 97%")
-        ax.axvline(10, color="gray", ls=":", lw=1, label="default 10 s")
-        ax.set_xscale("log")
-        ax.set_xlabel("checkpoint interval (s)")
-        ax.set_ylabel("throughput vs plain loop")
-        ax.set_ylim(0, 1.15)
-        ax.legend(fontsize=7, loc="lower right")
-        save(fig, "bench-checkpoint-interval.png")
-
-    state = results.get("state")
-    if state:
-        fig, ax = plt.subplots(figsize=(6, 3.4))
-        rows = state["rows"]
-        for key, label in (
-            ("inline_s", "checkpoint, inline"),
-            ("spilled_s", "checkpoint, spilled to S3"),
-            ("put_s", "raw S3 PutObject, same JSON"),
-            ("encode_s", "encode only (JSON + zlib)"),
-        ):
-            pts = [(r["raw"], r[key]) for r in rows if r.get(key)]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] * 1000 for p in pts], "o-", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("state size (bytes of JSON)")
-        ax.set_ylabel("time (ms)")
-        ax.legend(fontsize=7)
-        save(fig, "bench-state-size.png")
-
-    scale = results.get("scaling")
-    if scale:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.2))
-        rows = scale["rows"]
-        ns = [r["objects"] for r in rows]
-        for mode, label in (("relay", "baton"), ("plain", "plain loop"), ("raw", "listing alone")):
-            if all(mode in r for r in rows):
-                ax1.plot(
-                    ns,
-                    [r[mode]["seconds"] / r["objects"] * 1e6 for r in rows],
-                    "o-",
-                    label=f"{label}, wall",
-                )
-        for mode, label in (("relay", "baton"), ("plain", "plain loop")):
-            if all(mode in r for r in rows):
-                ax1.plot(
-                    ns,
-                    [r[mode]["cpu_s"] / r["objects"] * 1e6 for r in rows],
-                    "x--",
-                    label=f"{label}, client CPU",
-                )
-                ax2.plot(ns, [r[mode]["rss_peak_mb"] for r in rows], "o-", label=label)
-        ax1.set_xscale("log")
-        ax1.set_yscale("log")
-        ax1.set_xlabel("objects in the bucket")
-        ax1.set_ylabel("µs per object")
-        ax1.legend(fontsize=6)
-        ax2.set_xscale("log")
-        ax2.set_xlabel("objects in the bucket")
-        ax2.set_ylabel("peak RSS of the walker (MB)")
-        ax2.set_ylim(0, max(r["relay"]["rss_peak_mb"] for r in rows) * 1.3)
-        ax2.legend(fontsize=7)
-        save(fig, "bench-scaling.png")
-
-    hand = results.get("handoff")
-    if hand and hand["gaps_ms"]:
-        fig, ax = plt.subplots(figsize=(6, 2.8))
-        warm = sorted(hand["gaps_ms"][hand["warmup_dropped"] :])
-        ys = [(i + 1) / len(warm) for i in range(len(warm))]
-        ax.step(warm, ys, where="post")
-        ax.axvline(
-            hand["median_ms"],
-            color="gray",
-            ls=":",
-            lw=1,
-            label=f"median {hand['median_ms']:.0f} ms",
-        )
-        ax.axvline(hand["p99_ms"], color="red", ls="--", lw=1, label=f"p99 {hand['p99_ms']:.0f} ms")
-        ax.set_xlabel("hand-off write -> next claim (ms)")
-        ax.set_ylabel("fraction of hand-offs")
-        ax.legend(fontsize=7)
-        save(fig, "bench-handoff.png")
-
-    writes = results.get("writes")
-    if writes:
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        rows = writes["by_size"]
-        ax.bar(
-            [f"{r['objects']:,}" for r in rows], [r["update_item"] for r in rows], color="#4c72b0"
-        )
-        ax.set_xlabel("objects walked (one hop, default checkpoint interval)")
-        ax.set_ylabel("job item writes")
-        save(fig, "bench-writes.png")
+        made[name] = f"{name}.png"
     return made
+
+
+def _plot_fanout(plt: Any, results: dict[str, Any]) -> Any:
+    fan = results.get("fanout")
+    if not fan:
+        return None
+    runs = fan["runs"]
+    xs = [r["shards"] for r in runs]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(xs, [runs[0]["seconds"] / r["seconds"] for r in runs], "o-", label="measured")
+    ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
+    ax.set_xlabel("shards (concurrency cap)")
+    ax.set_ylabel("speed-up over one shard")
+    ax.legend()
+    return fig
+
+
+def _plot_throughput(plt: Any, results: dict[str, Any]) -> Any:
+    over = results.get("overhead")
+    if not over:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    labels = ["ListObjectsV2 alone (boto3)", "plain loop, boto3's defaults"]
+    values = [over["raw_rate"], over["plain_rate"]]
+    colors = ["#999999", "#8da0cb"]
+    if "best_rate" in over:
+        labels.append("best plain loop (fast parsing, prefetch)")
+        values.append(over["best_rate"])
+        colors.append("#4c72b0")
+    labels.append("baton s3-walk")
+    values.append(over["relay_rate"])
+    colors.append("#dd8452")
+    dur = results.get("durable") or {}
+    if dur.get("rate"):
+        labels.append("durable function")
+        values.append(dur["rate"])
+        colors.append("#55a868")
+    ax.barh(labels, values, color=colors)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,.0f}/s", va="center", fontsize=8)
+    ax.set_xlabel("objects per second (median of pairs, same server)")
+    ax.set_xlim(0, max(values) * 1.25)
+    return fig
+
+
+def _plot_concurrency(plt: Any, results: dict[str, Any]) -> Any:
+    lat = results.get("latency_io") or {}
+    if len(lat.get("rows") or []) <= 1:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    xs = [r["concurrency"] for r in lat["rows"]]
+    ups = [r["speedup"] for r in lat["rows"]]
+    spread = [
+        [up - r.get("speedup_low", up) for up, r in zip(ups, lat["rows"], strict=True)],
+        [r.get("speedup_high", up) - up for up, r in zip(ups, lat["rows"], strict=True)],
+    ]
+    ax.errorbar(xs, ups, yerr=spread, fmt="o-", capsize=3, label="measured (rounds' range)")
+    ax.plot(xs, xs, "--", color="grey", label="ideal (linear)")
+    if lat.get("server_limit_rps") and lat["rows"][0]["rate"]:
+        cap = lat["server_limit_rps"] / lat["rows"][0]["rate"]
+        ax.axhline(cap, color="red", ls=":", lw=1, label="the server's limit (measured)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("concurrency (threads in the hop)")
+    ax.set_ylabel("speed-up over concurrency 1")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _plot_checkpoint_interval(plt: Any, results: dict[str, Any]) -> Any:
+    sweep = results.get("sweep")
+    if not sweep:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    xs = [p["interval_s"] for p in sweep["points"]]
+    ax.plot(xs, [p["ratio"] for p in sweep["points"]], "o", label="measured (relay / plain)")
+    ckpt_s = sweep["checkpoint_ms"] / 1000
+    grid = [10 ** (k / 20) for k in range(-40, 31)]
+    model_y = [1 / (1 + ckpt_s / x) for x in grid]
+    ax.plot(
+        grid,
+        model_y,
+        "-",
+        color="#dd8452",
+        label=f"model 1/(1+{sweep['checkpoint_ms']:.1f} ms/interval)",
+    )
+    ax.axhline(GOAL_RATIO, color="red", ls="--", lw=1, label="goal 97%")
+    ax.axvline(10, color="gray", ls=":", lw=1, label="default 10 s")
+    ax.set_xscale("log")
+    ax.set_xlabel("checkpoint interval (s)")
+    ax.set_ylabel("throughput vs plain loop")
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def _plot_state_size(plt: Any, results: dict[str, Any]) -> Any:
+    state = results.get("state")
+    if not state:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    rows = state["rows"]
+    for key, label in (
+        ("inline_s", "checkpoint, inline"),
+        ("spilled_s", "checkpoint, spilled to S3"),
+        ("put_s", "raw S3 PutObject, same JSON"),
+        ("encode_s", "encode only (JSON + zlib)"),
+    ):
+        pts = [(r["raw"], r[key]) for r in rows if r.get(key)]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] * 1000 for p in pts], "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("state size (bytes of JSON)")
+    ax.set_ylabel("time (ms)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _plot_scaling(plt: Any, results: dict[str, Any]) -> Any:
+    scale = results.get("scaling")
+    if not scale:
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.2))
+    rows = scale["rows"]
+    ns = [r["objects"] for r in rows]
+    for mode, label in (("relay", "baton"), ("plain", "plain loop"), ("raw", "listing alone")):
+        if all(mode in r for r in rows):
+            ax1.plot(
+                ns,
+                [r[mode]["seconds"] / r["objects"] * 1e6 for r in rows],
+                "o-",
+                label=f"{label}, wall",
+            )
+    for mode, label in (("relay", "baton"), ("plain", "plain loop")):
+        if all(mode in r for r in rows):
+            ax1.plot(
+                ns,
+                [r[mode]["cpu_s"] / r["objects"] * 1e6 for r in rows],
+                "x--",
+                label=f"{label}, client CPU",
+            )
+            ax2.plot(ns, [r[mode]["rss_peak_mb"] for r in rows], "o-", label=label)
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("objects in the bucket")
+    ax1.set_ylabel("µs per object")
+    ax1.legend(fontsize=6)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("objects in the bucket")
+    ax2.set_ylabel("peak RSS of the walker (MiB)")
+    ax2.set_ylim(0, max(r["relay"]["rss_peak_mb"] for r in rows) * 1.3)
+    ax2.legend(fontsize=7)
+    return fig
+
+
+def _plot_handoff(plt: Any, results: dict[str, Any]) -> Any:
+    hand = results.get("handoff")
+    if not (hand and hand["gaps_ms"]):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    warm = sorted(hand["gaps_ms"][hand["warmup_dropped"] :])
+    ys = [(i + 1) / len(warm) for i in range(len(warm))]
+    ax.step(warm, ys, where="post")
+    ax.axvline(
+        hand["median_ms"],
+        color="gray",
+        ls=":",
+        lw=1,
+        label=f"median {hand['median_ms']:.0f} ms",
+    )
+    ax.axvline(hand["p99_ms"], color="red", ls="--", lw=1, label=f"p99 {hand['p99_ms']:.0f} ms")
+    ax.set_xlabel("hand-off write -> next claim (ms)")
+    ax.set_ylabel("fraction of hand-offs")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _plot_writes(plt: Any, results: dict[str, Any]) -> Any:
+    writes = results.get("writes")
+    if not writes:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    rows = writes["by_size"]
+    ax.bar([f"{r['objects']:,}" for r in rows], [r["update_item"] for r in rows], color="#4c72b0")
+    ax.set_xlabel("objects walked (one hop, default checkpoint interval)")
+    ax.set_ylabel("job item writes")
+    return fig
+
+
+# Each figure's file name (without .png) and the function that draws it (None: no data).
+FIGURES: tuple[tuple[str, Callable[[Any, dict[str, Any]], Any]], ...] = (
+    ("bench-fanout", _plot_fanout),
+    ("bench-throughput", _plot_throughput),
+    ("bench-concurrency", _plot_concurrency),
+    ("bench-checkpoint-interval", _plot_checkpoint_interval),
+    ("bench-state-size", _plot_state_size),
+    ("bench-scaling", _plot_scaling),
+    ("bench-handoff", _plot_handoff),
+    ("bench-writes", _plot_writes),
+)
 
 
 # ---------------------------------------------------------------------- the page
@@ -448,7 +479,7 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.append(
         (
             f"walker peak memory, {small['objects']:,} → {big['objects']:,} objects",
-            f"{small['relay']['rss_peak_mb']:.0f} → {big['relay']['rss_peak_mb']:.0f} MB",
+            f"{small['relay']['rss_peak_mb']:.0f} → {big['relay']['rss_peak_mb']:.0f} MiB",
             "flat",
         )
     )
@@ -470,7 +501,7 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def concurrency_goal(n: int) -> float | None:
-    """The speed-up over concurrency 1 the issue asks of concurrency n (0.8 x n up to 16)."""
+    """The speed-up over concurrency 1 set as the goal for concurrency n (0.8 x n up to 16)."""
     return 0.8 * n if 1 < n <= 16 else None
 
 
@@ -991,7 +1022,7 @@ def _section_state(page: Page, results: dict[str, Any], meta: dict[str, Any]) ->
     for r in state["rows"]:
         ratio = r["spilled_s"] / r["put_s"] if r.get("put_s") else math.nan
         w(
-            f"| {_size(r['raw'])} | {_size(r['compressed'])} | {_ms(r['encode_s'])} | {_ms(r['inline_s'])} | "
+            f"| {human_bytes(r['raw'])} | {human_bytes(r['compressed'])} | {_ms(r['encode_s'])} | {_ms(r['inline_s'])} | "
             f"{_ms(r['spilled_s'])} | {_ms(r['put_s'])} | {ratio:.2f} |"
         )
     w("")
@@ -1017,7 +1048,7 @@ def _section_scaling(page: Page, results: dict[str, Any], meta: dict[str, Any]) 
     modes = [m for m in ("relay", "plain", "raw") if all(m in r for r in scale["rows"])]
     names = {"relay": "baton", "plain": "plain loop", "raw": "listing alone"}
     head = " | ".join(f"{names[m]} µs/obj (wall / CPU)" for m in modes)
-    w(f"| objects | {head} | baton / listing | baton peak RSS (MB) | plain peak RSS (MB) |")
+    w(f"| objects | {head} | baton / listing | baton peak RSS (MiB) | plain peak RSS (MiB) |")
     w("|---|" + "---|" * (len(modes) + 3))
     for r in scale["rows"]:
         cells = " | ".join(
@@ -1137,9 +1168,9 @@ def _section_failures(page: Page, results: dict[str, Any], meta: dict[str, Any])
                 "average decays by 0.8 per object and, some 3,100 objects later, reaches a "
                 "subnormal float: the division gives infinity and `int()` raises "
                 "`OverflowError` at the next page. The attempt fails and is retried from the "
-                "last checkpoint; three such failures at one cursor fail the job. Reported to "
-                "the lead engineer with a fix (a floor on the average, or time measured in "
-                "float milliseconds); `handler/` is theirs to change.\n"
+                "last checkpoint; three such failures at one cursor fail the job. The fix belongs "
+                "in `handler/`: a floor on the average, or time measured in float "
+                "milliseconds.\n"
             )
 
 

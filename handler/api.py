@@ -80,7 +80,7 @@ from baton.handler.tasks.shards import (
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
 
-# The name the issue text uses for a parameter error; the same class.
+# A task's parameter error, under the name a task author looks for; the same class as InvalidJob.
 InvalidParams = InvalidJob
 
 __all__ = [

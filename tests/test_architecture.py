@@ -92,3 +92,23 @@ def test_a_package_folder_missing_from_the_setuptools_list_is_refused(tree: Path
     (tree / "store" / "extra" / "__init__.py").write_text("", encoding="utf-8")
     problems = architecture.check(tree)
     assert any("does not list baton.store.extra" in p for p in problems)
+
+
+def _function_of(lines: int) -> str:
+    """A function whose `def` line to its last line spans `lines` lines."""
+    return "def long() -> int:\n" + "    x = 0\n" * (lines - 2) + "    return x\n"
+
+
+def test_a_function_over_the_size_limit_is_reported_wherever_it_is(tree: Path) -> None:
+    limit = architecture.MAX_FUNCTION_LINES
+    (tree / "tests" / "sim").mkdir(parents=True)
+    (tree / "tests" / "sim" / "huge.py").write_text(_function_of(limit + 1), encoding="utf-8")
+    (tree / "benchmarks" / "fits.py").write_text(_function_of(limit), encoding="utf-8")
+    (tree / ".venv").mkdir()
+    (tree / ".venv" / "vendored.py").write_text(_function_of(limit + 50), encoding="utf-8")
+    problems = architecture.long_functions(tree)
+    assert problems == [
+        f"tests/sim/huge.py:1: long is {limit + 1} lines (at most {limit}): "
+        "split it into functions that each do one thing"
+    ]
+    assert problems[0] in architecture.check(tree)

@@ -4,6 +4,9 @@ Hypothesis draws each schedule's decision tape; the simulator turns it into deli
 duplicates, late events, crashes at every named fault point, DynamoDB/S3/Lambda errors, clock
 skew, operators and watchdog sweeps (tests/sim/). A failing tape is shrunk by Hypothesis and
 printed with a replayable `tests.sim.scenario.replay({...})` line and the trace around it.
+
+Each Hypothesis sweep runs in two tiers (tests/support/tiers.py): a few of its examples in
+`make test`, all of them in `make test-slow`.
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ from tests.sim.core import DDB_WRITE_FAULTS
 from tests.sim.scenario import Config, Env, Report, replay, run_schedule
 from tests.sim.sweep import minimise
 from tests.sim.tasks import SIM_TASK
+from tests.support.tiers import examples
 
 SYNTHETIC_EXAMPLES = 650
 WALK_EXAMPLES = 200
+# How many of them `make test` runs (the slow tier runs them all).
+QUICK_SYNTHETIC = 250
+QUICK_WALK = 80
 TAPE = 180  # decisions drawn per schedule; past the tape every decision is benign
 # A third of the schedules spill every state to S3 (Config.spill), the rest keep it inline.
 CONFIG = Config()
 WALK = Config(task="s3-walk")
 ran: dict[str, int] = {"synthetic": 0, "walk": 0}
+asked: dict[str, int] = {"synthetic": 0, "walk": 0}
 struck: Counter[str] = Counter()
 PHASES = (
     list(Phase)
@@ -66,27 +74,35 @@ def explain(env: Env, report: Report) -> str:
     return f"{report.describe(tail=30)}\n\nshrunk:\n{small.describe(tail=80)}"
 
 
-@hyp(SYNTHETIC_EXAMPLES)
-@given(tape=tapes)
-def test_synthetic_schedules_keep_every_invariant(env: Env, tape: list[int]) -> None:
-    report = run_schedule(env, TapeChooser(tape), CONFIG)
-    ran["synthetic"] += 1
-    struck.update(report.stats)
-    assert report.ok, explain(env, report)
+def schedules_keep_every_invariant(env: Env, config: Config, name: str, count: int) -> None:
+    """`count` schedules from Hypothesis's tapes, each checked against every invariant."""
+    asked[name] += count
+
+    @hyp(count)
+    @given(tape=tapes)
+    def one_schedule(tape: list[int]) -> None:
+        report = run_schedule(env, TapeChooser(tape), config)
+        ran[name] += 1
+        struck.update(report.stats)
+        assert report.ok, explain(env, report)
+
+    one_schedule()
 
 
-@hyp(WALK_EXAMPLES)
-@given(tape=tapes)
-def test_s3_walk_schedules_keep_every_invariant(env: Env, tape: list[int]) -> None:
-    report = run_schedule(env, TapeChooser(tape), WALK)
-    ran["walk"] += 1
-    struck.update(report.stats)
-    assert report.ok, explain(env, report)
+@pytest.mark.parametrize("count", examples(QUICK_SYNTHETIC, SYNTHETIC_EXAMPLES))
+def test_synthetic_schedules_keep_every_invariant(env: Env, count: int) -> None:
+    schedules_keep_every_invariant(env, CONFIG, "synthetic", count)
+
+
+@pytest.mark.parametrize("count", examples(QUICK_WALK, WALK_EXAMPLES))
+def test_s3_walk_schedules_keep_every_invariant(env: Env, count: int) -> None:
+    schedules_keep_every_invariant(env, WALK, "walk", count)
 
 
 def test_the_hypothesis_runs_above_really_ran() -> None:
-    assert ran["synthetic"] >= SYNTHETIC_EXAMPLES
-    assert ran["walk"] >= WALK_EXAMPLES
+    assert asked["synthetic"] > 0 and asked["walk"] > 0, asked
+    assert ran["synthetic"] >= asked["synthetic"]
+    assert ran["walk"] >= asked["walk"]
     # Hypothesis's tapes are not uniform: check the faults it drew really struck.
     for kind in ("crash@mid_step", "ddb", "duplicate", "late", "invoke", "s3", "timeout_kill"):
         assert struck[kind] > 0, f"{kind} never struck in the Hypothesis runs: {dict(struck)}"

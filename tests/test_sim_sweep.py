@@ -4,6 +4,9 @@ Each seed is one schedule (tests/sim/): a job under crashes at every named fault
 DynamoDB/S3/Lambda errors, duplicates, late and dropped events, skew, operators and watchdog
 sweeps, then recovery and, for a FAILED or PAUSED job, a resume. A failure prints the seed, the
 schedule shrunk to its fewest faults, a `replay(...)` line and the trace.
+
+Each sweep runs in two tiers (tests/support/tiers.py): its first seeds in `make test`, the rest
+in `make test-slow`; the closing check holds for whatever ran.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tests.sim.core import (
 )
 from tests.sim.scenario import Config, Env
 from tests.sim.sweep import SweepResult, minimise, sweep
+from tests.support.tiers import tiered
 
 SYNTHETIC_SEEDS = range(0, 1_000)
 WALK_SEEDS = range(10_000, 10_100)
@@ -41,6 +45,7 @@ FAULT_POINTS = (
 )
 totals: Counter[str] = Counter()
 counted: dict[str, int] = {}
+wanted: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +54,10 @@ def env() -> Iterator[Env]:
         yield Env.create()
 
 
-def check(env: Env, result: SweepResult, name: str) -> None:
+def check(env: Env, result: SweepResult, name: str, seeds: range) -> None:
     totals.update(result.stats)
     counted[name] = result.schedules
+    wanted[name] = len(seeds)
     if result.failures:
         seed, report = result.failures[0]
         small = minimise(env, report, budget=120)
@@ -61,24 +67,27 @@ def check(env: Env, result: SweepResult, name: str) -> None:
         )
 
 
-def test_synthetic_task_under_every_fault(env: Env) -> None:
-    result = sweep(env, SYNTHETIC_SEEDS, Config())
-    check(env, result, "synthetic")
-    assert result.schedules == len(SYNTHETIC_SEEDS)
+@pytest.mark.parametrize("seeds", tiered(SYNTHETIC_SEEDS, quick=250))
+def test_synthetic_task_under_every_fault(env: Env, seeds: range) -> None:
+    result = sweep(env, seeds, Config())
+    check(env, result, f"synthetic {seeds}", seeds)
+    assert result.schedules == len(seeds)
 
 
-def test_s3_walk_under_every_fault(env: Env) -> None:
-    result = sweep(env, WALK_SEEDS, Config(task="s3-walk"))
-    check(env, result, "walk")
-    assert result.schedules == len(WALK_SEEDS)
+@pytest.mark.parametrize("seeds", tiered(WALK_SEEDS, quick=25))
+def test_s3_walk_under_every_fault(env: Env, seeds: range) -> None:
+    result = sweep(env, seeds, Config(task="s3-walk"))
+    check(env, result, f"walk {seeds}", seeds)
+    assert result.schedules == len(seeds)
 
 
-def test_spilled_state_under_hostile_dynamodb(env: Env) -> None:
+@pytest.mark.parametrize("seeds", tiered(SPILL_SEEDS, quick=25))
+def test_spilled_state_under_hostile_dynamodb(env: Env, seeds: range) -> None:
     """Every state in S3, and DynamoDB faults five times as often: lost responses and writes
-    landing late on spilled commits (the store bug tests/test_sim_findings.py pins)."""
-    result = sweep(env, SPILL_SEEDS, Config(spill=1.0, rates=Rates(ddb=0.15)))
-    check(env, result, "spill")
-    assert result.schedules == len(SPILL_SEEDS)
+    landing late on spilled commits (the store bug tests/test_sim_spilled_state.py pins)."""
+    result = sweep(env, seeds, Config(spill=1.0, rates=Rates(ddb=0.15)))
+    check(env, result, f"spill {seeds}", seeds)
+    assert result.schedules == len(seeds)
 
 
 def test_a_lease_shorter_than_a_hop_is_renewed_and_a_lapsed_one_is_fenced(env: Env) -> None:
@@ -87,14 +96,15 @@ def test_a_lease_shorter_than_a_hop_is_renewed_and_a_lapsed_one_is_fenced(env: E
     taken-over holder must commit nothing more (I1, I3), and the job still ends exact."""
     rates = Rates(slow_step=0.25, duplicate=0.5, duplicate_ms=(500, 4_000))
     result = sweep(env, LEASE_SEEDS, Config(lease_ms=700, rates=rates))
-    check(env, result, "short-lease")
+    check(env, result, "short-lease", LEASE_SEEDS)
     assert result.schedules == len(LEASE_SEEDS)
     assert result.stats["lease_lapsed_live_holder"] > 0, dict(result.stats)
 
 
 def test_every_fault_kind_struck_and_the_count_is_met() -> None:
-    """The sweep above is only worth its count if every kind of fault really happened."""
-    assert sum(counted.values()) == 1_200 + len(LEASE_SEEDS), counted
+    """The sweeps above are only worth their count if every kind of fault really happened (in
+    `make test`'s slice alone as in the whole sweep)."""
+    assert len(counted) >= 3 and counted == wanted, counted
     expected = {
         *(f"crash@{p}" for p in FAULT_POINTS),
         "crash@state_written",

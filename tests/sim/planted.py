@@ -15,8 +15,9 @@ faithful to whatever `store/protocol.py` becomes.
   `last_write`, so a copy of it landing late (`Rates.late_copy`) claims again under the same
   holder or after its release: a hop counted twice, the holder's chain of writes broken.
 
-Issue 13's defects 1-5, each the logic from before its fix, kept here and used only by the
-simulator (`Config(bug=...)`; `planted()` puts them in place for one schedule):
+Reverted fixes: five defects found and fixed, each planted back as the logic from before its
+fix, kept here and used only by the simulator (`Config(bug=...)`; `planted()` puts them in place
+for one schedule):
 
 - slow-step-poisons (I8): the budget without its bounds: the margin is twice the slowest step
   ever carried, uncapped, and the carried step is handed on unchanged at every hop.
@@ -176,7 +177,7 @@ class MisreadRefusalStore(JobStore):
 
 
 class RearmWipesIntentStore(JobStore):
-    """Planted "rearm-wipes-intent" (issue 13, defect 2): the watchdog's re-arm as it was,
+    """Planted "rearm-wipes-intent": the watchdog's re-arm as it was,
     removing the operator's flags with the dead holder's lease."""
 
     def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
@@ -201,7 +202,7 @@ class RearmWipesIntentWatchdog(Watchdog):
 
 
 class AttemptsFromClaimStore(JobStore):
-    """Planted "attempts-from-claim" (issue 13, defect 5): a checkpoint resets `attempts` on the
+    """Planted "attempts-from-claim": a checkpoint resets `attempts` on the
     item but the hop keeps counting from the value its claim read."""
 
     def checkpoint(self, claim: Claim, progress: Progress) -> Job:
@@ -260,7 +261,7 @@ STORE_BUGS: dict[str, type[JobStore]] = {
 
 
 class PoisonedBudget(TimeBudget):
-    """Planted "slow-step-poisons" (issue 13, defect 1): the budget before its bounds. The
+    """Planted "slow-step-poisons": the budget before its bounds. The
     slowest step ever carried counts for good, the margin is uncapped, and the figure is
     handed on unchanged: after one step of half the timeout every later hop does one step."""
 
@@ -276,7 +277,7 @@ class PoisonedBudget(TimeBudget):
 
 
 class PlanNotDurable(FanOut):
-    """Planted "plan-not-durable" (issue 13, defect 3): the plan is kept in the state and shards
+    """Planted "plan-not-durable": the plan is kept in the state and shards
     start at the next step, before any commit; the plan is first durable at a checkpoint."""
 
     def step(self, state: dict[str, Any], ctx: StepContext) -> bool:
@@ -299,7 +300,7 @@ def _deaf(children: ChildLauncher) -> ChildLauncher:
 
 
 class CancelledParentLaunches(FanOut):
-    """Planted "cancelled-parent-launches" (issue 13, defect 4): the shard machinery launches
+    """Planted "cancelled-parent-launches": the shard machinery launches
     pending shards without regard to the parent's request; the parent sees a cancel only at its
     next checkpoint, after it refilled the slots the operator's cascade freed."""
 
@@ -317,8 +318,8 @@ TASK_BUGS: dict[str, type[FanOut]] = {
 }
 BUDGET_BUGS: dict[str, type[TimeBudget]] = {"slow-step-poisons": PoisonedBudget}
 WATCHDOG_BUGS: dict[str, type[Watchdog]] = {"rearm-wipes-intent": RearmWipesIntentWatchdog}
-# Issue 13's defects 1-5 in order, with the invariant that catches each.
-ISSUE13: dict[str, str] = {
+# The reverted fixes, with the invariant that catches each.
+REVERTED_FIXES: dict[str, str] = {
     "slow-step-poisons": "I8",
     "rearm-wipes-intent": "I7",
     "plan-not-durable": "I7",

@@ -278,79 +278,12 @@ def run_schedule(
     sim.step_ms, sim.slow_step_ms = config.step_ms, config.slow_step_ms
     clock = SimClock(sim)
     spill = c.chance(config.spill)
-    codec = (
-        StateCodec(env.s3, STATE_BUCKET, inline_limit=config.inline_limit)
-        if spill
-        else StateCodec()
-    )
-    store = store_class(config.bug, config.store_cls)(
-        env.model,
-        clock,
-        codec=codec,
-        lease_ms=config.lease_ms,
-        fault_hook=lambda point: sim.park("fault", point.split(":")[0]),
-    )
-    runtime = Runtime(
-        settings=RelaySettings(
-            min_margin_ms=config.min_margin_ms,
-            checkpoint_s=config.checkpoint_s,
-            action_modules=(ACTION_MODULE,),
-        ),
-        store=store,
-        s3=env.s3,
-        lambda_client=env.lambda_client,
-        clock=clock,
-        faults=SimFaults(sim),
-        sleep=sim.sleep,
-        pools=lambda workers: SimPool(sim, workers),
-    )
+    store, runtime = _store_and_runtime(env, config, sim, clock, spill)
     job_id = f"sim-{next(_job_ids)}"
-    model: CountModel | WalkModel
     fan = config.task == FAN_TASK
-    if fan:
-        params = {
-            "bucket": FAN_BUCKET,
-            "action": f"{ACTION_MODULE}:slow_record",
-            "concurrency": c.between(*config.concurrency),
-            "split": "delimiter",
-            "shards": FAN_PREFIXES,
-            "max_concurrency": c.between(*config.max_concurrency),
-            "child_max_attempts": c.between(*config.max_attempts),
-            "poll_s": config.poll_s,
-        }
-        model = WalkModel(env.fan_sizes)
-    elif config.task == SIM_TASK:
-        params: dict[str, Any] = {"items": c.between(*config.items)}
-        if config.grow:
-            params["grow"] = config.grow
-        model = CountModel(params["items"])
-    else:
-        params = {
-            "bucket": WALK_BUCKET,
-            "action": f"{ACTION_MODULE}:slow_record",
-            "concurrency": c.between(*config.concurrency),
-        }
-        model = WalkModel(env.walk_sizes)
+    params, model = _task_params(env, config, c)
     in_order = params.get("concurrency", 1) == 1
-    family: FanOutLedgers | None = None
-    if fan:
-        family = FanOutLedgers(
-            sim,
-            env.fan_sizes,
-            job_id,
-            env.raw_s3,
-            in_order=in_order,
-            min_margin_ms=config.min_margin_ms,
-        )
-        ledger = family.parent
-        sim.on_commit = family.commit
-        sim.on_s3_delete = family.deleted
-    else:
-        ledger = Ledger(
-            sim, model, job_id, env.raw_s3, in_order=in_order, min_margin_ms=config.min_margin_ms
-        )
-        sim.on_commit = ledger.commit
-        sim.on_s3_delete = ledger.deleted
+    family, ledger = _ledgers(env, config, sim, job_id, model, in_order)
     summary: dict[str, Any] = {"job_id": job_id, "timeout_ms": timeout, "spill": spill, **params}
     watchdog = watchdog_class(config.bug)(store, env.lambda_client, FUNCTION, WatchdogSettings())
     sweeps = 0
@@ -363,21 +296,9 @@ def run_schedule(
 
     def operator(action: str, final: bool = False) -> Callable[[Actor], Any]:
         def act(actor: Actor) -> Any:
-            if action == "pause":
-                paused = store.request_pause(job_id)
-                return paused.status.value, shards(paused, "pause")
-            if action == "cancel":
-                cancelled = store.request_cancel(job_id)
-                return cancelled.status.value, shards(cancelled, "cancel")
             if action == "watchdog":
                 return [a.action for a in watchdog.sweep()]
-            job = store.find(job_id)
-            raise_hops = job is not None and (final or job.hops >= job.max_hops)
-            more = job.hops + config.resume_hops if job and raise_hops else None
-            resumed = store.resume(job_id, max_hops=more)
-            shards(resumed, "resume")
-            send_event(env.lambda_client, FUNCTION, resumed)
-            return resumed.status.value
+            return _operator_acts(env, store, config, job_id, action, final, shards)
 
         return act
 
@@ -465,31 +386,9 @@ def run_schedule(
             image = ledger.image
             status = image.get("status") if image else None
             if status in ("FAILED", "PAUSED") and not config.skip_resume_phase:
-                sim.stats[f"resumed_from_{status}"] += 1
-                sim.faults_until = sim.now
-                # The chaos is over: operators still due in its window do not act any more.
-                # The deployed watchdog's schedule goes on (SCHEDULED_WATCHDOG is no operator):
-                # a shard whose hand-off event was lost waits for it while the parent's polling
-                # keeps something in flight, so the quiet-time sweeps never come.
-                sim.timers = [t for t in sim.timers if t.what not in OPERATOR_ACTIONS]
-                heapq.heapify(sim.timers)
-                sim.log(f"resume phase: the job was {status}")
-                # A cancel accepted before the job failed outlives the resume (only a pause is
-                # replaced by it): the resumed job must then end CANCELLED, as asked (I7).
-                wanted = "CANCELLED" if (ledger.image or {}).get("cancel_requested") else None
-                sim.at(sim.now, "resume", lambda: spawn_operator("resume", final=True))
-                scheduled = any(t.what == SCHEDULED_WATCHDOG for t in sim.timers)
-                if config.watchdog_every_ms and not scheduled:
-                    # It stopped while nothing was unfinished; the resume makes work again.
-                    sim.at(
-                        sim.now + config.watchdog_every_ms, SCHEDULED_WATCHDOG, periodic_watchdog
-                    )
-                sim.run(on_quiet, max_steps=config.max_steps)
-                image = ledger.image
-                if image is None or image.get("status") not in ("SUCCEEDED", wanted):
-                    ended = image.get("status") if image else None
-                    error = image.get("last_error") if image else None
-                    ledger.fail("I6", f"resumed from {status}, the job ended {ended}: {error}")
+                image = _resume_phase(
+                    sim, config, ledger, str(status), spawn_operator, periodic_watchdog, on_quiet
+                )
             if family is not None:
                 family.final(sim.finished)
             else:
@@ -504,6 +403,172 @@ def run_schedule(
         for done_id in [job_id, *(family.children if family else ())]:
             with contextlib.suppress(Exception):
                 env.model(done_id).delete()
+    _summarise(summary, image, family, ledger, sim, c)
+    violations = family.violations if family is not None else ledger.violations
+    return Report(config, list(c.tape), violations, dict(sim.stats), sim.trace, summary)
+
+
+def _ledgers(
+    env: Env,
+    config: Config,
+    sim: Sim,
+    job_id: str,
+    model: CountModel | WalkModel,
+    in_order: bool,
+) -> tuple[FanOutLedgers | None, Ledger]:
+    """The ledgers that check every committed write: one per job, a fan-out's family or one."""
+    if config.task == FAN_TASK:
+        family = FanOutLedgers(
+            sim,
+            env.fan_sizes,
+            job_id,
+            env.raw_s3,
+            in_order=in_order,
+            min_margin_ms=config.min_margin_ms,
+        )
+        sim.on_commit = family.commit
+        sim.on_s3_delete = family.deleted
+        return family, family.parent
+    ledger = Ledger(
+        sim, model, job_id, env.raw_s3, in_order=in_order, min_margin_ms=config.min_margin_ms
+    )
+    sim.on_commit = ledger.commit
+    sim.on_s3_delete = ledger.deleted
+    return None, ledger
+
+
+def _store_and_runtime(
+    env: Env, config: Config, sim: Sim, clock: SimClock, spill: bool
+) -> tuple[JobStore, Runtime]:
+    """The schedule's store (planted bug or not) and the runtime its invocations use."""
+    codec = (
+        StateCodec(env.s3, STATE_BUCKET, inline_limit=config.inline_limit)
+        if spill
+        else StateCodec()
+    )
+    store = store_class(config.bug, config.store_cls)(
+        env.model,
+        clock,
+        codec=codec,
+        lease_ms=config.lease_ms,
+        fault_hook=lambda point: sim.park("fault", point.split(":")[0]),
+    )
+    runtime = Runtime(
+        settings=RelaySettings(
+            min_margin_ms=config.min_margin_ms,
+            checkpoint_s=config.checkpoint_s,
+            action_modules=(ACTION_MODULE,),
+        ),
+        store=store,
+        s3=env.s3,
+        lambda_client=env.lambda_client,
+        clock=clock,
+        faults=SimFaults(sim),
+        sleep=sim.sleep,
+        pools=lambda workers: SimPool(sim, workers),
+    )
+    return store, runtime
+
+
+def _task_params(
+    env: Env, config: Config, c: Chooser
+) -> tuple[dict[str, Any], CountModel | WalkModel]:
+    """The job's parameters, drawn from the chooser, and the model of what it must count."""
+    if config.task == FAN_TASK:
+        params: dict[str, Any] = {
+            "bucket": FAN_BUCKET,
+            "action": f"{ACTION_MODULE}:slow_record",
+            "concurrency": c.between(*config.concurrency),
+            "split": "delimiter",
+            "shards": FAN_PREFIXES,
+            "max_concurrency": c.between(*config.max_concurrency),
+            "child_max_attempts": c.between(*config.max_attempts),
+            "poll_s": config.poll_s,
+        }
+        return params, WalkModel(env.fan_sizes)
+    if config.task == SIM_TASK:
+        params = {"items": c.between(*config.items)}
+        if config.grow:
+            params["grow"] = config.grow
+        return params, CountModel(params["items"])
+    params = {
+        "bucket": WALK_BUCKET,
+        "action": f"{ACTION_MODULE}:slow_record",
+        "concurrency": c.between(*config.concurrency),
+    }
+    return params, WalkModel(env.walk_sizes)
+
+
+def _operator_acts(
+    env: Env,
+    store: JobStore,
+    config: Config,
+    job_id: str,
+    action: str,
+    final: bool,
+    shards: Callable[[Any, str], Any],
+) -> Any:
+    """What an operator's pause, cancel or resume does, as the CLI does it (shards included)."""
+    if action == "pause":
+        paused = store.request_pause(job_id)
+        return paused.status.value, shards(paused, "pause")
+    if action == "cancel":
+        cancelled = store.request_cancel(job_id)
+        return cancelled.status.value, shards(cancelled, "cancel")
+    job = store.find(job_id)
+    raise_hops = job is not None and (final or job.hops >= job.max_hops)
+    more = job.hops + config.resume_hops if job and raise_hops else None
+    resumed = store.resume(job_id, max_hops=more)
+    shards(resumed, "resume")
+    send_event(env.lambda_client, FUNCTION, resumed)
+    return resumed.status.value
+
+
+def _resume_phase(
+    sim: Sim,
+    config: Config,
+    ledger: Ledger,
+    status: str,
+    spawn_operator: Callable[..., None],
+    periodic_watchdog: Callable[[], None],
+    on_quiet: Callable[[], bool],
+) -> dict[str, Any] | None:
+    """Phase 3: the operator resumes a FAILED or PAUSED job; it must then end as asked (I6)."""
+    sim.stats[f"resumed_from_{status}"] += 1
+    sim.faults_until = sim.now
+    # The chaos is over: operators still due in its window do not act any more.
+    # The deployed watchdog's schedule goes on (SCHEDULED_WATCHDOG is no operator):
+    # a shard whose hand-off event was lost waits for it while the parent's polling
+    # keeps something in flight, so the quiet-time sweeps never come.
+    sim.timers = [t for t in sim.timers if t.what not in OPERATOR_ACTIONS]
+    heapq.heapify(sim.timers)
+    sim.log(f"resume phase: the job was {status}")
+    # A cancel accepted before the job failed outlives the resume (only a pause is
+    # replaced by it): the resumed job must then end CANCELLED, as asked (I7).
+    wanted = "CANCELLED" if (ledger.image or {}).get("cancel_requested") else None
+    sim.at(sim.now, "resume", lambda: spawn_operator("resume", final=True))
+    scheduled = any(t.what == SCHEDULED_WATCHDOG for t in sim.timers)
+    if config.watchdog_every_ms and not scheduled:
+        # It stopped while nothing was unfinished; the resume makes work again.
+        sim.at(sim.now + config.watchdog_every_ms, SCHEDULED_WATCHDOG, periodic_watchdog)
+    sim.run(on_quiet, max_steps=config.max_steps)
+    image = ledger.image
+    if image is None or image.get("status") not in ("SUCCEEDED", wanted):
+        ended = image.get("status") if image else None
+        error = image.get("last_error") if image else None
+        ledger.fail("I6", f"resumed from {status}, the job ended {ended}: {error}")
+    return image
+
+
+def _summarise(
+    summary: dict[str, Any],
+    image: dict[str, Any] | None,
+    family: FanOutLedgers | None,
+    ledger: Ledger,
+    sim: Sim,
+    c: Chooser,
+) -> None:
+    """The schedule's one-line summary: where the job ended and what the schedule cost."""
     if image:
         summary.update(
             status=image.get("status"),
@@ -519,7 +584,6 @@ def run_schedule(
             key = str((child.image or {}).get("status"))
             by_status[key] = by_status.get(key, 0) + 1
         summary["shard_statuses"] = by_status
-    violations = family.violations if family is not None else ledger.violations
     summary.update(
         extra_work=sum(sim.processed.values()) - len(sim.processed),
         invocations=sum(1 for a in sim.finished if a.kind == "invocation"),
@@ -527,7 +591,6 @@ def run_schedule(
         decisions=len(c.tape),
         virtual_s=(sim.now - sim.start_ms) // 1000,
     )
-    return Report(config, list(c.tape), violations, dict(sim.stats), sim.trace, summary)
 
 
 def replay(decisions: dict[int, int], **overrides: Any) -> Report:

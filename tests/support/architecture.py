@@ -5,6 +5,9 @@ names the packages it may import. This module reads it, finds every import in th
 level, inside functions, and under `TYPE_CHECKING`, since all of them are dependencies a reader
 must follow), and reports imports the contract forbids and import circles between modules. It also
 draws the contract as the Mermaid diagram in docs/architecture.md, so the picture cannot drift.
+And it holds a size rule: no function anywhere in the project (product, tests, benchmarks,
+examples, infra) is longer than `MAX_FUNCTION_LINES`, since a function a reader cannot hold in
+one view is where the next change goes wrong.
 
     python -m tests.support.architecture            # check the tree and the diagram
     python -m tests.support.architecture --write    # redraw the diagram in docs/architecture.md
@@ -26,6 +29,11 @@ BEGIN = "<!-- architecture:begin -->"
 END = "<!-- architecture:end -->"
 
 Contract = Mapping[str, tuple[str, ...]]
+
+# The longest function, in lines from its `def` (decorators excluded) to its last line.
+MAX_FUNCTION_LINES = 150
+# Folders that are no part of the project's source: environments, caches, build output.
+NOT_SOURCE = {"build", "node_modules", "__pycache__"}
 
 
 def package_dirs(root: Path = ROOT) -> dict[str, str]:
@@ -204,6 +212,30 @@ def all_modules(root: Path, contract: Contract) -> set[str]:
     }
 
 
+def source_files(root: Path = ROOT) -> Iterator[Path]:
+    """Every Python file of the project, skipping hidden folders (.venv, .git) and build output."""
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts[:-1]
+        if not any(p.startswith(".") or p in NOT_SOURCE or p.endswith(".egg-info") for p in parts):
+            yield path
+
+
+def long_functions(root: Path = ROOT, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Functions and methods longer than `limit` lines, anywhere in the project."""
+    problems = []
+    for path in source_files(root):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > limit:
+                    problems.append(
+                        f"{path.relative_to(root)}:{node.lineno}: {node.name} is {lines} lines "
+                        f"(at most {limit}): split it into functions that each do one thing"
+                    )
+    return problems
+
+
 def check(root: Path = ROOT) -> list[str]:
     """Every breach of the contract and every import circle, as readable lines (empty: clean)."""
     contract = load_contract(root)
@@ -211,6 +243,7 @@ def check(root: Path = ROOT) -> list[str]:
     problems = forbidden(imports, contract)
     problems += bare_folder_imports(imports, root)
     problems += unlisted_packages(root)
+    problems += long_functions(root)
     for cycle in circles(imports, all_modules(root, contract)):
         problems.append("import circle: " + " -> ".join([*cycle, cycle[0]]))
     return problems
@@ -263,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print("architecture: every import follows [tool.baton.architecture]; no import circles")
+        print(
+            "architecture: every import follows [tool.baton.architecture]; no import circles; "
+            f"no function over {MAX_FUNCTION_LINES} lines"
+        )
     return 1 if problems else 0
 
 

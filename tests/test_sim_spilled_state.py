@@ -1,22 +1,17 @@
-"""Bugs the simulator found in store/, kept as regression tests now that they are fixed.
+"""A spilled state survives a write whose answer is lost, and a timed-out write is a store error.
 
-1. A spilled state is deleted although its commit landed. `JobStore._commit` deletes the S3
-   object it just wrote whenever the item write raises; but a write can land and still raise
-   (the response is lost, a read timeout after DynamoDB applied it). The item then points at a
-   deleted object: the next hop fails with StateCorrupt and `resume` cannot continue - the
-   cursor is lost. Shrunk schedule (spill on, 15 decisions): hop 6 of a 12-item job reaches
-   max_hops and commits FAILED with its cursor; that UpdateItem lands but the caller sees a
-   read timeout; `_commit` deletes the committed object; resume -> StateCorrupt.
-2. `_condition_failed` raises AttributeError on connection-level errors. pynamodb's
-   `cause_response_code` does `getattr(cause, "response", {}).get(...)`, and botocore's
-   ReadTimeoutError/ConnectionClosedError carry `response=None`. So a timed-out conditional
-   write surfaces as "AttributeError: 'NoneType' object has no attribute 'get'" instead of the
-   store's error: the relay counts it as a task error with a misleading last_error, and the CLI
-   (which catches pynamodb errors, not AttributeError) would print a traceback.
+1. A commit's item write can land and still raise (the response is lost: a read timeout after
+   DynamoDB applied it). The state object the commit spilled to S3 must then stay: the item
+   points at it, and the next hop, or `resume`, reads its cursor from it. Deleting it on the
+   error would leave the job with a StateCorrupt cursor (the simulator's shrunk schedule: spill
+   on, hop 6 of a 12-item job commits FAILED at max_hops, the answer is lost, resume fails).
+2. botocore's connection-level errors (ReadTimeoutError, ConnectionClosedError) carry
+   `response=None`; a conditional write that times out must surface as the store's error, not
+   as an AttributeError the relay would count as a task error and the CLI print as a traceback.
 
-Fixed in store/: `_commit` never deletes the object it wrote (a refused write may be its own
-earlier attempt, see store/writes.py), a write of unknown outcome reads the item back for its
-token, and `error_code` reads the AWS code without tripping over connection-level errors.
+The store never deletes the object a commit wrote (a refused write may be its own earlier
+attempt, see store/writes.py), reads the item back for its token after a write of unknown
+outcome, and reads the AWS error code without tripping over connection-level errors.
 """
 
 from __future__ import annotations
@@ -63,14 +58,14 @@ def spilled() -> Iterator[tuple[JobStore, Any, LoseNextResponse]]:
     with mock_aws():
         ensure_registered()
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="findings-state")
-        model = bind_job_model("findings-jobs", REGION, None)
-        store = JobStore(model, codec=StateCodec(s3, "findings-state", inline_limit=0))
+        s3.create_bucket(Bucket="spilled-state")
+        model = bind_job_model("spilled-jobs", REGION, None)
+        store = JobStore(model, codec=StateCodec(s3, "spilled-state", inline_limit=0))
         store.ensure_table()
         LOSE.armed = False
         # botocore keeps the first handler registered under a unique id: one shared instance.
         model._get_connection().connection.client.meta.events.register(
-            "after-call.dynamodb.UpdateItem", LOSE, unique_id="findings-lose"
+            "after-call.dynamodb.UpdateItem", LOSE, unique_id="lose-next-answer"
         )
         yield store, s3, LOSE
 
