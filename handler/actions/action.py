@@ -58,6 +58,9 @@ class ObjectAction:
     # threads would not make it faster, and its aggregates must grow in key order.
     default_concurrency: ClassVar[int] = 1
     max_concurrency: ClassVar[int] = 1
+    # False: `process` does nothing, the walk's own counters are the whole result (count). The
+    # walk then takes a whole listed page per step, so its cost per object is a few additions.
+    per_object: ClassVar[bool] = True
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params

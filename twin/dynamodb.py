@@ -1,0 +1,262 @@
+"""DynamoDB for the twin: moto keeps the items and checks every condition; this layer adds what
+moto does not model: latency in virtual time, write units by table and by index, the
+per-partition write limit (about 1,000 units per second for one partition key value, tables and
+global secondary indexes alike; above it the write is throttled and botocore retries it), and
+the sizes of the largest items.
+
+Write units follow DynamoDB's rules: a write costs ceil(size / 1 KB) units of the larger of the
+item before and after it (a refused conditional write costs the same), twice inside a
+transaction; an index whose projected attributes change costs a put of the projected item, and
+a change of the index key (the `by-status` index: `status`, `updated_at`) costs a delete from
+the old key's partition and a put into the new one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.utilities import bytesize
+
+from baton.store.model import STATUS_INDEX_ATTRIBUTES
+from twin.botocore_hooks import error_reply, virtual_backoff
+from twin.figures import figure
+from twin.scheduler import Loop, current
+
+WRITES = ("UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems")
+INDEX = "by-status"
+INDEX_KEYS = ("status", "updated_at")
+HASH_KEY = "job_id"
+
+
+@dataclass
+class DynamoDBTwin:
+    loop: Loop
+    table: str
+    region: str = "us-east-1"
+    throttle: bool = True
+    calls: Counter[str] = field(default_factory=Counter)
+    write_units: Counter[str] = field(default_factory=Counter)  # "table" / "by-status"
+    read_units: float = 0.0
+    throttled: Counter[str] = field(default_factory=Counter)
+    refused: int = 0
+    largest_item: int = 0
+    largest_item_id: str = ""
+    largest_index_item: int = 0
+    # (where, partition key value, virtual second) -> write units consumed
+    _second: dict[tuple[str, str, int], float] = field(default_factory=lambda: defaultdict(float))
+    peak: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # by-status partitions' write units per virtual second (for the plot and the report)
+    index_series: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    largest_state: int = 0
+    largest_state_id: str = ""
+    # Each shard's committed `objects` counter, as the table holds it.
+    objects: dict[str, int] = field(default_factory=dict)
+
+    def install(self, client: Any) -> None:
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._params, unique_id="twin-ddb-p")
+        events.register("before-call.dynamodb", self._before, unique_id="twin-ddb-before")
+        events.register("after-call.dynamodb", self._after, unique_id="twin-ddb-after")
+        virtual_backoff(client, self.loop)
+
+    # ------------------------------------------------------------------ moto's items
+
+    def _item(self, job_id: str) -> Any:
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.region]
+        try:
+            table = backend.get_table(self.table)
+        except Exception:
+            return None
+        return table.get_item(DynamoType({"S": job_id}))
+
+    @staticmethod
+    def _projected(item: Any) -> tuple[tuple[str, str] | None, int, dict[str, Any]]:
+        """The item's index key (status, updated_at), projected size and projected attributes;
+        (None, 0, {}) when the item is not in the index."""
+        if item is None:
+            return None, 0, {}
+        attrs = item.attrs
+        if any(k not in attrs for k in INDEX_KEYS):
+            return None, 0, {}
+        key = (str(attrs["status"].value), str(attrs["updated_at"].value))
+        kept = {
+            k: attrs[k] for k in (HASH_KEY, *INDEX_KEYS, *STATUS_INDEX_ATTRIBUTES) if k in attrs
+        }
+        size = sum(bytesize(k) + v.size() for k, v in kept.items())
+        return (
+            key,
+            size,
+            {k: v.to_json() if hasattr(v, "to_json") else v.value for k, v in kept.items()},
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    @staticmethod
+    def _params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["twin_params"] = params
+
+    def _targets(self, op: str, params: dict[str, Any]) -> list[str]:
+        if op == "TransactWriteItems":
+            ids = []
+            for entry in params.get("TransactItems", []):
+                body = next(iter(entry.values()))
+                if body.get("TableName") != self.table:
+                    continue
+                key = body.get("Key") or body.get("Item") or {}
+                if HASH_KEY in key:
+                    ids.append(key[HASH_KEY]["S"])
+            return ids
+        key = params.get("Key") or params.get("Item") or {}
+        return [key[HASH_KEY]["S"]] if HASH_KEY in key else []
+
+    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
+        op = model.name
+        params = context.get("twin_params", {})
+        self.calls[op] += 1
+        if current() is None:
+            return None
+        if op not in WRITES:
+            self.loop.wait(figure("ddb_read_ms"))
+            return None
+        ids = (
+            self._targets(op, params)
+            if params.get("TableName", self.table) == self.table or op == "TransactWriteItems"
+            else []
+        )
+        before = {job_id: self._item(job_id) for job_id in ids}
+        context["twin_before"] = {
+            job_id: (item.size() if item is not None else 0, self._projected(item))
+            for job_id, item in before.items()
+        }
+        self.loop.wait(figure("ddb_write_ms") * (2 if op == "TransactWriteItems" else 1))
+        if self.throttle:
+            second = self.loop.now // 1000
+            limit = figure("ddb_partition_wcu_per_s")
+            for job_id, (_, (index_key, _, _)) in context["twin_before"].items():
+                hot = self._second[("table", job_id, second)] >= limit
+                if index_key is not None:
+                    hot = hot or self._second[(INDEX, index_key[0], second)] >= limit
+                if hot:
+                    where = (
+                        INDEX if not self._second[("table", job_id, second)] >= limit else "table"
+                    )
+                    self.throttled[where] += 1
+                    return error_reply(
+                        400,
+                        "ThrottlingException",
+                        "Throughput exceeds the current capacity for one or more partitions "
+                        f"({where})",
+                    )
+        return None
+
+    def _after(
+        self,
+        http_response: Any,
+        parsed: dict[str, Any],
+        model: Any,
+        context: dict[str, Any],
+        **_: Any,
+    ) -> None:
+        op = model.name
+        if op in {"GetItem", "BatchGetItem", "Query", "Scan"}:
+            self._count_reads(op, parsed)
+            return
+        before = context.get("twin_before")
+        if op not in WRITES or before is None:
+            return
+        landed = http_response.status_code == 200
+        if not landed:
+            code = parsed.get("Error", {}).get("Code", "")
+            if "ConditionalCheckFailed" not in code and "TransactionCanceled" not in code:
+                return
+            self.refused += 1
+        factor = 2 if op == "TransactWriteItems" else 1
+        second = self.loop.now // 1000
+        for job_id, (size_before, (key_before, proj_before, seen_before)) in before.items():
+            item = self._item(job_id) if landed else None
+            size_after = item.size() if item is not None else size_before
+            key_after, proj_after, seen_after = (
+                self._projected(item) if landed else (key_before, proj_before, seen_before)
+            )
+            if item is not None:
+                self._observe(job_id, item)
+            if size_after > self.largest_item:
+                self.largest_item, self.largest_item_id = size_after, job_id
+            self.largest_index_item = max(self.largest_index_item, proj_after)
+            units = factor * max(
+                1, math.ceil(max(size_before, size_after) / figure("ddb_write_unit_bytes"))
+            )
+            self._charge("table", job_id, second, units)
+            if not landed:
+                continue
+            unit = figure("ddb_write_unit_bytes")
+            if key_before is not None and key_after is not None and key_before == key_after:
+                if seen_before != seen_after:  # a projected attribute changed: one put
+                    self._charge(
+                        INDEX, key_after[0], second, factor * max(1, math.ceil(proj_after / unit))
+                    )
+                continue
+            if key_before is not None:
+                self._charge(
+                    INDEX, key_before[0], second, factor * max(1, math.ceil(proj_before / unit))
+                )
+            if key_after is not None:
+                self._charge(
+                    INDEX, key_after[0], second, factor * max(1, math.ceil(proj_after / unit))
+                )
+
+    def _observe(self, job_id: str, item: Any) -> None:
+        """Remember each job's committed `objects` counter and status (for the plots)."""
+        attrs = item.attrs
+        state = attrs.get("state")
+        ref = attrs.get("state_ref")
+        size = 0
+        if state is not None and isinstance(state.value, (str, bytes)):
+            # moto keeps a binary attribute base64-encoded
+            size = len(state.value) * 3 // 4 if state.type == "B" else len(state.value)
+        if ref is not None and isinstance(ref.value, dict) and "size" in ref.value:
+            size = int(ref.value["size"].get("N", 0))
+        if size > self.largest_state:
+            self.largest_state, self.largest_state_id = size, job_id
+        counters = attrs.get("counters")
+        if counters is not None and isinstance(counters.value, dict) and "parent_id" in attrs:
+            raw = counters.value.get("objects")
+            if isinstance(raw, dict) and "N" in raw:
+                self.objects[job_id] = int(raw["N"])
+
+    def _charge(self, where: str, key: str, second: int, units: float) -> None:
+        self.write_units[where] += units
+        slot = (where, key, second)
+        self._second[slot] += units
+        used = self._second[slot]
+        name = f"{where} partition"
+        if used > self.peak.get(name, (0.0, ""))[0]:
+            self.peak[name] = (used, key)
+        if where == INDEX:
+            self.index_series[second][key] = used
+
+    def _count_reads(self, op: str, parsed: dict[str, Any]) -> None:
+        unit = figure("ddb_read_unit_bytes")
+        if op == "GetItem":
+            items = [parsed.get("Item")] if parsed.get("Item") else []
+        elif op == "BatchGetItem":
+            items = [i for rows in parsed.get("Responses", {}).values() for i in rows]
+        else:
+            items = parsed.get("Items", [])
+        self.read_units += max(1, sum(math.ceil(_wire_size(i) / unit) for i in items))
+
+    def cost_usd(self) -> float:
+        return sum(self.write_units.values()) * figure("ddb_price_wru") + self.read_units * figure(
+            "ddb_price_rru"
+        )
+
+
+def _wire_size(item: dict[str, Any]) -> int:
+    """An item's size from its wire form (attribute names and values)."""
+    return sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
