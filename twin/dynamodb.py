@@ -24,7 +24,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.utilities import bytesize
 
 from baton.store.model import STATUS_INDEX_ATTRIBUTES
-from twin.botocore_hooks import error_reply, virtual_backoff
+from twin.botocore_hooks import error_reply, ok_reply, virtual_backoff
 from twin.figures import figure
 from twin.scheduler import Loop, current
 
@@ -123,7 +123,7 @@ class DynamoDBTwin:
             return None
         if op not in WRITES:
             self.loop.wait(figure("ddb_read_ms"))
-            return None
+            return self._read(op, params)
         ids = (
             self._targets(op, params)
             if params.get("TableName", self.table) == self.table or op == "TransactWriteItems"
@@ -155,6 +155,31 @@ class DynamoDBTwin:
                     )
         return None
 
+    def _read(self, op: str, params: dict[str, Any]) -> Any:
+        """GetItem and BatchGetItem of whole items, answered from moto's table without moto's
+        response serializer (its cost grows with every attribute: a fan-out parent reading 1,000
+        shards per poll would spend minutes there). Anything else goes to moto."""
+        if op == "GetItem" and params.get("TableName") == self.table:
+            if set(params) - {"TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity"}:
+                return None
+            item = self._item(params["Key"][HASH_KEY]["S"])
+            reply = {"Item": _parsed(item.to_json()["Attributes"])} if item is not None else {}
+            self._count_reads(op, reply)
+            return ok_reply(reply)
+        if op == "BatchGetItem":
+            requests = params.get("RequestItems", {})
+            if set(requests) != {self.table}:
+                return None
+            request = requests[self.table]
+            if set(request) - {"Keys", "ConsistentRead"}:
+                return None
+            found = [self._item(key[HASH_KEY]["S"]) for key in request["Keys"]]
+            rows = [_parsed(item.to_json()["Attributes"]) for item in found if item is not None]
+            reply = {"Responses": {self.table: rows}, "UnprocessedKeys": {}}
+            self._count_reads(op, reply)
+            return ok_reply(reply)
+        return None
+
     def _after(
         self,
         http_response: Any,
@@ -164,7 +189,7 @@ class DynamoDBTwin:
         **_: Any,
     ) -> None:
         op = model.name
-        if op in {"GetItem", "BatchGetItem", "Query", "Scan"}:
+        if op in {"Query", "Scan"}:
             self._count_reads(op, parsed)
             return
         before = context.get("twin_before")
@@ -218,8 +243,7 @@ class DynamoDBTwin:
         ref = attrs.get("state_ref")
         size = 0
         if state is not None and isinstance(state.value, (str, bytes)):
-            # moto keeps a binary attribute base64-encoded
-            size = len(state.value) * 3 // 4 if state.type == "B" else len(state.value)
+            size = len(state.value)
         if ref is not None and isinstance(ref.value, dict) and "size" in ref.value:
             size = int(ref.value["size"].get("N", 0))
         if size > self.largest_state:
@@ -257,6 +281,69 @@ class DynamoDBTwin:
         )
 
 
+def _parsed(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An item's attributes as botocore's parser returns them (moto keeps binaries as bytes,
+    as the parser does)."""
+    return attributes
+
+
 def _wire_size(item: dict[str, Any]) -> int:
     """An item's size from its wire form (attribute names and values)."""
     return sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
+
+
+class _TablesKept:
+    """Stands in for the `copy` module inside moto's transaction: a whole-table backup is not
+    made (the caller keeps the touched items instead); every other deep copy is real."""
+
+    def __init__(self) -> None:
+        import copy
+
+        self._copy = copy
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(obj, Table):
+            return obj
+        return self._copy.deepcopy(obj, memo)
+
+
+def item_level_transactions() -> None:
+    """moto backs up every table a transaction names before it runs (a deep copy: O(table) per
+    transaction, O(n^2) for a fan-out that creates 10,000 shards in one table). Back up only
+    the items the transaction touches, with the same all-or-nothing outcome."""
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.transact_write_items, "_twin", False):
+        return
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        kept: list[tuple[Any, Any, Any]] = []
+        for entry in transact_items:
+            op = next(iter(entry.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            hash_value = DynamoType(key[table.hash_key_attr])
+            kept.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
+        models.copy = _TablesKept()  # type: ignore[assignment]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, item in kept:
+                if item is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = item
+            raise
+        finally:
+            models.copy = copy
+
+    transact_write_items._twin = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

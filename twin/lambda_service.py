@@ -156,6 +156,8 @@ class LambdaTwin:
             gb_s = (actor.ended_ms - started) / 1000 * self.memory_mb / 1024
             self.gb_seconds += gb_s
             self.gb_seconds_by[self.classify(event.payload)] += gb_s
+            if actor.kill_now:
+                return  # the run ended (Loop.abort): not Lambda's doing
             if actor.killed:
                 self.stats["timeouts"] += 1
             else:

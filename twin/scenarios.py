@@ -56,6 +56,16 @@ def uniform_bucket(total: int, head: str = "objects/") -> KeySpace:
     return KeySpace([Segment(head, total)])
 
 
+def prefixed_bucket(prefixes: int, per_prefix: int) -> KeySpace:
+    """`prefixes` top-level prefixes (p0000/, p0001/, ...) of `per_prefix` keys each: what the
+    default `delimiter` split cuts into one shard per prefix."""
+    wide = len(str(prefixes - 1))
+    deep = len(str(per_prefix - 1))
+    if per_prefix != 10**deep:
+        raise ValueError("per_prefix must be a power of ten (the digits are cut into levels)")
+    return KeySpace([Segment("p", prefixes * per_prefix, groups=(wide, deep))])
+
+
 def gap_bucket(skipped: int, wanted: int = 5) -> KeySpace:
     """Defect 1's shape: `skipped` keys in `data-backup/`, a few in `data/`."""
     return KeySpace([Segment("data-backup/", skipped), Segment("data/", wanted)])
@@ -192,6 +202,24 @@ def fanout_count(
             "action": "count",
             "split": "ranges",
             "boundaries": quantile_boundaries(space, shards),
+            "max_concurrency": min(1_000, max(1, reserved - 1)),
+        }
+        world.start("s3-fanout", params, job_id=f"{name}-parent", max_hops=10_000)
+        world.run(max_hours=max_hours)
+        return _outcome(name, world, space, started, world.jobs)
+
+
+def fanout_by_prefix(
+    name: str, space: KeySpace, shards: int, *, reserved: int, max_hours: float = 12.0
+) -> Outcome:
+    """`s3-fanout` with `count` and the default `delimiter` split (one shard per prefix)."""
+    with mock_aws():
+        started = time.process_time()
+        world = World(buckets={"bucket": space}, reserved=reserved)
+        params = {
+            "bucket": "bucket",
+            "action": "count",
+            "shards": shards,
             "max_concurrency": min(1_000, max(1, reserved - 1)),
         }
         world.start("s3-fanout", params, job_id=f"{name}-parent", max_hops=10_000)

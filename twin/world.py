@@ -34,7 +34,7 @@ from baton.store.codec import StateCodec
 from baton.store.model import JobModel, bind_job_model
 from baton.store.protocol import JobStore
 from baton.store.records import TERMINAL_STATUSES, Job
-from twin.dynamodb import DynamoDBTwin
+from twin.dynamodb import DynamoDBTwin, item_level_transactions
 from twin.keyspace import KeySpace
 from twin.lambda_service import FUNCTION, LambdaTwin
 from twin.s3 import S3Twin
@@ -139,6 +139,7 @@ class World:
         watchdog: bool = True,
     ) -> None:
         self.loop = Loop()
+        item_level_transactions()
         self.model: type[JobModel] = bind_job_model(TABLE, REGION, None)
         JobStore(self.model).ensure_table()
         ddb_client = self.model._get_connection().connection.client
@@ -217,9 +218,11 @@ class World:
         self.loop.at(self.loop.now, self._sample)
         try:
             with quiet():
-                self.loop.run(max_ms=limit_ms)
+                try:
+                    self.loop.run(max_ms=limit_ms)
+                finally:
+                    self.loop.abort()
         finally:
-            self.loop.abort()
             use_runtime(None)
 
     def _sample(self) -> None:
