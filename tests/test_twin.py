@@ -80,7 +80,7 @@ REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("request_", REQUESTS[::5], ids=lambda r: repr(r))
+@pytest.mark.parametrize("request_", REQUESTS[::5], ids=repr)
 def test_a_synthetic_listing_pages_exactly_as_s3_does(
     moto_bucket: tuple[Any, KeySpace], request_: dict[str, Any]
 ) -> None:
@@ -120,7 +120,10 @@ def test_a_100_million_key_space_answers_without_being_stored() -> None:
         "long/",
         "ünï/",
     ]
-    assert max(len(space.key_at(i).encode()) for i in range(space.count - 10**6, space.count)) <= MAX_KEY_BYTES
+    assert (
+        max(len(space.key_at(i).encode()) for i in range(space.count - 10**6, space.count))
+        <= MAX_KEY_BYTES
+    )
 
 
 def test_lambda_kills_at_the_timeout_and_retries_after_one_then_two_minutes() -> None:
@@ -135,9 +138,11 @@ def test_lambda_kills_at_the_timeout_and_retries_after_one_then_two_minutes() ->
     lam.enqueue({"job_id": "j", "epoch": 1})
     loop.run()
     cold = 800
-    assert starts == [cold, 900_000 + cold + 60_000 + cold, 2 * (900_000 + cold) + 60_000 + 120_000 + cold] or (
-        len(starts) == 3 and lam.stats["timeouts"] == 3
-    )
+    assert starts == [
+        cold,
+        900_000 + cold + 60_000 + cold,
+        2 * (900_000 + cold) + 60_000 + 120_000 + cold,
+    ] or (len(starts) == 3 and lam.stats["timeouts"] == 3)
     assert lam.stats["timeouts"] == 3 and lam.dead_letters == [{"job_id": "j", "epoch": 1}]
 
 

@@ -9,4 +9,4 @@ def count_by_tenant(obj: ObjectRef, ctx: ActionContext) -> None:
     """Count objects per tenant, the tenant being the key's last path part without its
     extension: one counter name per tenant, as a user's per-tenant report would keep them."""
     tenant = obj.key.rsplit("/", 1)[-1].split(".", 1)[0]
-    ctx.count("tenant:" + tenant)
+    ctx.count("tenant:" + tenant, 1)

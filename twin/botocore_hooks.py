@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
@@ -11,7 +11,7 @@ from twin.scheduler import Loop
 
 def error_reply(status: int, code: str, message: str, url: str = "https://twin.local") -> Any:
     """A before-call answer botocore treats as the service's error (its retry loop sees it)."""
-    response = AWSResponse(url, status, {}, None)
+    response = AWSResponse(url, status, cast(Any, {}), None)
     parsed = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
@@ -21,7 +21,7 @@ def error_reply(status: int, code: str, message: str, url: str = "https://twin.l
 
 def ok_reply(parsed: dict[str, Any], status: int = 200, url: str = "https://twin.local") -> Any:
     parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}})
-    return AWSResponse(url, status, {}, None), parsed
+    return AWSResponse(url, status, cast(Any, {}), None), parsed
 
 
 def virtual_backoff(client: Any, loop: Loop) -> None:

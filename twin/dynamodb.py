@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.utilities import bytesize
@@ -41,7 +41,9 @@ class DynamoDBTwin:
     region: str = "us-east-1"
     throttle: bool = True
     calls: Counter[str] = field(default_factory=Counter)
-    write_units: Counter[str] = field(default_factory=Counter)  # "table" / "by-status"
+    write_units: Counter[str] = field(
+        default_factory=Counter
+    )  # whole units  # "table" / "by-status"
     read_units: float = 0.0
     throttled: Counter[str] = field(default_factory=Counter)
     refused: int = 0
@@ -254,7 +256,7 @@ class DynamoDBTwin:
             if isinstance(raw, dict) and "N" in raw:
                 self.objects[job_id] = int(raw["N"])
 
-    def _charge(self, where: str, key: str, second: int, units: float) -> None:
+    def _charge(self, where: str, key: str, second: int, units: int) -> None:
         self.write_units[where] += units
         slot = (where, key, second)
         self._second[slot] += units
@@ -268,7 +270,7 @@ class DynamoDBTwin:
     def _count_reads(self, op: str, parsed: dict[str, Any]) -> None:
         unit = figure("ddb_read_unit_bytes")
         if op == "GetItem":
-            items = [parsed.get("Item")] if parsed.get("Item") else []
+            items = [parsed["Item"]] if parsed.get("Item") else []
         elif op == "BatchGetItem":
             items = [i for rows in parsed.get("Responses", {}).values() for i in rows]
         else:
@@ -332,7 +334,7 @@ def item_level_transactions() -> None:
             key = op.get("Key") or {table.hash_key_attr: op["Item"][table.hash_key_attr]}
             hash_value = DynamoType(key[table.hash_key_attr])
             kept.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
-        models.copy = _TablesKept()  # type: ignore[assignment]
+        setattr(models, "copy", _TablesKept())  # noqa: B010 - moto's module global, on purpose
         try:
             original(self, transact_items)
         except Exception:
@@ -343,7 +345,7 @@ def item_level_transactions() -> None:
                     table.items[hash_value] = item
             raise
         finally:
-            models.copy = copy
+            setattr(models, "copy", copy)  # noqa: B010
 
     transact_write_items._twin = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +70,7 @@ class LambdaTwin:
     # (virtual ms, running invocations) at every change, for the plot
     running_series: list[tuple[int, int]] = field(default_factory=list)
     # Billed duration by what the invocation ran (the first event field that names it).
-    gb_seconds_by: Counter[str] = field(default_factory=Counter)
+    gb_seconds_by: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     classify: Callable[[dict[str, Any]], str] = lambda payload: "hop"
     last_end_ms: int = 0
     _ids: itertools.count[int] = field(default_factory=itertools.count)

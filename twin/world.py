@@ -206,7 +206,7 @@ class World:
 
     def unfinished(self) -> list[Job]:
         found = [self.store.find(j) for j in self.jobs]
-        return [j for j in found if j is None or j.status not in TERMINAL_STATUSES]
+        return [j for j in found if j is not None and j.status not in TERMINAL_STATUSES]
 
     def run(self, max_hours: float = 24.0) -> None:
         """Run until every started job has ended (or the virtual time limit): the deployed
