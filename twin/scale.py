@@ -70,6 +70,12 @@ def run_all(scale: float) -> tuple[list[tuple[str, str, Outcome]], dict[str, Any
             ),
         ),
         (
+            "jobs-900",
+            "defect 4: 900 s3-walk count jobs of 1,000 keys started at once, reserved concurrency "
+            "900: every claim writes the by-status index's QUEUED and RUNNING partitions",
+            lambda: scenarios.many_jobs("jobs900", 900, 1_000, reserved=900),
+        ),
+        (
             "fanouts-3-of-4",
             "defect 3: three fan-outs of 4 shards x 20,000 keys at once, reserved concurrency 4",
             lambda: scenarios.concurrent_fanouts("fans3", 3, 4, 20_000, reserved=4, max_hours=2),
@@ -182,6 +188,26 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"{_cell(g['peak write units/s, one partition'])}; DynamoDB throttled writes: "
         f"{_cell(g['DynamoDB throttled writes'])}; {g['DynamoDB read units']:,} read units "
         "(the parent reads every running shard at each poll)."
+    )
+    parent = g["peak write units/s, one partition"].get("table partition", "")
+    out.append(
+        f"Finding: every shard's create is a transaction whose ConditionCheck on the parent item "
+        f"costs write units of the parent's size (twice, transactional), all on the parent's one "
+        f"partition key: peak {parent} write units/s there, throttled writes "
+        f"{_cell(g['DynamoDB throttled writes'])}. A throttled create whose retries run out is a "
+        "write of unknown outcome, which fails the parent's hop; the parent's inline state may "
+        "grow to 64 KB, i.e. up to 130 write units per shard launched."
+    )
+    jobs = by["jobs-900"]
+    jf = jobs.figures()
+    out.append(
+        f"Defect 4: 900 jobs started at once ended {jobs.statuses} (exact {jobs.exact}); peak "
+        f"write units/s on one partition: {_cell(jf['peak write units/s, one partition'])}; "
+        f"throttled writes {_cell(jf['DynamoDB throttled writes'])}; by-status index "
+        f"{jf['DynamoDB write units (by-status index)']:,} units vs table "
+        f"{jf['DynamoDB write units (table)']:,}: every write moves `updated_at`, the index's "
+        "sort key, so each costs a delete and a put in a partition shared by every job in the "
+        "same status."
     )
     gap = by["gap"]
     h = gap.figures()

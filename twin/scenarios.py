@@ -248,6 +248,22 @@ def walk_count(
         return _outcome(name, world, expected or space, started, world.jobs)
 
 
+def many_jobs(
+    name: str, jobs: int, per_job: int, *, reserved: int, max_hours: float = 2.0
+) -> Outcome:
+    """`jobs` independent s3-walk count jobs started at once (as a script or a fan-out would):
+    every claim moves an item from the QUEUED to the RUNNING partition of the by-status index."""
+    spaces = {f"b{i:05d}": uniform_bucket(per_job, f"j{i:05d}/") for i in range(jobs)}
+    with mock_aws():
+        started = time.process_time()
+        world = World(buckets=spaces, reserved=reserved)
+        for bucket in spaces:
+            world.start("s3-walk", {"bucket": bucket, "action": "count"}, job_id=f"{name}-{bucket}")
+        world.run(max_hours=max_hours)
+        total = KeySpace([s for space in spaces.values() for s in space.segments])
+        return _outcome(name, world, total, started, world.jobs)
+
+
 def concurrent_fanouts(
     name: str, fanouts: int, shards: int, per_shard: int, *, reserved: int, max_hours: float = 6.0
 ) -> Outcome:
