@@ -21,16 +21,12 @@ from typing import Any
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.utilities import bytesize
 
-from baton.store.model import STATUS_INDEX_ATTRIBUTES
 from twin.botocore_hooks import error_reply, ok_reply, virtual_backoff
 from twin.figures import figure
 from twin.scheduler import Loop, current
 
 WRITES = ("UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems")
-INDEX = "by-status"
-INDEX_KEYS = ("status", "updated_at")
 HASH_KEY = "job_id"
 
 
@@ -43,7 +39,7 @@ class DynamoDBTwin:
     calls: Counter[str] = field(default_factory=Counter)
     write_units: Counter[str] = field(
         default_factory=Counter
-    )  # whole units  # "table" / "by-status"
+    )  # whole units, by "table" or index name
     read_units: float = 0.0
     throttled: Counter[str] = field(default_factory=Counter)
     refused: int = 0
@@ -77,25 +73,22 @@ class DynamoDBTwin:
             return None
         return table.get_item(DynamoType({"S": job_id}))
 
-    @staticmethod
-    def _projected(item: Any) -> tuple[tuple[str, str] | None, int, dict[str, Any]]:
-        """The item's index key (status, updated_at), projected size and projected attributes;
-        (None, 0, {}) when the item is not in the index."""
+    def _projected(self, item: Any) -> dict[str, tuple[str, int, Any]]:
+        """Per global secondary index holding the item: its index partition key value, the
+        projected item's size and the projected item (read from the table's own definition in
+        moto, so an index the store adds or re-keys is counted as it is)."""
         if item is None:
-            return None, 0, {}
-        attrs = item.attrs
-        if any(k not in attrs for k in INDEX_KEYS):
-            return None, 0, {}
-        key = (str(attrs["status"].value), str(attrs["updated_at"].value))
-        kept = {
-            k: attrs[k] for k in (HASH_KEY, *INDEX_KEYS, *STATUS_INDEX_ATTRIBUTES) if k in attrs
-        }
-        size = sum(bytesize(k) + v.size() for k, v in kept.items())
-        return (
-            key,
-            size,
-            {k: v.to_json() if hasattr(v, "to_json") else v.value for k, v in kept.items()},
-        )
+            return {}
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.region]
+        out: dict[str, tuple[str, int, Any]] = {}
+        for index in backend.get_table(self.table).global_indexes:
+            keys = index.schema_key_attrs
+            if any(k not in item.attrs for k in keys):
+                continue
+            projected = index.project(item)
+            whole_key = tuple(str(item.attrs[k].value) for k in keys)
+            out[index.name] = (whole_key[0], projected.size(), (whole_key, projected.to_json()))
+        return out
 
     # ------------------------------------------------------------------ hooks
 
@@ -140,14 +133,16 @@ class DynamoDBTwin:
         if self.throttle:
             second = self.loop.now // 1000
             limit = figure("ddb_partition_wcu_per_s")
-            for job_id, (_, (index_key, _, _)) in context["twin_before"].items():
-                hot = self._second[("table", job_id, second)] >= limit
-                if index_key is not None:
-                    hot = hot or self._second[(INDEX, index_key[0], second)] >= limit
+            for job_id, (_, indexes) in context["twin_before"].items():
+                hot = [
+                    name
+                    for name, (partition, _, _) in indexes.items()
+                    if self._second[(name, partition, second)] >= limit
+                ]
+                if self._second[("table", job_id, second)] >= limit:
+                    hot.insert(0, "table")
                 if hot:
-                    where = (
-                        INDEX if not self._second[("table", job_id, second)] >= limit else "table"
-                    )
+                    where = hot[0]
                     self.throttled[where] += 1
                     return error_reply(
                         400,
@@ -205,38 +200,36 @@ class DynamoDBTwin:
             self.refused += 1
         factor = 2 if op == "TransactWriteItems" else 1
         second = self.loop.now // 1000
-        for job_id, (size_before, (key_before, proj_before, seen_before)) in before.items():
+        unit = figure("ddb_write_unit_bytes")
+        for job_id, (size_before, indexes_before) in before.items():
             item = self._item(job_id) if landed else None
             size_after = item.size() if item is not None else size_before
-            key_after, proj_after, seen_after = (
-                self._projected(item) if landed else (key_before, proj_before, seen_before)
-            )
+            indexes_after = self._projected(item) if landed else indexes_before
             if item is not None:
                 self._observe(job_id, item)
             if size_after > self.largest_item:
                 self.largest_item, self.largest_item_id = size_after, job_id
-            self.largest_index_item = max(self.largest_index_item, proj_after)
-            units = factor * max(
-                1, math.ceil(max(size_before, size_after) / figure("ddb_write_unit_bytes"))
-            )
+            for _partition, size, _projection in indexes_after.values():
+                self.largest_index_item = max(self.largest_index_item, size)
+            units = factor * max(1, math.ceil(max(size_before, size_after) / unit))
             self._charge("table", job_id, second, units)
             if not landed:
                 continue
-            unit = figure("ddb_write_unit_bytes")
-            if key_before is not None and key_after is not None and key_before == key_after:
-                if seen_before != seen_after:  # a projected attribute changed: one put
-                    self._charge(
-                        INDEX, key_after[0], second, factor * max(1, math.ceil(proj_after / unit))
-                    )
-                continue
-            if key_before is not None:
-                self._charge(
-                    INDEX, key_before[0], second, factor * max(1, math.ceil(proj_before / unit))
-                )
-            if key_after is not None:
-                self._charge(
-                    INDEX, key_after[0], second, factor * max(1, math.ceil(proj_after / unit))
-                )
+            for name in sorted(set(indexes_before) | set(indexes_after)):
+                old = indexes_before.get(name)
+                new = indexes_after.get(name)
+                if old is not None and new is not None and old[2][0] == new[2][0]:
+                    if old[2] != new[2]:  # same index key, a projected attribute changed: a put
+                        self._charge(
+                            name, new[0], second, factor * max(1, math.ceil(new[1] / unit))
+                        )
+                    continue
+                # The index key changed (or the item entered or left the index): a delete from
+                # the old key's partition and a put into the new one.
+                if old is not None:
+                    self._charge(name, old[0], second, factor * max(1, math.ceil(old[1] / unit)))
+                if new is not None:
+                    self._charge(name, new[0], second, factor * max(1, math.ceil(new[1] / unit)))
 
     def _observe(self, job_id: str, item: Any) -> None:
         """Remember each job's committed `objects` counter and status (for the plots)."""
@@ -264,7 +257,7 @@ class DynamoDBTwin:
         name = f"{where} partition"
         if used > self.peak.get(name, (0.0, ""))[0]:
             self.peak[name] = (used, key)
-        if where == INDEX:
+        if where != "table":
             self.index_series[second][key] = used
 
     def _count_reads(self, op: str, parsed: dict[str, Any]) -> None:
