@@ -239,15 +239,15 @@ class DynamoDBTwin:
         size = 0
         if state is not None and isinstance(state.value, (str, bytes)):
             size = len(state.value)
-        if ref is not None and isinstance(ref.value, dict) and "size" in ref.value:
-            size = int(ref.value["size"].get("N", 0))
+        if ref is not None and ref.type == "M" and "size" in ref.value:
+            size = int(_number(ref.value["size"]))
         if size > self.largest_state:
             self.largest_state, self.largest_state_id = size, job_id
         counters = attrs.get("counters")
-        if counters is not None and isinstance(counters.value, dict) and "parent_id" in attrs:
+        if counters is not None and counters.type == "M" and "parent_id" in attrs:
             raw = counters.value.get("objects")
-            if isinstance(raw, dict) and "N" in raw:
-                self.objects[job_id] = int(raw["N"])
+            if raw is not None:
+                self.objects[job_id] = int(_number(raw))
 
     def _charge(self, where: str, key: str, second: int, units: int) -> None:
         self.write_units[where] += units
@@ -280,6 +280,13 @@ def _parsed(attributes: dict[str, Any]) -> dict[str, Any]:
     """An item's attributes as botocore's parser returns them (moto keeps binaries as bytes,
     as the parser does)."""
     return attributes
+
+
+def _number(value: Any) -> str:
+    """A number attribute inside a map, as moto holds it (a DynamoType, or its wire form)."""
+    if isinstance(value, DynamoType):
+        return str(value.value)
+    return str(value["N"])
 
 
 def _wire_size(item: dict[str, Any]) -> int:
