@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-slow lint format demo clean package deploy bench chaos compare typecheck-links
+.PHONY: setup test test-slow lint format demo clean package deploy bench chaos compare scale typecheck-links
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "baton needs Python 3.11 or newer (found " + sys.version.split()[0] + "); set PYTHON=python3.12"'
@@ -70,6 +70,13 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --out docs/benchmarks.md --save build/bench/results.json
+
+# docs/scale.md and its plots: s3-fanout count over 100 million objects (256 shards) and a
+# 10,000-shard fan-out through the virtual-time twin of S3, DynamoDB and Lambda (benchmarks/twin/), with
+# the scale limits it finds. SCALE_ARGS="--small" runs everything at a hundredth of the size.
+SCALE_ARGS ?=
+scale: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.twin.scale --out docs/scale.md $(SCALE_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

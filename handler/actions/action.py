@@ -62,6 +62,9 @@ class ObjectAction:
     max_concurrency: ClassVar[int] = 1
     # The action's `action_params`, declared once (see baton.handler.parameters); None: any.
     Params: ClassVar[type[TaskParams] | None] = None
+    # False: `process` does nothing, the walk's own counters are the whole result (count). The
+    # walk then takes a whole listed page per step, so its cost per object is a few additions.
+    per_object: ClassVar[bool] = True
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params

@@ -184,11 +184,24 @@ class S3Walk(Task):
                 return False
         if not self._buffer:
             return True
+        if not self.actions.action.per_object:
+            return self._count_page(state, ctx)
         obj = self._buffer.popleft()
         self.actions.apply(obj, state, ctx)
         self._done += 1
         state["start_after"] = obj.key
         return self._listed_all and not self._buffer
+
+    def _count_page(self, state: dict[str, Any], ctx: StepContext) -> bool:
+        """An action with nothing to do per object (count): every listed object is one step,
+        counted as `ObjectActions.done` counts one, with the cursor at the last of them."""
+        objects = list(self._buffer)
+        self._buffer.clear()
+        ctx.count("objects", len(objects))
+        ctx.count("bytes", sum(obj.size for obj in objects))
+        self._done += len(objects)
+        state["start_after"] = objects[-1].key
+        return self._listed_all
 
     # ------------------------------------------------------------------ listing
 
