@@ -21,9 +21,18 @@ from typing import TYPE_CHECKING, Any
 from baton.handler.launch import prepare, send_event
 from baton.handler.tasks.catalog import find_task
 from baton.handler.tasks.shards import planned_shard_ids
-from baton.store.errors import BatonError, IllegalTransition, JobNotFound, StateCorrupt
+from baton.store.errors import (
+    BatonError,
+    IllegalTransition,
+    JobNotFound,
+    StateCorrupt,
+    WriteUnknown,
+)
 from baton.store.protocol import JobStore
 from baton.store.records import Job, JobStatus, Lease
+
+# How often one shard's cancel or pause is asked while its outcome stays unknown.
+CASCADE_TRIES = 3
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -159,14 +168,18 @@ def cascade(
 
     Children that already ended (or cannot take the operation) are reported, not raised: the
     operator acted on the parent, and one finished shard must not block the rest.
+
+    Raises WriteUnknown when a shard's cancel or pause stayed of unknown outcome after
+    CASCADE_TRIES asks (its write may still land, or never): the command did not do what it
+    said, so it fails, naming the shards, after passing the request on to every other shard.
+    Running it again is safe.
     """
     outcome: dict[str, str] = {}
+    unknown: list[str] = []
     for job_id in job_ids:
         try:
-            if operation == "cancel":
-                outcome[job_id] = store.request_cancel(job_id).status.value
-            elif operation == "pause":
-                outcome[job_id] = store.request_pause(job_id, cascaded=True).status.value
+            if operation in ("cancel", "pause"):
+                outcome[job_id] = _stop(store, job_id, operation)
             elif operation == "resume":
                 job = store.get(job_id)
                 if job.status is JobStatus.PAUSED and not job.pause_cascaded:
@@ -187,6 +200,35 @@ def cascade(
             outcome[job_id] = "never started"
         except IllegalTransition as exc:
             outcome[job_id] = f"left as is: {exc}"
+        except WriteUnknown as exc:
+            if operation == "resume":
+                outcome[job_id] = f"error: {exc}"
+            else:
+                unknown.append(job_id)
         except BatonError as exc:
             outcome[job_id] = f"error: {exc}"
+    if unknown:
+        raise WriteUnknown(
+            f"the {operation} of shard(s) {', '.join(unknown)} is of unknown outcome (DynamoDB "
+            f"did not answer); run the same {operation} again: it is safe to repeat"
+        )
     return outcome
+
+
+def _stop(store: JobStore, job_id: str, operation: str) -> str:
+    """One shard's cancel or pause, asked again while its outcome is unknown: a write whose
+    answer was lost may not have landed, and a request left unapplied is one the operator was
+    told had been passed on. A copy landing late is refused by its condition (status and epoch
+    as read), so asking again never applies it twice."""
+
+    def ask() -> str:
+        if operation == "cancel":
+            return store.request_cancel(job_id).status.value
+        return store.request_pause(job_id, cascaded=True).status.value
+
+    for _ in range(CASCADE_TRIES - 1):
+        try:
+            return ask()
+        except WriteUnknown:
+            continue
+    return ask()

@@ -28,6 +28,8 @@ PLANT_SEEDS = range(0, 60)
 SYNTHETIC_SEEDS = range(100, 160)
 WALK_SEEDS = range(10_000, 10_015)
 FANOUT_SEEDS = range(0, 3)
+# Operators act in every schedule: a pause or cancel flag set on a held job meets a late copy.
+OPERATOR_SEEDS = range(145, 151)
 # Each of these writes met a late copy of itself at least once in the sweeps below.
 KINDS = (
     "claim",
@@ -80,6 +82,7 @@ def test_late_copies_of_every_write_keep_every_invariant(env: Env) -> None:
         (SYNTHETIC_SEEDS, Config(rates=replace(Rates(), late_copy=0.3))),
         (WALK_SEEDS, Config(task="s3-walk", rates=replace(Rates(), late_copy=0.3))),
         (FANOUT_SEEDS, replace(FANOUT, rates=replace(Rates(), late_copy=0.3))),
+        (OPERATOR_SEEDS, Config(rates=replace(Rates(), late_copy=0.3, operator=1.0))),
     ):
         result = sweep(env, seeds, config)
         struck.update(result.stats)

@@ -68,16 +68,16 @@ def test_the_same_schedule_is_clean_without_the_bug(env: Env, bug: str) -> None:
 def test_clock_skew_beyond_the_lease_margin_is_caught(env: Env) -> None:
     """A lease outlives its term (to its holder's deadline at most) by CLOCK_SKEW_MS (2 s) for
     skew between hosts.
-    Within that margin the sweeps stay clean; let clocks drift by up to 6 s either way and a
+    Within that margin the sweeps stay clean. A holder's commits renew its lease, so the drift
+    must also outlast what is left of a term: let clocks drift by up to 20 s either way and a
     claimer whose clock runs ahead takes a lease its live holder still uses."""
-    config = Config(spill=0.0, rates=Rates(skew_ms=12_000))
-    found = sweep(env, range(150, 600), config, stop_after=1)
+    config = Config(spill=0.0, rates=Rates(skew_ms=40_000))
+    found = sweep(env, range(70, 130), config, stop_after=1)
     assert found.failures, f"no violation in {found.schedules} schedules"
     _, report = found.failures[0]
     assert report.violations[0].invariant == "I1"
     assert "two live holders" in report.violations[0].detail
     small = minimise(env, report, budget=60)
     assert small.violations and "two live holders" in small.violations[0].detail
-    # A dozen or so decisions (13 since Lambda's retries come a minute after the failure, not
-    # after the deadline: the first violating seed is now 321).
+    # A dozen or so decisions.
     assert len(sparse(small.tape)) <= 14, small.describe()

@@ -55,7 +55,7 @@ PLANTS: dict[str, tuple[Config, range]] = {
     # An operator cancels within 3 s of a shard's launch, in every schedule.
     "cancelled-parent-launches": (
         replace(FANOUT, operator_at_launch=1.0, at_launch=("cancel",)),
-        range(12, 32),
+        range(100, 127),
     ),
     # Transient errors often, two attempts: progress between two failures must reset the count.
     "attempts-from-claim": (
