@@ -62,8 +62,10 @@ class ObjectAction:
     max_concurrency: ClassVar[int] = 1
     # The action's `action_params`, declared once (see baton.handler.parameters); None: any.
     Params: ClassVar[type[TaskParams] | None] = None
-    # False: `process` does nothing, the walk's own counters are the whole result (count). The
-    # walk then takes a whole listed page per step, so its cost per object is a few additions.
+    # False: `process` does nothing, the walk's own counters are the whole result. The walk then
+    # takes a whole listed page per step, so its cost per object is a few additions. `count`
+    # keeps one object per step (the hop's budget and cursor move per object); the virtual-time
+    # twin turns it off for count, where 100 million objects' Python steps would cost minutes.
     per_object: ClassVar[bool] = True
 
     def __init__(self, params: Mapping[str, Any]) -> None:

@@ -9,8 +9,6 @@ class CountAction(ObjectAction):
     name = "count"
     # Nothing to wait for; allowed in flight (it keeps no state) but never faster for it.
     max_concurrency = 64
-    # Nothing per object: s3-walk counts a listed page in one step.
-    per_object = False
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         return None
