@@ -65,7 +65,7 @@ CODE_PACKAGES = {"baton.handler": "handler", "baton.store": "store"}
 NAMESPACE = "baton"
 # Dependencies of the `baton` command only (the deploy's transform among them); the functions
 # never import them.
-CLI_ONLY = frozenset({"typer", "rich", "aws-sam-translator", "pyyaml"})
+CLI_ONLY = frozenset({"typer", "click", "rich", "aws-sam-translator", "pyyaml"})
 PLATFORMS = {
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),

@@ -15,6 +15,7 @@ from moto import mock_aws
 from baton.handler.observability import logger
 from baton.handler.tasks.base import Resources
 from baton.handler.tasks.fanout import FanOut
+from baton.store.constants import BY_STATUS_INDEX
 from baton.store.records import Job, JobStatus
 from benchmarks.twin.figures import figure
 from benchmarks.twin.keyspace import MAX_KEY_BYTES, KeySpace, Segment
@@ -132,7 +133,7 @@ class Outcome:
             "GB-seconds by role": {k: round(v, 1) for k, v in lam.gb_seconds_by.items()},
             "peak running invocations": max((r for _, r in lam.running_series), default=0),
             "DynamoDB write units (table)": ddb.write_units["table"],
-            "DynamoDB write units (by-status index)": ddb.write_units["by-status"],
+            "DynamoDB write units (by-status index)": ddb.write_units[BY_STATUS_INDEX],
             "DynamoDB read units": round(ddb.read_units, 1),
             "peak write units/s, one partition": {
                 k: f"{v[0]:g} ({v[1]})" for k, v in sorted(ddb.peak.items())
