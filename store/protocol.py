@@ -543,6 +543,7 @@ class JobStore:
 
         `ending` (summary and report) is used only when this attempt was the last one.
         """
+        self._settle_pending(claim)
         attempts = claim.job.attempts + 1
         if attempts >= claim.job.max_attempts:
             message = f"attempt {attempts} of {claim.job.max_attempts} failed: {error}"
@@ -560,7 +561,35 @@ class JobStore:
 
     def will_fail_on_error(self, claim: Claim) -> bool:
         """Whether one more failed attempt ends the job (so its report should be written)."""
+        self._settle_pending(claim)
         return claim.job.attempts + 1 >= claim.job.max_attempts
+
+    def _settle_pending(self, claim: Claim) -> None:
+        """Before counting a failed attempt: a write of this holder's of unknown outcome (a
+        checkpoint, which resets `attempts`) may have landed. Read the item once; when it
+        carries that write's token, the write is applied (as `_commit` would have taken it)
+        and attempts count from the item, not from the job as claimed. Unreadable, or not
+        landed: the count stays as it was."""
+        if not claim.pending:
+            return
+        lease = claim.lease
+        try:
+            item = self.writer.read(lease.job_id)
+        except Exception:
+            return
+        if item is None or item.last_write not in claim.pending:
+            return
+        if item.epoch != lease.epoch or item.lease_owner != lease.owner:
+            return
+        token = str(item.last_write)
+        self._audit(claim.pending[token], lease.job_id, lease.epoch, lease.owner, self._now())
+        job = self._to_job(item)
+        claim.version = token
+        claim.pending.clear()
+        superseded, claim.committed_ref = claim.committed_ref, job.state_ref
+        if superseded is not None and superseded != job.state_ref:
+            self.codec.discard(superseded)
+        claim.job = job
 
     def stop(
         self,

@@ -123,7 +123,25 @@ class Rates:
 
     @classmethod
     def none(cls) -> Rates:
-        return cls(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (), ())
+        # By keyword: a field added in the middle (duplicate_ms) shifted the positional zeros,
+        # which gave `operator` a tuple.
+        return cls(
+            crash=0,
+            ddb=0,
+            invoke=0,
+            s3=0,
+            task=0,
+            duplicate=0,
+            late=0,
+            drop=0,
+            slow_step=0,
+            skew_ms=0,
+            same_request_id=0,
+            operator=0,
+            ddb_kinds=(),
+            task_kinds=(),
+            late_copy=0,
+        )
 
 
 _local = threading.local()
