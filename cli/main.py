@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from rich.markup import escape
 
 # typer 0.2x carries its own copy of click: its commands raise that copy's exceptions, while the
 # task commands `baton start TASK` builds (baton.cli.task_flags) use click itself.
@@ -50,7 +51,9 @@ class OneLineErrors(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             hint = f" (`{ctx.command_path} --help`)" if ctx is not None else ""
             err_console.print(
-                f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(exc.format_message() + hint)}",
+                highlight=False,
+                soft_wrap=True,
             )
             sys.exit(exc.exit_code)
         except (click.Abort, typer.Abort):

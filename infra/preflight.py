@@ -12,10 +12,13 @@ kms DescribeKey, sts GetCallerIdentity.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import create_loader
 
 from .rehearsal import (
     LIMITS,
@@ -55,6 +58,20 @@ class Report:
     problems: list[Problem]
     # What could not be checked (a read refused): the deploy may go on; check these by hand.
     unchecked: list[Problem] = field(default_factory=list)
+
+
+@cache
+def _region_patterns() -> tuple[re.Pattern[str], ...]:
+    """Each partition's region-name shape, from botocore's partition data (so a region launched
+    after this release, us-east-9 say, is still taken)."""
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return tuple(re.compile(p["regionRegex"], re.ASCII) for p in partitions)
+
+
+def is_region(name: str) -> bool:
+    """Whether `name` has the shape of a region of some AWS partition (us-east-1, cn-north-1,
+    us-gov-west-1, ...). Says nothing of whether the account has it enabled."""
+    return any(p.fullmatch(name) for p in _region_patterns())
 
 
 def _code(exc: ClientError) -> str:
@@ -267,4 +284,4 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
     return Report(region, str(account), quota, needed, problems, unchecked)
 
 
-__all__ = ["LIST_PARAMETERS", "Problem", "Report", "preflight"]
+__all__ = ["LIST_PARAMETERS", "Problem", "Report", "is_region", "preflight"]

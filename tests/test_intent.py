@@ -46,7 +46,7 @@ def baton(*args: str) -> Any:
 def baton_json(*args: str) -> Any:
     result = baton(*args, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)  # stdout alone: logs go to stderr, which .output mixes in
 
 
 @pytest.fixture

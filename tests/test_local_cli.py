@@ -47,7 +47,7 @@ def baton(stack: LocalStack, *args: str) -> Any:
 def baton_json(stack: LocalStack, *args: str) -> Any:
     result = baton(stack, *args, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)  # stdout alone: logs go to stderr, which .output mixes in
 
 
 def status_of(stack: LocalStack, job_id: str) -> dict[str, Any]:
@@ -148,7 +148,13 @@ def test_errors_are_one_line_and_non_zero(stack: LocalStack) -> None:
     unreachable = runner.invoke(
         app, ["status", "x"], env={**stack.env(), "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"}
     )
-    assert unreachable.exit_code == 1 and "Could not connect to the endpoint" in unreachable.output
+    # The promise: one line on stderr, a non-zero exit, naming the endpoint and the variable
+    # that set it (not the wording around them).
+    assert unreachable.exit_code == 1, unreachable.output
+    assert unreachable.stdout == ""
+    said = unreachable.stderr.strip()
+    assert "\n" not in said and said.startswith("error:"), said
+    assert "http://127.0.0.1:9" in said and "AWS_ENDPOINT_URL_DYNAMODB" in said, said
 
 
 def test_a_fan_out_over_eight_shards_with_kills_and_duplicates() -> None:

@@ -4,21 +4,45 @@ installed baton (no clone of the repository needed)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import boto3
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from baton.cli.failures import handles_errors
 from baton.cli.output import EXIT_USAGE, console, fail
 from baton.infra import deploy as stack_deploy
 from baton.infra import package as lambda_package
-from baton.infra.preflight import Report, preflight
+from baton.infra.preflight import Report, is_region, preflight
+
+
+def _build_folder(value: Path) -> Path:
+    """The package's folder is emptied before each build: never the current folder or a parent
+    of it, where that would delete the user's own files."""
+    if Path.cwd().resolve().is_relative_to(value.resolve()):
+        raise typer.BadParameter(
+            f"{str(value) or repr('')} is the current folder or holds it; the build empties "
+            "its folder first: give a folder of its own (default build/lambda)"
+        )
+    return value
+
+
+def _region(value: str | None) -> str | None:
+    """A region name's shape at the flag, so a typo is a usage error, not a crash in the SDK."""
+    if value is not None and not is_region(value):
+        raise typer.BadParameter(f"not an AWS region name (like us-east-1): {value!r}")
+    return value
+
 
 StackOption = Annotated[str | None, typer.Option("--stack-name", help="default: baton")]
-RegionOption = Annotated[str | None, typer.Option(help="default: AWS_REGION or the profile's")]
+RegionOption = Annotated[
+    str | None, typer.Option(help="default: AWS_REGION or the profile's", callback=_region)
+]
 ParameterOption = Annotated[
     list[str] | None,
     typer.Option("--parameter", "-p", help="Key=Value, a template parameter (repeatable)"),
@@ -31,29 +55,63 @@ ConfigOption = Annotated[
 def _parameters(pairs: list[str] | None) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            fail(f"--parameter takes Key=Value, got {pair!r}", EXIT_USAGE)
-        key, value = pair.split("=", 1)
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            fail(escape(f"--parameter takes Key=Value, got {pair!r}"), EXIT_USAGE)
         out[key.strip()] = value.strip()
     return out
 
 
-def _session(region: str | None) -> Any:
-    return boto3.session.Session(
-        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    )
+def _load(config: Path) -> stack_deploy.DeployConfig:
+    """The remembered answers; a file that cannot be read or parsed is a usage error."""
+    try:
+        return stack_deploy.DeployConfig.load(config)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        fail(escape(f"cannot read --config {config}: {exc}"), EXIT_USAGE)
+    except (AttributeError, TypeError, ValueError):
+        fail(escape(f"--config {config} is not a baton-deploy.toml ([default] table)"), EXIT_USAGE)
+
+
+def _session(region: str | None, source: str = "--region or the config file") -> Any:
+    for name, value in (
+        (source, region),
+        ("AWS_REGION", os.environ.get("AWS_REGION")),
+        ("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION")),
+    ):
+        if value:
+            if not is_region(value):
+                fail(
+                    escape(f"{name} is not an AWS region name (like us-east-1): {value!r}"),
+                    EXIT_USAGE,
+                )
+            return boto3.session.Session(region_name=value)
+    session = boto3.session.Session()
+    if session.region_name and not is_region(session.region_name):
+        fail(
+            escape(
+                f"the profile's region is not an AWS region name (like us-east-1): "
+                f"{session.region_name!r}"
+            ),
+            EXIT_USAGE,
+        )
+    return session
 
 
 def _print_report(report: Report, stack_name: str) -> None:
     quota = "?" if report.concurrency_quota is None else str(report.concurrency_quota)
     console.print(
-        f"account {report.account or '?'}, region {report.region or '?'}, stack {stack_name}: "
+        f"account {report.account or '?'}, region {report.region or '?'}, "
+        f"stack {escape(stack_name)}: "
         f"Lambda concurrency quota {quota}, the stack needs at least {report.needed_concurrency}"
     )
     for problem in report.problems:
-        console.print(f"[bold red]x[/] {problem.what}\n    [bold]fix:[/] {problem.fix}")
+        console.print(
+            f"[bold red]x[/] {escape(problem.what)}\n    [bold]fix:[/] {escape(problem.fix)}"
+        )
     for problem in report.unchecked:
-        console.print(f"[bold yellow]?[/] {problem.what}\n    [bold]check:[/] {problem.fix}")
+        console.print(
+            f"[bold yellow]?[/] {escape(problem.what)}\n    [bold]check:[/] {escape(problem.fix)}"
+        )
     if not report.problems:
         console.print("[green]ok[/]: nothing found that would stop the deploy")
 
@@ -67,10 +125,11 @@ def doctor(
 ) -> None:
     """Check the account and the parameters before a deploy: Lambda concurrency quota, region,
     stack name, the buckets, tables and keys named. Exits 1 with what to change."""
-    remembered = stack_deploy.DeployConfig.load(config)
+    remembered = _load(config)
     name = stack_name or remembered.stack_name
     parameters = {**remembered.parameters, **_parameters(parameter)}
-    report = preflight(_session(region or remembered.region or None), name, parameters)
+    source = "--region" if region else f"region in {config}"
+    report = preflight(_session(region or remembered.region or None, source), name, parameters)
     _print_report(report, name)
     if report.problems:
         raise typer.Exit(1)
@@ -117,11 +176,17 @@ def deploy(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="deploy without confirming")] = False,
     user_code: Annotated[
-        list[Path] | None, typer.Option(help="your modules' folder, project or wheel")
+        list[Path] | None,
+        typer.Option(help="your modules' folder, project or wheel", exists=True),
     ] = None,
-    requirements: Annotated[Path | None, typer.Option(help="your code's requirements")] = None,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(help="your code's requirements", exists=True, dir_okay=False, readable=True),
+    ] = None,
     modules: Annotated[str, typer.Option(help="your modules, comma-separated")] = "",
-    out: Annotated[Path, typer.Option(help="where the package is built")] = Path("build/lambda"),
+    out: Annotated[
+        Path, typer.Option(help="where the package is built", callback=_build_folder)
+    ] = Path("build/lambda"),
     allow_no_bytecode: Annotated[
         bool, typer.Option(help="ship sources only without a Python of the runtime's version")
     ] = False,
@@ -136,6 +201,10 @@ def deploy(
         )  # fmt: skip
     except (stack_deploy.DeployError, lambda_package.NoBytecode) as exc:
         fail(str(exc))
+    except subprocess.CalledProcessError as exc:
+        # pip (or another build step) refused; its own output went to the terminal above.
+        command = " ".join(str(part) for part in exc.cmd[:4]) if isinstance(exc.cmd, list) else ""
+        fail(escape(f"the package build failed: `{command} ...` exited {exc.returncode}"))
 
 
 @handles_errors
@@ -153,11 +222,12 @@ def _deploy(
     allow_no_bytecode: bool,
     use_sam: bool,
 ) -> None:
-    settings = stack_deploy.DeployConfig.load(config)
-    session = _session(region or settings.region or None)
+    settings = _load(config)
+    source = "--region" if region else f"region in {config}"
+    session = _session(region or settings.region or None, source)
     if guided:
         settings = _ask(settings, session)
-        session = _session(settings.region)
+        session = _session(settings.region, "the region answered")
         if typer.confirm(f"Save the answers to {config}", default=True):
             settings.save(config)
     settings.stack_name = stack_name or settings.stack_name
