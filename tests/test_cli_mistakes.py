@@ -271,7 +271,12 @@ def test_start_without_credentials_says_so_plainly(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    result = baton("start", "s3-walk", "--bucket", "b-1", "--job-id", "anon")
+    # Should a signed request leave anyway, it goes to a closed local port, never to AWS; a table
+    # name of its own, so no model bound (and its client cached) by an earlier test is reused.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    result = baton(
+        "--table", "no-credentials", "start", "s3-walk", "--bucket", "b-1", "--job-id", "anon"
+    )
     assert result.exit_code == 1, result.output
     assert "no AWS credentials" in result.stderr and "unknown outcome" not in result.stderr
 
