@@ -101,9 +101,16 @@ def artifact_bucket(s3: Any, account: str, region: str, name: str = "") -> str:
     """The bucket the package goes to: `name`, or baton's own per account and region, made
     private and encrypted when it does not exist yet."""
     bucket = name or f"baton-deploy-{account}-{region}"
+    ensure_private_bucket(s3, bucket, region)
+    return bucket
+
+
+def ensure_private_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Create `bucket` in `region`, all public access blocked and SSE-S3 encrypted, unless it
+    exists; True when created. Raises botocore's ClientError for anything but "not found"."""
     try:
         s3.head_bucket(Bucket=bucket)
-        return bucket
+        return False
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
             raise
@@ -126,7 +133,7 @@ def artifact_bucket(s3: Any, account: str, region: str, name: str = "") -> str:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    return bucket
+    return True
 
 
 def upload(s3: Any, bucket: str, path: Path, prefix: str = "baton") -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from botocore.exceptions import ClientError
 
 from baton.cli.context import ctx_of
 from baton.cli.failures import handles_errors
 from baton.cli.options import JsonFlag
 from baton.cli.output import console, print_json
+from baton.infra.deploy import ensure_private_bucket
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,36 +58,7 @@ def init(
 
 def ensure_state_bucket(s3: S3Client, bucket: str) -> bool:
     """Create the state bucket, private and encrypted, unless it exists; True when created."""
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return False
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-    region = s3.meta.region_name
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(
-            Bucket=bucket,
-            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
-        )
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-    return True
+    return ensure_private_bucket(s3, bucket, s3.meta.region_name)
 
 
 def register(app: typer.Typer) -> None:
