@@ -13,6 +13,7 @@ from baton.handler.launch import launch, prepare
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.local.fault_knobs import Fault, FaultConfig
 from baton.local.function import FunctionConfig
+from baton.local.lambda_invocations import Invocation
 from baton.local.sample_inputs import inventory_key, json_lines, put_inventory
 from baton.local.stack import LocalStack
 from baton.local.stall_nudger import LocalWatchdog
@@ -72,6 +73,14 @@ def run_to_end(stack: LocalStack, job: Job, timeout_s: float) -> Job:
     )
 
 
+def assert_blocked_hop_was_killed(marker: Path, invocations: list[Invocation]) -> None:
+    """The hop that blocked never returned: its deadline ended it, or the kill fault struck first
+    (which of the two is the schedule's choice; either way the work it held was redone)."""
+    pid = int(marker.read_text())
+    endings = {i.ending for i in invocations if i.pid == pid}
+    assert endings & {"timeout", "killed"}, f"the blocked worker {pid} ended {endings}"
+
+
 def test_an_inventory_of_30000_objects_is_walked_exactly_under_faults(tmp_path: Path) -> None:
     with make_stack() as stack:
         s3 = stack.client("s3")
@@ -96,7 +105,7 @@ def test_an_inventory_of_30000_objects_is_walked_exactly_under_faults(tmp_path: 
     assert done.status.value == "SUCCEEDED", done.last_error
     assert done.counters == truth.counters(), "counters equal the manifest's rows exactly"
     assert marker.exists()
-    assert any(i.ending == "timeout" for i in invocations), "the blocked hop was killed"
+    assert_blocked_hop_was_killed(marker, invocations)
 
 
 def test_a_20_mb_json_lines_object_over_many_hops_with_exact_counters(tmp_path: Path) -> None:
@@ -131,4 +140,4 @@ def test_a_20_mb_json_lines_object_over_many_hops_with_exact_counters(tmp_path: 
     assert done.counters == {"records": 100_000, "bytes": len(body), "objects": 1}
     assert done.hops >= 10
     assert marker.exists()
-    assert any(i.ending == "timeout" for i in invocations), "the blocked hop was killed"
+    assert_blocked_hop_was_killed(marker, invocations)

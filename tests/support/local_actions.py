@@ -7,8 +7,8 @@ named in `action_params`:
   atomic for lines this short), so a test sees at-least-once processing and where each hop began.
 - `sleep_ms`: time spent per object, so a walk lasts long enough to hop.
 - `block_key` and `marker`: on the first visit of `block_key` (no marker file yet), create the
-  marker, write `<pid> BLOCK <key>` to the trace and block far beyond the function's timeout:
-  a hard timeout inside a step, which only killing the process can end.
+  marker holding the worker's pid, write `<pid> BLOCK <key>` to the trace and block far beyond
+  the function's timeout: a hard timeout inside a step, which only killing the process can end.
 - `crash_key` and `marker`: on the first visit of `crash_key`, create the marker, write
   `<pid> CRASH <key>` to the trace and end the process at once (`os._exit`), as an out-of-memory
   kill or a runtime exit ends a sandbox mid-hop.
@@ -21,6 +21,18 @@ import time
 from pathlib import Path
 
 from baton.handler.actions import ActionContext, ObjectRef
+
+
+def claim_marker(marker: Path) -> None:
+    """Create `marker` holding this worker's pid, all at once (a worker killed midway leaves no
+    empty marker behind). Raises FileExistsError when another visit created it first."""
+    pid = os.getpid()
+    draft = marker.with_name(f"{marker.name}.{pid}")
+    draft.write_text(str(pid))
+    try:
+        os.link(draft, marker)
+    finally:
+        draft.unlink()
 
 
 def _trace(ctx: ActionContext, text: str) -> None:
@@ -43,7 +55,7 @@ def slow(obj: ObjectRef, ctx: ActionContext) -> None:
     if block_key == obj.key:
         marker = Path(ctx.params["marker"])
         try:
-            marker.touch(exist_ok=False)
+            claim_marker(marker)
         except FileExistsError:
             pass
         else:

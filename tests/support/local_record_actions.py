@@ -2,8 +2,8 @@
 
 `pace`: sleep `sleep_ms` once every `every` records, so a walk lasts long enough to hop many
 times whatever the machine's speed. On the first visit of the record at `block_offset` (no
-`marker` file yet) it creates the marker and blocks far beyond the function's timeout: a hard
-timeout inside a step, which only killing the worker ends.
+`marker` file yet) it creates the marker holding the worker's pid and blocks far beyond the
+function's timeout: a hard timeout inside a step, which only killing the worker ends.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from baton.handler.api import ActionContext
+from tests.support.local_actions import claim_marker
 
 
 def pace(record: Any, ctx: ActionContext) -> None:
@@ -20,7 +21,7 @@ def pace(record: Any, ctx: ActionContext) -> None:
     if params.get("block_offset") == record.offset:
         marker = Path(params["marker"])
         try:
-            marker.touch(exist_ok=False)
+            claim_marker(marker)
         except FileExistsError:
             pass
         else:
