@@ -208,3 +208,63 @@ def test_a_shard_cancelled_as_it_hands_off_wakes_its_parked_parent(
     stack.sim.drain()
     assert stack.job("handoff.s0000").status is JobStatus.CANCELLED
     assert_failed_on(stack, "handoff", "handoff.s0000")
+
+
+# ------------------------------------------------------------------ the parked parent itself
+
+
+def test_a_parked_parent_cancelled_ends_at_once_and_its_cancel_reaches_every_shard(
+    stack: Stack,
+) -> None:
+    """No event is on its way to a parked parent, and none is needed: nobody holds it, so the
+    operator's command cancels it at once and passes the cancel on to every planned shard."""
+    held = park_with_one_shard_left(stack, "cp")
+    shown = baton("cancel", "cp")
+    assert shown["status"] == "CANCELLED"
+    assert shown["shards"]["cp.s0000"] == "CANCELLED"
+    assert shown["shards"]["cp.s0001"].startswith("left as is"), "it had finished"
+    mark = len(stack.commits)
+    stack.sim.queue.extend(held)  # the shard's event comes late: refused
+    stack.sim.drain()
+    parent = stack.job("cp")
+    assert parent.status is JobStatus.CANCELLED
+    assert parent.waiting_for is None, "a cancelled job waits for nothing"
+    assert baton("status", "cp")["health"] == "cancelled"
+    assert stack.job("cp.s0000").status is JobStatus.CANCELLED
+    assert not [c for c in stack.commits[mark:] if c.op == "claim"], "nothing ran again"
+    assert not any(key.startswith("a/") for key in actions.seen), "the cancelled shard never ran"
+
+
+def test_a_parked_parent_paused_then_resumed_finishes_exact(stack: Stack) -> None:
+    held = park_with_one_shard_left(stack, "pp")
+    shown = baton("pause", "pp")
+    assert (shown["status"], shown["shards"]["pp.s0000"]) == ("PAUSED", "PAUSED")
+    assert stack.job("pp").waiting_for is None
+    assert stack.job("pp.s0000").pause_cascaded, "the parent's resume resumes it"
+    stack.sim.queue.extend(held)
+    stack.sim.drain()
+    assert stack.job("pp.s0000").status is JobStatus.PAUSED, "its old event is refused"
+
+    shown = baton("resume", "pp")
+    assert shown["shards"]["pp.s0000"].startswith("resumed at epoch")
+    resumed = stack.job("pp")
+    assert (resumed.status, resumed.waiting_for) == (JobStatus.QUEUED, None), "its event is sent"
+    assert "parked" not in baton("status", "pp")["health_reason"]
+    stack.sim.drain()
+    done = stack.job("pp")
+    assert done.status is JobStatus.SUCCEEDED, done.last_error
+    assert done.counters["objects"] == PER_PREFIX * len(PREFIXES)
+    assert set(actions.seen.values()) == {1}, "every object once"
+
+
+def test_resuming_a_parked_parent_wakes_it_and_it_parks_again_while_its_shard_waits(
+    stack: Stack,
+) -> None:
+    park_with_one_shard_left(stack, "rp")
+    waits = stack.job("rp").waits
+    shown = baton("resume", "rp")
+    assert shown["shards"]["rp.s0000"] == "left QUEUED"
+    stack.sim.drain()
+    parent = stack.job("rp")
+    assert (parent.status, parent.waiting_for) == (JobStatus.QUEUED, "shards")
+    assert parent.waits == waits + 1
