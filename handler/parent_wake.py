@@ -61,6 +61,10 @@ def wake_parked_parent(store: JobStore, stopped: Job, send: Sender) -> bool:
     if sent:
         logger.info(
             "woke the parked parent",
-            extra={"parent": stopped.parent_id, "shard": stopped.job_id, "shard_status": stopped.status.value},
+            extra={
+                "parent": stopped.parent_id,
+                "shard": stopped.job_id,
+                "shard_status": stopped.status.value,
+            },
         )
     return sent

@@ -56,7 +56,8 @@ def _wake_parent(c: CliContext, job: Job) -> None:
     """A shard stopped here at once (nobody held it) wakes its parked parent, as a shard that
     stops in its own hop does; a held shard's holder stops it, and wakes the parent then."""
     if job.parent_id and job.status in (JobStatus.CANCELLED, JobStatus.PAUSED):
-        wake_parked_parent(c.store, job, event_sender(c.lambda_client, c.relay_settings.function_name))
+        send = event_sender(c.lambda_client, c.relay_settings.function_name)
+        wake_parked_parent(c.store, job, send)
 
 
 def _shard_note(outcome: dict[str, str]) -> str:
