@@ -175,7 +175,10 @@ def test_a_shard_whose_worker_cannot_run_wakes_its_parent_once_it_fails(
     held = park_with_one_shard_left(stack, "broken", child_max_attempts=2)
     monkeypatch.setenv("BATON_CHECKPOINT_S", "0")
     use_runtime(None)  # from here on the worker builds its runtime from a broken environment
-    monkeypatch.setattr(setup_failure, "recording_lambda", lambda: stack.runtime.lambda_client)
+    # The worker's Lambda client for the wake-up is the simulated one.
+    monkeypatch.setattr(
+        setup_failure, "recording_lambda", lambda: stack.runtime.lambda_client, raising=False
+    )
     stack.sim.queue.extend(held)
     for _ in range(2):  # the shard's attempts: each one counted, the last fails it
         stack.sim.deliver(stack.sim.queue.popleft())
