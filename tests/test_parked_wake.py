@@ -271,3 +271,21 @@ def test_resuming_a_parked_parent_wakes_it_and_it_parks_again_while_its_shard_wa
     parent = stack.job("rp")
     assert (parent.status, parent.waiting_for) == (JobStatus.QUEUED, "shards")
     assert parent.waits == waits + 1
+
+
+def test_two_wake_ups_of_one_parked_parent_run_it_once(stack: Stack) -> None:
+    """An operator's cancel of the shard and the watchdog's backstop both wake the parent: two
+    events at the same epoch, and the claim takes one of them, refusing the other."""
+    park_with_one_shard_left(stack, "twice")
+    stack.clock.advance(STALL_MS + 1)  # the parent is now past the backstop's threshold too
+    baton("cancel", "twice.s0000")
+    dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
+    assert {a.job_id: a.action for a in dog.sweep()} == {"twice": "resent"}
+    epoch = stack.job("twice").epoch
+    assert [d.event for d in stack.sim.queue] == [{"job_id": "twice", "epoch": epoch}] * 2
+    mark = len(stack.commits)
+    stack.sim.drain()
+    assert_failed_on(stack, "twice", "twice.s0000")
+    claims = [c for c in stack.commits[mark:] if c.op == "claim"]
+    assert [(c.job_id, c.epoch) for c in claims] == [("twice", epoch)], "one hop"
+    assert [r["outcome"] for r in stack.sim.results[-2:]] == ["failed", "discarded"]
