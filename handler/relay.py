@@ -29,6 +29,7 @@ from baton.handler.event import RelayEvent
 from baton.handler.invoker import SelfInvoker
 from baton.handler.lease_renewal import LeaseRenewal
 from baton.handler.observability import count, logger
+from baton.handler.parent_wake import wake_parked_parent
 from baton.handler.runtime import Runtime
 from baton.handler.tasks.base import Resources, StepContext, Task
 from baton.handler.tasks.catalog import get_task
@@ -244,9 +245,11 @@ class Relay:
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
         job = rejected.job
         exhausted = rejected.reason is RejectReason.HOPS_EXHAUSTED and job is not None
-        if exhausted and job is not None and self.rt.store.fail_exhausted(job) is not None:
+        failed = self.rt.store.fail_exhausted(job) if exhausted and job is not None else None
+        if failed is not None:
+            self._wake_parent(failed)
             count("JobsFailed")
-            logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
+            logger.error("max_hops reached; job failed", extra={"max_hops": failed.max_hops})
             return self.outcome("failed", "max_hops reached")
         if job is not None and self._retry_of_own_hand_off(rejected.reason, job):
             count("HandOffResent")
@@ -484,6 +487,7 @@ class Relay:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
             if settled is not None:
+                self._wake_parent(settled)
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
         before = self.remaining()
         result = self._invoke_next(queued, hop.items())
@@ -505,6 +509,7 @@ class Relay:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
             if settled is not None:
+                self._wake_parent(settled)
                 return self.outcome(settled.status.value.lower(), "operator request at park")
         assert hop.task is not None
         try:
@@ -520,25 +525,16 @@ class Relay:
         return self.outcome("parked", waiting_for, epoch=queued.epoch)
 
     def _wake_parent(self, job: Job) -> None:
-        """A shard that ended sends its parked parent's event, at the parent's epoch (a duplicate
-        is discarded by the claim). A parent not parked needs none: it is running and reads its
-        shards before it parks, or its event is on its way. Best effort: the watchdog re-sends
-        a parked parent's event when no shard did."""
-        if not job.parent_id:
-            return
-        try:
-            parent = self.rt.store.get(job.parent_id)
-            if parent.status is not JobStatus.QUEUED or parent.waiting_for is None:
-                return
-            sent = SelfInvoker(self.rt.lambda_client, self.rt.sleep).send(
-                self_function(self.context),
-                RelayEvent(job_id=parent.job_id, epoch=parent.epoch).payload(),
-                self.remaining,
-            )
-        except Exception:
-            logger.exception("could not wake the parent; the watchdog will")
-            return
-        count("ParentWoken" if sent else "ParentWakeFailed")
+        """`job` stopped: when it is a shard whose parent waits parked, send the parent's event
+        (`wake_parked_parent`; best effort, the watchdog is the backstop)."""
+        invoker = SelfInvoker(self.rt.lambda_client, self.rt.sleep)
+        function = self_function(self.context)
+
+        def send(parent: Job) -> bool:
+            payload = RelayEvent(job_id=parent.job_id, epoch=parent.epoch).payload()
+            return invoker.send(function, payload, self.remaining)
+
+        wake_parked_parent(self.rt.store, job, send)
 
     def _invoke_next(self, queued: Job, items: int) -> dict[str, Any]:
         """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""

@@ -47,6 +47,13 @@ checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | Le
     own token, which the copy's condition does not name.
 hand off       | held                             | state, counters, epoch  | LeaseLost
                |                                  | e + 1, QUEUED, no lease |
+park           | held                             | as hand off, and        | LeaseLost
+(a fan-out     |                                  | waiting_for set, the    |
+parent waits)  |                                  | hop counted in waits,   |
+               |                                  | not hops; no event sent |
+    late copy: refused, as every held write's. Whoever ends the wait sends the event of epoch
+    e + 1 (a shard as it stops, the watchdog as a backstop); the claim of that epoch, an
+    operator's cancel, pause or resume and a stall verdict remove waiting_for.
 finish         | held                             | state, counters,        | LeaseLost
                |                                  | SUCCEEDED, TTL          |
 fail           | held                             | FAILED (+ state and     | LeaseLost
@@ -847,6 +854,7 @@ class JobStore:
             m.last_error.set(_cut(error)),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
+            m.waiting_for.remove(),
             m.updated_at.set(iso_from_ms(now)),
         ]
         return actions + (self._terminal_actions(failed=True) if terminal else [])
@@ -872,6 +880,7 @@ class JobStore:
             *([m.pause_requested.remove(), m.pause_cascaded.remove()] if restarts is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
+            m.waiting_for.remove(),  # its event is sent now: the job is no longer parked
             m.updated_at.set(iso_from_ms(now)),
         ]
 
@@ -1112,6 +1121,7 @@ class JobStore:
             m.lease_expires_ms.remove(),
             m.cancel_requested.remove(),
             m.pause_requested.remove(),
+            m.waiting_for.remove(),  # a parked job stopped here waits for nothing any more
             m.updated_at.set(iso_from_ms(now)),
         ]
         if target is JobStatus.CANCELLED or cascaded is False:
