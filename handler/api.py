@@ -1,11 +1,5 @@
 """baton's public task API: everything a task needs, baton's own tasks included.
 
-baton's own tasks (`handler/tasks/builtin/`) import nothing else of baton's (`make lint` checks
-it), so this module is shown to suffice. Besides the task interface it exports the kit those
-tasks are built from, for tasks of the same kind: S3 listing one page ahead and the hop's work
-pool, ranged and gzip reads cut into records, S3 Inventory reports, the per-object action with
-its counters, the `on_error` rule for failed items, and child jobs (`Shards`).
-
 A task is a loop broken into small steps. baton runs `step` until the hop's time is nearly up,
 commits the state and counters together (conditional writes fenced by epoch and lease owner),
 and hands the job to the next invocation, which loads the state and steps on.
@@ -46,6 +40,12 @@ The rules a task keeps (baton enforces what it can and fails the job clearly oth
 - `JobFailure` ends the job FAILED at once (no retry can fix it); any other exception is a
   failed attempt, retried from the last commit up to the job's max_attempts.
 - The module that calls `register_task` must be listed in BATON_TASK_MODULES (worker and CLI).
+
+baton's own tasks (`handler/tasks/builtin/`) import nothing else of baton's (`make lint` checks
+it), so this module is shown to suffice. Besides the task interface it exports the kit those
+tasks are built from, for tasks of the same kind: S3 listing one page ahead and the hop's work
+pool, ranged and gzip reads cut into records, S3 Inventory reports, the per-object action with
+its counters, the `on_error` rule for failed items, and child jobs (`Shards`).
 """
 
 from __future__ import annotations
