@@ -31,8 +31,8 @@ from baton.handler.lease_renewal import LeaseRenewal
 from baton.handler.observability import count, logger
 from baton.handler.parent_wake import wake_parked_parent
 from baton.handler.runtime import Runtime
-from baton.handler.tasks.base import Resources, StepContext, Task
-from baton.handler.tasks.catalog import get_task
+from baton.handler.tasks.framework.base import Resources, StepContext, Task
+from baton.handler.tasks.framework.catalog import get_task
 from baton.store.codec import s3_error_code
 from baton.store.constants import LAST_ERROR_LIMIT_CHARS
 from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
