@@ -65,11 +65,8 @@ class TimeBudget:
         `sized_ms` of it went to a batch sized to the work window, which the margin need not
         hold (the per-item time includes it)."""
         # Conditions, not max(): this runs once per step, and a count step is microseconds.
-        if ms < 0:
-            ms = 0
-        own = ms - sized_ms if sized_ms > 0 else ms
-        if own < 0:
-            own = 0
+        ms = ms if ms > 0 else 0
+        own = ms - sized_ms if 0 < sized_ms < ms else (ms if sized_ms <= 0 else 0)
         steps = self._steps
         slowest = self._slowest
         if len(steps) == STEP_WINDOW:
