@@ -9,7 +9,8 @@ after `max_restarts` ends FAILED with a "stalled" error and stays resumable by a
 A queued chain is not a lost one: while the worker's reserved concurrency is all taken by live
 leases, a QUEUED job's event is waiting in Lambda's queue (for up to 6 hours), so the watchdog
 leaves it alone: a re-send would only add a duplicate to the backlog and count against a healthy
-job. An operator's cancel or pause on a job whose holder died is applied, never dropped.
+job. A parked job is the exception: no event of its own is queued, so it is re-sent even then.
+An operator's cancel or pause on a job whose holder died is applied, never dropped.
 Every candidate is read, page after page.
 
 Runs on a schedule as `baton.handler.watchdog.lambda_handler`, or from a terminal as
@@ -131,7 +132,9 @@ class Watchdog:
         saturated = reserved is not None and busy >= reserved
         actions: list[SweepAction] = []
         for listed in self._every(JobStatus.QUEUED, updated_before=cutoff):
-            if saturated and listed.requested_stop is None:
+            # A parked job (waiting_for set) has no event in Lambda's queue: it gets one,
+            # which waits there for a slot, or a wake-up lost under a busy worker stays lost.
+            if saturated and listed.requested_stop is None and listed.waiting_for is None:
                 detail = (
                     f"queued behind {busy} live hops (reserved concurrency {reserved}): its event "
                     f"waits in Lambda's queue; not stalled"
