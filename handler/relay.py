@@ -256,10 +256,7 @@ class Relay:
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": failed.max_hops})
             return self.outcome("failed", "max_hops reached")
-        if job is not None and rejected.reason in STOPPED:
-            # An event for a shard that stopped: the invocation that stopped it may have died
-            # before its wake-up (this is Lambda's retry of it), so this event wakes the parked
-            # parent in its place. A parent not parked is left alone (`wake_parked_parent`).
+        if job is not None and self._retry_of_own_stop(rejected.reason, job):
             self._wake_parent(job)
         if job is not None and self._retry_of_own_hand_off(rejected.reason, job):
             count("HandOffResent")
@@ -277,6 +274,20 @@ class Relay:
             extra={"reason": rejected.reason.value, "detail": rejected.describe(self.event.epoch)},
         )
         return self.outcome("discarded", rejected.reason.value)
+
+    def _retry_of_own_stop(self, reason: RejectReason, job: Job) -> bool:
+        """Lambda's retry of the invocation whose hop stopped this shard (ended or paused it):
+        that invocation may have died between its stopping write and its wake-up, and no other
+        event for the shard is coming, so the retry wakes the parked parent in its place. Only a
+        retry of that invocation: any other event refused here stays as cheap as a discard."""
+        if reason not in STOPPED or not job.parent_id:
+            return False
+        last = job.recent_hops[-1] if job.recent_hops else None
+        return (
+            last is not None
+            and last.epoch == self.event.epoch
+            and last.owner.startswith(f"{self.context.aws_request_id}/")
+        )
 
     def _retry_of_own_hand_off(self, reason: RejectReason, job: Job) -> bool:
         """Lambda retries a failed invocation under the same request id. When that invocation's
