@@ -145,8 +145,9 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost_while_every_s
     assert stack.sim.lost, "the wake-up was never lost: the test proves nothing"
     stack.sim.lose = lambda event: False
     # Another job holds the one reserved slot for longer than the stall threshold.
-    stack.start({"bucket": BUCKET, "prefix": "a/", "action": actions.__name__ + ":record"},
-                job_id="hog")
+    stack.start(
+        {"bucket": BUCKET, "prefix": "a/", "action": actions.__name__ + ":record"}, job_id="hog"
+    )
     stack.sim.queue.clear()
     stack.clock.advance(STALL_MS + 1)
     hog = stack.store.claim("hog", 1, "hog-holder", stack.clock.now_ms() + 3 * STALL_MS)
@@ -157,4 +158,3 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost_while_every_s
     assert swept == {"busy": "resent"}, swept
     stack.sim.drain()
     assert_succeeded_exact(stack, "busy")
-
