@@ -8,6 +8,7 @@ wake-up leaves the parent parked and the test fails.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,9 @@ def assert_succeeded_exact(stack: Stack, parent: str) -> None:
     assert job.counters["objects"] == PER_PREFIX * len(PREFIXES)
     assert job.counters["shards_succeeded"] == len(PREFIXES)
     assert set(actions.seen.values()) == {1}, "every object once"
+
+
+RECORD = actions.__name__ + ":record"
 
 
 def test_a_shard_that_dies_after_its_finish_wakes_its_parent_on_lambdas_retry(
@@ -136,7 +140,9 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost_while_every_s
 ) -> None:
     """A parked parent has no event in Lambda's queue: while every reserved slot is busy the
     watchdog must still send it one (it waits there for a slot), not report it as queued behind
-    the running hops, or a wake-up lost under a busy worker is never made good."""
+    the running hops, or a wake-up lost under a busy worker is never made good. Once sent, that
+    event does wait in the queue: later sweeps leave it there, and never fail the parent as
+    stalled for the time it spends behind the busy slots."""
     held = park_with_one_shard_left(stack, "busy")
     stack.sim.lose = lambda event: event["job_id"] == "busy"  # the shard's wake-up is lost
     stack.sim.queue.extend(held)
@@ -144,17 +150,43 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost_while_every_s
     assert stack.job("busy.s0000").status is JobStatus.SUCCEEDED
     assert stack.sim.lost, "the wake-up was never lost: the test proves nothing"
     stack.sim.lose = lambda event: False
-    # Another job holds the one reserved slot for longer than the stall threshold.
-    stack.start(
-        {"bucket": BUCKET, "prefix": "a/", "action": actions.__name__ + ":record"}, job_id="hog"
-    )
-    stack.sim.queue.clear()
-    stack.clock.advance(STALL_MS + 1)
-    hog = stack.store.claim("hog", 1, "hog-holder", stack.clock.now_ms() + 3 * STALL_MS)
-    assert isinstance(hog, Claim)
     dog = Watchdog(stack.store, stack.runtime.lambda_client, FUNCTION, WatchdogSettings())
     monkeypatch.setattr(dog, "reserved_concurrency", lambda: 1)
-    swept = {a.job_id: a.action for a in dog.sweep()}
-    assert swept == {"busy": "resent"}, swept
+    seen = []
+    for sweep in range(WatchdogSettings().max_restarts + 2):
+        stack.clock.advance(STALL_MS + 1)
+        # Another job (with nothing to walk) holds the one reserved slot at every sweep.
+        hog = f"hog{sweep}"
+        stack.start({"bucket": BUCKET, "prefix": "none/", "action": RECORD}, job_id=hog)
+        stack.sim.queue = deque(d for d in stack.sim.queue if d.event["job_id"] != hog)
+        assert isinstance(stack.store.claim(hog, 1, "hog", stack.clock.now_ms() + STALL_MS), Claim)
+        seen.append({a.job_id: a.action for a in dog.sweep()}.get("busy"))
+    assert seen == ["resent", *["waiting"] * (len(seen) - 1)], seen
+    assert [d.event["job_id"] for d in stack.sim.queue].count("busy") == 1, "one event queued"
     stack.sim.drain()
     assert_succeeded_exact(stack, "busy")
+
+
+def test_an_operators_resume_of_the_parked_parent_while_a_wake_up_is_in_flight_runs_it_once(
+    stack: Stack,
+) -> None:
+    """The last shard ends and its wake-up is on its way at the parked epoch; the operator
+    resumes the parent meanwhile (a new epoch, its own event). The older wake-up is refused as
+    stale, the parent runs once and ends exact."""
+    held = park_with_one_shard_left(stack, "inflight")
+    parked = stack.job("inflight")
+    stack.sim.lose = lambda event: event["job_id"] == "inflight"  # keep the wake-up aside
+    stack.sim.queue.extend(held)
+    stack.sim.drain()
+    wake = [e for e in stack.sim.lost if e["job_id"] == "inflight"]
+    assert wake == [{"job_id": "inflight", "epoch": parked.epoch}], "the shard sent its wake-up"
+    stack.sim.lose = lambda event: False
+    resumed = stack.store.resume("inflight")
+    assert (resumed.epoch, resumed.waiting_for) == (parked.epoch + 1, None)
+    mark = len(stack.commits)
+    stack.sim.send(wake[0])  # the wake-up arrives after the resume ...
+    stack.sim.send({"job_id": "inflight", "epoch": resumed.epoch})  # ... and the resume's event
+    stack.sim.drain()
+    claims = [(c.job_id, c.epoch) for c in stack.commits[mark:] if c.op == "claim"]
+    assert claims == [("inflight", resumed.epoch)], "one hop, at the resumed epoch"
+    assert_succeeded_exact(stack, "inflight")
