@@ -104,7 +104,7 @@ def test_start_then_status_json(aws: list[Any]) -> None:
         "--json",
     )
     assert started.exit_code == 0, started.output
-    job = json.loads(started.output)
+    job = json.loads(started.stdout)
     assert job["created"] is True
     assert (job["job_id"], job["status"], job["epoch"], job["hops"]) == (
         "nightly-1",
@@ -124,7 +124,7 @@ def test_start_then_status_json(aws: list[Any]) -> None:
 
     status = baton("status", "nightly-1", "--json")
     assert status.exit_code == 0
-    shown = json.loads(status.output)
+    shown = json.loads(status.stdout)
     for key in ("job_id", "status", "epoch", "hops", "counters", "last_error"):
         assert key in shown
     assert shown["counters"] == {} and shown["last_error"] is None
@@ -139,13 +139,13 @@ def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]])
     baton("init")
     args = ("start", "s3-walk", "--bucket", "data-1", "--job-id", "once", "--json")
     first, second = baton(*args), baton(*args)
-    assert json.loads(first.output)["created"] is True
-    assert json.loads(second.output)["created"] is False
+    assert json.loads(first.stdout)["created"] is True
+    assert json.loads(second.stdout)["created"] is False
     assert aws == [{"job_id": "once", "epoch": 1}] * 2, "one epoch: one chain"
     store = JobStore(bind_job_model("cli-jobs", REGION, None))
     assert isinstance(store.claim("once", 1, "hop-1", store.clock.now_ms() + 60_000), Claim)
     third = baton(*args)
-    assert third.exit_code == 0 and json.loads(third.output)["sent"] is False
+    assert third.exit_code == 0 and json.loads(third.stdout)["sent"] is False
     assert len(aws) == 2, "after a hop, no event is sent again"
 
     conflict = baton("start", "s3-walk", "--bucket", "other-1", "--job-id", "once")
@@ -204,7 +204,7 @@ def test_a_missing_function_leaves_the_job_resumable(aws: list[Any]) -> None:
     )
     assert result.exit_code == 1
     assert "stored QUEUED at epoch 1" in result.output and "baton resume orphan" in result.output
-    assert json.loads(baton("status", "orphan", "--json").output)["status"] == "QUEUED"
+    assert json.loads(baton("status", "orphan", "--json").stdout)["status"] == "QUEUED"
 
 
 def test_bad_configuration_names_the_variable(aws: list[Any]) -> None:
@@ -251,11 +251,11 @@ def test_report_prints_saves_or_explains_its_absence(aws: list[Any], tmp_path: A
     assert printed.exit_code == 0
     assert [json.loads(line) for line in printed.output.splitlines()] == lines
     as_json = baton("report", "done-job", "--json", env=env)
-    assert json.loads(as_json.output) == lines
+    assert json.loads(as_json.stdout) == lines
     target = tmp_path / "r.jsonl"
     saved = baton("report", "done-job", "-o", str(target), env=env)
     assert saved.exit_code == 0 and target.read_text().count("\n") == 2
-    status = json.loads(baton("status", "done-job", "--json", env=env).output)
+    status = json.loads(baton("status", "done-job", "--json", env=env).stdout)
     assert status["summary"] == {"objects": 3} and status["report"]["key"] == ref["key"]
 
 

@@ -22,7 +22,7 @@ def test_s3_walk_with_a_manifest_starts_the_manifest_walk(aws: list[Any]) -> Non
         "--json",
     )
     assert started.exit_code == 0, started.output
-    job = json.loads(started.output)
+    job = json.loads(started.stdout)
     assert job["task"] == "s3-manifest"
     assert job["params"]["manifest"] == "s3://inv/src/manifest.json"
     assert job["params"]["action"] == "inventory"
@@ -45,7 +45,7 @@ def test_s3_lines_takes_key_format_and_range_size(aws: list[Any]) -> None:
         "--json",
     )
     assert started.exit_code == 0, started.output
-    params = json.loads(started.output)["params"]
+    params = json.loads(started.stdout)["params"]
     assert (params["key"], params["format"], params["range_size"]) == (
         "export.jsonl",
         "jsonl",

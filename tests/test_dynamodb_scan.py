@@ -146,7 +146,7 @@ def test_four_segments_with_kills_and_duplicates_count_every_item_once(
         # One view: `baton status` on the parent shows its shards.
         result = runner.invoke(app, ["status", "seg", "--json"])
         assert result.exit_code == 0, result.output
-        assert len(json.loads(result.output)["shards"]) == 4
+        assert len(json.loads(result.stdout)["shards"]) == 4
 
 
 def test_a_backfill_leaves_every_item_updated_once_through_kills(

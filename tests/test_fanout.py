@@ -192,7 +192,7 @@ def test_resuming_the_parent_reruns_only_the_failed_shards(
     mark = len(stack.commits)
     result = runner.invoke(app, ["resume", "redo", "--json"])
     assert result.exit_code == 0, result.output
-    assert sorted(json.loads(result.output)["shards"].values()).count("left SUCCEEDED") == 8
+    assert sorted(json.loads(result.stdout)["shards"].values()).count("left SUCCEEDED") == 8
     stack.sim.drain()
 
     done = stack.job("redo")
@@ -209,7 +209,7 @@ def test_cancel_and_status_on_the_parent_reach_every_shard(
     start_parent(stack, "stopme", split="delimiter", max_concurrency=2)
     for _ in range(6):
         stack.sim.deliver(stack.sim.queue.popleft())
-    status = json.loads(runner.invoke(app, ["status", "stopme", "--json"]).output)
+    status = json.loads(runner.invoke(app, ["status", "stopme", "--json"]).stdout)
     assert status["counters"]["shards"] == 10
     started = {s["job_id"] for s in status["shards"]}
     assert 2 <= len(started) < 10 and all(j.startswith("stopme.s") for j in started)
@@ -218,7 +218,7 @@ def test_cancel_and_status_on_the_parent_reach_every_shard(
 
     result = runner.invoke(app, ["cancel", "stopme", "--json"])
     assert result.exit_code == 0, result.output
-    outcome = json.loads(result.output)["shards"]
+    outcome = json.loads(result.stdout)["shards"]
     assert len(outcome) == 10, "every planned shard is reached"
     assert {j for j, what in outcome.items() if what != "never started"} == started
     stack.sim.drain()
@@ -247,7 +247,7 @@ def test_a_cancel_cut_short_is_finished_by_running_it_again(
 
     result = runner.invoke(app, ["cancel", "halfway", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["status"] == "CANCELLED"
+    assert json.loads(result.stdout)["status"] == "CANCELLED"
     stack.sim.drain()
     for shard in stack.store.get_many(sorted(live)):
         assert shard.status is JobStatus.CANCELLED, (shard.job_id, shard.status)

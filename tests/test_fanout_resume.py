@@ -94,7 +94,7 @@ def test_a_shard_cancelled_by_name_is_run_again_only_when_asked(stack: Stack, bu
 
     again = baton("resume", "fan", "--rerun-cancelled", "--json")
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output)["shards"]["fan.s0000"].startswith("resumed at epoch")
+    assert json.loads(again.stdout)["shards"]["fan.s0000"].startswith("resumed at epoch")
     stack.sim.drain()
     done = stack.job("fan")
     assert done.status is JobStatus.SUCCEEDED, done.last_error

@@ -197,7 +197,7 @@ def test_start_with_any_arguments(
     )
     assert_clean(result)
     if result.exit_code == 0:
-        job = json.loads(result.output)
+        job = json.loads(result.stdout)
         assert JOB_ID_PATTERN.match(job["job_id"]) and job["status"] == "QUEUED"
     else:
         assert len(cli) == before, "a refused start invoked the worker"

@@ -213,7 +213,7 @@ def test_the_cli_validates_a_user_task_with_the_users_own_code(
         stack.sim.drain()
         assert stack.job("cli").counters == {"ticks": 40}
         status = runner.invoke(app, ["status", "cli", "--json"])
-        assert json.loads(status.output)["progress_counter"] == "ticks"
+        assert json.loads(status.stdout)["progress_counter"] == "ticks"
 
 
 def test_the_cli_refuses_a_task_from_an_unlisted_module(

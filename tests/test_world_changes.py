@@ -52,7 +52,7 @@ def test_a_walked_bucket_deleted_mid_job_fails_it_with_the_cursor_kept(stack: St
     assert f"baton resume {job.job_id}" in failed.last_error
     assert failed.counters == handed.counters, "what was committed stays"
     status = CliRunner().invoke(app, ["status", job.job_id, "--json"])
-    assert status.exit_code == 0 and json.loads(status.output)["status"] == "FAILED"
+    assert status.exit_code == 0 and json.loads(status.stdout)["status"] == "FAILED"
 
 
 def test_a_deleted_jobs_table_is_said_plainly(stack: Stack) -> None:
