@@ -176,6 +176,21 @@ def test_a_million_objects_fan_out_through_the_twin_with_exact_counters() -> Non
     assert not world.ddb.throttled and world.s3.slowdowns == 0
 
 
+def test_a_run_after_another_answers_on_its_own_clock() -> None:
+    # The store's bound models are cached by table name: a world that reused an earlier
+    # world's DynamoDB client kept that world's hooks and clock (no latency, every write in one
+    # frozen second, so throttled), and `make scale`'s later runs never finished.
+    first, second = (
+        scenarios.walk_count(name, scenarios.uniform_bucket(5_000)) for name in ("one", "two")
+    )
+    for outcome in (first, second):
+        assert outcome.succeeded and outcome.exact, outcome.figures()
+        assert not outcome.world.ddb.throttled, outcome.figures()
+    assert second.world.ddb.write_units == first.world.ddb.write_units
+    assert second.world.ddb.write_units["table"] > 0
+    assert second.wall_s == first.wall_s
+
+
 def test_a_shard_behind_ten_million_skipped_keys_finishes() -> None:
     wanted = KeySpace([Segment("data/", 5)])
     outcome = scenarios.walk_count(
