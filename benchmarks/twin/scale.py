@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -240,6 +241,7 @@ def render(
     plan: dict[str, Any],
     files: dict[str, str],
     elapsed_s: float,
+    scale: float = 1.0,
 ) -> str:
     lines = [
         "# baton at scale: the virtual-time twin",
@@ -253,7 +255,13 @@ def render(
         "throttling added; Lambda queues async events under reserved concurrency, retries, starts",
         "cold and kills at the timeout.",
         "",
-        f"This run took {elapsed_s / 60:,.1f} minutes of wall-clock time on this machine.",
+        f"This run took {elapsed_s / 60:,.1f} minutes of wall-clock time on this machine "
+        f"({_cpu_line()}), "
+        + (
+            "at full size."
+            if scale == 1.0
+            else f"at {scale:g} of full size (`--small`): the figures below are not the full runs'."
+        ),
         "",
         "## Findings",
         "",
@@ -291,6 +299,18 @@ def render(
     return "\n".join(lines)
 
 
+def _cpu_line() -> str:
+    """This process's CPU time and the machine's load, which the wall-clock time depends on."""
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return (
+        f"{time.process_time() / 60:,.1f} minutes of CPU, {os.cpu_count()} cores, load average "
+        f"{load} at the end"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/scale.md"))
@@ -300,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     done, plan = run_all(0.01 if args.small else 1.0)
     files = plot(done, args.out.parent / IMG)
-    text = render(done, plan, files, time.perf_counter() - started)
+    scale = 0.01 if args.small else 1.0
+    text = render(done, plan, files, time.perf_counter() - started, scale)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
