@@ -205,6 +205,19 @@ def test_a_shard_behind_ten_million_skipped_keys_finishes() -> None:
     assert outcome.succeeded and outcome.exact, outcome.figures()
 
 
+def test_a_fan_out_whose_creates_are_throttled_on_its_own_item_finishes() -> None:
+    # 1,024-byte keys make 30 boundaries a parent item of about 33 KB: each shard's create
+    # checks it in the same transaction (2 x 33 write units on the parent's partition), so
+    # launching at full speed passes the partition's 1,000 units a second. A throttled create
+    # used to fail the parent's hop, and with it the parent after three attempts.
+    head = "long/" + "k" * (MAX_KEY_BYTES - len("long/") - 6 - len(".bin") - 1) + "/"
+    space = KeySpace([Segment(head, 31_000, groups=(6,))])
+    outcome = scenarios.fanout_count("throttled", space, 31, reserved=40)
+    figures = outcome.figures()
+    assert outcome.world.ddb.throttled["table"] > 0, figures
+    assert outcome.succeeded and outcome.exact, figures
+
+
 def test_fifty_thousand_counter_names_succeed_or_fail_naming_the_limit() -> None:
     outcome = scenarios.walk_count(
         "tenants",
