@@ -132,7 +132,6 @@ class WriteUnknown(BatonError):
     deleted. Transient: another attempt may succeed."""
 
 
-
 class CreateThrottled(WriteUnknown):
     """A guarded create (a shard's, with its check on the parent item) stayed throttled: its
     requests were refused for the throughput of the items it writes or checks, and the new item
