@@ -210,8 +210,8 @@ def test_a_fan_out_whose_creates_are_throttled_on_its_own_item_finishes() -> Non
     # checks it in the same transaction (2 x 33 write units on the parent's partition), so
     # launching at full speed passes the partition's 1,000 units a second. A throttled create
     # used to fail the parent's hop, and with it the parent after three attempts.
-    head = "long/" + "k" * (MAX_KEY_BYTES - len("long/") - 6 - len(".bin") - 1) + "/"
-    space = KeySpace([Segment(head, 31_000, groups=(6,))])
+    space = scenarios.long_key_bucket(31_000)
+    assert {len(space.key_at(i).encode()) for i in (0, 30_999)} == {MAX_KEY_BYTES}
     outcome = scenarios.fanout_count("throttled", space, 31, reserved=40)
     figures = outcome.figures()
     assert outcome.world.ddb.throttled["table"] > 0, figures
