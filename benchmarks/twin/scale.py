@@ -185,7 +185,7 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"The default `delimiter` split of the same bucket plans {plan['shards planned']} shards "
         f"whose largest holds {plan['largest shard (keys)']:,} keys ({share}): "
         f"one flat prefix with 90% of the keys is one chain, at least "
-        f"{plan['wall time lower bound (s)'] / 3600:,.1f} hours. A skewed bucket needs `split: "
+        f"{plan['wall time lower bound (s)'] / 60:,.0f} minutes. A skewed bucket needs `split: "
         "ranges` at boundaries from an inventory (as the 256-shard run used) or deeper prefixes."
     )
     ten = by["fanout-10k"]
@@ -204,9 +204,10 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"Finding: every shard's create is a transaction whose ConditionCheck on the parent item "
         f"costs write units of the parent's size (twice, transactional), all on the parent's one "
         f"partition key: peak {parent} write units/s there, throttled writes "
-        f"{_cell(g['DynamoDB throttled writes'])}. A throttled create whose retries run out is a "
-        "write of unknown outcome, which fails the parent's hop; the parent's inline state may "
-        "grow to 64 KB, i.e. up to 130 write units per shard launched."
+        f"{_cell(g['DynamoDB throttled writes'])}. Its item stays small because a state past "
+        "64 KB is spilled to S3; an inline state near 64 KB costs up to 130 write units per "
+        "shard launched, and a create that stays throttled defers its shard (the fan-out over "
+        "1,024-byte keys below)."
     )
     jobs = by["jobs-900"]
     jf = jobs.figures()
