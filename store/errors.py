@@ -130,3 +130,10 @@ class WriteUnknown(BatonError):
     """A write's outcome is unknown: the SDK gave up (timeouts, throttling, 5xx) and the item
     did not show the write's token when read back. It may still land; nothing it wrote is
     deleted. Transient: another attempt may succeed."""
+
+
+class CreateThrottled(WriteUnknown):
+    """A guarded create (a shard's, with its check on the parent item) stayed throttled: its
+    requests were refused for the throughput of the items it writes or checks, and the new item
+    did not show its token when read back. Creating the same job id again settles it (an
+    identical existing job is returned), so the caller may defer the create and try later."""

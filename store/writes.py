@@ -39,7 +39,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from baton.store.constants import ITEM_LIMIT_BYTES
-from baton.store.errors import CorruptItem, ItemTooLarge, WriteUnknown
+from baton.store.errors import CorruptItem, CreateThrottled, ItemTooLarge, WriteUnknown
 from baton.store.model import JobModel
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -55,6 +55,11 @@ CONFLICT = "TransactionConflict"
 GUARDED_ATTEMPTS = 3
 # Errors that say the request was rejected before it could change anything.
 REJECTED = frozenset({"ValidationException", "SerializationException"})
+# A request refused for throughput (nothing written by it), and a transaction cancelled so.
+THROTTLED = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
+)
+THROTTLED_REASON = "ThrottlingError"
 # What a ValidationException says when the write would take the item past 400 KB: "Item size has
 # exceeded the maximum allowed size" (PutItem) and "Item size to update has exceeded the maximum
 # allowed size" (UpdateItem), as DynamoDB words them.
@@ -215,6 +220,11 @@ class Writer:
         current = self._read_back(job_id, exc, "create of unknown outcome")
         if current is not None and current.last_write in tokens:
             return Applied(current, retried=True)
+        if code in THROTTLED:
+            raise CreateThrottled(
+                f"job {job_id!r}: create throttled ({exc.cause or exc}); not on the item",
+                job_id=job_id,
+            ) from exc
         if code != TRANSACTION_CANCELED:
             raise WriteUnknown(
                 f"job {job_id!r}: create of unknown outcome ({exc.cause or exc}); it may still "
@@ -222,6 +232,12 @@ class Writer:
                 job_id=job_id,
             ) from exc
         reasons = [r.code if r is not None else None for r in exc.cancellation_reasons]
+        if THROTTLED_REASON in reasons and CHECK_FAILED not in reasons:
+            raise CreateThrottled(
+                f"job {job_id!r}: create cancelled for throughput ({exc.cause or exc}); not on "
+                f"the item",
+                job_id=job_id,
+            ) from exc
         guard, put = [*reasons, None, None][:2]
         if guard == CHECK_FAILED:
             return GuardRefused(current)

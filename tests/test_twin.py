@@ -176,6 +176,21 @@ def test_a_million_objects_fan_out_through_the_twin_with_exact_counters() -> Non
     assert not world.ddb.throttled and world.s3.slowdowns == 0
 
 
+def test_a_run_after_another_answers_on_its_own_clock() -> None:
+    # The store's bound models are cached by table name: a world that reused an earlier
+    # world's DynamoDB client kept that world's hooks and clock (no latency, every write in one
+    # frozen second, so throttled), and `make scale`'s later runs never finished.
+    first, second = (
+        scenarios.walk_count(name, scenarios.uniform_bucket(5_000)) for name in ("one", "two")
+    )
+    for outcome in (first, second):
+        assert outcome.succeeded and outcome.exact, outcome.figures()
+        assert not outcome.world.ddb.throttled, outcome.figures()
+    assert second.world.ddb.write_units == first.world.ddb.write_units
+    assert second.world.ddb.write_units["table"] > 0
+    assert second.wall_s == first.wall_s
+
+
 def test_a_shard_behind_ten_million_skipped_keys_finishes() -> None:
     wanted = KeySpace([Segment("data/", 5)])
     outcome = scenarios.walk_count(
@@ -188,6 +203,19 @@ def test_a_shard_behind_ten_million_skipped_keys_finishes() -> None:
         max_hours=0.5,
     )
     assert outcome.succeeded and outcome.exact, outcome.figures()
+
+
+def test_a_fan_out_whose_creates_are_throttled_on_its_own_item_finishes() -> None:
+    # 1,024-byte keys make 30 boundaries a parent item of about 33 KB: each shard's create
+    # checks it in the same transaction (2 x 33 write units on the parent's partition), so
+    # launching at full speed passes the partition's 1,000 units a second. A throttled create
+    # used to fail the parent's hop, and with it the parent after three attempts.
+    space = scenarios.long_key_bucket(31_000)
+    assert {len(space.key_at(i).encode()) for i in (0, 30_999)} == {MAX_KEY_BYTES}
+    outcome = scenarios.fanout_count("throttled", space, 31, reserved=40)
+    figures = outcome.figures()
+    assert outcome.world.ddb.throttled["table"] > 0, figures
+    assert outcome.succeeded and outcome.exact, figures
 
 
 def test_fifty_thousand_counter_names_succeed_or_fail_naming_the_limit() -> None:

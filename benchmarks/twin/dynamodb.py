@@ -57,7 +57,16 @@ class DynamoDBTwin:
     objects: dict[str, int] = field(default_factory=dict)
 
     def install(self, client: Any) -> None:
+        """Answer and time the client's calls (a client one twin installed on already raises:
+        its hooks would stay the earlier twin's, since botocore keeps the first handler
+        registered under a unique id).
+
+        Raises:
+            RuntimeError: the client already carries a twin's hooks.
+        """
         events = client.meta.events
+        if "twin-ddb-before" in events._emitter._unique_id_handlers:
+            raise RuntimeError("this DynamoDB client already answers to another twin")
         events.register("before-parameter-build.dynamodb", self._params, unique_id="twin-ddb-p")
         events.register("before-call.dynamodb", self._before, unique_id="twin-ddb-before")
         events.register("after-call.dynamodb", self._after, unique_id="twin-ddb-after")
@@ -76,18 +85,26 @@ class DynamoDBTwin:
     def _projected(self, item: Any) -> dict[str, tuple[str, int, Any]]:
         """Per global secondary index holding the item: its index partition key value, the
         projected item's size and the projected item (read from the table's own definition in
-        moto, so an index the store adds or re-keys is counted as it is)."""
+        moto, so an index the store adds or re-keys is counted as it is).
+
+        The projection is taken from the item's top-level attributes, as DynamoDB projects
+        them: moto's own `Index.project` converts the whole item to JSON once per projected
+        attribute, which for a fan-out parent's item cost most of the twin's CPU."""
         if item is None:
             return {}
         backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.region]
         out: dict[str, tuple[str, int, Any]] = {}
+        attrs = item.attrs
         for index in backend.get_table(self.table).global_indexes:
             keys = index.schema_key_attrs
-            if any(k not in item.attrs for k in keys):
+            if any(k not in attrs for k in keys):
                 continue
-            projected = index.project(item)
-            whole_key = tuple(str(item.attrs[k].value) for k in keys)
-            out[index.name] = (whole_key[0], projected.size(), (whole_key, projected.to_json()))
+            names = _projected_names(index)
+            chosen = attrs if names is None else {n: attrs[n] for n in names if n in attrs}
+            size = sum(len(n.encode()) + v.size() for n, v in chosen.items())
+            whole_key = tuple(str(attrs[k].value) for k in keys)
+            view = tuple(sorted((n, repr(v.to_regular_json())) for n, v in chosen.items()))
+            out[index.name] = (whole_key[0], size, (whole_key, view))
         return out
 
     # ------------------------------------------------------------------ hooks
@@ -274,6 +291,18 @@ class DynamoDBTwin:
         return sum(self.write_units.values()) * figure("ddb_price_wru") + self.read_units * figure(
             "ddb_price_rru"
         )
+
+
+def _projected_names(index: Any) -> list[str] | None:
+    """The attribute names an index projects (None: all of them)."""
+    projection = index.projection or {}
+    kind = projection.get("ProjectionType", "ALL")
+    if kind == "ALL":
+        return None
+    names = list(index.table_key_attrs) + list(index.schema_key_attrs)
+    if kind == "INCLUDE":
+        names += list(projection.get("NonKeyAttributes", []))
+    return list(dict.fromkeys(names))
 
 
 def _parsed(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from typing import Any
 
 MAX_KEYS = 1_000
 MAX_KEY_BYTES = 1_024
+BLOCK_DIGITS = 3
+BLOCK = 10**BLOCK_DIGITS
 LAST_MODIFIED = datetime(2026, 1, 1, tzinfo=UTC)
 ETAG = '"0123456789abcdef0123456789abcdef"'
 
@@ -53,8 +55,31 @@ class Segment:
                 "{:0" + str(widths[0]) + "d}" + self.tail.replace("{", "{{").replace("}", "}}")
             )
             object.__setattr__(self, "key", template.format)
+            if widths[0] > BLOCK_DIGITS:
+                tails = [f"{j:0{BLOCK_DIGITS}d}{self.tail}" for j in range(BLOCK)]
+                object.__setattr__(self, "_tails", tails)
 
     widths: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    # One group of more than BLOCK_DIGITS digits: the last digits and the tail of each key in a
+    # block of BLOCK consecutive keys (a page's keys share the head of their digits).
+    _tails: list[str] | None = field(init=False, repr=False, compare=False, default=None)
+
+    def keys(self, start: int, stop: int) -> list[str]:
+        """key(i) for i in range(start, stop), built a block at a time (a listing's hot path:
+        formatting each key whole cost most of the twin's time per page)."""
+        tails = self._tails
+        if tails is None:
+            return [self.key(i) for i in range(start, stop)]
+        high = self.widths[0] - BLOCK_DIGITS
+        out: list[str] = []
+        i = start
+        while i < stop:
+            block, at = divmod(i, BLOCK)
+            n = min(stop - i, BLOCK - at)
+            head = f"{self.head}{block:0{high}d}"
+            out += [head + t for t in tails[at : at + n]]
+            i += n
+        return out
 
     def key(self, i: int) -> str:
         """The i-th key (replaced by a bound str.format for one group: the hot path)."""
@@ -252,16 +277,16 @@ def _plain_run(seg: Segment, start: int, stop: int, prefix: str, delimiter: str)
 
 
 def _entries(seg: Segment, start: int, stop: int) -> list[dict[str, Any]]:
-    key, base, span = seg.key, seg.size_base, seg.size_span
+    base, span = seg.size_base, seg.size_span
     return [
         {
-            "Key": key(i),
+            "Key": key,
             "LastModified": LAST_MODIFIED,
             "ETag": ETAG,
             "Size": base + (i * 7919) % span,
             "StorageClass": "STANDARD",
         }
-        for i in range(start, stop)
+        for i, key in zip(range(start, stop), seg.keys(start, stop), strict=True)
     ]
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from baton.store.constants import STATUS_SHARDS
 from benchmarks.twin import scenarios
 from benchmarks.twin.figures import markdown_table
 from benchmarks.twin.keyspace import KeySpace, Segment
@@ -46,6 +48,14 @@ def run_all(scale: float) -> tuple[list[tuple[str, str, Outcome]], dict[str, Any
             f"{prefixes:,} shards, reserved concurrency 900",
             lambda: scenarios.fanout_by_prefix(
                 "fan10k", scenarios.prefixed_bucket(prefixes, 1_000), prefixes, reserved=900
+            ),
+        ),
+        (
+            "fanout-long-keys",
+            "s3-fanout count over 31,000 keys of 1,024 bytes in 31 shards (split ranges), "
+            "reserved concurrency 40: the parent's item holds 30 boundaries of 1 KB",
+            lambda: scenarios.fanout_count(
+                "longkeys", scenarios.long_key_bucket(31_000), 31, reserved=40
             ),
         ),
         (
@@ -175,7 +185,7 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"The default `delimiter` split of the same bucket plans {plan['shards planned']} shards "
         f"whose largest holds {plan['largest shard (keys)']:,} keys ({share}): "
         f"one flat prefix with 90% of the keys is one chain, at least "
-        f"{plan['wall time lower bound (s)'] / 3600:,.1f} hours. A skewed bucket needs `split: "
+        f"{plan['wall time lower bound (s)'] / 60:,.0f} minutes. A skewed bucket needs `split: "
         "ranges` at boundaries from an inventory (as the 256-shard run used) or deeper prefixes."
     )
     ten = by["fanout-10k"]
@@ -194,9 +204,10 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"Finding: every shard's create is a transaction whose ConditionCheck on the parent item "
         f"costs write units of the parent's size (twice, transactional), all on the parent's one "
         f"partition key: peak {parent} write units/s there, throttled writes "
-        f"{_cell(g['DynamoDB throttled writes'])}. A throttled create whose retries run out is a "
-        "write of unknown outcome, which fails the parent's hop; the parent's inline state may "
-        "grow to 64 KB, i.e. up to 130 write units per shard launched."
+        f"{_cell(g['DynamoDB throttled writes'])}. Its item stays small because a state past "
+        "64 KB is spilled to S3; an inline state near 64 KB costs up to 130 write units per "
+        "shard launched, and a create that stays throttled defers its shard (the fan-out over "
+        "1,024-byte keys below)."
     )
     jobs = by["jobs-900"]
     jf = jobs.figures()
@@ -206,8 +217,20 @@ def findings(done: list[tuple[str, str, Outcome]], plan: dict[str, Any]) -> list
         f"throttled writes {_cell(jf['DynamoDB throttled writes'])}; by-status index "
         f"{jf['DynamoDB write units (by-status index)']:,} units vs table "
         f"{jf['DynamoDB write units (table)']:,}: every write moves `updated_at`, the index's "
-        "sort key, so each costs a delete and a put in a partition shared by every job in the "
-        "same status."
+        "sort key, so each costs a delete and a put in the index; its partition key is the "
+        f"status with one of {STATUS_SHARDS} shards fixed by the job id (`RUNNING#07`), which "
+        "spreads those writes over as many partitions."
+    )
+    long_keys = by["fanout-long-keys"]
+    lf = long_keys.figures()
+    out.append(
+        f"A fan-out over 1,024-byte keys (30 boundaries make a parent item of "
+        f"{lf['largest item (bytes)']} bytes) ended {long_keys.statuses}, exact "
+        f"{long_keys.exact}: each create checks the parent's item in its transaction, twice its "
+        "size in write units on the parent's one partition, so launching at full speed passes "
+        f"its 1,000 units a second (peak {_cell(lf['peak write units/s, one partition'])}; "
+        f"throttled writes {_cell(lf['DynamoDB throttled writes'])}). A create that stays "
+        "throttled defers its shard and the parent creates it a second later."
     )
     gap = by["gap"]
     h = gap.figures()
@@ -240,6 +263,7 @@ def render(
     plan: dict[str, Any],
     files: dict[str, str],
     elapsed_s: float,
+    scale: float = 1.0,
 ) -> str:
     lines = [
         "# baton at scale: the virtual-time twin",
@@ -253,7 +277,13 @@ def render(
         "throttling added; Lambda queues async events under reserved concurrency, retries, starts",
         "cold and kills at the timeout.",
         "",
-        f"This run took {elapsed_s / 60:,.1f} minutes of wall-clock time on this machine.",
+        f"This run took {elapsed_s / 60:,.1f} minutes of wall-clock time on this machine "
+        f"({_cpu_line()}), "
+        + (
+            "at full size."
+            if scale == 1.0
+            else f"at {scale:g} of full size (`--small`): the figures below are not the full runs'."
+        ),
         "",
         "## Findings",
         "",
@@ -291,6 +321,18 @@ def render(
     return "\n".join(lines)
 
 
+def _cpu_line() -> str:
+    """This process's CPU time and the machine's load, which the wall-clock time depends on."""
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return (
+        f"{time.process_time() / 60:,.1f} minutes of CPU, {os.cpu_count()} cores, load average "
+        f"{load} at the end"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/scale.md"))
@@ -300,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     done, plan = run_all(0.01 if args.small else 1.0)
     files = plot(done, args.out.parent / IMG)
-    text = render(done, plan, files, time.perf_counter() - started)
+    scale = 0.01 if args.small else 1.0
+    text = render(done, plan, files, time.perf_counter() - started, scale)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -67,6 +67,13 @@ def prefixed_bucket(prefixes: int, per_prefix: int) -> KeySpace:
     return KeySpace([Segment("p", prefixes * per_prefix, groups=(wide, deep))])
 
 
+def long_key_bucket(total: int) -> KeySpace:
+    """`total` keys of 1,024 bytes (the longest S3 allows)."""
+    digits = len(str(max(1, total - 1)))
+    head = "long/" + "k" * (MAX_KEY_BYTES - len("long/") - digits - len(".bin") - 1) + "/"
+    return KeySpace([Segment(head, total, groups=(digits,))])
+
+
 def gap_bucket(skipped: int, wanted: int = 5) -> KeySpace:
     """Defect 1's shape: `skipped` keys in `data-backup/`, a few in `data/`."""
     return KeySpace([Segment("data-backup/", skipped), Segment("data/", wanted)])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -48,6 +49,11 @@ ACTION_MODULES = ("benchmarks.twin.actions",)
 WATCHDOG_EVERY_S = 300  # infra/template.yaml WatchdogSchedule default: rate(5 minutes)
 SAMPLE_EVERY_S = 10
 T = TypeVar("T")
+# Each world binds a table of its own: the store's bound models (and so their DynamoDB clients)
+# are cached by table name, and a client shared with an earlier world would keep that world's
+# hooks, answering on a clock that no longer moves (no latency, one endless second of
+# partition throughput, so every write throttled).
+_WORLDS = itertools.count()
 
 
 class LoopClock:
@@ -155,7 +161,8 @@ class World:
     ) -> None:
         self.loop = Loop()
         item_level_transactions()
-        self.model: type[JobModel] = bind_job_model(TABLE, REGION, None)
+        self.table = f"{TABLE}-{next(_WORLDS)}"
+        self.model: type[JobModel] = bind_job_model(self.table, REGION, None)
         JobStore(self.model).ensure_table()
         ddb_client = self.model._get_connection().connection.client
         self.s3_client = boto3.client("s3", region_name=REGION, config=CLIENT_CONFIG)
@@ -167,7 +174,7 @@ class World:
         )
         self.s3 = S3Twin(self.loop, dict(buckets))
         self.s3.install(self.s3_client)
-        self.ddb = DynamoDBTwin(self.loop, TABLE, REGION, throttle=throttle)
+        self.ddb = DynamoDBTwin(self.loop, self.table, REGION, throttle=throttle)
         self.ddb.install(ddb_client)
         self.lam = LambdaTwin(
             self.loop, lambda_handler, timeout_s=timeout_s, memory_mb=memory_mb, reserved=reserved

@@ -20,7 +20,7 @@ from pydantic import Field
 from baton.handler.parameters import TaskParams
 from baton.handler.tasks.framework.base import JobFailure, Resources, StepContext
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
-from baton.store.errors import ParentStopped
+from baton.store.errors import CreateThrottled, ParentStopped
 from baton.store.records import TERMINAL_STATUSES, Job, JobStatus
 
 MAX_SHARDS = 10_000
@@ -31,6 +31,9 @@ TERMINAL = {s.value for s in TERMINAL_STATUSES}  # shard statuses are kept as st
 FAILED_LIKE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 # The parent's counters as committed just before it fails (in its state).
 FAILING_VIEW = "failing_counters"
+# After a shard's create stayed throttled, the parent waits this long before it creates more
+# (its own item's partition, which each create checks, is over its write throughput).
+THROTTLED_PAUSE_S = 1.0
 # Shards planned before shards named their task were all s3-walk jobs.
 LEGACY_CHILD_TASK = "s3-walk"
 
@@ -115,7 +118,7 @@ class Shards:
         # No read of the parent's own item here: each launch is refused by the store once an
         # operator's cancel or pause on the parent was accepted (the create and that check are
         # one transaction), so no read-then-launch window is left for a request to slip into.
-        launched, stopped = self._launch(state, ctx.job_id)
+        launched, stopped, throttled = self._launch(state, ctx.job_id)
         tally(state, ctx)
         if stopped:
             # Launch nothing more; the commit brings the request to the relay, which stops the
@@ -143,6 +146,13 @@ class Shards:
                     f"{tolerated}): {', '.join(failed[:10])}; {_rerun_advice(shards, ctx.job_id)}"
                 )
             return True
+        if throttled:
+            # A create stayed throttled (each create checks the parent's item, so a parent with
+            # a large item launching quickly exceeds its partition's write throughput): the
+            # shard stays pending and is created later, after a pause; never parked on it, as
+            # no running shard may be left to wake the parent.
+            self.sleep(THROTTLED_PAUSE_S)
+            return False
         if not changed and not launched:
             # Nothing moved: park the parent until a shard ends (each shard's terminal write
             # sends the parent's event), holding no Lambda slot while its shards run.
@@ -213,9 +223,9 @@ class Shards:
     def _running(shards: list[dict[str, Any]]) -> int:
         return sum(1 for s in shards if s["status"] not in (PENDING, *TERMINAL))
 
-    def _launch(self, state: dict[str, Any], parent_id: str) -> tuple[int, bool]:
+    def _launch(self, state: dict[str, Any], parent_id: str) -> tuple[int, bool, bool]:
         """Start pending shards while slots are free: (how many started, whether the parent
-        may start no more)."""
+        may start no more, whether a create stayed throttled and the rest wait)."""
         shards = state["shards"]
         running = self._running(shards)
         launched = 0
@@ -240,12 +250,16 @@ class Shards:
                     # so the parent's stop passes the request on to it too.
                     shard["status"] = stop.existing.status.value
                     shard["counters"] = dict(stop.existing.counters)
-                return launched, True
+                return launched, True, False
+            except CreateThrottled:
+                # Not created by this call (or created, its answer lost): the shard's id is
+                # fixed, so a later launch creates it or finds it and sends its event.
+                return launched, False, True
             shard["status"] = job.status.value
             shard["counters"] = dict(job.counters)
             running += 1
             launched += 1
-        return launched, False
+        return launched, False, False
 
 
 def _rerun_advice(shards: list[dict[str, Any]], parent_id: str) -> str:
