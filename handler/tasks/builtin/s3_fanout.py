@@ -52,6 +52,13 @@ from baton.handler.tasks.builtin.s3_walk import MAX_CONCURRENCY, S3Walk, S3WalkP
 
 CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed", "concurrency")
 MANIFEST_SPLIT = "manifest"
+# The delimiter split reads at most this many ListObjectsV2 pages per prefix it looks into (20,000
+# entries, about a second on S3). A flat prefix of 90 million keys would otherwise be listed whole,
+# 90,000 pages inside one planning step, past any Lambda timeout. Stopping early costs only cut
+# points: shards are the key ranges between whatever prefixes were found, so every key still falls
+# into exactly one shard (a prefix found after the first pages is walked inside its neighbour's).
+DISCOVERY_PAGES_PER_PREFIX = 20
+DISCOVERY_PAGE_SIZE = 1_000  # ListObjectsV2's own most, named so a test can list small pages
 # What each s3-manifest shard takes from the parent's parameters.
 MANIFEST_CHILD_PARAMS = ("manifest", "action", "action_params", "on_error", "max_failed")
 # The options each split takes (the others are refused, not dropped), and what it needs.
@@ -228,11 +235,15 @@ class FanOut(Task):
         return params
 
     def _common_prefixes(self, prefix: str) -> list[str]:
+        """The common prefixes in the first DISCOVERY_PAGES_PER_PREFIX pages under `prefix`."""
         found: list[str] = []
         pages = self.resources.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.params["bucket"], Prefix=prefix, Delimiter="/"
+            Bucket=self.params["bucket"],
+            Prefix=prefix,
+            Delimiter="/",
+            PaginationConfig={"PageSize": DISCOVERY_PAGE_SIZE},
         )
-        for page in pages:
+        for page in itertools.islice(pages, DISCOVERY_PAGES_PER_PREFIX):
             found.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         return found
 
