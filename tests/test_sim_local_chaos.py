@@ -109,8 +109,9 @@ def test_a_chaos_seed_ends_succeeded_with_exact_counters(
 
 @pytest.mark.slow
 def test_the_faults_really_struck_across_the_seeds() -> None:
-    if len(ran) < len(SEEDS):
-        pytest.skip("runs only after every seed above ran")
-    assert totals["duplicated"] >= len(SEEDS) // 2, totals
+    """Over the slow tier's seeds (the larger part of the sweep; `make test` runs the first few)."""
+    if not set(SEEDS[QUICK_SEEDS:]) <= set(ran):
+        pytest.skip("runs only after every slow seed above ran")
+    assert totals["duplicated"] >= len(ran) // 2, totals
     assert totals["killed"] >= 3, totals
     assert totals["throttled_by_fault"] >= 1, totals
