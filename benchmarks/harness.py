@@ -37,10 +37,11 @@ from baton.handler.launch import prepare  # noqa: E402
 from baton.handler.observability import metrics  # noqa: E402
 from baton.handler.relay import Relay  # noqa: E402
 from baton.handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
+from baton.store.audit import AuditSink  # noqa: E402
 from baton.store.clock import wall_ms as now_ms  # noqa: E402
 from baton.store.codec import StateCodec  # noqa: E402
+from baton.store.job_store import JobStore  # noqa: E402
 from baton.store.model import bind_job_model  # noqa: E402
-from baton.store.protocol import AuditSink, JobStore  # noqa: E402
 from baton.store.records import Job  # noqa: E402
 from benchmarks.server import BenchServer  # noqa: E402
 

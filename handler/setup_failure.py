@@ -15,12 +15,13 @@ import os
 import secrets
 from typing import Any
 
+from baton.handler.endings import final_error
 from baton.handler.event import RelayEvent
 from baton.handler.observability import count, logger
-from baton.handler.relay import LambdaContext, Outcome, final_error
+from baton.handler.relay import LambdaContext, Outcome
 from baton.store.config import StoreSettings
 from baton.store.constants import DEFAULT_TABLE
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import ClaimRejected, HopEnd
 
 
@@ -70,10 +71,10 @@ def record_unrunnable(
         logger.info("event discarded", extra={"reason": claimed.reason.value})
         return Outcome("discarded", event.job_id, event.epoch, claimed.reason.value).to_dict()
     error = unrunnable_error(cause)
-    if store.will_fail_on_error(claimed):
+    if claimed.will_fail_on_error():
         error = final_error(claimed.job, error)
     try:
-        result = store.record_failure(claimed, error, HopEnd(0, "error"))
+        result = claimed.record_failure(error, HopEnd(0, "error"))
     except Exception:
         logger.exception("the error could not be recorded on the job")
         raise cause from None

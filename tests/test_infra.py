@@ -946,7 +946,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names}
     assert {"baton", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"} <= tops
     # baton is a namespace holding the two packages the functions run, nothing else.
-    assert "baton/handler/app.py" in names and "baton/store/protocol.py" in names
+    assert "baton/handler/app.py" in names and "baton/store/job_store.py" in names
     assert "baton/__init__.py" not in names
     assert {n.split("/")[1] for n in names if n.startswith("baton/")} == {"handler", "store"}
     assert "pydantic" in tops  # handler/event.py parses events with pydantic
