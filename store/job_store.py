@@ -55,7 +55,11 @@ class JobStore(OperatorRequests, RecoveryWrites):
         """The store the settings name, its endpoint and region read from `session` (one is
         made when not given). Spilled states use `s3` (else a client of the session's) unless
         `states` is False: a caller that never reads or writes a job's state (the watchdog)
-        needs no S3 client."""
+        needs no S3 client.
+
+        Raises:
+            ConfigError: no AWS region is configured (AWS_REGION, a profile).
+        """
         session = session or boto3.session.Session()
         model = bind_job_model(settings.table, resolve_region(session), dynamodb_endpoint(session))
         codec = StateCodec()

@@ -69,7 +69,11 @@ class JobTable:
     # ----------------------------------------------------------------- table
 
     def ensure_table(self) -> bool:
-        """Create the jobs table (and its TTL) if missing; True when it was created."""
+        """Create the jobs table (and its TTL) if missing; True when it was created.
+
+        Raises:
+            pynamodb.exceptions.TableError: DynamoDB refused to describe or create the table.
+        """
         if self.model.exists():
             return False
         self.model.create_table(wait=True)
@@ -78,7 +82,12 @@ class JobTable:
 
     def backfill_status_index(self) -> int:
         """Give items written before the sharded by-status index their index key (an upgrade
-        step, see store/status_index.py); how many items were given one."""
+        step, see store/status_index.py); how many items were given one.
+
+        Raises:
+            pynamodb.exceptions.PynamoDBException: the scan or a write failed; run it again
+                (each item is given its key by a write of its own: the work done is kept).
+        """
         return status_index.backfill(self.model)
 
     # ----------------------------------------------------------------- reads

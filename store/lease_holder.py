@@ -219,7 +219,11 @@ class LeaseHolder:
         return FailureOutcome(will_retry=True, job=job)
 
     def will_fail_on_error(self) -> bool:
-        """Whether one more failed attempt ends the job (so its report should be written)."""
+        """Whether one more failed attempt ends the job (so its report should be written).
+
+        Raises nothing: a write of unknown outcome it cannot settle (the item unreadable) leaves
+        the count as claimed.
+        """
         self._settle_pending()
         return self.job.attempts + 1 >= self.job.max_attempts
 

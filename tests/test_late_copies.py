@@ -4,7 +4,7 @@ Each test sends one write of the store with its first attempt held back on the w
 (tests/support/late_copies.py): botocore's retry lands at once, the job moves on with the
 writes that naturally follow, and then the held first attempt reaches DynamoDB. The copy must be
 refused (or, for the one write with no condition a late copy could fail, be harmless), and the
-job's next writes must still go through. `store/protocol.py`'s table says, row by row, what a
+job's next writes must still go through. `store/conditions.py`'s table says, row by row, what a
 late copy of that write does; these tests are that column.
 """
 

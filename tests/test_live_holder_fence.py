@@ -3,7 +3,7 @@
 A resume, a cancel or pause, a watchdog re-arm or fail decides on what it read: a job whose
 lease had expired (its holder dead). Between that read and the write, Lambda's retry (or a late
 event) may claim the job and start working. The write's condition carries "no live lease"
-(`_unheld` in store/protocol.py) for exactly that moment: without it the write lands, the new
+(`unheld` in store/conditions.py) for exactly that moment: without it the write lands, the new
 epoch (or the terminal status) fences a holder that is alive and working, its next commit is
 refused, and everything it did since its claim is thrown away and done again by the next chain,
 which the re-arm has already sent on its way: two invocations work the same objects at once.
