@@ -1,10 +1,9 @@
 """The lease holder: what a successful claim returns, and every write made under the lease.
 
-A `LeaseHolder` owns the fence of its writes: the token of its last applied write (`version`)
-and those of its writes of unknown outcome (`pending`), which its next write names (`held` in
-store/conditions.py), and the state object its last commit points to (deleted once a later
-commit supersedes it). Its writes move these forward themselves; the caller only reads `lease`
-and `job`.
+A `LeaseHolder` owns the fence of its writes: the token of its last applied write and those of
+its writes of unknown outcome, which its next write names (`held` in store/conditions.py), and
+the state object its last commit points to (deleted once a later commit supersedes it). Its
+writes move these forward themselves; the caller reads only `lease` and `job`.
 
 Every write here raises `LeaseLost` when refused (another invocation holds the job now, or an
 operator moved it: stop at once and invoke nothing) and `WriteUnknown` when its outcome is
@@ -62,9 +61,9 @@ class LeaseHolder:
         self.job = job
         # The state object the last commit points to (superseded objects are deleted after
         # each commit), the token of the last applied write and those of unknown outcome.
-        self.committed_ref: StateRef | None = job.state_ref
-        self.version = version
-        self.pending: dict[str, str] = {}  # token -> operation
+        self._committed_ref: StateRef | None = job.state_ref
+        self._version = version
+        self._pending: dict[str, str] = {}  # token -> operation
 
     def checkpoint(self, progress: Progress) -> Job:
         """Commit state and counters together and renew the lease for one term; the returned
@@ -262,23 +261,23 @@ class LeaseHolder:
         carries that write's token, the write is applied (as `_commit` would have taken it)
         and attempts count from the item, not from the job as claimed. Unreadable, or not
         landed: the count stays as it was."""
-        if not self.pending:
+        if not self._pending:
             return
         lease, table = self.lease, self.table
         try:
             item = table.writer.read(lease.job_id)
         except Exception:
             return
-        if item is None or item.last_write not in self.pending:
+        if item is None or item.last_write not in self._pending:
             return
         if item.epoch != lease.epoch or item.lease_owner != lease.owner:
             return
         token = str(item.last_write)
-        table.record(self.pending[token], lease.job_id, lease.epoch, lease.owner, table.now())
+        table.record(self._pending[token], lease.job_id, lease.epoch, lease.owner, table.now())
         job = table.to_job(item)
-        self.version = token
-        self.pending.clear()
-        superseded, self.committed_ref = self.committed_ref, job.state_ref
+        self._version = token
+        self._pending.clear()
+        superseded, self._committed_ref = self._committed_ref, job.state_ref
         if superseded is not None and superseded != job.state_ref:
             table.codec.discard(superseded)
         self.job = job
@@ -303,17 +302,17 @@ class LeaseHolder:
         """
         lease, table = self.lease, self.table
         token = new_token()
-        fence = conditions.held(table.model, lease, [self.version, *self.pending])
+        fence = conditions.held(table.model, lease, [self._version, *self._pending])
         try:
             outcome = table.writer.update(lease.job_id, list(actions), fence, token)
         except WriteUnknown:
-            self.pending[token] = op
+            self._pending[token] = op
             raise
         if isinstance(outcome, Refused):
             item = outcome.item
-            own = item is not None and item.last_write in self.pending
+            own = item is not None and item.last_write in self._pending
             if own and item is not None:
-                landed_op = self.pending[str(item.last_write)]
+                landed_op = self._pending[str(item.last_write)]
                 table.record(landed_op, lease.job_id, lease.epoch, lease.owner, table.now())
             raise LeaseLost(
                 f"job {lease.job_id!r} epoch {lease.epoch}: {lease.owner} no longer holds the "
@@ -322,8 +321,8 @@ class LeaseHolder:
                 epoch=lease.epoch,
                 landed=table.to_job(item) if own and item is not None else None,
             )
-        self.version = token
-        self.pending.clear()
+        self._version = token
+        self._pending.clear()
         table.record(op, lease.job_id, lease.epoch, lease.owner, table.now(), lease_expires_ms)
         self._superseded_by(written)
         return table.to_job(outcome.item)
@@ -332,8 +331,8 @@ class LeaseHolder:
         """An applied commit points to `written`: the object the last one pointed to goes."""
         if isinstance(written, NoState):
             return
-        superseded = self.committed_ref
-        self.committed_ref = written
+        superseded = self._committed_ref
+        self._committed_ref = written
         if superseded is not None and superseded != written:
             self.table.codec.discard(superseded)
 

@@ -170,11 +170,7 @@ class MisreadRefusalHolder(LeaseHolder):
                 table.codec.discard(written)
             raise LeaseLost(f"job {lease.job_id!r}: {op} refused") from None
         table.record(op, lease.job_id, lease.epoch, lease.owner, table.now())
-        if not isinstance(written, NoState):
-            superseded = self.committed_ref
-            self.committed_ref = written
-            if superseded is not None and superseded != written:
-                table.codec.discard(superseded)
+        self._superseded_by(written)
         return table.to_job(item)
 
 
