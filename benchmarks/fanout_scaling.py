@@ -22,7 +22,7 @@ from typing import Any
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from baton.handler.launch import launch, prepare
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import JobStatus
 from benchmarks.harness import ACTIONS, Env, injected_latency, one_at_a_time

@@ -394,7 +394,7 @@ def handoff_latency(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     DynamoDB writes are counted at the server too. Each hop's `started_at` (its claim) and
     `ended_at` (its hand-off write) come from the item's `recent_hops`, polled as the chain runs.
     """
-    from baton.local.function import FunctionConfig
+    from baton.local.lambda_service.function_config import FunctionConfig
 
     bucket = env.bucket("handoff-walk", cfg.handoff_objects)
     store = env.store()

@@ -48,7 +48,7 @@ from benchmarks.server import BenchServer  # noqa: E402
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from baton.local.function import FunctionConfig
+    from baton.local.lambda_service.function_config import FunctionConfig
     from baton.local.stack import LocalStack
 
 REGION = "us-east-1"

@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any
 
-from baton.local.function import FunctionConfig
-from baton.local.sample_inputs import json_lines
+from baton.local.demo.sample_inputs import json_lines
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 
 BUCKET = "bench-lines"

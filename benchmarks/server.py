@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from baton.local.moto_server import MotoServer
-from baton.local.moto_server import serve as serve_moto
+from baton.local.aws_server.moto_server import MotoServer
+from baton.local.aws_server.moto_server import serve as serve_moto
 from baton.store.model import STATUS_INDEX_ATTRIBUTES
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

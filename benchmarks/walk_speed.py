@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from baton.handler.tasks.listing import Lister
+from baton.handler.tasks.kit.listing import Lister
 from benchmarks.harness import Env, RelayRunner, plain_walk
 
 

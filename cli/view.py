@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from baton.handler.tasks.catalog import find_task
+from baton.handler.tasks.framework.catalog import find_task
 from baton.handler.watchdog import WatchdogSettings
 from baton.store.clock import ms_from_iso
 from baton.store.health import Verdict, assess

@@ -40,6 +40,12 @@ The rules a task keeps (baton enforces what it can and fails the job clearly oth
 - `JobFailure` ends the job FAILED at once (no retry can fix it); any other exception is a
   failed attempt, retried from the last commit up to the job's max_attempts.
 - The module that calls `register_task` must be listed in BATON_TASK_MODULES (worker and CLI).
+
+baton's own tasks (`handler/tasks/builtin/`) import nothing else of baton's (`make lint` checks
+it), so this module is shown to suffice. Besides the task interface it exports the kit those
+tasks are built from, for tasks of the same kind: S3 listing one page ahead and the hop's work
+pool, ranged and gzip reads cut into records, S3 Inventory reports, the per-object action with
+its counters, the `on_error` rule for failed items, and child jobs (`Shards`).
 """
 
 from __future__ import annotations
@@ -50,11 +56,13 @@ from baton.handler.actions import (
     ActionFunction,
     ObjectAction,
     ObjectRef,
+    action_class,
     resolve_action,
     resolve_function,
     validate_action,
     validate_function_name,
 )
+from baton.handler.actions.merge import merge_state
 from baton.handler.actions.params import bucket_name, known_params, only, whole_number
 from baton.handler.parameters import (
     BucketName,
@@ -62,20 +70,43 @@ from baton.handler.parameters import (
     KeyText,
     TaskParams,
     action_modules,
+    flag_of,
     is_bucket_name,
     parse_params,
 )
-from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
-from baton.handler.tasks.registry import register_task
-from baton.handler.tasks.shards import (
+from baton.handler.tasks.framework.base import JobFailure, Resources, StepContext, Task
+from baton.handler.tasks.framework.registry import register_task
+from baton.handler.tasks.framework.work_pool import MAX_WORKERS, WorkPool
+from baton.handler.tasks.kit.byte_ranges import (
+    ChunkSource,
+    GzipObject,
+    RangedObject,
+    RecordSplitter,
+)
+from baton.handler.tasks.kit.inventory_files import (
+    Manifest,
+    RowReader,
+    open_rows,
+    parse_s3_uri,
+    read_manifest,
+)
+from baton.handler.tasks.kit.item_errors import ItemErrors, OnErrorParams
+from baton.handler.tasks.kit.key_order import key_before
+from baton.handler.tasks.kit.listing import KeyRange, Lister, Page
+from baton.handler.tasks.kit.object_actions import (
+    ActionParams,
+    BoundContext,
+    ObjectActionParams,
+    ObjectActions,
+)
+from baton.handler.tasks.kit.shards import (
+    MAX_SHARDS,
     SHARD_PARAMS,
     ShardParams,
     Shards,
-    pass_on_request,
     plan_shards,
     shards_report,
     shards_summary,
-    tally,
 )
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
@@ -85,38 +116,61 @@ InvalidParams = InvalidJob
 
 __all__ = [
     "BUILTIN_ACTIONS",
+    "MAX_SHARDS",
+    "MAX_WORKERS",
     "SHARD_PARAMS",
     "ActionContext",
     "ActionFunction",
+    "ActionParams",
+    "BoundContext",
     "BucketName",
+    "ChunkSource",
+    "GzipObject",
     "InvalidJob",
     "InvalidParams",
+    "ItemErrors",
     "JobFailure",
     "JobStatus",
     "JsonObject",
+    "KeyRange",
     "KeyText",
+    "Lister",
+    "Manifest",
     "ObjectAction",
+    "ObjectActionParams",
+    "ObjectActions",
     "ObjectRef",
+    "OnErrorParams",
+    "Page",
+    "RangedObject",
+    "RecordSplitter",
     "Resources",
+    "RowReader",
     "ShardParams",
     "Shards",
     "StepContext",
     "Task",
     "TaskParams",
+    "WorkPool",
+    "action_class",
     "action_modules",
     "bucket_name",
+    "flag_of",
     "is_bucket_name",
+    "key_before",
     "known_params",
+    "merge_state",
     "only",
+    "open_rows",
     "parse_params",
-    "pass_on_request",
+    "parse_s3_uri",
     "plan_shards",
+    "read_manifest",
     "register_task",
     "resolve_action",
     "resolve_function",
     "shards_report",
     "shards_summary",
-    "tally",
     "validate_action",
     "validate_function_name",
     "whole_number",

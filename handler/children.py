@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from baton.handler.launch import prepare, send_event
-from baton.handler.tasks.catalog import find_task
-from baton.handler.tasks.shards import planned_shard_ids
+from baton.handler.tasks.framework.catalog import find_task
+from baton.handler.tasks.kit.shards import planned_shard_ids
 from baton.store.errors import (
     BatonError,
     IllegalTransition,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton.handler.lease_renewal import LeaseRenewal
-from baton.handler.tasks.base import Task
+from baton.handler.tasks.framework.base import Task
 from baton.store.lease_holder import LeaseHolder
 from baton.store.records import Counters, HopEnd, Job, Progress
 

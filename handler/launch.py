@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from baton.handler.event import RelayEvent
-from baton.handler.tasks.catalog import get_task
-from baton.handler.tasks.shards import is_shard_id
+from baton.handler.tasks.framework.catalog import get_task
+from baton.handler.tasks.kit.shards import is_shard_id
 from baton.store.constants import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_HOPS,

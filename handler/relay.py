@@ -31,10 +31,10 @@ from baton.handler.hop import Hop
 from baton.handler.invoker import SelfInvoker
 from baton.handler.lease_renewal import LeaseRenewal
 from baton.handler.observability import count, logger
-from baton.handler.parent_wake import wake_parent
+from baton.handler.parent_wake import wake_parked_parent
 from baton.handler.runtime import Runtime
-from baton.handler.tasks.base import Resources, StepContext
-from baton.handler.tasks.catalog import get_task
+from baton.handler.tasks.framework.base import Resources, StepContext
+from baton.handler.tasks.framework.catalog import get_task
 from baton.store import hop_limit
 from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
 from baton.store.records import ClaimRejected, Ending, Job, JobStatus, RejectReason
@@ -90,6 +90,26 @@ def self_function(context: LambdaContext) -> str:
     """The function to hand off to: the invoked ARN keeps an alias or version, else the name."""
     arn = getattr(context, "invoked_function_arn", None)
     return arn if isinstance(arn, str) and arn else context.function_name
+
+
+def retry_of_own_hand_off(
+    reason: RejectReason, job: Job, event: RelayEvent, context: LambdaContext
+) -> bool:
+    """Lambda retries a failed invocation under the same request id. When that invocation's
+    hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
+    epoch, unclaimed, it may have died between the hand-off write and the invoke: without
+    a re-send the chain would wait for the watchdog's next sweep."""
+    if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
+        return False
+    if job.epoch != event.epoch + 1 or job.lease_owner is not None:
+        return False
+    last = job.recent_hops[-1] if job.recent_hops else None
+    return (
+        last is not None
+        and last.epoch == event.epoch
+        and last.ended_by == HAND_OFF
+        and last.owner.startswith(f"{context.aws_request_id}/")
+    )
 
 
 class Relay:
@@ -171,11 +191,15 @@ class Relay:
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
         job = rejected.job
         exhausted = rejected.reason is RejectReason.HOPS_EXHAUSTED and job is not None
-        if exhausted and job is not None and self.rt.store.fail_exhausted(job) is not None:
+        failed = self.rt.store.fail_exhausted(job) if exhausted and job is not None else None
+        if failed is not None:
+            self._wake_parent(failed)
             count("JobsFailed")
-            logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
+            logger.error("max_hops reached; job failed", extra={"max_hops": failed.max_hops})
             return self.outcome("failed", "max_hops reached")
-        if job is not None and self._retry_of_own_hand_off(rejected.reason, job):
+        if job is not None and retry_of_own_hand_off(
+            rejected.reason, job, self.event, self.context
+        ):
             count("HandOffResent")
             logger.warning(
                 "Lambda retried the invocation that handed this job on: sending the next "
@@ -191,23 +215,6 @@ class Relay:
             extra={"reason": rejected.reason.value, "detail": rejected.describe(self.event.epoch)},
         )
         return self.outcome("discarded", rejected.reason.value)
-
-    def _retry_of_own_hand_off(self, reason: RejectReason, job: Job) -> bool:
-        """Lambda retries a failed invocation under the same request id. When that invocation's
-        hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
-        epoch, unclaimed, it may have died between the hand-off write and the invoke: without
-        a re-send the chain would wait for the watchdog's next sweep."""
-        if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
-            return False
-        if job.epoch != self.event.epoch + 1 or job.lease_owner is not None:
-            return False
-        last = job.recent_hops[-1] if job.recent_hops else None
-        return (
-            last is not None
-            and last.epoch == self.event.epoch
-            and last.ended_by == HAND_OFF
-            and last.owner.startswith(f"{self.context.aws_request_id}/")
-        )
 
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
@@ -370,6 +377,7 @@ class Relay:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
             if settled is not None:
+                self._wake_parent(settled)
                 return self.outcome(settled.status.value.lower(), "operator request at hand-off")
         before = self.remaining()
         result = self._invoke_next(queued, hop.items())
@@ -389,6 +397,7 @@ class Relay:
             self._pass_on(hop, requested)
             settled = rt.store.settle_requests(queued)
             if settled is not None:
+                self._wake_parent(settled)
                 return self.outcome(settled.status.value.lower(), "operator request at park")
         assert hop.task is not None
         try:
@@ -404,8 +413,16 @@ class Relay:
         return self.outcome("parked", waiting_for, epoch=queued.epoch)
 
     def _wake_parent(self, job: Job) -> None:
-        """A shard that ended wakes its parked parent (handler/parent_wake.py)."""
-        wake_parent(self.rt, job, self_function(self.context), self.remaining)
+        """`job` stopped: when it is a shard whose parent waits parked, send the parent's event
+        (`wake_parked_parent`; best effort, the watchdog is the backstop)."""
+        invoker = SelfInvoker(self.rt.lambda_client, self.rt.sleep)
+        function = self_function(self.context)
+
+        def send(parent: Job) -> bool:
+            payload = RelayEvent(job_id=parent.job_id, epoch=parent.epoch).payload()
+            return invoker.send(function, payload, self.remaining)
+
+        wake_parked_parent(self.rt.store, job, send)
 
     def _invoke_next(self, queued: Job, items: int) -> dict[str, Any]:
         """Send the event of the epoch a hand-off committed; the watchdog covers a failed send."""

@@ -20,8 +20,8 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 
 from baton.handler.config import RelaySettings
 from baton.handler.faults import FaultPoints, NoFaults
-from baton.handler.tasks.registry import load_task_modules
-from baton.handler.tasks.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
+from baton.handler.tasks.framework.registry import load_task_modules
+from baton.handler.tasks.framework.work_pool import MAX_WORKERS, PoolFactory, ThreadWorkPool
 from baton.store.clock import Clock, SystemClock
 from baton.store.config import StoreSettings, resolve_region
 from baton.store.errors import InvalidJob

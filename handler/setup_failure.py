@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import boto3
 
 from baton.handler.endings import final_error
 from baton.handler.event import RelayEvent
 from baton.handler.observability import count, logger
-from baton.handler.relay import LambdaContext, Outcome
+from baton.handler.parent_wake import event_sender, wake_parked_parent
+from baton.handler.relay import LambdaContext, Outcome, self_function
+from baton.handler.runtime import INVOKE_CONFIG
 from baton.store.config import StoreSettings
 from baton.store.constants import DEFAULT_TABLE
 from baton.store.job_store import JobStore
-from baton.store.records import ClaimRejected, HopEnd
+from baton.store.records import ClaimRejected, HopEnd, Job
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 
 def unrunnable_error(exc: Exception) -> str:
@@ -49,6 +56,28 @@ def recording_store() -> JobStore:
             StoreSettings.from_env({"BATON_TABLE": table})
         )
     return store
+
+
+_lambda: list[LambdaClient] = []
+
+
+def recording_lambda() -> LambdaClient:
+    """A Lambda client to wake a parked parent with (made once per process, from the region
+    Lambda sets: the worker's own settings may be what is wrong)."""
+    if not _lambda:
+        _lambda.append(boto3.client("lambda", config=INVOKE_CONFIG))
+    return _lambda[0]
+
+
+def _wake_parent(store: JobStore, ended: Job, context: LambdaContext) -> None:
+    """A shard that failed for good here wakes its parked parent, as any ending shard does (the
+    parent's hop may meet the same broken configuration: it then records it on the parent)."""
+    try:
+        send = event_sender(recording_lambda(), self_function(context))
+    except Exception:
+        logger.exception("no Lambda client to wake the parked parent with; the watchdog will")
+        return
+    wake_parked_parent(store, ended, send)
 
 
 def record_unrunnable(
@@ -81,5 +110,6 @@ def record_unrunnable(
     count("TaskErrors")
     if result.will_retry:
         raise cause
+    _wake_parent(store, result.job, context)
     count("JobsFailed")
     return Outcome("failed", event.job_id, event.epoch, result.job.last_error or error).to_dict()

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from baton.handler.launch import InvokeFailed, send_event
 from baton.handler.observability import count, logger, metrics
+from baton.handler.parent_wake import event_sender, wake_parked_parent
 from baton.handler.runtime import get_watchdog_runtime
 from baton.store.clock import iso_from_ms
 from baton.store.config import int_setting
@@ -86,6 +87,9 @@ class Watchdog:
         self.lambda_client = lambda_client
         self.function = function
         self.settings = settings
+        # A shard the watchdog ends (stalled) or stops (a dead holder's request) wakes its
+        # parked parent at once, rather than at the backstop's next look.
+        self.send = event_sender(lambda_client, function)
 
     def reserved_concurrency(self) -> int | None:
         """The worker's reserved concurrency (0: the kill switch), None when unset or unknown."""
@@ -171,6 +175,7 @@ class Watchdog:
                     f"hop's work window). Look at the worker's logs, then `baton resume {job_id}`"
                 )
                 failed = self.store.fail_stalled(job, reason)
+                wake_parked_parent(self.store, failed, self.send)
                 count("WatchdogFailed")
                 logger.error("stalled job failed", extra={"job_id": job_id, "reason": reason})
                 return SweepAction(job_id, "failed", failed.epoch, reason)
@@ -208,6 +213,7 @@ class Watchdog:
         settled = self.store.settle_requests(job)
         if settled is None:
             return None  # the chain moved meanwhile; whoever claims next sees the flag
+        wake_parked_parent(self.store, settled, self.send)
         count("WatchdogSettled")
         logger.warning(
             "applied an operator request to a job whose holder died",

@@ -116,7 +116,7 @@ def reserved_by_the_stack(
         "WorkerReservedConcurrency",
         str(template["Parameters"]["WorkerReservedConcurrency"]["Default"]),
     )
-    return int(worker) + WATCHDOG_RESERVED
+    return int(float(worker)) + WATCHDOG_RESERVED
 
 
 class Unchecked(Exception):
@@ -134,7 +134,7 @@ def concurrency_problems(
     unreserved (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html)."""
     try:
         needed = reserved_by_the_stack(parameters)
-    except ValueError:
+    except (ValueError, OverflowError):  # 'abc', 'inf'
         return None, 0, []  # a parameter problem, reported by offline_problems
     try:
         settings = lambda_client.get_account_settings()
@@ -257,7 +257,7 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
     quota: int | None = None
     try:
         needed = reserved_by_the_stack(parameters) + LIMITS["unreserved_concurrency_min"].value
-    except ValueError:
+    except (ValueError, OverflowError):
         needed = 0
     try:
         account = session.client("sts").get_caller_identity()["Account"]

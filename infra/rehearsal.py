@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shlex
 import sys
@@ -149,6 +150,10 @@ LIST_PARAMETERS = {
 STACK_NAME_PATTERN = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
 FUNCTION_NAME_PATTERN = re.compile(r"[a-zA-Z0-9-_]+")
 IAM_NAME_PATTERN = re.compile(r"[\w+=,.@-]+")
+# The template's Number parameters that may hold a fraction: every other one feeds an Integer
+# property (MemorySize, Timeout, ReservedConcurrentExecutions, RetentionInDays, ...) or a count the
+# worker reads with int(), where 1.5 fails the deploy or the worker's start.
+FRACTIONAL_NUMBERS = frozenset({"MonthlyBudgetUsd"})
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,11 @@ def check_parameters(resolver: Resolver) -> Iterator[tuple[str, str]]:
                 except ValueError:
                     yield where, "is not a number"
                     continue
+                if not math.isfinite(number):
+                    yield where, "is not a finite number"
+                    continue
+                if name not in FRACTIONAL_NUMBERS and not number.is_integer():
+                    yield where, "is not a whole number"
                 if "MinValue" in spec and number < float(spec["MinValue"]):
                     yield where, f"is below MinValue {spec['MinValue']}"
                 if "MaxValue" in spec and number > float(spec["MaxValue"]):

@@ -28,12 +28,12 @@ import boto3
 from botocore.config import Config
 
 from baton.handler.config import DEFAULT_CHECKPOINT_S, DEFAULT_MIN_MARGIN_MS
-from baton.local.fault_knobs import FaultConfig
-from baton.local.function import FunctionConfig
-from baton.local.lambda_http import LambdaApi, LambdaHttpServer
-from baton.local.lambda_service import LambdaService
-from baton.local.lossy_proxy import LossyProxy
-from baton.local.moto_server import MotoServer
+from baton.local.aws_server.lossy_proxy import LossyProxy
+from baton.local.aws_server.moto_server import MotoServer
+from baton.local.lambda_service.faults import FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.lambda_service.http_api import LambdaApi, LambdaHttpServer
+from baton.local.lambda_service.service import LambdaService
 from baton.local.processes import pythonpath
 from baton.store.codec import StateCodec
 from baton.store.constants import CLOCK_SKEW_MS, DEFAULT_TABLE
@@ -43,11 +43,12 @@ from baton.store.records import Job
 
 CREDENTIAL = "local"  # moto accepts any credentials; these never leave the machine
 DEFAULT_STATE_BUCKET = "baton-state"
-DEMO_ACTIONS = "baton.local.demo_actions"
+DEMO_ACTIONS = "baton.local.demo.actions"
 
 
-class JobWaitTimeout(AssertionError):
-    """A job did not reach the awaited condition in time (an AssertionError for pytest)."""
+class JobWaitTimeout(Exception):
+    """A job did not reach the awaited condition in time; the message holds the job, the Lambda
+    service's counters and the end of the function log, to see why."""
 
 
 class LocalStack:
@@ -83,7 +84,7 @@ class LocalStack:
         self.log_level = log_level
         self.extra_worker_env = dict(worker_env or {})
         # Share of the workers' DynamoDB writes whose answer a loopback proxy loses after they
-        # landed (local/lossy_proxy.py); 0 sends them straight to the moto server.
+        # landed (local/aws_server/lossy_proxy.py); 0 sends them straight to the moto server.
         self.lossy_dynamodb = lossy_dynamodb
         self.lossy_seed = lossy_seed
         self.proxy: LossyProxy | None = None
@@ -318,7 +319,11 @@ class LocalStack:
         what: str = "the condition",
         on_poll: Callable[[Job], None] | None = None,
     ) -> Job:
-        """Poll the job item until `until(job)` holds; JobWaitTimeout (with context) if not."""
+        """Poll the job item until `until(job)` holds, and return it.
+
+        Raises:
+            JobWaitTimeout: `timeout_s` passed first (the message says where the job stands).
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             job = self.store.get(job_id)

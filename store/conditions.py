@@ -48,6 +48,13 @@ checkpoint     | held: epoch = e, lease_owner =   | state, counters,        | Le
     own token, which the copy's condition does not name.
 hand off       | held                             | state, counters, epoch  | LeaseLost
                |                                  | e + 1, QUEUED, no lease |
+park           | held                             | as hand off, and        | LeaseLost
+(a fan-out     |                                  | waiting_for set, the    |
+parent waits)  |                                  | hop counted in waits,   |
+               |                                  | not hops; no event sent |
+    late copy: refused, as every held write's. Whoever ends the wait sends the event of epoch
+    e + 1 (a shard as it stops, the watchdog as a backstop); the claim of that epoch, an
+    operator's cancel, pause or resume and a stall verdict remove waiting_for.
 finish         | held                             | state, counters,        | LeaseLost
                |                                  | SUCCEEDED, TTL          |
 fail           | held                             | FAILED (+ state and     | LeaseLost

@@ -216,6 +216,7 @@ class JobTable:
             *([m.pause_requested.remove(), m.pause_cascaded.remove()] if restarts is None else []),
             m.finished_at.remove(),
             m.expires_at.remove(),
+            m.waiting_for.remove(),  # its event is sent now: the job is no longer parked
             m.updated_at.set(iso_from_ms(now)),
         ]
 

@@ -200,6 +200,7 @@ class OperatorRequests(JobTable):
             m.lease_expires_ms.remove(),
             m.cancel_requested.remove(),
             m.pause_requested.remove(),
+            m.waiting_for.remove(),  # a parked job stopped here waits for nothing any more
             m.updated_at.set(iso_from_ms(now)),
         ]
         if target is JobStatus.CANCELLED or cascaded is False:

@@ -115,6 +115,7 @@ class RecoveryWrites(JobTable):
             m.last_error.set(cut(error)),
             m.lease_owner.remove(),
             m.lease_expires_ms.remove(),
+            m.waiting_for.remove(),
             m.updated_at.set(iso_from_ms(now)),
         ]
         return actions + (self.terminal_actions(failed=True) if terminal else [])

@@ -94,6 +94,41 @@ def test_a_package_folder_missing_from_the_setuptools_list_is_refused(tree: Path
     assert any("does not list baton.store.extra" in p for p in problems)
 
 
+def test_a_builtin_task_importing_past_the_public_api_is_refused(tree: Path) -> None:
+    """baton's own tasks are written on baton.handler.api alone, as a user's task is."""
+    task = tree / "handler" / "tasks" / "builtin" / "s3_lines.py"
+    _plant(task, "from baton.handler.tasks.kit.item_errors import ItemErrors  # noqa")
+    _plant(task, "def _f() -> None:\n    from baton.handler import relay  # noqa")
+    problems = [p for p in architecture.check(tree) if not p.startswith("import circle")]
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "baton.handler.tasks.builtin.s3_lines imports baton.handler.tasks.kit.item_errors; "
+        "baton.handler.tasks.builtin may import, of the project, only its own modules and "
+        "baton.handler.api",
+        "baton.handler.tasks.builtin.s3_lines imports baton.handler.relay; "
+        "baton.handler.tasks.builtin may import, of the project, only its own modules and "
+        "baton.handler.api",
+    ]
+    assert all("handler/tasks/builtin/s3_lines.py:" in p for p in problems)
+
+
+def test_a_builtin_task_may_import_the_api_and_the_other_builtin_tasks(tree: Path) -> None:
+    task = tree / "handler" / "tasks" / "builtin" / "s3_lines.py"
+    _plant(task, "from baton.handler.api import ItemErrors  # noqa")
+    _plant(task, "from baton.handler.tasks.builtin import s3_walk  # noqa")
+    _plant(task, "from . import dynamodb_scan  # noqa")
+    _plant(task, "import boto3  # noqa")
+    assert architecture.check(tree) == []
+
+
+def test_an_only_rule_naming_an_unknown_module_is_an_error(tree: Path) -> None:
+    text = (tree / "pyproject.toml").read_text(encoding="utf-8")
+    (tree / "pyproject.toml").write_text(
+        text.replace('= ["baton.handler.api"]', '= ["baton.handler.apis"]'), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=r"unknown modules \['baton.handler.apis'\]"):
+        architecture.check(tree)
+
+
 def _function_of(lines: int) -> str:
     """A function whose `def` line to its last line spans `lines` lines."""
     return "def long() -> int:\n" + "    x = 0\n" * (lines - 2) + "    return x\n"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baton.handler.tasks.byte_ranges import RecordSplitter, RecordTooLarge
+from baton.handler.tasks.kit.byte_ranges import RecordSplitter, RecordTooLarge
 
 
 class Chunks:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from baton.cli.main import app
 from baton.cli.task_flags import task_flags
-from baton.handler.tasks.catalog import BUILTIN_TASKS
+from baton.handler.tasks.framework.catalog import BUILTIN_TASKS
 from tests.test_cli import aws, baton
 
 __all__ = ["aws"]

@@ -174,7 +174,7 @@ def user_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
     (tmp_path / "blink_task.py").write_text(USER_TASK, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield {"BATON_TASK_MODULES": "blink_task"}
-    from baton.handler.tasks.registry import ORIGIN, TASKS
+    from baton.handler.tasks.framework.registry import ORIGIN, TASKS
 
     TASKS.pop("blink", None)
     ORIGIN.pop("blink", None)

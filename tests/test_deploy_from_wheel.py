@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 import pytest
 
-from baton.local.moto_server import MotoServer
+from baton.local.aws_server.moto_server import MotoServer
 from infra.deploy import parameter_specs
 from infra.package import find_python
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from baton.cli.main import app
 from baton.handler import faults
-from baton.handler.tasks.dynamodb_scan import DynamoDBScan
+from baton.handler.tasks.builtin.dynamodb_scan import DynamoDBScan
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus

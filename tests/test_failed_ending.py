@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from baton.handler.tasks.base import JobFailure, StepContext, Task
-from baton.handler.tasks.registry import register
+from baton.handler.tasks.framework.base import JobFailure, StepContext, Task
+from baton.handler.tasks.framework.registry import register
 from baton.store.records import JobStatus
 from tests.support.inprocess_stack import local_stack
 

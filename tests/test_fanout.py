@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from baton.cli.main import app
 from baton.handler import faults
 from baton.handler.children import planned_shards
-from baton.handler.tasks.fanout import FanOut
+from baton.handler.tasks.builtin.s3_fanout import FanOut
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus

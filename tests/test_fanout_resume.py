@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from baton.cli.main import app
 from baton.handler.children import ChildJobs, cascade
 from baton.handler.observability import logger
-from baton.handler.tasks.base import Resources, StepContext
-from baton.handler.tasks.shards import Shards
+from baton.handler.tasks.framework.base import Resources, StepContext
+from baton.handler.tasks.kit.shards import Shards
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
 from baton.store.errors import IllegalTransition
 from baton.store.lease_holder import LeaseHolder

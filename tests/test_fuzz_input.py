@@ -26,7 +26,7 @@ from baton.cli.context import CliContext
 from baton.cli.main import app
 from baton.handler.app import lambda_handler
 from baton.handler.launch import prepare
-from baton.handler.tasks.catalog import known_tasks
+from baton.handler.tasks.framework.catalog import known_tasks
 from baton.store.constants import JOB_ID_PATTERN
 from baton.store.errors import InvalidJob
 from baton.store.records import JobSpec, JobStatus

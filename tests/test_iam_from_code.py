@@ -24,7 +24,7 @@ import pytest
 from moto import mock_aws
 
 from baton.handler.launch import launch, prepare
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import JobStatus
 from infra.sam import transform

@@ -948,6 +948,9 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     # baton is a namespace holding the two packages the functions run, nothing else.
     assert "baton/handler/app.py" in names and "baton/store/job_store.py" in names
     assert "baton/__init__.py" not in names
+    # The task packages whole: baton's own tasks are imported from builtin/ at a worker's start.
+    for module in ("framework/catalog", "kit/shards", "builtin/s3_walk", "builtin/dynamodb_scan"):
+        assert f"baton/handler/tasks/{module}.py" in names, module
     assert {n.split("/")[1] for n in names if n.startswith("baton/")} == {"handler", "store"}
     assert "pydantic" in tops  # handler/event.py parses events with pydantic
     for unwanted in (

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from baton.local.sample_inputs import csv_gz, json_lines, put_inventory
+from baton.local.demo.sample_inputs import csv_gz, json_lines, put_inventory
 from baton.store.records import Job, JobStatus
 from tests.support import record_actions
 from tests.support.audit import check_one_holder_no_fork

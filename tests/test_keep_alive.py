@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from baton.local.keep_alive import WRITE_BUFFER, KeepAliveHandler
+from baton.local.aws_server.keep_alive import WRITE_BUFFER, KeepAliveHandler
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

@@ -159,6 +159,19 @@ def late_hand_off(s: JobStore, hook: lc.HoldCopies) -> None:
     land_refused(s, hook)
 
 
+def late_park(s: JobStore, hook: lc.HoldCopies) -> None:
+    """A parked job's late copy finds it woken (claimed at the next epoch), or parked again."""
+    c = claim(s)
+    hook.hold(la.hand_off_write)
+    c.park(progress(1), HopEnd(0, "waiting"), {}, "shards")
+    land_refused(s, hook)
+    woken = claim(s, epoch=2, owner="r2")
+    land_refused(s, hook)  # the wake's claim removed waiting_for: the copy must not set it
+    woken.park(progress(1), HopEnd(0, "waiting"), {}, "shards")
+    land_refused(s, hook)
+    assert s.get(JOB).waits == 2
+
+
 def late_finish(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.status_write("SUCCEEDED"))
@@ -305,6 +318,7 @@ def late_own_pause(s: JobStore, hook: lc.HoldCopies) -> None:
 LATE: dict[str, Callable[[JobStore, lc.HoldCopies], None]] = {
     "checkpoint": late_checkpoint,
     "hand off": late_hand_off,
+    "park": late_park,
     "finish": late_finish,
     "fail": late_fail,
     "release": late_release,

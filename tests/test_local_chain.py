@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from baton.handler.launch import send_event
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
 
-ACTIONS = ("baton.local.demo_actions", LOCAL_ACTIONS)
+ACTIONS = ("baton.local.demo.actions", LOCAL_ACTIONS)
 
 
 def make_stack(

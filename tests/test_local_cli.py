@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from baton.cli.main import app
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import JobStatus
 from tests.support.buckets import BucketTruth
@@ -29,7 +29,7 @@ def stack() -> Iterator[LocalStack]:
         function=FunctionConfig(timeout_ms=3_000),
         min_margin_ms=1_500,
         checkpoint_s=1,
-        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo.actions", LOCAL_ACTIONS),
         log_level="WARNING",
     ) as s:
         yield s
@@ -165,7 +165,7 @@ def test_a_fan_out_over_eight_shards_with_kills_and_duplicates() -> None:
         faults=faults,
         min_margin_ms=1_500,
         checkpoint_s=1,
-        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo.actions", LOCAL_ACTIONS),
         log_level="WARNING",
     ) as stack:
         s3 = stack.client("s3")

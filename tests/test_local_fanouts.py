@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from baton.handler.launch import launch, prepare
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import JobStatus
 from tests.support.local_e2e import LOCAL_ACTIONS, SLOW
@@ -30,7 +30,7 @@ def test_three_fan_outs_at_once_under_reserved_concurrency_four_all_finish_exact
         function=FunctionConfig(timeout_ms=4_000, reserved_concurrency=RESERVED),
         min_margin_ms=1_500,
         checkpoint_s=1,
-        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo.actions", LOCAL_ACTIONS),
         worker_env={"BATON_RESERVED_CONCURRENCY": str(RESERVED)},
         log_level="WARNING",
     ) as stack:

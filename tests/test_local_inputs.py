@@ -11,12 +11,12 @@ from pathlib import Path
 
 from baton.handler.launch import launch, prepare
 from baton.handler.watchdog import Watchdog, WatchdogSettings
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
-from baton.local.lambda_invocations import Invocation
-from baton.local.sample_inputs import inventory_key, json_lines, put_inventory
+from baton.local.demo.sample_inputs import inventory_key, json_lines, put_inventory
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.lambda_service.invocations import Invocation
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job
 from tests.support.local_e2e import LOCAL_ACTIONS
 

@@ -1,10 +1,11 @@
 """Chains on the local stack whose DynamoDB answers are lost after the writes landed.
 
-The workers reach the moto server through local/lossy_proxy.py, which forwards every request and,
-for a share of the writes, closes the connection instead of answering. botocore in the workers
-retries (pynamodb's standard mode); each retry meets the write it made itself. The chain must end
-SUCCEEDED with exact counters, its state spilled to S3 and still readable, one claim per epoch,
-and without a watchdog (none runs here: a landed hand-off that was not invoked would stall it).
+The workers reach the moto server through local/aws_server/lossy_proxy.py, which forwards every
+request and, for a share of the writes, closes the connection instead of answering. botocore in
+the workers retries (pynamodb's standard mode); each retry meets the write it made itself. The
+chain must end SUCCEEDED with exact counters, its state spilled to S3 and still readable, one
+claim per epoch, and without a watchdog (none runs here: a landed hand-off that was not invoked
+would stall it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import Counter
 import pytest
 
 from baton.handler.launch import launch, prepare
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import fill

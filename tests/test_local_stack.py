@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from baton.handler.launch import prepare
-from baton.local.function import FunctionConfig
-from baton.local.moto_server import SerialisedApp
+from baton.local.aws_server.moto_server import SerialisedApp
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from tests.support.local_e2e import wait_until
 

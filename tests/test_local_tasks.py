@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from baton.handler.launch import launch, prepare
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.constants import DEFAULT_MAX_HOPS
 from baton.store.records import Job, JobStatus
 
@@ -210,7 +210,7 @@ def test_the_local_watchdog_restarts_a_lost_job_while_another_job_keeps_the_serv
 # ---------------------------------------------------------------------- dynamodb-scan
 
 TABLE = "accounts"
-ACTIONS = ("baton.local.demo_actions", "tests.support.table_actions")
+ACTIONS = ("baton.local.demo.actions", "tests.support.table_actions")
 BACKFILL = "tests.support.table_actions:backfill"
 
 

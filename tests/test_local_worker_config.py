@@ -4,7 +4,7 @@ real worker processes of the local Lambda service, moto's server, the real handl
 from __future__ import annotations
 
 from baton.handler.launch import launch, prepare
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 
 

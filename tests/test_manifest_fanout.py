@@ -10,9 +10,9 @@ import pytest
 from moto import mock_aws
 
 from baton.handler import faults
-from baton.handler.tasks.fanout import FanOut
-from baton.handler.tasks.inventory_files import tmp_room
-from baton.local.sample_inputs import put_inventory
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.kit.inventory_files import tmp_room
+from baton.local.demo.sample_inputs import put_inventory
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
 from tests.support import actions

@@ -93,6 +93,21 @@ def test_offline_checks_name_the_stack_the_parameters_and_the_limits() -> None:
     assert offline_problems("baton", {"ReadBuckets": "bucket-00"}) == []
 
 
+def test_a_number_that_is_not_finite_or_not_whole_is_refused_where_an_integer_is_due() -> None:
+    def said(name: str, value: str) -> list[str]:
+        return [str(p) for p in offline_problems("baton", {name: value})]
+
+    assert any(
+        "'nan': is not a finite number" in p for p in said("WorkerReservedConcurrency", "nan")
+    )
+    assert any("'inf': is not a finite number" in p for p in said("WorkerMemoryMB", "inf"))
+    assert any(
+        "'1.5': is not a whole number" in p for p in said("WorkerReservedConcurrency", "1.5")
+    )
+    assert said("WorkerReservedConcurrency", "1e3") == []
+    assert said("MonthlyBudgetUsd", "12.5") == [], "a budget in dollars may hold cents"
+
+
 def test_preflight_finds_missing_buckets_tables_and_a_leftover_table() -> None:
     with warnings.catch_warnings(), mock_aws():
         warnings.simplefilter("ignore")

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from baton.handler.runtime import Runtime
-from baton.handler.tasks.s3_walk import MAX_CONCURRENCY
+from baton.handler.tasks.builtin.s3_walk import MAX_CONCURRENCY
 
 THREADS = MAX_CONCURRENCY + 1  # the pool's workers and the lister's page-ahead worker
 ROUNDS = 3

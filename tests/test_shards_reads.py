@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from baton.handler.observability import logger
-from baton.handler.tasks.base import Resources, StepContext
-from baton.handler.tasks.shards import PENDING, Shards, plan_shards
+from baton.handler.tasks.framework.base import Resources, StepContext
+from baton.handler.tasks.kit.shards import PENDING, Shards, plan_shards
 from baton.store.errors import ParentStopped
 from baton.store.records import Job, JobStatus
 

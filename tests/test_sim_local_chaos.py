@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job, JobStatus
 from tests.support.buckets import BucketTruth
 from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk
@@ -45,7 +45,7 @@ def stack() -> Iterator[LocalStack]:
         function=FunctionConfig(timeout_ms=2_000),
         min_margin_ms=1_200,
         checkpoint_s=1,
-        action_modules=("baton.local.demo_actions", LOCAL_ACTIONS),
+        action_modules=("baton.local.demo.actions", LOCAL_ACTIONS),
         log_level="WARNING",
     ) as s:
         yield s

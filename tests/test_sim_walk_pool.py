@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from baton.handler.tasks.base import StepContext
-from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.builtin.s3_walk import S3Walk
+from baton.handler.tasks.framework.base import StepContext
 from tests.sim.chooser import RandomChooser
 from tests.sim.scenario import Config, Env, run_schedule
 from tests.sim.sweep import sweep

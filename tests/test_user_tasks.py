@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from baton.cli.main import app
 from baton.handler.launch import launch, prepare
-from baton.handler.tasks.catalog import get_task, known_tasks
+from baton.handler.tasks.framework.catalog import get_task, known_tasks
 from baton.store.codec import StateCodec
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus

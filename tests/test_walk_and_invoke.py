@@ -13,7 +13,7 @@ from moto import mock_aws
 from baton.handler.actions import resolve_action
 from baton.handler.invoker import SelfInvoker
 from baton.handler.launch import prepare
-from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.builtin.s3_walk import S3Walk
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus
 from tests.support.buckets import fill_bucket
@@ -159,8 +159,8 @@ class PagedBucket:
 def test_a_long_walk_with_a_near_free_action_keeps_sizing_its_pages() -> None:
     """Regression: per-object times of 0 ms once decayed into a subnormal average, and the page
     size (window / average) overflowed after about 3,000 objects, failing the job."""
-    from baton.handler.tasks.base import Resources, StepContext
-    from baton.handler.tasks.s3_walk import S3Walk
+    from baton.handler.tasks.builtin.s3_walk import S3Walk
+    from baton.handler.tasks.framework.base import Resources, StepContext
 
     bucket = PagedBucket(12_000)
     resources = Resources(s3=bucket, action_modules=(), logger=None)  # type: ignore[arg-type]

@@ -19,12 +19,12 @@ import pytest
 from moto import mock_aws
 
 from baton.handler.observability import logger
-from baton.handler.tasks import s3_walk
-from baton.handler.tasks.base import JobFailure, Resources, StepContext
-from baton.handler.tasks.fanout import FanOut
-from baton.handler.tasks.listing import Lister
-from baton.handler.tasks.s3_walk import S3Walk
-from baton.handler.tasks.work_pool import ThreadWorkPool, wait_for
+from baton.handler.tasks.builtin import s3_walk
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.builtin.s3_walk import S3Walk
+from baton.handler.tasks.framework.base import JobFailure, Resources, StepContext
+from baton.handler.tasks.framework.work_pool import ThreadWorkPool, wait_for
+from baton.handler.tasks.kit.listing import Lister
 from baton.store.codec import decode_state
 from baton.store.errors import InvalidJob
 from baton.store.records import JobStatus

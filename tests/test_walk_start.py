@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from baton.handler.observability import logger
-from baton.handler.tasks.base import Resources, StepContext
-from baton.handler.tasks.fanout import FanOut
-from baton.handler.tasks.key_order import MAX_KEY_BYTES, key_before
-from baton.handler.tasks.s3_walk import S3Walk
-from baton.handler.tasks.work_pool import ThreadWorkPool
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.builtin.s3_walk import S3Walk
+from baton.handler.tasks.framework.base import Resources, StepContext
+from baton.handler.tasks.framework.work_pool import ThreadWorkPool
+from baton.handler.tasks.kit.key_order import MAX_KEY_BYTES, key_before
 
 BUCKET = "neighbours"
 # More of the neighbour's keys than one page (1,000) holds, so a listing that starts in them

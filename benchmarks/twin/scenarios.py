@@ -13,8 +13,8 @@ from typing import Any
 from moto import mock_aws
 
 from baton.handler.observability import logger
-from baton.handler.tasks.base import Resources
-from baton.handler.tasks.fanout import FanOut
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.framework.base import Resources
 from baton.store.constants import BY_STATUS_INDEX
 from baton.store.records import Job, JobStatus
 from benchmarks.twin.figures import figure

@@ -15,6 +15,7 @@ from baton.cli.options import JobArg, JsonFlag
 from baton.cli.output import console, print_job, print_json
 from baton.handler.children import cascade, planned_shards
 from baton.handler.launch import send_event
+from baton.handler.parent_wake import event_sender, wake_parked_parent
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.store.errors import IllegalTransition, InvalidJob
 from baton.store.records import Job, JobStatus
@@ -51,6 +52,14 @@ def _cascade(
     )
 
 
+def _wake_parent(c: CliContext, job: Job) -> None:
+    """A shard stopped here at once (nobody held it) wakes its parked parent, as a shard that
+    stops in its own hop does; a held shard's holder stops it, and wakes the parent then."""
+    if job.parent_id and job.status in (JobStatus.CANCELLED, JobStatus.PAUSED):
+        send = event_sender(c.lambda_client, c.relay_settings.function_name)
+        wake_parked_parent(c.store, job, send)
+
+
 def _shard_note(outcome: dict[str, str]) -> str:
     if not outcome:
         return ""
@@ -67,6 +76,7 @@ def cancel(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) ->
     c = ctx_of(ctx)
     # Cancelling a CANCELLED job is allowed: it cascades again to any shard still running.
     job = c.store.request_cancel(job_id)
+    _wake_parent(c, job)
     shards = _cascade(c, job, "cancel")
     if job.status is JobStatus.CANCELLED:
         message = f"job {job_id} cancelled; it will never run again"
@@ -84,6 +94,7 @@ def pause(ctx: typer.Context, job_id: JobArg, json_output: JsonFlag = False) -> 
     at its next commit."""
     c = ctx_of(ctx)
     job = c.store.request_pause(job_id)
+    _wake_parent(c, job)
     shards = _cascade(c, job, "pause")
     if job.status is JobStatus.PAUSED:
         message = f"job {job_id} paused; `baton resume {job_id}` continues it from its cursor"

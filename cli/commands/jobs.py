@@ -15,7 +15,7 @@ from baton.cli.output import console, print_job, print_json
 from baton.cli.task_flags import merged_params, task_flags
 from baton.handler.api import Task, TaskParams
 from baton.handler.launch import launch, prepare
-from baton.handler.tasks.catalog import get_task, known_tasks
+from baton.handler.tasks.framework.catalog import get_task, known_tasks
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_HOPS
 
 MANIFEST_TASK = "s3-manifest"

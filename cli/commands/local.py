@@ -17,10 +17,10 @@ from baton.cli.context import ctx_of
 from baton.cli.output import EXIT_USAGE, console, fail, print_job
 from baton.handler.api import is_bucket_name
 from baton.handler.config import DEFAULT_FUNCTION
-from baton.local.demo import DemoOptions, run_demo
-from baton.local.demo_inputs import INPUTS, InputDemoOptions, run_input_demo
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import DEFAULT_RETRY_SCALE, FunctionConfig
+from baton.local.demo.bucket_walk import DemoOptions, run_demo
+from baton.local.demo.input_tasks import INPUTS, InputDemoOptions, run_input_demo
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import DEFAULT_RETRY_SCALE, FunctionConfig
 from baton.local.stack import DEMO_ACTIONS, LocalStack
 from baton.store.constants import DEFAULT_TABLE
 
@@ -175,31 +175,39 @@ def up(
         code_paths=_code_paths(code_path or ()),
     )
     with stack:
-        service = stack.lambda_
-        console.print("# baton local stack is up. In another terminal, run:", highlight=False)
-        for line in stack.export_lines():
-            console.print(line, highlight=False, soft_wrap=True)
-        console.print(f"# function log:  {service.log_path}", highlight=False, soft_wrap=True)
-        console.print(
-            f"# dead letters:  {service.dead_letter_path}", highlight=False, soft_wrap=True
-        )
-        console.print(
-            f"# function {function.arn}, timeout {timeout:g} s, faults "
-            f"{faults.describe()}; Ctrl-C stops the stack",
-            highlight=False,
-            soft_wrap=True,
-        )
-        last: dict[str, int] = {}
-        while not stop.wait(1.0):
-            now = service.snapshot()
-            if now != last:
-                console.print(
-                    "# " + "  ".join(f"{k} {v}" for k, v in sorted(now.items())),
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                last = now
+        _print_exports(stack, timeout)
+        _print_counters_until(stop, stack)
     console.print("# stopped; the local stack is gone", highlight=False)
+
+
+def _print_exports(stack: LocalStack, timeout: float) -> None:
+    """What `baton up` prints once the stack is up: the lines to export, where its files are."""
+    service = stack.lambda_
+    console.print("# baton local stack is up. In another terminal, run:", highlight=False)
+    for line in stack.export_lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"# function log:  {service.log_path}", highlight=False, soft_wrap=True)
+    console.print(f"# dead letters:  {service.dead_letter_path}", highlight=False, soft_wrap=True)
+    console.print(
+        f"# function {stack.function.arn}, timeout {timeout:g} s, faults "
+        f"{stack.faults.describe()}; Ctrl-C stops the stack",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_counters_until(stop: threading.Event, stack: LocalStack) -> None:
+    """The Lambda service's counters, each second they changed, until Ctrl-C or SIGTERM."""
+    last: dict[str, int] = {}
+    while not stop.wait(1.0):
+        now = stack.lambda_.snapshot()
+        if now != last:
+            console.print(
+                "# " + "  ".join(f"{k} {v}" for k, v in sorted(now.items())),
+                highlight=False,
+                soft_wrap=True,
+            )
+            last = now
 
 
 def demo(

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from baton.handler.launch import launch, prepare
-from baton.local.fault_knobs import Fault, FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service.faults import Fault, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import JobStatus
 
 HERE = Path(__file__).resolve().parent

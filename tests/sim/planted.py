@@ -51,10 +51,10 @@ from baton.handler import relay
 from baton.handler.budget import SAFETY_FACTOR, TimeBudget
 from baton.handler.children import ChildJobs
 from baton.handler.launch import send_event
-from baton.handler.tasks.base import ChildLauncher, StepContext
-from baton.handler.tasks.fanout import FanOut
-from baton.handler.tasks.registry import TASKS
-from baton.handler.tasks.shards import Shards, tally
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.framework.base import ChildLauncher, StepContext
+from baton.handler.tasks.framework.registry import TASKS
+from baton.handler.tasks.kit.shards import Shards, tally
 from baton.handler.watchdog import SweepAction, Watchdog
 from baton.store.clock import iso_from_ms
 from baton.store.codec import StateRef

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from baton.handler.actions import ActionContext, ObjectRef
-from baton.handler.tasks.base import JobFailure, StepContext, Task
-from baton.handler.tasks.registry import TASKS, register
+from baton.handler.tasks.framework.base import JobFailure, StepContext, Task
+from baton.handler.tasks.framework.registry import TASKS, register
 from baton.store.errors import InvalidJob
 from tests.sim import core
 

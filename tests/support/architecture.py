@@ -3,8 +3,10 @@
 The contract is written once, in pyproject.toml under `[tool.baton.architecture]`: each package
 names the packages it may import. This module reads it, finds every import in the tree (module
 level, inside functions, and under `TYPE_CHECKING`, since all of them are dependencies a reader
-must follow), and reports imports the contract forbids and import circles between modules. It also
-draws the contract as the Mermaid diagram in docs/architecture.md, so the picture cannot drift.
+must follow), and reports imports the contract forbids and import circles between modules. A
+package may also be held to a few modules (`[tool.baton.architecture.only]`: baton's built-in
+tasks import only the public task API). It also draws the contract as the Mermaid diagram in
+docs/architecture.md, so the picture cannot drift.
 And it holds a size rule: no function anywhere in the project (product, tests, benchmarks,
 examples, infra) is longer than `MAX_FUNCTION_LINES`, since a function a reader cannot hold in
 one view is where the next change goes wrong.
@@ -29,6 +31,8 @@ BEGIN = "<!-- architecture:begin -->"
 END = "<!-- architecture:end -->"
 
 Contract = Mapping[str, tuple[str, ...]]
+# The sub-table of [tool.baton.architecture] that holds packages to a few modules.
+ONLY = "only"
 
 # The longest function, in lines from its `def` (decorators excluded) to its last line.
 MAX_FUNCTION_LINES = 150
@@ -62,12 +66,56 @@ def load_contract(root: Path = ROOT) -> dict[str, tuple[str, ...]]:
     """The allowed dependencies from pyproject.toml, checked for names that are not packages."""
     with (root / "pyproject.toml").open("rb") as f:
         table = tomllib.load(f)["tool"]["baton"]["architecture"]
-    contract = {name: tuple(allowed) for name, allowed in table.items()}
+    contract = {name: tuple(allowed) for name, allowed in table.items() if name != ONLY}
     for name, allowed in contract.items():
         unknown = [a for a in allowed if a not in contract]
         if unknown:
             raise ValueError(f"[tool.baton.architecture] {name} allows unknown packages {unknown}")
     return contract
+
+
+def load_only(root: Path = ROOT) -> dict[str, tuple[str, ...]]:
+    """`[tool.baton.architecture.only]`: package -> the only other project modules it may import.
+
+    Raises:
+        ValueError: a package or module it names is none of the project's.
+    """
+    with (root / "pyproject.toml").open("rb") as f:
+        table = tomllib.load(f)["tool"]["baton"]["architecture"].get(ONLY, {})
+    rules = {name: tuple(allowed) for name, allowed in table.items()}
+    modules = all_modules(root, load_contract(root))
+    for name, allowed in rules.items():
+        unknown = [m for m in (name, *allowed) if m not in modules]
+        if unknown:
+            raise ValueError(f"[tool.baton.architecture.{ONLY}] names unknown modules {unknown}")
+    return rules
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def outside_only(imports: list[Import], rules: Contract, contract: Contract) -> list[str]:
+    """Imports of project modules by a held package that name neither its own modules nor one
+    it is allowed (a package on the way to one, `baton.handler` of `baton.handler.api`, is no
+    breach: `from baton.handler import relay` is caught by its second name)."""
+    problems = []
+    seen: set[tuple[Path, int]] = set()
+    for imp in imports:
+        for package, allowed in rules.items():
+            target = imp.imported
+            if not _within(imp.importer, package) or owner(target, contract) not in contract:
+                continue
+            reachable = (package, *allowed)
+            if any(_within(target, m) or _within(m, target) for m in reachable):
+                continue
+            if (imp.path, imp.line) not in seen:
+                seen.add((imp.path, imp.line))
+                problems.append(
+                    f"{imp.path}:{imp.line}: {imp.importer} imports {imp.imported}; {package} "
+                    f"may import, of the project, only its own modules and {', '.join(allowed)}"
+                )
+    return problems
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -241,6 +289,7 @@ def check(root: Path = ROOT) -> list[str]:
     contract = load_contract(root)
     imports = project_imports(root, contract)
     problems = forbidden(imports, contract)
+    problems += outside_only(imports, load_only(root), contract)
     problems += bare_folder_imports(imports, root)
     problems += unlisted_packages(root)
     problems += long_functions(root)
@@ -297,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if not problems:
         print(
-            "architecture: every import follows [tool.baton.architecture]; no import circles; "
+            "architecture: every import follows [tool.baton.architecture] and its "
+            f"{ONLY!r} rules; no import circles; "
             f"no function over {MAX_FUNCTION_LINES} lines"
         )
     return 1 if problems else 0

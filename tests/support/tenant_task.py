@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from baton.handler.actions.params import whole_number
-from baton.handler.tasks.base import StepContext, Task
-from baton.handler.tasks.registry import register
+from baton.handler.tasks.framework.base import StepContext, Task
+from baton.handler.tasks.framework.registry import register
 from baton.store.errors import InvalidJob
 
 

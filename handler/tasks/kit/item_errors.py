@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from baton.handler.api import JobFailure, StepContext, TaskParams
+from baton.handler.parameters import TaskParams
+from baton.handler.tasks.framework.base import JobFailure, StepContext
 
 FAILURES_KEPT = 100
 DEFAULT_MAX_FAILED = 1_000

@@ -20,18 +20,17 @@ from pydantic import AfterValidator, Field, model_validator
 from baton.handler.api import (
     InvalidJob,
     JobFailure,
+    Manifest,
+    ObjectActionParams,
+    ObjectActions,
     Resources,
+    RowReader,
     StepContext,
     Task,
-)
-from baton.handler.tasks.inventory_files import (
-    Manifest,
-    RowReader,
     open_rows,
     parse_s3_uri,
     read_manifest,
 )
-from baton.handler.tasks.object_actions import ObjectActionParams, ObjectActions
 
 MAX_FILES = 1_000_000
 

@@ -24,12 +24,12 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-from baton.local import lambda_errors as errors
-from baton.local.fault_knobs import Dice, FaultConfig
-from baton.local.function import FunctionConfig
-from baton.local.lambda_invocations import DeadLetter, Invocation, Pending
-from baton.local.lambda_settings import FunctionSettings
-from baton.local.sandbox_pool import InvocationEnd, Result, WorkerDied, WorkerPool
+from baton.local.lambda_service import errors
+from baton.local.lambda_service.config_api import FunctionConfigApi
+from baton.local.lambda_service.faults import Dice, FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.lambda_service.invocations import DeadLetter, Invocation, Pending
+from baton.local.lambda_service.sandbox_pool import InvocationEnd, Result, SandboxDied, SandboxPool
 from baton.store.clock import iso_from_ms, wall_ms
 
 # How long a dead worker pool (cannot start a process) delays an event before trying again.
@@ -49,7 +49,7 @@ class LambdaService:
         self.workdir = workdir
         self.log_path = workdir / "lambda.log"
         self.dead_letter_path = workdir / "dead-letters.jsonl"
-        self.pool = WorkerPool(config.handler, worker_env, self.log_path)
+        self.pool = SandboxPool(config.handler, worker_env, self.log_path)
         self.stats: Counter[str] = Counter()
         self.invocations: deque[Invocation] = deque(maxlen=INVOCATIONS_KEPT)
         self._dead_letters: list[DeadLetter] = []
@@ -67,7 +67,7 @@ class LambdaService:
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="lambda-dispatch", daemon=True
         )
-        self.settings = FunctionSettings(config, self._cond)
+        self.config_api = FunctionConfigApi(config, self._cond)
         self.set_faults(faults or FaultConfig())
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,7 +152,7 @@ class LambdaService:
             token = self._take_off(event)
         try:
             invocation = self._execute(Pending(wall_ms(), 0, request_id, event, wall_ms()), "sync")
-        except WorkerDied as exc:
+        except SandboxDied as exc:
             raise errors.service_error(f"could not start a worker: {exc}") from None
         finally:
             self._release_slot()
@@ -295,7 +295,7 @@ class LambdaService:
         try:
             try:
                 invocation = self._execute(pending, "async")
-            except WorkerDied as exc:
+            except SandboxDied as exc:
                 with self._cond:
                     if not self._closing:
                         self._log(f"cannot start a worker ({exc}); event delayed")

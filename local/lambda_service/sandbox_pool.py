@@ -1,4 +1,5 @@
-"""Worker processes: the local Lambda's sandboxes, reused while warm, killed at the deadline."""
+"""The pool of sandbox processes: the local Lambda's sandboxes, reused while warm, killed at the
+deadline (each process runs `baton.local.lambda_service.sandbox`)."""
 
 from __future__ import annotations
 
@@ -42,11 +43,11 @@ class Result:
         return self.ending is not InvocationEnd.OK
 
 
-class WorkerDied(Exception):
-    pass
+class SandboxDied(Exception):
+    """A sandbox process could not start, or is gone (or the pool is closing)."""
 
 
-class Worker:
+class SandboxProcess:
     """One sandbox process and the socket the service talks to it over."""
 
     def __init__(self, handler: str, env: dict[str, str], log: IO[str]) -> None:
@@ -56,7 +57,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "baton.local.sandbox",
+                "baton.local.lambda_service.sandbox",
                 "--fd",
                 str(theirs.fileno()),
                 "--parent",
@@ -76,12 +77,12 @@ class Worker:
         self.init_ms = 0.0
         try:
             ready = self._read_message(time.monotonic() + INIT_TIMEOUT_S)
-        except WorkerDied:
+        except SandboxDied:
             self.kill()
             raise
         if ready is None or not ready.get("ready"):
             self.kill()
-            raise WorkerDied(f"worker did not become ready within {INIT_TIMEOUT_S:.0f} s")
+            raise SandboxDied(f"worker did not become ready within {INIT_TIMEOUT_S:.0f} s")
         self.init_ms = float(ready.get("init_ms", 0.0))
 
     @property
@@ -105,7 +106,7 @@ class Worker:
             self.sock.sendall(json.dumps({"event": event, "context": context}).encode() + b"\n")
             remaining_s = max(0.0, (stop_at_ms - wall_ms()) / 1000)
             answer = self._read_message(time.monotonic() + remaining_s)
-        except (WorkerDied, OSError):
+        except (SandboxDied, OSError):
             self.kill()
             error = _runtime_error("Runtime.ExitError", "the worker process exited")
             return Result(InvocationEnd.CRASHED, error, wall_ms() - began, self.pid)
@@ -131,7 +132,7 @@ class Worker:
         self.sock.close()
 
     def _read_message(self, until_monotonic: float) -> dict[str, Any] | None:
-        """One JSON line, or None when the time is up; WorkerDied when the process is gone."""
+        """One JSON line, or None when the time is up; SandboxDied when the process is gone."""
         while b"\n" not in self._buffer:
             left = until_monotonic - time.monotonic()
             if left <= 0:
@@ -141,32 +142,33 @@ class Worker:
                 continue
             chunk = self.sock.recv(65536)
             if not chunk:
-                raise WorkerDied("worker closed its socket")
+                raise SandboxDied("worker closed its socket")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         message: dict[str, Any] = json.loads(line)
         return message
 
 
-class WorkerPool:
-    """Warm workers are reused (last in, first out); a dead or killed one is replaced."""
+class SandboxPool:
+    """The function's sandbox processes: warm ones are reused (last in, first out); a dead or
+    killed one is replaced."""
 
     def __init__(self, handler: str, env: dict[str, str], log_path: Path) -> None:
         self.handler = handler
         self.env = env
         self.log: IO[str] = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - see close()
-        self._idle: list[Worker] = []
-        self._all: set[Worker] = set()
+        self._idle: list[SandboxProcess] = []
+        self._all: set[SandboxProcess] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._spawners: list[threading.Thread] = []
         self.cold_starts = 0
         self.kills = 0
 
-    def checkout(self) -> Worker:
+    def checkout(self) -> SandboxProcess:
         with self._lock:
             if self._closed:
-                raise WorkerDied("the Lambda service is shutting down")
+                raise SandboxDied("the Lambda service is shutting down")
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive:
@@ -174,14 +176,14 @@ class WorkerPool:
                 self._forget(worker)
         return self._spawn()
 
-    def checkin(self, worker: Worker, keep_idle: int) -> None:
+    def checkin(self, worker: SandboxProcess, keep_idle: int) -> None:
         with self._lock:
             if worker.alive and not self._closed and len(self._idle) < keep_idle:
                 self._idle.append(worker)
                 return
         self.discard(worker)
 
-    def discard(self, worker: Worker) -> None:
+    def discard(self, worker: SandboxProcess) -> None:
         worker.kill()
         with self._lock:
             self._forget(worker)
@@ -192,7 +194,7 @@ class WorkerPool:
         def spawn() -> None:
             try:
                 worker = self._spawn()
-            except WorkerDied:
+            except SandboxDied:
                 return
             self.checkin(worker, keep_idle=1_000)
 
@@ -223,8 +225,8 @@ class WorkerPool:
     def close_log(self) -> None:
         self.log.close()
 
-    def _spawn(self) -> Worker:
-        worker = Worker(self.handler, self.env, self.log)
+    def _spawn(self) -> SandboxProcess:
+        worker = SandboxProcess(self.handler, self.env, self.log)
         with self._lock:
             self.cold_starts += 1
             self._all.add(worker)
@@ -235,10 +237,10 @@ class WorkerPool:
                 closed = False
         if closed:
             worker.kill()
-            raise WorkerDied("the Lambda service is shutting down")
+            raise SandboxDied("the Lambda service is shutting down")
         return worker
 
-    def _forget(self, worker: Worker) -> None:
+    def _forget(self, worker: SandboxProcess) -> None:
         self._all.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)

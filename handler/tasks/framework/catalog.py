@@ -1,19 +1,25 @@
 """Which task a job names: baton's own tasks and the listed users' tasks, by name.
 
-Kept apart from the registry because baton's own tasks are written on the public API
-(baton.handler.api), which re-exports `register_task` from the registry: the catalog imports the
-tasks, the tasks import the API, the API imports the registry, and nothing imports back.
+Kept apart from the registry because baton's own tasks (`builtin/`) are written on the public
+API (baton.handler.api), which re-exports `register_task` from the registry: the catalog imports
+the tasks, the tasks import the API, the API imports the registry, and nothing imports back.
 """
 
 from __future__ import annotations
 
-from baton.handler.tasks.base import Task
-from baton.handler.tasks.dynamodb_scan import DynamoDBScan
-from baton.handler.tasks.fanout import FanOut
-from baton.handler.tasks.manifest_walk import ManifestWalk
-from baton.handler.tasks.registry import ORIGIN, TASKS, listed, load_task_modules, register
-from baton.handler.tasks.s3_lines import S3Lines
-from baton.handler.tasks.s3_walk import S3Walk
+from baton.handler.tasks.builtin.dynamodb_scan import DynamoDBScan
+from baton.handler.tasks.builtin.s3_fanout import FanOut
+from baton.handler.tasks.builtin.s3_lines import S3Lines
+from baton.handler.tasks.builtin.s3_manifest import ManifestWalk
+from baton.handler.tasks.builtin.s3_walk import S3Walk
+from baton.handler.tasks.framework.base import Task
+from baton.handler.tasks.framework.registry import (
+    ORIGIN,
+    TASKS,
+    listed,
+    load_task_modules,
+    register,
+)
 from baton.store.errors import InvalidJob
 
 BUILTIN_TASKS: tuple[type[Task], ...] = (S3Walk, FanOut, DynamoDBScan, ManifestWalk, S3Lines)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from baton.handler.actions import ObjectRef
-from baton.handler.tasks.work_pool import PoolFactory, WorkPool, wait_for
+from baton.handler.tasks.framework.work_pool import PoolFactory, WorkPool, wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

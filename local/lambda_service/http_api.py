@@ -34,9 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from baton.local import lambda_errors as errors
-from baton.local.function import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
-from baton.local.lambda_service import LambdaService
+from baton.local.lambda_service import errors
+from baton.local.lambda_service.function_config import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
+from baton.local.lambda_service.service import LambdaService
 
 Response = tuple[int, dict[str, str], bytes]
 Route = Callable[["LambdaApi", str, dict[str, list[str]], Any, bytes], Response]
@@ -134,21 +134,21 @@ class LambdaApi:
         value = _json_body(body).get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int):
             raise errors.invalid_parameter("ReservedConcurrentExecutions must be an integer")
-        reserved = self.service.settings.put_concurrency(value)
+        reserved = self.service.config_api.put_concurrency(value)
         return _json(200, {"ReservedConcurrentExecutions": reserved})
 
     def get_conc(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, {})
-        reserved = self.service.settings.get_concurrency()
+        reserved = self.service.config_api.get_concurrency()
         return _json(200, {} if reserved is None else {"ReservedConcurrentExecutions": reserved})
 
     def del_conc(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, {})
-        self.service.settings.delete_concurrency()
+        self.service.config_api.delete_concurrency()
         return 204, {}, b""
 
     def put_eic(
@@ -164,14 +164,14 @@ class LambdaApi:
         ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise errors.invalid_parameter(f"{name} must be an integer")
-        self.service.settings.put_event_invoke_config(retries, max_age)
-        return _json(200, self.service.settings.event_invoke_config() or {})
+        self.service.config_api.put_event_invoke_config(retries, max_age)
+        return _json(200, self.service.config_api.event_invoke_config() or {})
 
     def get_eic(
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
-        config = self.service.settings.event_invoke_config()
+        config = self.service.config_api.event_invoke_config()
         if config is None:
             raise errors.not_found(
                 f"The function {self.service.config.arn} doesn't have an EventInvokeConfig"
@@ -182,7 +182,7 @@ class LambdaApi:
         self, function: str, query: dict[str, list[str]], headers: Any, body: bytes
     ) -> Response:
         self._check(function, query)
-        self.service.settings.delete_event_invoke_config()
+        self.service.config_api.delete_event_invoke_config()
         return 204, {}, b""
 
     def get_function(
@@ -190,7 +190,8 @@ class LambdaApi:
     ) -> Response:
         self._check(function, query)
         return _json(
-            200, {"Configuration": self._configuration(), "Tags": dict(self.service.settings.tags)}
+            200,
+            {"Configuration": self._configuration(), "Tags": dict(self.service.config_api.tags)},
         )
 
     def tag(
@@ -202,7 +203,7 @@ class LambdaApi:
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
         ):
             raise errors.invalid_parameter("Tags must be a map of strings")
-        self.service.settings.tags.update(tags)
+        self.service.config_api.tags.update(tags)
         return 204, {}, b""
 
     def untag(
@@ -210,7 +211,7 @@ class LambdaApi:
     ) -> Response:
         self._check(function, {})
         for key in query.get("tagKeys", []):
-            self.service.settings.tags.pop(key, None)
+            self.service.config_api.tags.pop(key, None)
         return 204, {}, b""
 
     def get_config(

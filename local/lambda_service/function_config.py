@@ -1,5 +1,7 @@
 """The local function's configuration: what `CreateFunction` and `PutFunctionEventInvokeConfig`
-would hold on AWS, plus how much to scale Lambda's retry delays down for local use."""
+would hold on AWS, plus how much to scale Lambda's retry delays down for local use.
+
+The Lambda API changes it through `config_api.FunctionConfigApi`."""
 
 from __future__ import annotations
 

@@ -11,7 +11,12 @@ Splits:
 - `delimiter`: the common prefixes under `prefix` (descending up to `depth` levels until there
   are at least `shards` of them), cut into contiguous key ranges so objects between or beside
   the prefixes are covered too;
-- `ranges`: explicit boundary keys, n boundaries giving n + 1 shards.
+- `ranges`: explicit boundary keys, n boundaries giving n + 1 shards;
+- `manifest` (`--manifest`): an S3 Inventory report split by data file, one s3-manifest shard
+  per group of consecutive files. The parent reads the manifest once when it plans, and hands
+  every shard the manifest's ETag, so a report replaced between planning and a shard's start
+  fails that shard instead of walking a file range planned for another report. Files never
+  overlap: shard i walks files [first_file, end_file) of the same manifest version.
 """
 
 from __future__ import annotations
@@ -22,34 +27,39 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from baton.handler.parameters import BucketName, KeyText, action_modules, flag_of, parse_params
-from baton.handler.tasks import manifest_fanout
-from baton.handler.tasks.base import JobFailure, Resources, StepContext, Task
-from baton.handler.tasks.manifest_walk import ManifestWalk
-from baton.handler.tasks.object_actions import ActionParams
-from baton.handler.tasks.s3_walk import MAX_CONCURRENCY, S3Walk, S3WalkParams
-from baton.handler.tasks.shards import (
+from baton.handler.api import (
     MAX_SHARDS,
+    ActionParams,
+    BucketName,
+    JobFailure,
+    JobStatus,
+    KeyText,
+    Resources,
     ShardParams,
     Shards,
-    child_id,
-    pass_on_request,
+    StepContext,
+    Task,
+    action_modules,
+    flag_of,
+    parse_params,
     plan_shards,
+    read_manifest,
     shards_report,
     shards_summary,
-    tally,
 )
-from baton.store.records import JobStatus
-
-__all__ = ["FanOut", "child_id"]
+from baton.handler.tasks.builtin.s3_manifest import ManifestWalk
+from baton.handler.tasks.builtin.s3_walk import MAX_CONCURRENCY, S3Walk, S3WalkParams
 
 CHILD_PARAMS = ("action", "action_params", "on_error", "max_failed", "concurrency")
+MANIFEST_SPLIT = "manifest"
+# What each s3-manifest shard takes from the parent's parameters.
+MANIFEST_CHILD_PARAMS = ("manifest", "action", "action_params", "on_error", "max_failed")
 # The options each split takes (the others are refused, not dropped), and what it needs.
 SPLIT_OPTIONS: dict[str, tuple[str, ...]] = {
     "delimiter": ("shards", "depth"),
     "prefixes": ("prefixes",),
     "ranges": ("boundaries",),
-    manifest_fanout.SPLIT: ("manifest", "shards"),
+    MANIFEST_SPLIT: ("manifest", "shards"),
 }
 # A manifest lists the objects: the walk's own bounds and concurrency do not apply.
 NOT_WITH_MANIFEST = ("bucket", "prefix", "concurrency")
@@ -103,8 +113,8 @@ class FanOutParams(ShardParams, ActionParams):
 
     @model_validator(mode="after")
     def _split_options(self, info: ValidationInfo) -> Self:
-        manifest = self.manifest is not None or self.split == manifest_fanout.SPLIT
-        split = manifest_fanout.SPLIT if manifest else self.split or "delimiter"
+        manifest = self.manifest is not None or self.split == MANIFEST_SPLIT
+        split = MANIFEST_SPLIT if manifest else self.split or "delimiter"
         given = self.model_fields_set
         if manifest:
             refused = [n for n in NOT_WITH_MANIFEST if n in given]
@@ -124,12 +134,12 @@ class FanOutParams(ShardParams, ActionParams):
         return self
 
     def _manifest_split(self, modules: tuple[str, ...]) -> dict[str, Any]:
-        child_params = self.model_dump(include=set(manifest_fanout.CHILD_PARAMS), exclude_none=True)
+        child_params = self.model_dump(include=set(MANIFEST_CHILD_PARAMS), exclude_none=True)
         child = ManifestWalk.validate(child_params, modules)
         child.pop("first_file", None)
         return {
             **child,
-            "split": manifest_fanout.SPLIT,
+            "split": MANIFEST_SPLIT,
             **self.shard_settings(),
             "shards": self.shards or 0,
         }
@@ -177,6 +187,22 @@ class FanOutParams(ShardParams, ActionParams):
         if boundaries != sorted(set(boundaries)):
             raise ValueError("boundaries must be distinct and in ascending order")
         return list(boundaries)
+
+
+def manifest_shards(
+    params: Mapping[str, Any], resources: Resources
+) -> list[tuple[str, dict[str, Any]]]:
+    """(child task, child params) per shard: consecutive files, `shards` groups (0: one each)."""
+    manifest = read_manifest(resources.s3, params["manifest"], None)
+    files = len(manifest.files)
+    groups = min(files, params.get("shards") or files)
+    base = {k: params[k] for k in MANIFEST_CHILD_PARAMS if k in params}
+    base["manifest_etag"] = manifest.etag
+    shards = []
+    for i in range(groups):
+        first, end = i * files // groups, (i + 1) * files // groups
+        shards.append((ManifestWalk.name, {**base, "first_file": first, "end_file": end}))
+    return shards
 
 
 class FanOut(Task):
@@ -227,8 +253,8 @@ class FanOut(Task):
 
     def plan(self) -> list[dict[str, Any]]:
         split = self.params["split"]
-        if split == manifest_fanout.SPLIT:
-            return plan_shards(self.parent_id, manifest_fanout.plan(self.params, self.resources))
+        if split == MANIFEST_SPLIT:
+            return plan_shards(self.parent_id, manifest_shards(self.params, self.resources))
         if split == "prefixes":
             walks = [self._walk_params(prefix=p) for p in self.params["prefixes"]]
         else:
@@ -250,7 +276,7 @@ class FanOut(Task):
             state["shards"] = self.plan()
             state["planned"] = True
             ctx.logger.info("fan-out planned", extra={"shards": len(state["shards"])})
-            tally(state, ctx)
+            Shards.tally(state, ctx)
             # The plan is committed before any shard starts: a retry after a crash reads it
             # back instead of re-planning from a listing that may have changed meanwhile.
             ctx.commit_now()
@@ -261,7 +287,7 @@ class FanOut(Task):
         return Shards(self.resources, self.params, self.name).moved(state)
 
     def stopping(self, state: dict[str, Any], status: JobStatus) -> None:
-        pass_on_request(self.resources, state, status)
+        Shards.pass_on(self.resources, state, status)
 
     def summary(self, state: dict[str, Any]) -> dict[str, Any]:
         return shards_summary(state)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from baton.handler.parameters import TaskParams
-from baton.handler.tasks.base import JobFailure, Resources, StepContext
+from baton.handler.tasks.framework.base import JobFailure, Resources, StepContext
 from baton.store.constants import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_LENGTH
 from baton.store.errors import ParentStopped
 from baton.store.records import TERMINAL_STATUSES, Job, JobStatus
@@ -148,6 +148,18 @@ class Shards:
             # sends the parent's event), holding no Lambda slot while its shards run.
             ctx.wait_for(WAITING_FOR)
         return False
+
+    @staticmethod
+    def tally(state: dict[str, Any], ctx: StepContext) -> None:
+        """Set the parent's counters from its shards (theirs added up, and shards by status): what
+        a parent does once it has planned, before it commits the plan."""
+        tally(state, ctx)
+
+    @staticmethod
+    def pass_on(resources: Resources, state: Mapping[str, Any], status: JobStatus) -> None:
+        """A parent's `Task.stopping`: pass the operator's cancel or pause on to every shard it
+        started (nothing to do without a job store, or before any shard started)."""
+        pass_on_request(resources, state, status)
 
     def moved(self, state: dict[str, Any]) -> bool:
         """Whether any shard the state shows running or stopped has changed status since: read

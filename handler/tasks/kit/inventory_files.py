@@ -25,7 +25,9 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from baton.handler.api import InvalidJob, JobFailure, ObjectRef
+from baton.handler.actions import ObjectRef
+from baton.handler.tasks.framework.base import JobFailure
+from baton.store.errors import InvalidJob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,8 +1,9 @@
-"""The local function's settings the Lambda API can change: reserved concurrency, the async
-invoke config (retries, event age) and tags.
+"""The Lambda API's calls that change the local function's configuration: reserved concurrency,
+the async invoke config (retries, event age) and tags.
 
-They live on the function's `FunctionConfig`; a change to the concurrency wakes the service's
-dispatcher (through the condition it shares), which reads the cap again.
+Reserved concurrency, retries and event age are fields of the function's `FunctionConfig`; the
+tags, and when the invoke config was set, are kept here. A change to the concurrency wakes the
+service's dispatcher (through the condition it shares), which reads the cap again.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import threading
 import time
 from typing import Any
 
-from baton.local import lambda_errors as errors
-from baton.local.function import FunctionConfig
+from baton.local.lambda_service import errors
+from baton.local.lambda_service.function_config import FunctionConfig
 
 
-class FunctionSettings:
+class FunctionConfigApi:
+    """PutFunctionConcurrency, PutFunctionEventInvokeConfig, TagResource and their reads and
+    deletes, on one `FunctionConfig`; a bad value raises the LambdaApiError AWS answers with."""
+
     def __init__(self, config: FunctionConfig, wake: threading.Condition) -> None:
         self.config = config
         self._cond = wake

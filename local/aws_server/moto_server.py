@@ -9,10 +9,10 @@ lock around each whole request (the response body included), so every request is
 each single-item write is on DynamoDB. Requests still arrive on many threads (one per
 connection), so clients never block each other for longer than one request. werkzeug closes
 every connection after its answer; `serve(keep_alive=True)` keeps them open
-(`baton.local.keep_alive`).
+(`baton.local.aws_server.keep_alive`).
 
-Run as `python -m baton.local.moto_server --parent PID`; it binds 127.0.0.1 on a free port and
-prints `{"port": N}` as its first line of output.
+Run as `python -m baton.local.aws_server.moto_server --parent PID`; it binds 127.0.0.1 on a free
+port and prints `{"port": N}` as its first line of output.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def serve(
 
     `wrap` adds a layer around the serialised app (the benchmarks count requests with it).
     `keep_alive` keeps each client's connection open between requests, as S3 does
-    (`baton.local.keep_alive`); werkzeug's own handler closes it after every answer.
+    (`baton.local.aws_server.keep_alive`); werkzeug's own handler closes it after every answer.
     """
     become_child(parent_pid)
     if switch_interval_s is not None:
@@ -109,7 +109,7 @@ def serve(
         app = wrap(app)
     handler: type[Any] = MotoRequestHandler
     if keep_alive:
-        from baton.local.keep_alive import KeepAliveHandler
+        from baton.local.aws_server.keep_alive import KeepAliveHandler
 
         handler = KeepAliveHandler
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
@@ -128,7 +128,7 @@ class MotoServer:
     """The parent's handle on the moto child process."""
 
     # The module whose `main()` runs the child (a subclass may serve a wrapped app).
-    child_module = "baton.local.moto_server"
+    child_module = "baton.local.aws_server.moto_server"
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path

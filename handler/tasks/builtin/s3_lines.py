@@ -31,10 +31,17 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from baton.handler.api import (
     ActionContext,
+    BoundContext,
     BucketName,
+    ChunkSource,
+    GzipObject,
+    ItemErrors,
     JobFailure,
     JsonObject,
     KeyText,
+    OnErrorParams,
+    RangedObject,
+    RecordSplitter,
     Resources,
     StepContext,
     Task,
@@ -42,9 +49,6 @@ from baton.handler.api import (
     resolve_function,
     validate_function_name,
 )
-from baton.handler.tasks.byte_ranges import ChunkSource, GzipObject, RangedObject, RecordSplitter
-from baton.handler.tasks.item_errors import ItemErrors, OnErrorParams
-from baton.handler.tasks.object_actions import BoundContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,12 +19,12 @@ from typing import Any
 from rich.console import Console
 
 from baton.handler.launch import launch, prepare
-from baton.local.demo_watch import checks_pass, follow, run_summary, verdict
-from baton.local.fault_knobs import FaultConfig
-from baton.local.function import FunctionConfig
-from baton.local.sample_inputs import json_lines, put_inventory
+from baton.local.demo.sample_inputs import json_lines, put_inventory
+from baton.local.demo.watch import checks_pass, follow, run_summary, verdict
+from baton.local.lambda_service.faults import FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job
 
 INPUTS = ("manifest", "lines")

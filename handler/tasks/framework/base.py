@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from aws_lambda_powertools import Logger
 
 from baton.handler.parameters import TaskParams, parse_params
-from baton.handler.tasks.work_pool import PoolFactory, ThreadWorkPool
+from baton.handler.tasks.framework.work_pool import PoolFactory, ThreadWorkPool
 from baton.store.errors import PermanentError
 from baton.store.records import Counters, Job, JobStatus
 

@@ -22,14 +22,25 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from baton.handler.actions import ActionContext, ObjectRef, action_class
-from baton.handler.actions.merge import merge_state
-from baton.handler.parameters import BucketName, KeyText
-from baton.handler.tasks.base import Resources, StepContext, Task
-from baton.handler.tasks.key_order import key_before
-from baton.handler.tasks.listing import KeyRange, Lister, Page
-from baton.handler.tasks.object_actions import ObjectActionParams, ObjectActions
-from baton.handler.tasks.work_pool import MAX_WORKERS, WorkPool
+from baton.handler.api import (
+    MAX_WORKERS,
+    ActionContext,
+    BucketName,
+    KeyRange,
+    KeyText,
+    Lister,
+    ObjectActionParams,
+    ObjectActions,
+    ObjectRef,
+    Page,
+    Resources,
+    StepContext,
+    Task,
+    WorkPool,
+    action_class,
+    key_before,
+    merge_state,
+)
 
 MAX_KEYS = 1_000
 MIN_OBJECT_MS = 0.001

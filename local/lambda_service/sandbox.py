@@ -1,6 +1,6 @@
 """One local Lambda sandbox: a process that imports the handler once and runs invocations.
 
-Run as `python -m baton.local.sandbox --fd N --parent PID --handler
+Run as `python -m baton.local.lambda_service.sandbox --fd N --parent PID --handler
 baton.handler.app.lambda_handler`. It
 talks to the Lambda service over the socket `N` (one JSON line per request and per answer);
 its stdout and stderr are the function's log, as CloudWatch Logs receives them on AWS. The

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job, JobStatus
 
 POLL_S = 0.2  # how often a demo reads the job item; the display refreshes at this pace

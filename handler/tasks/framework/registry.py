@@ -1,7 +1,7 @@
 """The task registry: task names a job may name, and their classes.
 
-Two kinds of task live here. Baton's own (listed in baton.handler.tasks.catalog, which also answers
-"which task does this job name") are always startable. A user's task is registered with
+Two kinds of task live here. Baton's own (listed in the catalog, `catalog.py`, which also
+answers "which task does this job name") are always startable. A user's task is registered with
 `register_task` by a module the deployment lists in BATON_TASK_MODULES; a job may name it only
 while its module is listed. The worker, the CLI and the local stack import exactly the listed
 modules and nothing else, so a job never names code the deployment does not allow.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from baton.handler.tasks.base import Task
+from baton.handler.tasks.framework.base import Task
 from baton.store.errors import InvalidJob
 
 TASKS: dict[str, type[Task]] = {}

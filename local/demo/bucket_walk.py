@@ -25,16 +25,16 @@ from rich.progress import (
 )
 
 from baton.handler.launch import launch, prepare
-from baton.local.demo_watch import checks_pass, follow, run_summary, verdict
-from baton.local.fault_knobs import FaultConfig
-from baton.local.function import FunctionConfig
+from baton.local.demo.watch import checks_pass, follow, run_summary, verdict
+from baton.local.lambda_service.faults import FaultConfig
+from baton.local.lambda_service.function_config import FunctionConfig
+from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
-from baton.local.stall_nudger import LocalWatchdog
 from baton.store.records import Job
 from baton.store.units import human_bytes
 
 DEMO_BUCKET = "baton-demo"
-DEMO_ACTION = "baton.local.demo_actions:checksum"
+DEMO_ACTION = "baton.local.demo.actions:checksum"
 FILL_THREADS = 8
 
 

@@ -1,4 +1,4 @@
-"""Actions the local stack allows (BATON_ACTION_MODULES=baton.local.demo_actions) for the demo.
+"""Actions the local stack allows (BATON_ACTION_MODULES=baton.local.demo.actions) for the demo.
 
 `checksum` reads every object back and hashes it: real S3 work per object, so a walk takes long
 enough for a short function timeout to make the chain hop.

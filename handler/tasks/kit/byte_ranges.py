@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from baton.handler.api import JobFailure
+from baton.handler.tasks.framework.base import JobFailure
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -21,7 +21,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -29,21 +29,21 @@ from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_v
 
 from baton.handler.api import (
     SHARD_PARAMS,
+    ItemErrors,
     JobFailure,
     JobStatus,
     JsonObject,
+    OnErrorParams,
     Resources,
     ShardParams,
     Shards,
     StepContext,
     Task,
     action_modules,
-    pass_on_request,
     plan_shards,
     resolve_function,
     shards_report,
     shards_summary,
-    tally,
     validate_function_name,
 )
 
@@ -53,8 +53,6 @@ MAX_PAGE = 1_000
 FIRST_PAGE = 100
 MAX_SEGMENTS = 1_000
 MIN_ITEM_MS = 0.01
-FAILURES_KEPT = 100
-DEFAULT_MAX_FAILED = 1_000
 THROTTLE_CODES = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -119,7 +117,7 @@ def _table_name(value: str) -> str:
     return value
 
 
-class DynamoDBScanParams(ShardParams):
+class DynamoDBScanParams(OnErrorParams, ShardParams):
     source_table: Annotated[str, AfterValidator(_table_name)] = Field(
         description="The table to scan"
     )
@@ -133,12 +131,6 @@ class DynamoDBScanParams(ShardParams):
         None, min_length=1, description='ExpressionAttributeValues as JSON: {":v": {"S": "x"}}'
     )
     consistent_read: bool = Field(False, description="Strongly consistent reads")
-    on_error: Literal["fail", "skip"] = Field(
-        "fail", description="fail (retry, then fail the job) or skip (count the item, go on)"
-    )
-    max_failed: int = Field(
-        DEFAULT_MAX_FAILED, ge=0, le=10**15, description="With skip: fail past this many"
-    )
     expected_items: int | None = Field(
         None, ge=0, le=10**15, description="How many items to expect, for progress and ETA"
     )
@@ -203,6 +195,7 @@ class DynamoDBScan(Task):
         self.function: Callable[..., Any] | None = None
         if self.action_name != "count":
             self.function = resolve_function(self.action_name, resources.action_modules)
+        self._errors = ItemErrors(params, "item")
         self._buffer: deque[dict[str, Any]] = deque()
         self._page_end: dict[str, Any] | None = None
         self._listed_all = False
@@ -261,7 +254,7 @@ class DynamoDBScan(Task):
                 ((NAME, {**child, "segment": i, "total_segments": total}) for i in range(total)),
             )
             state["planned"] = True
-            tally(state, ctx)
+            Shards.tally(state, ctx)
             ctx.commit_now()  # the plan is durable before any segment starts
             return False
         return Shards(self.resources, self.params, NAME).advance(state, ctx)
@@ -273,7 +266,7 @@ class DynamoDBScan(Task):
 
     def stopping(self, state: Any, status: JobStatus) -> None:
         if isinstance(state, dict) and "shards" in state:
-            pass_on_request(self.resources, state, status)
+            Shards.pass_on(self.resources, state, status)
 
     def _client(self) -> Any:
         if self.resources.dynamodb is None:
@@ -379,16 +372,7 @@ class DynamoDBScan(Task):
         self, key: dict[str, Any], exc: Exception, state: dict[str, Any], ctx: StepContext
     ) -> None:
         where = f"action {self.action_name} failed on {self.table} item {key}"
-        if self.params.get("on_error", "fail") == "fail":
-            raise RuntimeError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        ctx.count("failed")
-        failures = state.setdefault("failures", [])
-        failures.append({"key": key, "error": f"{type(exc).__name__}: {exc}"[:500]})
-        del failures[:-FAILURES_KEPT]
-        if ctx.counters.get("failed", 0) > int(self.params.get("max_failed", DEFAULT_MAX_FAILED)):
-            raise JobFailure(
-                f"{ctx.counters['failed']} items failed, over max_failed; last: {where}: {exc}"
-            ) from exc
+        self._errors.failed(state, ctx, where, {"key": key}, exc)
 
     # ------------------------------------------------------------------ results
 

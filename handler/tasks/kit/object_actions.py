@@ -13,18 +13,11 @@ from typing import Any, Self
 
 from pydantic import Field, ValidationInfo, model_validator
 
+from baton.handler.actions import ActionContext, ObjectRef, resolve_action, validate_action
 from baton.handler.actions.merge import merge_state
-from baton.handler.api import (
-    ActionContext,
-    JsonObject,
-    ObjectRef,
-    Resources,
-    StepContext,
-    action_modules,
-    resolve_action,
-    validate_action,
-)
-from baton.handler.tasks.item_errors import MAX_COUNT, ItemErrors, OnErrorParams
+from baton.handler.parameters import JsonObject, action_modules
+from baton.handler.tasks.framework.base import Resources, StepContext
+from baton.handler.tasks.kit.item_errors import MAX_COUNT, ItemErrors, OnErrorParams
 
 
 class ActionParams(OnErrorParams):

@@ -1,0 +1,1 @@
+"""What runs a task: its interface, the hop's work pool, and the registry and catalog of names."""
