@@ -2,6 +2,7 @@
 
 python -m benchmarks                      # the full run (make bench)
 python -m benchmarks --quick --out X.md   # a few seconds: the smoke test's configuration
+python -m benchmarks --only overhead,latency_count   # those figures alone, full sizes; no page
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from typing import Any
 
 from benchmarks import cold_start, concurrency, durable, fanout_scaling, figures, lines, short_hops
 from benchmarks.harness import Env
-from benchmarks.report import plots, readme_block, render, update_readme
+from benchmarks.report import (
+    GOAL_RATIO,
+    interval_verdict,
+    plots,
+    readme_block,
+    render,
+    update_readme,
+)
 from benchmarks.sizes import FULL, QUICK, BenchConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +128,53 @@ def run(
     return {"results": results, "meta": meta, "images": images}
 
 
+# The figures that need no other figure's results: `--only` measures these alone.
+ALONE: dict[str, Any] = {
+    "overhead": figures.relay_overhead,
+    "cost": figures.relay_cost,
+    "latency_count": concurrency.count_prefetch,
+}
+
+
+def run_only(cfg: BenchConfig, names: list[str]) -> dict[str, Any]:
+    """Measure only the named figures, each exactly as the full run does (same sizes, pairs
+    and order of walks), and print their ratios with their intervals and verdicts. No page is
+    written: the page's other sections would be missing."""
+    load_before = _load()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="baton-bench-") as tmp, Env(Path(tmp)) as env:
+        for name in names:
+            started = time.perf_counter()
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            results[name] = ALONE[name](env, cfg)
+            print(f"[bench] {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    results["errors"] = list(figures.ERRORS)
+    meta = {"config": cfg.name, "load_before": load_before, "load_after": _load()}
+    for name in names:
+        fig = results[name]
+        if "ratio_median" in fig:
+            print(
+                f"{name}: baton / best plain loop, median of {len(fig['pairs'])} pairs "
+                f"{fig['ratio_median']:.1%}, 95% interval {fig['ratio_low']:.1%} to "
+                f"{fig['ratio_high']:.1%}; against {GOAL_RATIO:.0%}: "
+                f"{interval_verdict(fig, GOAL_RATIO)}"
+            )
+        if "extra_cpu_us" in fig:
+            print(
+                f"{name}: client CPU per object, baton {fig['relay_cpu_us']:.1f} µs, best loop "
+                f"{fig['best_cpu_us']:.1f} µs (baton's extra {fig['extra_cpu_us']:.2f} µs)"
+            )
+        if "relay_us" in fig:
+            print(
+                f"{name}: baton's own CPU per object, listing taken out: {fig['relay_us']:.2f} µs"
+            )
+    print(
+        f"load before {meta['load_before']}, after {meta['load_after']}; "
+        f"errors: {results['errors']}"
+    )
+    return {"results": results, "meta": meta}
+
+
 def write_page(
     results: dict[str, Any],
     meta: dict[str, Any],
@@ -161,8 +216,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--render", type=Path, default=None, help="re-render the page from saved results only"
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated figures to measure alone ({', '.join(ALONE)}), printed; no page",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
+    if args.only:
+        names = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(ALONE))
+        if unknown:
+            parser.error(f"--only takes {', '.join(ALONE)}; not {', '.join(unknown)}")
+        done = run_only(cfg, names)
+        if args.save:
+            args.save.parent.mkdir(parents=True, exist_ok=True)
+            args.save.write_text(json.dumps(done, default=str), encoding="utf-8")
+        return
     img_dir = args.img_dir or args.out.parent / "img"
     command = "make bench" if not args.quick else "python -m benchmarks --quick"
     readme = args.readme or (None if args.quick else ROOT / "README.md")

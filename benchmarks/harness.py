@@ -36,7 +36,12 @@ from baton.handler.event import RelayEvent  # noqa: E402
 from baton.handler.launch import prepare  # noqa: E402
 from baton.handler.observability import metrics  # noqa: E402
 from baton.handler.relay import Relay  # noqa: E402
-from baton.handler.runtime import S3_CLIENT_CONFIG, Runtime, worker_session  # noqa: E402
+from baton.handler.runtime import (  # noqa: E402
+    S3_CLIENT_CONFIG,
+    Runtime,
+    freeze_init_heap,
+    worker_session,
+)
 from baton.store.audit import AuditSink  # noqa: E402
 from baton.store.clock import wall_ms as now_ms  # noqa: E402
 from baton.store.codec import StateCodec  # noqa: E402
@@ -208,6 +213,9 @@ class RelayRunner:
         self.runtime = Runtime(
             settings=settings, store=self.store, s3=env.worker_s3(), lambda_client=lambda_client
         )
+        # As a worker does at the end of its init (baton.handler.app.warm_at_init). The plain
+        # loops run in this process too, so they walk under the same collector.
+        freeze_init_heap()
 
     def start(self, bucket: str, action: str = "count", **params: Any) -> Job:
         spec = prepare(

@@ -8,7 +8,7 @@ from typing import Any
 from baton.handler.event import InvalidEvent, parse_relay_event
 from baton.handler.observability import count, logger, metrics
 from baton.handler.relay import LambdaContext, Relay
-from baton.handler.runtime import get_runtime
+from baton.handler.runtime import freeze_init_heap, get_runtime
 from baton.handler.setup_failure import record_unrunnable, recording_store
 
 
@@ -17,11 +17,13 @@ def warm_at_init() -> None:
     initialises, as AWS advises: the init phase has its own limit, so a cold start on a slow
     host does not eat into the hop's timeout (building three clients costs ~0.5 s on a quiet
     host, several seconds on a loaded one). A failure here is left to the first invocation,
-    which raises it against the job that asked."""
+    which raises it against the job that asked. Once built, the init's objects are frozen out
+    of the collector's full collections (`freeze_init_heap`)."""
     if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return  # imported by a test, the CLI or a benchmark: they install their own runtime
     try:
         get_runtime()
+        freeze_init_heap()
     except Exception:
         logger.exception("building the runtime at init failed; the first invocation retries it")
         try:

@@ -54,6 +54,9 @@ class TimeBudget:
         self._slowest = 0
         self._work_ms = 0
         self._items = 0
+        # The margin, read before every step, is recomputed only after an observation that can
+        # change it (a new slowest step, a full step window, a write, an invoke).
+        self._margin: int | None = None
 
     # ------------------------------------------------------------------ observations
 
@@ -61,23 +64,37 @@ class TimeBudget:
         """One step took `ms` and did `items` progress items (0 for a step that only listed);
         `sized_ms` of it went to a batch sized to the work window, which the margin need not
         hold (the per-item time includes it)."""
-        ms = max(0, ms)
-        own = max(0, ms - max(0, sized_ms))
-        full = len(self._steps) == self._steps.maxlen
-        evicted = self._steps[0] if full else None
-        self._steps.append(own)
-        if own >= self._slowest:
-            self._slowest = own
-        elif evicted is not None and evicted >= self._slowest:
-            self._slowest = max(self._steps)  # the slowest step just aged out of the window
+        # Conditions, not max(): this runs once per step, and a count step is microseconds.
+        ms = ms if ms > 0 else 0
+        own = ms - sized_ms if 0 < sized_ms < ms else (ms if sized_ms <= 0 else 0)
+        steps = self._steps
+        slowest = self._slowest
+        if len(steps) == STEP_WINDOW:
+            evicted = steps[0]
+            steps.append(own)
+            if own >= slowest:
+                self._slowest = own
+            elif evicted >= slowest:
+                self._slowest = max(steps)  # the slowest step just aged out of the window
+        else:
+            steps.append(own)
+            if own >= slowest:
+                self._slowest = own
+            if len(steps) == STEP_WINDOW:
+                self._margin = None  # the carried step stops counting (see step_ms)
+        if self._slowest != slowest:
+            self._margin = None
         self._work_ms += ms
-        self._items += max(0, items)
+        if items > 0:
+            self._items += items
 
     def observe_write(self, ms: int) -> None:
         self._writes.append(max(0, ms))
+        self._margin = None
 
     def observe_invoke(self, ms: int) -> None:
         self._invoke_ms = max(0, ms)
+        self._margin = None
 
     # ------------------------------------------------------------------ estimates
 
@@ -104,9 +121,12 @@ class TimeBudget:
         return self._carried_item_us / 1000
 
     def margin_ms(self) -> int:
-        measured = SAFETY_FACTOR * (self.step_ms() + self.write_ms() + self._invoke_ms)
-        measured = min(measured, MAX_MARGIN_FRACTION * self.hop_ms)
-        return int(max(self.min_margin_ms, measured))
+        margin = self._margin
+        if margin is None:
+            measured = SAFETY_FACTOR * (self.step_ms() + self.write_ms() + self._invoke_ms)
+            measured = min(measured, MAX_MARGIN_FRACTION * self.hop_ms)
+            margin = self._margin = int(max(self.min_margin_ms, measured))
+        return margin
 
     def work_window_ms(self) -> int:
         """Milliseconds of work left before the relay yields (may be negative)."""

@@ -5,7 +5,9 @@ epoch, and no event on its way. It runs again only when someone sends that event
 ends a shard, or pauses it, sends it here: the shard's own holder (finish, fail, stop, a failed
 last attempt), the claim that finds a shard out of hops, an operator's cancel or pause by name
 applied at once, the watchdog (a stall verdict, a request applied for a dead holder) and a worker
-that cannot even build its task. A wake-up is an event at the parent's current epoch: a
+that cannot even build its task. Lambda's retry of a hop that stopped a shard wakes it too (the
+hop may have died between its write and its wake-up), as does a hop that finds an ending write of
+unknown outcome was its own. A wake-up is an event at the parent's current epoch: a
 duplicate (two shards ending together, or a wake racing the watchdog's backstop) is discarded by
 the claim, so waking twice costs one refused claim, never a second hop.
 """

@@ -44,6 +44,9 @@ HAND_OFF = "budget"
 # ... and a hop that parked the job to wait (a fan-out parent whose shards all run).
 PARKED = "waiting"
 
+# Claims refused because the job stopped (ended, or paused): a shard's parked parent is woken.
+STOPPED = (RejectReason.TERMINAL, RejectReason.PAUSED)
+
 # How often the failure release is tried (each try is itself retried by botocore).
 RELEASE_TRIES = 3
 
@@ -92,13 +95,33 @@ def self_function(context: LambdaContext) -> str:
     return arn if isinstance(arn, str) and arn else context.function_name
 
 
+def retry_of_own_stop(
+    reason: RejectReason, job: Job, event: RelayEvent, context: LambdaContext
+) -> bool:
+    """Lambda's retry of the invocation whose hop stopped this shard (ended or paused it):
+    that invocation may have died between its stopping write and its wake-up, and no other
+    event for the shard is coming, so the retry wakes the parked parent in its place. Only a
+    retry of that invocation: any other event refused here stays as cheap as a discard."""
+    if reason not in STOPPED or not job.parent_id:
+        return False
+    last = job.recent_hops[-1] if job.recent_hops else None
+    return (
+        last is not None
+        and last.epoch == event.epoch
+        and last.owner.startswith(f"{context.aws_request_id}/")
+    )
+
+
 def retry_of_own_hand_off(
     reason: RejectReason, job: Job, event: RelayEvent, context: LambdaContext
 ) -> bool:
     """Lambda retries a failed invocation under the same request id. When that invocation's
     hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
     epoch, unclaimed, it may have died between the hand-off write and the invoke: without
-    a re-send the chain would wait for the watchdog's next sweep."""
+    a re-send the chain would wait for the watchdog's next sweep. A park counts too: its hop
+    may have died before reading its shards again, when the last of them had stopped just
+    before the park (and found the parent running, so sent no wake-up); a spurious wake-up
+    costs one hop, after which the parent parks again."""
     if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
         return False
     if job.epoch != event.epoch + 1 or job.lease_owner is not None:
@@ -107,7 +130,7 @@ def retry_of_own_hand_off(
     return (
         last is not None
         and last.epoch == event.epoch
-        and last.ended_by == HAND_OFF
+        and last.ended_by in (HAND_OFF, PARKED)
         and last.owner.startswith(f"{context.aws_request_id}/")
     )
 
@@ -186,6 +209,8 @@ class Relay:
         )
         if job.status is JobStatus.QUEUED and job.epoch > hop.holder.lease.epoch:
             return self._invoke_next(job, hop.items())
+        if job.status.terminal or job.status is JobStatus.PAUSED:
+            self._wake_parent(job)  # the job stopped: a shard's parked parent waits for that
         return self.outcome(job.status.value.lower(), "an earlier write had landed", job.epoch)
 
     def _rejected(self, rejected: ClaimRejected) -> dict[str, Any]:
@@ -197,6 +222,8 @@ class Relay:
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": failed.max_hops})
             return self.outcome("failed", "max_hops reached")
+        if job is not None and retry_of_own_stop(rejected.reason, job, self.event, self.context):
+            self._wake_parent(job)
         if job is not None and retry_of_own_hand_off(
             rejected.reason, job, self.event, self.context
         ):
@@ -278,19 +305,22 @@ class Relay:
         last_commit = now
         checkpoint_ms = rt.settings.checkpoint_s * 1000
         items = hop.items()  # read once per step: the count after one step is the next's start
+        # Bound once: a count step is a few microseconds, and these lookups were a share of it.
+        step, remaining, hit = task.step, self.remaining, rt.faults.hit
+        should_yield_at, observe_step = budget.should_yield_at, budget.observe_step
         try:
             while True:
-                if hop.steps > 0 and budget.should_yield_at(now):
+                if hop.steps > 0 and should_yield_at(now):
                     return self._hand_off(hop, budget)
                 ctx.sized_ms = 0
-                done = task.step(hop.state, ctx)
-                after = self.remaining()
+                done = step(hop.state, ctx)
+                after = remaining()
                 hop.steps += 1
                 items_after = hop.items()
-                budget.observe_step(now - after, items_after - items, ctx.sized_ms)
+                observe_step(now - after, items_after - items, ctx.sized_ms)
                 items = items_after
                 now = after
-                rt.faults.hit(faults.MID_STEP)
+                hit(faults.MID_STEP)
                 if done:
                     return self._finish(hop)
                 if ctx.wait_requested is not None:

@@ -6,6 +6,7 @@ Only clients and configuration live here; nothing job-specific survives an invoc
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -178,6 +179,18 @@ class WatchdogRuntime:
             ),
             function_name=RelaySettings.from_env().function_name,
         )
+
+
+def freeze_init_heap() -> None:
+    """Take everything built so far (modules, botocore's service models, the clients: about
+    180,000 objects in a worker) out of the garbage collector's full collections.
+
+    A full collection traverses every tracked object. During a hop it finds nothing of the
+    init's to free, yet it cost about 100 ms of CPU each time on a loaded machine (in the
+    benchmark's process, about once per `count` walk of 5,000 objects: as much as baton's
+    whole per-object work). Frozen objects are never collected (they live as long as the
+    process anyway), so this runs once, at the end of the worker's init."""
+    gc.freeze()
 
 
 _current: Runtime | None = None

@@ -9,7 +9,9 @@ after `max_restarts` ends FAILED with a "stalled" error and stays resumable by a
 A queued chain is not a lost one: while the worker's reserved concurrency is all taken by live
 leases, a QUEUED job's event is waiting in Lambda's queue (for up to 6 hours), so the watchdog
 leaves it alone: a re-send would only add a duplicate to the backlog and count against a healthy
-job. An operator's cancel or pause on a job whose holder died is applied, never dropped.
+job. A parked job is the exception: no event of its own is queued, so it is sent one even
+then (once: that one waits in the queue).
+An operator's cancel or pause on a job whose holder died is applied, never dropped.
 Every candidate is read, page after page.
 
 Runs on a schedule as `baton.handler.watchdog.lambda_handler`, or from a terminal as
@@ -131,7 +133,7 @@ class Watchdog:
         saturated = reserved is not None and busy >= reserved
         actions: list[SweepAction] = []
         for listed in self._every(JobStatus.QUEUED, updated_before=cutoff):
-            if saturated and listed.requested_stop is None:
+            if saturated and listed.requested_stop is None and self._event_queued(listed):
                 detail = (
                     f"queued behind {busy} live hops (reserved concurrency {reserved}): its event "
                     f"waits in Lambda's queue; not stalled"
@@ -148,6 +150,18 @@ class Watchdog:
             if action is not None:
                 actions.append(action)
         return actions
+
+    def _event_queued(self, listed: Job) -> bool:
+        """Whether a stale QUEUED job's event waits in Lambda's queue: a handed-off job's does.
+        A parked job (waiting_for set) has none of its own until the watchdog re-sends one
+        (restarts > 0: a park resets them), so a wake-up lost under a busy worker gets one
+        event, which then waits there for a slot without being counted against the job again."""
+        if listed.waiting_for is None:
+            return True
+        try:
+            return self.store.get(listed.job_id).restarts > 0
+        except (JobNotFound, CorruptItem):
+            return False  # `_look_after` reads it again and says why
 
     def _look_after(self, job_id: str) -> SweepAction | None:
         try:

@@ -46,6 +46,35 @@ def test_learned_timing_seeds_the_next_hop_and_ages_out() -> None:
     assert second.margin_ms() < 1_000, "a slow step long ago no longer inflates the margin"
 
 
+def test_the_margin_read_before_every_step_follows_every_observation() -> None:
+    """The relay reads the margin before each step; what it reads must be what a budget that
+    saw the same observations and was never read says (the margin is kept between reads)."""
+    rng = random.Random(7)
+    learned = {"step_ms": 900, "write_ms": 40, "invoke_ms": 30}
+    read = TimeBudget(Remaining(600_000), min_margin_ms=100, learned=learned)
+    history: list[tuple[str, int, int]] = []
+    for _ in range(400):
+        kind = rng.choice(("step", "step", "step", "slow", "write", "invoke"))
+        ms = rng.randrange(0, 5) if kind == "step" else rng.randrange(0, 3_000)
+        sized = rng.randrange(0, ms + 1) if kind != "write" and rng.random() < 0.2 else 0
+        history.append((kind, ms, sized))
+        apply_observation(read, kind, ms, sized)
+        fresh = TimeBudget(Remaining(600_000), min_margin_ms=100, learned=learned)
+        for past in history:
+            apply_observation(fresh, *past)
+        assert read.margin_ms() == fresh.margin_ms(), history[-3:]
+        assert read.learned() == fresh.learned()
+
+
+def apply_observation(budget: TimeBudget, kind: str, ms: int, sized: int) -> None:
+    if kind in ("step", "slow"):
+        budget.observe_step(ms, 1, sized)
+    elif kind == "write":
+        budget.observe_write(ms)
+    else:
+        budget.observe_invoke(ms)
+
+
 class Clock:
     """A hop's remaining time, spent by the steps a test makes."""
 

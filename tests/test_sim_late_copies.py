@@ -5,8 +5,8 @@ it, sends the request again; the retry lands and the schedule goes on; the first
 DynamoDB up to 8 s later, from a ghost of its own (tests/sim/core.py). It strikes every kind of
 write: claims, the holder's commits, operators' and the watchdog's writes, creates.
 
-The claim of issue 23's defect 1 (planted as "unchained-claim": the claim before it read the
-item and named its last write) is caught by a short sweep, and the same seeds are clean with the
+The unchained claim (planted as "unchained-claim": the claim before it read the item and
+named its last write) is caught by a short sweep, and the same seeds are clean with the
 store as it is. A wider sweep of late copies on every write keeps every invariant.
 """
 

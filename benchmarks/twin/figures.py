@@ -113,7 +113,7 @@ FIGURES: dict[str, Figure] = {
     "s3_list_ms": Figure(
         50,
         "ms",
-        "ListObjectsV2, service time of a 1,000-key page: the figure issue 25 reasons with; AWS "
+        "ListObjectsV2, service time of a 1,000-key page: the figure the scale limits were first reasoned with; AWS "
         f"gives 'tens of milliseconds' medians for small requests ({S3_LATENCY})",
     ),
     "s3_list_parse_us_per_key": Figure(

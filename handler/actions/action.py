@@ -67,6 +67,9 @@ class ObjectAction:
     # keeps one object per step (the hop's budget and cursor move per object); the virtual-time
     # twin turns it off for count, where 100 million objects' Python steps would cost minutes.
     per_object: ClassVar[bool] = True
+    # True: `process` does nothing and never raises (count). The walk then counts each object
+    # as done without calling it or building its context, still one object per step.
+    inert: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params

@@ -9,6 +9,8 @@ class CountAction(ObjectAction):
     name = "count"
     # Nothing to wait for; allowed in flight (it keeps no state) but never faster for it.
     max_concurrency = 64
+    # Nothing per object: the walk counts it without a call or a context.
+    inert = True
 
     def process(self, obj: ObjectRef, ctx: ActionContext) -> None:
         return None

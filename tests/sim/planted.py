@@ -223,7 +223,7 @@ class AttemptsFromClaimStore(JobStore):
 
 
 class UnchainedClaimStore(JobStore):
-    """Planted "unchained-claim" (issue 23, defect 1): the claim as it was, with no read first
+    """Planted "unchained-claim": the claim as it once was, with no read first
     and no clause on the item's last write. Its first attempt, landing late after botocore's
     retry went through, meets `lease_owner = me` (or a released lease) and claims again: a
     second hop counted, and `last_write` taken back so the holder's next commit is refused."""

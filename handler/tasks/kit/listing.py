@@ -93,6 +93,9 @@ class Lister:
         start_at, end_before = self.keys.start_at, self.keys.end_before
         objects: list[ObjectRef] = []
         append = objects.append
+        # ObjectRef's own __new__ is a Python call that only builds this tuple: once per listed
+        # object, its frame was a fifth of the cost of making one.
+        make = tuple.__new__
         last: str | None = None
         for item in contents:
             key = item["Key"]
@@ -101,14 +104,14 @@ class Lister:
                 continue  # listed from just below start_at; not this walk's key
             if end_before is not None and key >= end_before:
                 return objects, last, True
-            append(
-                ObjectRef(
-                    bucket,
-                    key,
-                    int(item.get("Size", 0)),
-                    str(item.get("ETag", "")).strip('"'),
-                    str(item.get("StorageClass", "STANDARD")),
-                    item.get("LastModified"),
-                )
+            get = item.get
+            fields = (
+                bucket,
+                key,
+                int(get("Size", 0)),
+                str(get("ETag", "")).strip('"'),
+                str(get("StorageClass", "STANDARD")),
+                get("LastModified"),
             )
+            append(make(ObjectRef, fields))
         return objects, last, False

@@ -93,7 +93,12 @@ class ObjectActions:
         there: its own counters and an empty `ctx.state` for this object, merged into the job's
         only if it finished. So an object that raised contributes nothing, at every concurrency.
         The aggregates that only ever run one object at a time work on the job's state itself.
+        An inert action (count) is not called: the object is counted as done.
         """
+        if self.action.inert:
+            state.setdefault("action", {})  # as the action's own run leaves it
+            self.done(obj, ctx)
+            return
         if self.action.max_concurrency > 1:
             self._apply_apart(obj, state, ctx)
             return
