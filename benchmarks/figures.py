@@ -24,7 +24,8 @@ from typing import Any
 from baton.handler.launch import prepare, send_event
 from baton.store.clock import wall_ms as now_ms
 from baton.store.codec import StateCodec, to_json_bytes
-from baton.store.records import Claim, JobStatus, Progress
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import JobStatus, Progress
 from benchmarks.harness import (
     ACTIONS,
     STATE_BUCKET,
@@ -302,12 +303,12 @@ def _state_of(raw_bytes: int) -> dict[str, Any]:
     return {"start_after": "k0000001", "seen": [blob[i * per : (i + 1) * per] for i in range(n)]}
 
 
-def _claimed(env: Env, codec: StateCodec) -> tuple[Any, Claim]:
+def _claimed(env: Env, codec: StateCodec) -> tuple[Any, LeaseHolder]:
     store = env.store(codec=codec)
     spec = prepare("s3-walk", {"bucket": STATE_BUCKET}, action_modules=(ACTIONS,), now_ms=now_ms())
     store.create(spec)
     claim = store.claim(spec.job_id, 1, "bench/000000", now_ms() + 900_000)
-    assert isinstance(claim, Claim)
+    assert isinstance(claim, LeaseHolder)
     return store, claim
 
 
@@ -316,7 +317,7 @@ def state_size(env: Env, cfg: BenchConfig) -> dict[str, Any]:
     a raw S3 put of the same bytes."""
     inline_store, inline_claim = _claimed(env, StateCodec(env.s3, STATE_BUCKET))
     spill_codec = StateCodec(env.s3, STATE_BUCKET, inline_limit=0)
-    spill_store, spill_claim = _claimed(env, spill_codec)
+    _, spill_claim = _claimed(env, spill_codec)
     rows = []
     for size in cfg.state_sizes:
         state = _state_of(size)
@@ -333,10 +334,10 @@ def state_size(env: Env, cfg: BenchConfig) -> dict[str, Any]:
             timings["encode"].append(time.perf_counter() - started)
             if compressed <= inline_store.codec.inline_limit:
                 started = time.perf_counter()
-                inline_store.checkpoint(inline_claim, Progress(state, {"objects": 1}))
+                inline_claim.checkpoint(Progress(state, {"objects": 1}))
                 timings["inline"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            spill_store.checkpoint(spill_claim, Progress(state, {"objects": 1}))
+            spill_claim.checkpoint(Progress(state, {"objects": 1}))
             timings["spilled"].append(time.perf_counter() - started)
             started = time.perf_counter()
             env.s3.put_object(Bucket=STATE_BUCKET, Key=f"bench/raw-{size}", Body=body)

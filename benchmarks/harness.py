@@ -42,10 +42,11 @@ from baton.handler.runtime import (  # noqa: E402
     freeze_init_heap,
     worker_session,
 )
+from baton.store.audit import AuditSink  # noqa: E402
 from baton.store.clock import wall_ms as now_ms  # noqa: E402
 from baton.store.codec import StateCodec  # noqa: E402
+from baton.store.job_store import JobStore  # noqa: E402
 from baton.store.model import bind_job_model  # noqa: E402
-from baton.store.protocol import AuditSink, JobStore  # noqa: E402
 from baton.store.records import Job  # noqa: E402
 from benchmarks.server import BenchServer  # noqa: E402
 

@@ -1018,7 +1018,7 @@ def _section_state(page: Page, results: dict[str, Any], meta: dict[str, Any]) ->
     state = results["state"]
     w("## State size: checkpoint time\n")
     w(
-        "`baton.store.codec.StateCodec` through `JobStore.checkpoint` (the codec's JSON + zlib, then the "
+        "`baton.store.codec.StateCodec` through `LeaseHolder.checkpoint` (the codec's JSON + zlib, then the "
         "conditional item write, plus for a spilled state the S3 put and the delete of the "
         "superseded object), against a raw `PutObject` of the same uncompressed JSON. The state is "
         "a list of random hex strings, which zlib halves. Inline is possible only while the "

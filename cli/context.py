@@ -15,8 +15,8 @@ from baton.cli import aws_problems
 from baton.handler.config import RelaySettings
 from baton.store.config import StoreSettings, resolve_region
 from baton.store.errors import ConfigError
+from baton.store.job_store import JobStore
 from baton.store.model import bound_calls
-from baton.store.protocol import JobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -28,7 +28,7 @@ from baton.store.errors import (
     StateCorrupt,
     WriteUnknown,
 )
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import Job, JobStatus, Lease
 
 # How often one shard's cancel or pause is asked while its outcome stays unknown.

@@ -24,7 +24,7 @@ from baton.store.constants import (
     MAX_MAX_HOPS,
 )
 from baton.store.errors import BatonError, InvalidJob
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import Job, JobSpec, JobStatus
 
 if TYPE_CHECKING:

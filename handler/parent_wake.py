@@ -1,6 +1,6 @@
 """Waking a parked fan-out parent when one of its shards stops.
 
-A parent whose shards all run parks (`JobStore.park`): committed, unheld, QUEUED at its next
+A parent whose shards all run parks (`LeaseHolder.park`): committed, unheld, QUEUED at its next
 epoch, and no event on its way. It runs again only when someone sends that event. Every path that
 ends a shard, or pauses it, sends it here: the shard's own holder (finish, fail, stop, a failed
 last attempt), the claim that finds a shard out of hops, an operator's cancel or pause by name
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from baton.handler.launch import send_event
 from baton.handler.observability import count, logger
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:

@@ -25,29 +25,19 @@ from typing import Any, Protocol
 from baton.handler import faults
 from baton.handler.budget import TimeBudget
 from baton.handler.children import ChildJobs
+from baton.handler.endings import final_error, job_ending
 from baton.handler.event import RelayEvent
+from baton.handler.hop import Hop
 from baton.handler.invoker import SelfInvoker
 from baton.handler.lease_renewal import LeaseRenewal
 from baton.handler.observability import count, logger
 from baton.handler.parent_wake import wake_parked_parent
 from baton.handler.runtime import Runtime
-from baton.handler.tasks.framework.base import Resources, StepContext, Task
+from baton.handler.tasks.framework.base import Resources, StepContext
 from baton.handler.tasks.framework.catalog import get_task
-from baton.store.codec import s3_error_code
-from baton.store.constants import LAST_ERROR_LIMIT_CHARS
+from baton.store import hop_limit
 from baton.store.errors import CorruptItem, LeaseLost, PermanentError, StateCorrupt
-from baton.store.protocol import max_hops_reached
-from baton.store.records import (
-    Claim,
-    ClaimRejected,
-    Counters,
-    Ending,
-    HopEnd,
-    Job,
-    JobStatus,
-    Progress,
-    RejectReason,
-)
+from baton.store.records import ClaimRejected, Ending, Job, JobStatus, RejectReason
 
 # How a hop that handed the job on is named in the job's timeline (`recent_hops[].ended_by`).
 HAND_OFF = "budget"
@@ -86,36 +76,6 @@ class Outcome:
         }
 
 
-@dataclass
-class Hop:
-    """One invocation's share of a job: the lease, the task and the work done so far."""
-
-    claim: Claim
-    counters: Counters
-    items_at_start: int
-    task: Task | None = None
-    state: Any = None
-    steps: int = 0
-    lease: LeaseRenewal | None = None
-
-    @property
-    def job(self) -> Job:
-        return self.claim.job
-
-    def items(self) -> int:
-        """Items done this hop: growth of the task's progress counter, else steps."""
-        name = self.task.progress_counter if self.task else None
-        if name:
-            return self.counters.get(name, 0) - self.items_at_start
-        return self.steps
-
-    def progress(self) -> Progress:
-        return Progress(self.state, self.counters)
-
-    def end(self, why: str) -> HopEnd:
-        return HopEnd(self.items(), why)
-
-
 class TaskExited(RuntimeError):
     """The task's code raised a `BaseException` that is no `Exception` (`SystemExit`,
     `KeyboardInterrupt`): re-raised as an ordinary error, so the attempt is counted and Lambda's
@@ -129,44 +89,50 @@ class TaskExited(RuntimeError):
         return error
 
 
-NO_STATE_BUCKET = (
-    "no report written: BATON_STATE_BUCKET is not set on the worker (`baton init` creates a "
-    "state bucket); only this summary is kept (the last failures among it)"
-)
-
-
-def report_error(exc: Exception, bucket: str) -> str:
-    """Why an ended job has no report, for its summary (the end itself goes ahead)."""
-    if s3_error_code(exc) == "NoSuchBucket":
-        why = (
-            f"the state bucket {bucket!r} (BATON_STATE_BUCKET) does not exist; create it with "
-            f"`baton init` or deploy the stack"
-        )
-    else:
-        why = f"{type(exc).__name__}: {exc}"
-    message = f"no report written: {why}; only this summary is kept (the last failures among it)"
-    return message[:1_000]
-
-
 def self_function(context: LambdaContext) -> str:
     """The function to hand off to: the invoked ARN keeps an alias or version, else the name."""
     arn = getattr(context, "invoked_function_arn", None)
     return arn if isinstance(arn, str) and arn else context.function_name
 
 
-def final_error(job: Job, error: str) -> str:
-    """The error a job ends FAILED with: what failed, in which task, and what to do next.
-
-    The exception's text is cut first, so the task and the advice always fit in `last_error`.
-    """
-    advice = (
-        f" (task {job.task!r}; the last commit is kept, nothing after it: fix the cause, then "
-        f"`baton resume {job.job_id}` goes on from there)"
+def retry_of_own_stop(
+    reason: RejectReason, job: Job, event: RelayEvent, context: LambdaContext
+) -> bool:
+    """Lambda's retry of the invocation whose hop stopped this shard (ended or paused it):
+    that invocation may have died between its stopping write and its wake-up, and no other
+    event for the shard is coming, so the retry wakes the parked parent in its place. Only a
+    retry of that invocation: any other event refused here stays as cheap as a discard."""
+    if reason not in STOPPED or not job.parent_id:
+        return False
+    last = job.recent_hops[-1] if job.recent_hops else None
+    return (
+        last is not None
+        and last.epoch == event.epoch
+        and last.owner.startswith(f"{context.aws_request_id}/")
     )
-    room = LAST_ERROR_LIMIT_CHARS - len(advice) - 100  # the store's "attempt n of m" prefix
-    if len(error) > room:
-        error = error[: room - 15] + " ...[truncated]"
-    return error + advice
+
+
+def retry_of_own_hand_off(
+    reason: RejectReason, job: Job, event: RelayEvent, context: LambdaContext
+) -> bool:
+    """Lambda retries a failed invocation under the same request id. When that invocation's
+    hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
+    epoch, unclaimed, it may have died between the hand-off write and the invoke: without
+    a re-send the chain would wait for the watchdog's next sweep. A park counts too: its hop
+    may have died before reading its shards again, when the last of them had stopped just
+    before the park (and found the parent running, so sent no wake-up); a spurious wake-up
+    costs one hop, after which the parent parks again."""
+    if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
+        return False
+    if job.epoch != event.epoch + 1 or job.lease_owner is not None:
+        return False
+    last = job.recent_hops[-1] if job.recent_hops else None
+    return (
+        last is not None
+        and last.epoch == event.epoch
+        and last.ended_by in (HAND_OFF, PARKED)
+        and last.owner.startswith(f"{context.aws_request_id}/")
+    )
 
 
 class Relay:
@@ -187,7 +153,7 @@ class Relay:
         before = self.remaining()
         deadline = self.rt.clock.now_ms() + before
         try:
-            claimed = store.claim(self.event.job_id, self.event.epoch, self.owner, deadline)
+            holder = store.claim(self.event.job_id, self.event.epoch, self.owner, deadline)
         except CorruptItem as exc:
             # No retry can fix a malformed item: raising would make Lambda retry it and the
             # watchdog re-send it. Mark it FAILED (readable in `baton list`) and stop here.
@@ -195,13 +161,13 @@ class Relay:
             marked = store.fail_corrupt(self.event.job_id, str(exc))
             logger.error("corrupt job item", extra={"error": str(exc), "marked_failed": marked})
             return self.outcome("failed" if marked else "discarded", str(exc))
-        if isinstance(claimed, ClaimRejected):
-            return self._rejected(claimed)
+        if isinstance(holder, ClaimRejected):
+            return self._rejected(holder)
         self.rt.faults.hit(faults.AFTER_CLAIM)
-        logger.info("claimed", extra={"hop": claimed.job.hops, "lease_owner": self.owner})
+        logger.info("claimed", extra={"hop": holder.job.hops, "lease_owner": self.owner})
         hop = Hop(
-            claim=claimed,
-            counters=dict(claimed.job.counters),
+            holder=holder,
+            counters=dict(holder.job.counters),
             items_at_start=0,
             lease=LeaseRenewal(store.lease_ms, before),
         )
@@ -241,7 +207,7 @@ class Relay:
         logger.warning(
             "an earlier write of unknown outcome had landed", extra={"status": job.status}
         )
-        if job.status is JobStatus.QUEUED and job.epoch > hop.claim.lease.epoch:
+        if job.status is JobStatus.QUEUED and job.epoch > hop.holder.lease.epoch:
             return self._invoke_next(job, hop.items())
         if job.status.terminal or job.status is JobStatus.PAUSED:
             self._wake_parent(job)  # the job stopped: a shard's parked parent waits for that
@@ -256,9 +222,11 @@ class Relay:
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": failed.max_hops})
             return self.outcome("failed", "max_hops reached")
-        if job is not None and self._retry_of_own_stop(rejected.reason, job):
+        if job is not None and retry_of_own_stop(rejected.reason, job, self.event, self.context):
             self._wake_parent(job)
-        if job is not None and self._retry_of_own_hand_off(rejected.reason, job):
+        if job is not None and retry_of_own_hand_off(
+            rejected.reason, job, self.event, self.context
+        ):
             count("HandOffResent")
             logger.warning(
                 "Lambda retried the invocation that handed this job on: sending the next "
@@ -275,40 +243,6 @@ class Relay:
         )
         return self.outcome("discarded", rejected.reason.value)
 
-    def _retry_of_own_stop(self, reason: RejectReason, job: Job) -> bool:
-        """Lambda's retry of the invocation whose hop stopped this shard (ended or paused it):
-        that invocation may have died between its stopping write and its wake-up, and no other
-        event for the shard is coming, so the retry wakes the parked parent in its place. Only a
-        retry of that invocation: any other event refused here stays as cheap as a discard."""
-        if reason not in STOPPED or not job.parent_id:
-            return False
-        last = job.recent_hops[-1] if job.recent_hops else None
-        return (
-            last is not None
-            and last.epoch == self.event.epoch
-            and last.owner.startswith(f"{self.context.aws_request_id}/")
-        )
-
-    def _retry_of_own_hand_off(self, reason: RejectReason, job: Job) -> bool:
-        """Lambda retries a failed invocation under the same request id. When that invocation's
-        hop ends the job's timeline with a hand-off and the job still waits QUEUED at the next
-        epoch, unclaimed, it may have died between the hand-off write and the invoke: without
-        a re-send the chain would wait for the watchdog's next sweep. A park counts too: its hop
-        may have died before reading its shards again, when the last of them had stopped just
-        before the park (and found the parent running, so sent no wake-up); a spurious wake-up
-        costs one hop, after which the parent parks again."""
-        if reason is not RejectReason.STALE_EPOCH or job.status is not JobStatus.QUEUED:
-            return False
-        if job.epoch != self.event.epoch + 1 or job.lease_owner is not None:
-            return False
-        last = job.recent_hops[-1] if job.recent_hops else None
-        return (
-            last is not None
-            and last.epoch == self.event.epoch
-            and last.ended_by in (HAND_OFF, PARKED)
-            and last.owner.startswith(f"{self.context.aws_request_id}/")
-        )
-
     def _start_task(self, hop: Hop) -> None:
         rt = self.rt
         settings = rt.settings
@@ -321,7 +255,7 @@ class Relay:
             settings.action_modules,
             settings.task_modules,
             max_running=settings.fanout_cap,
-            parent=hop.claim.lease,
+            parent=hop.holder.lease,
         )
         resources = Resources(
             s3=rt.s3,
@@ -395,7 +329,7 @@ class Relay:
                 ctx.commit_requested = False
                 renew = hop.lease is not None and hop.lease.due(now, budget)
                 if asked or renew or last_commit - now >= checkpoint_ms:
-                    seen = rt.store.checkpoint(hop.claim, hop.progress())
+                    seen = hop.holder.checkpoint(hop.progress())
                     if hop.lease is not None:
                         hop.lease.renewed(now)
                     after = self.remaining()
@@ -411,54 +345,13 @@ class Relay:
     def _ending(
         self, hop: Hop, status: JobStatus, error: str | None = None, *, committed: bool = False
     ) -> Ending:
-        """The summary and report a job leaves when it ends; their failure never blocks the end.
-
-        `committed`: the ending write keeps the last commit's state and counters (a failure),
-        so the summary and report describe that commit, not the hop's work after it, which a
-        resume does again.
-        """
-        task = hop.task
-        state, counters = hop.state, hop.counters
-        if committed:
-            state, counters = self._last_commit(hop)
-        summary: dict[str, Any] = {}
-        lines: list[dict[str, Any]] = []
-        if task is not None and state is not None:
-            try:
-                summary = task.summary(state)
-                lines = list(task.report(state))
-            except faults.SandboxGone:
-                raise
-            except BaseException:  # an exit raised by the task's code, too: the job still ends
-                logger.exception("the task's summary or report failed; ending without it")
-        reports = self.rt.reports
-        if reports is None:
-            if lines:  # the lines (failed items, results) are lost: the item says why
-                summary = {"report_error": NO_STATE_BUCKET, **summary}
-            return Ending(summary=summary)
-        try:
-            ref = reports.write_ended(hop.job, status, counters, error, summary, lines)
-        except Exception as exc:
-            logger.exception("the job report could not be written; ending without it")
-            return Ending(summary={"report_error": report_error(exc, reports.bucket), **summary})
-        return Ending(summary=summary, report_ref=ref)
-
-    def _last_commit(self, hop: Hop) -> tuple[Any, Counters]:
-        """The task state and counters of the job's last commit (None: no state committed yet,
-        or it cannot be read)."""
-        job = hop.claim.job
-        if not job.has_state:
-            return None, dict(job.counters)
-        try:
-            return self.rt.store.load_state(job), dict(job.counters)
-        except Exception:
-            logger.exception("the committed state could not be read for the job's summary")
-            return None, dict(job.counters)
+        """The summary and report the job leaves (handler/endings.py)."""
+        return job_ending(self.rt, hop, status, error, committed=committed)
 
     def _finish(self, hop: Hop) -> dict[str, Any]:
         rt = self.rt
         ending = self._ending(hop, JobStatus.SUCCEEDED)
-        rt.store.finish(hop.claim, hop.progress(), hop.end("finished"), ending)
+        hop.holder.finish(hop.progress(), hop.end("finished"), ending)
         rt.faults.hit(faults.AFTER_FINISH)
         self._wake_parent(hop.job)
         count("JobsSucceeded")
@@ -477,7 +370,7 @@ class Relay:
         self._pass_on(hop, status)
         if status is JobStatus.CANCELLED:
             ending = self._ending(hop, status)
-        self.rt.store.stop(hop.claim, status, hop.end(status.value.lower()), ending=ending)
+        hop.holder.stop(status, hop.end(status.value.lower()), ending=ending)
         self._wake_parent(hop.job)
         count("ItemsProcessed", hop.items())
         logger.info("stopped on operator request", extra={"status": status.value})
@@ -497,16 +390,16 @@ class Relay:
         rt = self.rt
         job = hop.job
         count("ItemsProcessed", hop.items())
-        if job.hops >= job.max_hops:
-            error = max_hops_reached(job.max_hops)
+        if hop_limit.out_of_hops(job):
+            error = hop_limit.reached(job.max_hops)
             ending = self._ending(hop, JobStatus.FAILED, error)
-            rt.store.fail(hop.claim, error, hop.end("max_hops"), hop.progress(), ending)
+            hop.holder.fail(error, hop.end("max_hops"), hop.progress(), ending)
             self._wake_parent(job)
             count("JobsFailed")
             logger.error("max_hops reached; job failed", extra={"max_hops": job.max_hops})
             return self.outcome("failed", "max_hops reached")
         before = self.remaining()
-        queued = rt.store.hand_off(hop.claim, hop.progress(), hop.end(HAND_OFF), budget.learned())
+        queued = hop.holder.hand_off(hop.progress(), hop.end(HAND_OFF), budget.learned())
         budget.observe_write(before - self.remaining())
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
         requested = queued.requested_stop
@@ -527,9 +420,7 @@ class Relay:
         `woken`, read after the park write, catches an end that raced it."""
         rt = self.rt
         count("ItemsProcessed", hop.items())
-        queued = rt.store.park(
-            hop.claim, hop.progress(), hop.end(PARKED), budget.learned(), waiting_for
-        )
+        queued = hop.holder.park(hop.progress(), hop.end(PARKED), budget.learned(), waiting_for)
         rt.faults.hit(faults.AFTER_HAND_OFF_WRITE)
         requested = queued.requested_stop
         if requested is not None:
@@ -587,7 +478,7 @@ class Relay:
         error = final_error(hop.job, error)
         ending = self._ending(hop, JobStatus.FAILED, error, committed=True)
         try:
-            self.rt.store.fail(hop.claim, error, hop.end("failed"), ending=ending)
+            hop.holder.fail(error, hop.end("failed"), ending=ending)
         except LeaseLost:
             raise
         except Exception:
@@ -602,21 +493,20 @@ class Relay:
         """Count the attempt and re-raise so Lambda retries the same epoch, or fail for good."""
         error = f"{type(exc).__name__}: {exc}"
         logger.exception("task error", extra={"attempt": hop.job.attempts + 1})
-        store = self.rt.store
-        last = store.will_fail_on_error(hop.claim)
+        last = hop.holder.will_fail_on_error()
         if last:
             error = final_error(hop.job, error)
         ending = self._ending(hop, JobStatus.FAILED, error, committed=True) if last else None
         for attempt in range(1, RELEASE_TRIES + 1):
             try:
-                result = store.record_failure(hop.claim, error, hop.end("error"), ending)
+                result = hop.holder.record_failure(error, hop.end("error"), ending)
                 break
             except LeaseLost as lost:
                 landed = lost.landed
                 released = (
                     isinstance(landed, Job)
                     and landed.status is JobStatus.QUEUED
-                    and landed.epoch == hop.claim.lease.epoch
+                    and landed.epoch == hop.holder.lease.epoch
                 )
                 if released:
                     count("TaskErrors")

@@ -26,8 +26,8 @@ from baton.handler.tasks.framework.work_pool import MAX_WORKERS, PoolFactory, Th
 from baton.store.clock import Clock, SystemClock
 from baton.store.config import StoreSettings, resolve_region
 from baton.store.errors import InvalidJob
+from baton.store.job_store import JobStore
 from baton.store.model import connect
-from baton.store.protocol import JobStore
 from baton.store.reports import ReportStore
 
 if TYPE_CHECKING:

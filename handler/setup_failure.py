@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from baton.handler.endings import final_error
 from baton.handler.event import RelayEvent
 from baton.handler.observability import count, logger
 from baton.handler.parent_wake import event_sender, wake_parked_parent
-from baton.handler.relay import LambdaContext, Outcome, final_error, self_function
+from baton.handler.relay import LambdaContext, Outcome, self_function
 from baton.handler.runtime import INVOKE_CONFIG
 from baton.store.config import StoreSettings
 from baton.store.constants import DEFAULT_TABLE
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import ClaimRejected, HopEnd, Job
 
 if TYPE_CHECKING:
@@ -99,10 +100,10 @@ def record_unrunnable(
         logger.info("event discarded", extra={"reason": claimed.reason.value})
         return Outcome("discarded", event.job_id, event.epoch, claimed.reason.value).to_dict()
     error = unrunnable_error(cause)
-    if store.will_fail_on_error(claimed):
+    if claimed.will_fail_on_error():
         error = final_error(claimed.job, error)
     try:
-        result = store.record_failure(claimed, error, HopEnd(0, "error"))
+        result = claimed.record_failure(error, HopEnd(0, "error"))
     except Exception:
         logger.exception("the error could not be recorded on the job")
         raise cause from None

@@ -36,7 +36,7 @@ from baton.store.config import int_setting
 from baton.store.constants import DEFAULT_MAX_RESTARTS, DEFAULT_STALL_AFTER_S
 from baton.store.errors import ChangedMeanwhile, CorruptItem, JobNotFound, WriteUnknown
 from baton.store.health import Health, assess
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
 from baton.store.records import Job, JobStatus
 
 if TYPE_CHECKING:

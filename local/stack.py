@@ -37,8 +37,8 @@ from baton.local.lambda_service.service import LambdaService
 from baton.local.processes import pythonpath
 from baton.store.codec import StateCodec
 from baton.store.constants import CLOCK_SKEW_MS, DEFAULT_TABLE
+from baton.store.job_store import JobStore
 from baton.store.model import bind_job_model
-from baton.store.protocol import JobStore
 from baton.store.records import Job
 
 CREDENTIAL = "local"  # moto accepts any credentials; these never leave the machine

@@ -19,9 +19,9 @@ from baton.store.errors import (
     StateTooLarge,
     WriteUnknown,
 )
-from baton.store.protocol import JobStore
+from baton.store.job_store import JobStore
+from baton.store.lease_holder import LeaseHolder
 from baton.store.records import (
-    Claim,
     ClaimRejected,
     Counters,
     FailureOutcome,
@@ -37,7 +37,6 @@ from baton.store.records import (
 __all__ = [
     "BatonError",
     "ChangedMeanwhile",
-    "Claim",
     "ClaimRejected",
     "ConfigError",
     "CorruptItem",
@@ -53,6 +52,7 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "Lease",
+    "LeaseHolder",
     "LeaseLost",
     "PermanentError",
     "Progress",

@@ -52,7 +52,7 @@ def assess(job: Job, now_ms: int, stall_after_s: int = DEFAULT_STALL_AFTER_S) ->
             f"the watchdog re-arms it, or run `baton resume`",
         )
     if job.waiting_for is not None:
-        # Parked (JobStore.park): no event is in flight until what it waits for wakes it. Past
+        # Parked (LeaseHolder.park): no event is in flight until what it waits for wakes it. Past
         # the stall threshold the watchdog sends one as a backstop (a lost wake-up).
         if idle_ms < stall_after_s * 1000:
             return Verdict(

@@ -102,7 +102,7 @@ class JobModel(Model):
     report_ref = MapAttribute[str, Any](null=True)
     hops = NumberAttribute(default=0)
     # Hops that found nothing to do but wait (a fan-out parent whose shards are all running)
-    # and parked the job unheld; they are not counted in `hops` (see JobStore.park).
+    # and parked the job unheld; they are not counted in `hops` (see LeaseHolder.park).
     waits = NumberAttribute(null=True)
     # Set while a parked job waits to be woken ("shards"); removed by the next claim.
     waiting_for = UnicodeAttribute(null=True)

@@ -164,20 +164,6 @@ class Lease:
     deadline_ms: int = 0
 
 
-@dataclass
-class Claim:
-    """A successful claim: the lease, the job as it was claimed, and the state object that the
-    holder's last commit points to (superseded objects are deleted after each commit)."""
-
-    lease: Lease
-    job: Job
-    committed_ref: StateRef | None = None
-    # The token of the holder's last applied write, and those of its writes of unknown outcome:
-    # the next write is fenced on the item carrying one of them (store/protocol.py).
-    version: str = ""
-    pending: dict[str, str] = field(default_factory=dict)  # token -> operation
-
-
 @dataclass(frozen=True)
 class ClaimRejected:
     """A refused claim, classified from the item as it was read after the failed write."""

@@ -13,7 +13,7 @@ So every write that moves the item on sets a fresh token in `last_write`, and it
   token not seen: `WriteUnknown`. The write may still land later.
 
 Writes that are idempotent under their own condition (an operator's flag) pass no token and
-leave `last_write` alone, so a holder's chain of writes (store/protocol.py) is not broken.
+leave `last_write` alone, so a holder's chain of writes (store/conditions.py) is not broken.
 
 A guarded create (`put_guarded`) is one TransactWriteItems: the Put and a ConditionCheck on
 another item (a fan-out parent), applied together or not at all. It carries the write's token as

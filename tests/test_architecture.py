@@ -50,7 +50,7 @@ def test_an_import_circle_is_found_even_under_type_checking(tree: Path) -> None:
     _plant(
         tree / "store" / "constants.py",
         "from typing import TYPE_CHECKING\n"
-        "if TYPE_CHECKING:\n    from baton.store.protocol import JobStore",
+        "if TYPE_CHECKING:\n    from baton.store.job_store import JobStore",
     )
     problems = architecture.check(tree)
     assert any(p.startswith("import circle: baton.store.constants -> ") for p in problems)

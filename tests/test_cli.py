@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from baton.cli.context import CliContext
 from baton.cli.main import app
+from baton.store.job_store import JobStore
+from baton.store.lease_holder import LeaseHolder
 from baton.store.model import bind_job_model
-from baton.store.protocol import JobStore
-from baton.store.records import Claim, JobStatus
+from baton.store.records import JobStatus
 
 REGION = "us-east-1"
 runner = CliRunner()
@@ -143,7 +144,7 @@ def test_starting_the_same_job_twice_starts_one_chain(aws: list[dict[str, Any]])
     assert json.loads(second.stdout)["created"] is False
     assert aws == [{"job_id": "once", "epoch": 1}] * 2, "one epoch: one chain"
     store = JobStore(bind_job_model("cli-jobs", REGION, None))
-    assert isinstance(store.claim("once", 1, "hop-1", store.clock.now_ms() + 60_000), Claim)
+    assert isinstance(store.claim("once", 1, "hop-1", store.clock.now_ms() + 60_000), LeaseHolder)
     third = baton(*args)
     assert third.exit_code == 0 and json.loads(third.stdout)["sent"] is False
     assert len(aws) == 2, "after a hop, no event is sent again"
@@ -240,8 +241,7 @@ def test_report_prints_saves_or_explains_its_absence(aws: list[Any], tmp_path: A
     ref = ReportStore(boto3.client("s3", region_name=REGION), "my-state").write(
         "done-job", 1, lines
     )
-    store.finish(
-        claim,
+    claim.finish(
         Progress({}, {"objects": 3}),
         HopEnd(3, "finished"),  # type: ignore[arg-type]
         Ending({"objects": 3}, ref),

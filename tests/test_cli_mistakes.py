@@ -306,7 +306,7 @@ def test_an_unwritable_report_path_is_a_usage_error(aws: list[Any], tmp_path: Pa
     ref = ReportStore(boto3.client("s3", region_name=REGION), "my-state").write(
         "done", 1, [{"type": "job"}]
     )
-    store.finish(claim, Progress({}, {}), HopEnd(1, "finished"), Ending({}, ref))  # type: ignore[arg-type]
+    claim.finish(Progress({}, {}), HopEnd(1, "finished"), Ending({}, ref))  # type: ignore[arg-type]
     result = baton("report", "done", "-o", str(tmp_path / "no-such-dir" / "r.jsonl"), env=env)
     refused(result, "--output", "cannot write")
 

@@ -13,7 +13,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from baton.cli.main import app
-from baton.store.records import Claim, JobStatus
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import JobStatus
 from tests.iam_scenarios import REGION, WALK_BUCKET, World, world
 from tests.support.audit import check_one_holder_no_fork
 
@@ -203,7 +204,7 @@ def test_resume_carries_out_a_pause_its_dead_holder_never_honoured(w: World) -> 
     store = w.stack.store
     now = store.clock.now_ms()
     held = store.claim("paused", 1, "dead/000000", now + 60_000)
-    assert isinstance(held, Claim) and store.get("paused").status is JobStatus.RUNNING
+    assert isinstance(held, LeaseHolder) and store.get("paused").status is JobStatus.RUNNING
     asked = store.request_pause("paused")
     assert asked.status is JobStatus.RUNNING and asked.pause_requested  # a flag for the holder
     w.stack.clock.advance(120_000)  # the holder died: its lease ends

@@ -403,17 +403,19 @@ def test_a_shard_that_ends_while_its_parent_parks_still_wakes_it(
     """The shards end after the parent read them and before its park write lands: their
     wake-up finds the parent still running and sends nothing; the parent's own look after
     the park must see them ended. No watchdog runs: a lost wake-up would leave it parked."""
-    real_park = stack.store.park
+    from baton.store.lease_holder import LeaseHolder
+
+    real_park = LeaseHolder.park
     raced: list[int] = []
 
-    def shards_end_first(*args: Any, **kwargs: Any) -> Any:
+    def shards_end_first(holder: LeaseHolder, *args: Any, **kwargs: Any) -> Any:
         if not raced:
             while stack.sim.queue:  # every shard runs to its end, inside the parent's hop
                 raced.append(1)
                 stack.sim.deliver(stack.sim.queue.popleft())
-        return real_park(*args, **kwargs)
+        return real_park(holder, *args, **kwargs)
 
-    monkeypatch.setattr(stack.store, "park", shards_end_first)
+    monkeypatch.setattr(LeaseHolder, "park", shards_end_first)
     start_parent(stack, "raced", split="prefixes", prefixes=["p0/", "p1/"])
     stack.sim.drain()
     assert raced, "the shards ended between the parent's read and its park"
@@ -444,14 +446,15 @@ def test_a_job_that_finished_under_a_cancel_flag_stays_succeeded_when_the_watchd
     """A cancel cascaded to a running shard is a flag; the shard may finish before it sees it.
     The watchdog, finding the flag on a job nobody holds, must not turn SUCCEEDED into
     CANCELLED (found by the fan-out simulator: a SUCCEEDED job written again)."""
-    from baton.store.records import Claim, HopEnd, Progress
+    from baton.store.lease_holder import LeaseHolder
+    from baton.store.records import HopEnd, Progress
 
     stack.start({"bucket": BUCKET, "action": "count"}, job_id="done-under-flag")
     deadline = stack.clock.now_ms() + 60_000
     claim = stack.store.claim("done-under-flag", 1, "holder", deadline)
-    assert isinstance(claim, Claim)
+    assert isinstance(claim, LeaseHolder)
     assert stack.store.request_cancel("done-under-flag").cancel_requested  # a flag: held
-    stack.store.finish(claim, Progress({"start_after": None}, {}), HopEnd(0, "finished"))
+    claim.finish(Progress({"start_after": None}, {}), HopEnd(0, "finished"))
     assert stack.job("done-under-flag").status is JobStatus.SUCCEEDED
     dog = Watchdog(stack.store, stack.runtime.lambda_client, "baton-worker", WatchdogSettings())
     stack.clock.advance(WatchdogSettings().stall_after_s * 1000 + 1)

@@ -30,7 +30,7 @@ from baton.handler.tasks.framework.base import Resources, StepContext
 from baton.handler.tasks.kit.shards import Shards
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
 from baton.store.errors import IllegalTransition
-from baton.store.records import Claim
+from baton.store.lease_holder import LeaseHolder
 from tests.support import actions
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.memory_store import memory_store
@@ -122,13 +122,13 @@ def store() -> Iterator[JobStore]:
         yield s
 
 
-def held(store: JobStore, job_id: str, epoch: int = 1, owner: str = "r") -> Claim:
+def held(store: JobStore, job_id: str, epoch: int = 1, owner: str = "r") -> LeaseHolder:
     claim = store.claim(job_id, epoch, f"{owner}-{job_id}-{epoch}", store.clock.now_ms() + 60_000)
-    assert isinstance(claim, Claim), claim
+    assert isinstance(claim, LeaseHolder), claim
     return claim
 
 
-def fan_out(store: JobStore) -> tuple[Claim, Claim]:
+def fan_out(store: JobStore) -> tuple[LeaseHolder, LeaseHolder]:
     """A running parent "p" and its running shard "p.s0000"."""
     store.create(JobSpec("p", "s3-fanout", {"bucket": "b"}, max_hops=50, max_attempts=3))
     parent = held(store, "p")
@@ -137,7 +137,7 @@ def fan_out(store: JobStore) -> tuple[Claim, Claim]:
     return parent, held(store, "p.s0000")
 
 
-def poll(store: JobStore, parent: Claim, lam: Lambda) -> dict[str, Any]:
+def poll(store: JobStore, parent: LeaseHolder, lam: Lambda) -> dict[str, Any]:
     """One step of the running parent's shard machinery; the shard's entry after it."""
     children = ChildJobs(store, lam, "fn", (), parent=parent.lease)  # type: ignore[arg-type]
     resources = Resources(s3=None, action_modules=(), logger=logger, children=children)  # type: ignore[arg-type]
@@ -158,14 +158,14 @@ def test_a_shard_still_on_its_way_to_the_parents_pause_is_resumed_by_the_running
     parent, shard = fan_out(store)
     store.request_pause("p")
     cascade(store, lam, "fn", ["p.s0000"], "pause")  # type: ignore[arg-type]
-    seen = store.checkpoint(shard, Progress({"start_after": "a"}, {"objects": 1}))
+    seen = shard.checkpoint(Progress({"start_after": "a"}, {"objects": 1}))
     assert seen.pause_requested  # the shard's hop is on its way to the pause
-    store.stop(parent, JobStatus.PAUSED, HopEnd(0, "paused"))
+    parent.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
 
     resumed = store.resume("p")  # `baton resume p`: the parent first, then its shards
     outcome = cascade(store, lam, "fn", ["p.s0000"], "resume")  # type: ignore[arg-type]
     assert outcome == {"p.s0000": "left RUNNING"}
-    store.stop(shard, JobStatus.PAUSED, HopEnd(1, "paused"))  # ...and only now it stops
+    shard.stop(JobStatus.PAUSED, HopEnd(1, "paused"))  # ...and only now it stops
 
     again = held(store, "p", resumed.epoch)
     entry = poll(store, again, lam)
@@ -179,8 +179,8 @@ def test_a_shard_paused_by_name_stays_paused_under_a_running_parent(store: JobSt
     lam = Lambda()
     parent, shard = fan_out(store)
     store.request_pause("p.s0000")  # the operator, by name
-    store.checkpoint(shard, Progress({"start_after": "a"}, {"objects": 1}))
-    store.stop(shard, JobStatus.PAUSED, HopEnd(1, "paused"))
+    shard.checkpoint(Progress({"start_after": "a"}, {"objects": 1}))
+    shard.stop(JobStatus.PAUSED, HopEnd(1, "paused"))
     assert poll(store, parent, lam)["status"] == "PAUSED"
     assert store.get("p.s0000").status is JobStatus.PAUSED and not lam.sent
     outcome = cascade(store, lam, "fn", ["p.s0000"], "resume")  # type: ignore[arg-type]
@@ -191,8 +191,8 @@ def test_a_pause_by_name_takes_a_shard_back_from_its_parents_cascade(store: JobS
     lam = Lambda()
     parent, shard = fan_out(store)
     cascade(store, lam, "fn", ["p.s0000"], "pause")  # type: ignore[arg-type]
-    store.checkpoint(shard, Progress({"start_after": "a"}, {"objects": 1}))
-    store.stop(shard, JobStatus.PAUSED, HopEnd(1, "paused"))
+    shard.checkpoint(Progress({"start_after": "a"}, {"objects": 1}))
+    shard.stop(JobStatus.PAUSED, HopEnd(1, "paused"))
     assert store.get("p.s0000").pause_cascaded
     store.request_pause("p.s0000")  # the operator names it: now it is theirs
     assert not store.get("p.s0000").pause_cascaded
@@ -206,8 +206,8 @@ def test_a_parent_with_a_pause_pending_resumes_no_shard(store: JobStore) -> None
     parent, shard = fan_out(store)
     store.request_pause("p")
     cascade(store, lam, "fn", ["p.s0000"], "pause")  # type: ignore[arg-type]
-    store.checkpoint(shard, Progress({"start_after": "a"}, {"objects": 1}))
-    store.stop(shard, JobStatus.PAUSED, HopEnd(1, "paused"))
+    shard.checkpoint(Progress({"start_after": "a"}, {"objects": 1}))
+    shard.stop(JobStatus.PAUSED, HopEnd(1, "paused"))
     assert poll(store, parent, lam)["status"] == "PAUSED" and not lam.sent
 
 

@@ -946,7 +946,7 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names}
     assert {"baton", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"} <= tops
     # baton is a namespace holding the two packages the functions run, nothing else.
-    assert "baton/handler/app.py" in names and "baton/store/protocol.py" in names
+    assert "baton/handler/app.py" in names and "baton/store/job_store.py" in names
     assert "baton/__init__.py" not in names
     # The task packages whole: baton's own tasks are imported from builtin/ at a worker's start.
     for module in ("framework/catalog", "kit/shards", "builtin/s3_walk", "builtin/dynamodb_scan"):

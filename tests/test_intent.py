@@ -25,7 +25,7 @@ from baton.handler import faults
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.store import HopEnd, JobSpec, JobStatus, Progress
 from baton.store.constants import FAILED_RETENTION_DAYS
-from baton.store.records import Claim
+from baton.store.lease_holder import LeaseHolder
 from tests.support import actions
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed
@@ -68,9 +68,9 @@ def stack(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         yield s
 
 
-def claim(stack: Stack, job_id: str, epoch: int, owner: str, ms: int = 10_000) -> Claim:
+def claim(stack: Stack, job_id: str, epoch: int, owner: str, ms: int = 10_000) -> LeaseHolder:
     result = stack.store.claim(job_id, epoch, owner, stack.clock.now_ms() + ms)
-    assert isinstance(result, Claim), result
+    assert isinstance(result, LeaseHolder), result
     return result
 
 
@@ -129,12 +129,12 @@ def test_attempts_count_from_the_last_commit_not_from_the_claim(stack: Stack) ->
     stack.store.create(spec("a1"))
     for owner in ("r1", "r2"):
         c = claim(stack, "a1", 1, owner)
-        assert stack.store.record_failure(c, "Throttled", HopEnd(0, "error")).will_retry
+        assert c.record_failure("Throttled", HopEnd(0, "error")).will_retry
     c = claim(stack, "a1", 1, "r3")
     assert c.job.attempts == 2
-    stack.store.checkpoint(c, Progress({"start_after": "p0/005.dat"}, {"objects": 6}))
-    assert not stack.store.will_fail_on_error(c)
-    outcome = stack.store.record_failure(c, "SlowDown on GET", HopEnd(0, "error"))
+    c.checkpoint(Progress({"start_after": "p0/005.dat"}, {"objects": 6}))
+    assert not c.will_fail_on_error()
+    outcome = c.record_failure("SlowDown on GET", HopEnd(0, "error"))
     assert outcome.will_retry and outcome.job.status is JobStatus.QUEUED
     assert outcome.job.attempts == 1 and outcome.job.counters == {"objects": 6}
 
@@ -145,7 +145,7 @@ def test_attempts_count_from_the_last_commit_not_from_the_claim(stack: Stack) ->
 def test_a_failed_job_outlives_the_retention_of_finished_ones(stack: Stack) -> None:
     stack.store.create(spec("f1"))
     c = claim(stack, "f1", 1, "r1")
-    stack.store.fail(c, "boom", HopEnd(0, "failed"))
+    c.fail("boom", HopEnd(0, "failed"))
     expires = stack.store.model.get("f1").expires_at
     assert expires is not None
     now = datetime.fromtimestamp(stack.clock.now_ms() / 1000, tz=UTC)

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
-from baton.store.records import Claim, ClaimRejected, RejectReason
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import ClaimRejected, RejectReason
 from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
@@ -24,26 +25,26 @@ def store() -> Iterator[JobStore]:
         yield s
 
 
-def claim(store: JobStore, epoch: int) -> Claim | ClaimRejected:
+def claim(store: JobStore, epoch: int) -> LeaseHolder | ClaimRejected:
     return store.claim("j", epoch, f"r{epoch}", store.clock.now_ms() + DEADLINE_MS)
 
 
 def test_a_cancel_after_the_holder_read_a_pause_survives_the_pause(store: JobStore) -> None:
     store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=10, max_attempts=3))
     held = claim(store, 1)
-    assert isinstance(held, Claim)
+    assert isinstance(held, LeaseHolder)
     store.request_pause("j")
-    seen = store.checkpoint(held, Progress({"cursor": "k"}, {"objects": 1}))
+    seen = held.checkpoint(Progress({"cursor": "k"}, {"objects": 1}))
     assert seen.pause_requested and not seen.cancel_requested
     store.request_cancel("j")  # lands after the holder's read, before its stop write
-    paused = store.stop(held, JobStatus.PAUSED, HopEnd(1, "paused"))
+    paused = held.stop(JobStatus.PAUSED, HopEnd(1, "paused"))
     assert paused.status is JobStatus.PAUSED
     assert paused.cancel_requested and not paused.pause_requested, "the cancel stays visible"
     # Whoever touches the job next honours it: a resume claims a job that stops CANCELLED.
     resumed = store.resume("j")
     again = claim(store, resumed.epoch)
-    assert isinstance(again, Claim) and again.job.cancel_requested
-    cancelled = store.stop(again, JobStatus.CANCELLED, HopEnd(0, "cancelled"))
+    assert isinstance(again, LeaseHolder) and again.job.cancel_requested
+    cancelled = again.stop(JobStatus.CANCELLED, HopEnd(0, "cancelled"))
     assert cancelled.status is JobStatus.CANCELLED and not cancelled.cancel_requested
     rejected = claim(store, resumed.epoch)
     assert isinstance(rejected, ClaimRejected) and rejected.reason is RejectReason.TERMINAL
@@ -52,9 +53,9 @@ def test_a_cancel_after_the_holder_read_a_pause_survives_the_pause(store: JobSto
 def test_an_operator_cancel_of_the_paused_job_ends_it_at_once(store: JobStore) -> None:
     store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=10, max_attempts=3))
     held = claim(store, 1)
-    assert isinstance(held, Claim)
+    assert isinstance(held, LeaseHolder)
     store.request_pause("j")
-    store.checkpoint(held, Progress({}, {}))
+    held.checkpoint(Progress({}, {}))
     store.request_cancel("j")
-    store.stop(held, JobStatus.PAUSED, HopEnd(0, "paused"))
+    held.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
     assert store.request_cancel("j").status is JobStatus.CANCELLED

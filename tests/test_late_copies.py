@@ -4,7 +4,7 @@ Each test sends one write of the store with its first attempt held back on the w
 (tests/support/late_copies.py): botocore's retry lands at once, the job moves on with the
 writes that naturally follow, and then the held first attempt reaches DynamoDB. The copy must be
 refused (or, for the one write with no condition a late copy could fail, be harmless), and the
-job's next writes must still go through. `store/protocol.py`'s table says, row by row, what a
+job's next writes must still go through. `store/conditions.py`'s table says, row by row, what a
 late copy of that write does; these tests are that column.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
-from baton.store.records import Claim
+from baton.store.lease_holder import LeaseHolder
 from tests.support import late_copies as lc
 from tests.support import lost_answers as la
 from tests.support.memory_store import memory_store
@@ -37,9 +37,9 @@ def create(store: JobStore, job_id: str = JOB, max_hops: int = 10) -> None:
     store.create(JobSpec(job_id, "s3-walk", {"bucket": "b"}, max_hops=max_hops, max_attempts=3))
 
 
-def claim(store: JobStore, epoch: int = 1, owner: str = "r1") -> Claim:
+def claim(store: JobStore, epoch: int = 1, owner: str = "r1") -> LeaseHolder:
     result = store.claim(JOB, epoch, owner, store.clock.now_ms() + DEADLINE_MS)
-    assert isinstance(result, Claim), result
+    assert isinstance(result, LeaseHolder), result
     return result
 
 
@@ -77,10 +77,10 @@ def test_a_late_copy_of_the_claim_does_not_undo_the_holders_checkpoints(
     hook.hold(la.claim_write)
     c = claim(s)
     assert not hook.armed, "the claim was not held: the test proves nothing"
-    s.checkpoint(c, progress(1))
+    c.checkpoint(progress(1))
     land_refused(s, hook)
-    s.checkpoint(c, progress(2))  # the chain of the holder's writes is intact
-    job = s.hand_off(c, progress(3), HopEnd(3, "budget"), {})
+    c.checkpoint(progress(2))  # the chain of the holder's writes is intact
+    job = c.hand_off(progress(3), HopEnd(3, "budget"), {})
     assert job.hops == 1 and job.epoch == 2 and job.status is JobStatus.QUEUED
 
 
@@ -93,7 +93,7 @@ def test_a_late_copy_of_the_claim_does_not_take_a_released_lease_back(
     create(s)
     hook.hold(la.claim_write)
     c = claim(s)
-    s.record_failure(c, "boom", HopEnd(0, "error"))
+    c.record_failure("boom", HopEnd(0, "error"))
     land_refused(s, hook)
     retry = claim(s, owner="r2")
     assert retry.job.hops == 2 and retry.job.attempts == 1
@@ -106,7 +106,7 @@ def test_a_late_copy_of_the_claim_after_the_hand_off_is_refused(
     create(s)
     hook.hold(la.claim_write)
     c = claim(s)
-    s.hand_off(c, progress(1), HopEnd(1, "budget"), {})
+    c.hand_off(progress(1), HopEnd(1, "budget"), {})
     land_refused(s, hook)
     assert claim(s, epoch=2, owner="r2").job.hops == 2
 
@@ -130,7 +130,7 @@ def test_a_claim_that_meets_a_write_between_its_read_and_its_write_decides_again
 
     s.writer.read = read_then_nudge  # type: ignore[method-assign]
     result = s.claim(JOB, 1, "r1", s.clock.now_ms() + DEADLINE_MS)
-    assert moved and isinstance(result, Claim), result
+    assert moved and isinstance(result, LeaseHolder), result
     assert result.job.hops == 1
 
 
@@ -144,16 +144,16 @@ def expire(store: JobStore) -> None:
 def late_checkpoint(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.checkpoint_write)
-    s.checkpoint(c, progress(1))
-    s.checkpoint(c, progress(2))
+    c.checkpoint(progress(1))
+    c.checkpoint(progress(2))
     land_refused(s, hook)  # the chain: last_write is the second checkpoint's
-    s.checkpoint(c, progress(3))
+    c.checkpoint(progress(3))
 
 
 def late_hand_off(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.hand_off_write)
-    s.hand_off(c, progress(1), HopEnd(1, "budget"), {})
+    c.hand_off(progress(1), HopEnd(1, "budget"), {})
     land_refused(s, hook)  # the epoch moved on (and the lease is gone)
     claim(s, epoch=2, owner="r2")
     land_refused(s, hook)
@@ -163,11 +163,11 @@ def late_park(s: JobStore, hook: lc.HoldCopies) -> None:
     """A parked job's late copy finds it woken (claimed at the next epoch), or parked again."""
     c = claim(s)
     hook.hold(la.hand_off_write)
-    s.park(c, progress(1), HopEnd(0, "waiting"), {}, "shards")
+    c.park(progress(1), HopEnd(0, "waiting"), {}, "shards")
     land_refused(s, hook)
     woken = claim(s, epoch=2, owner="r2")
     land_refused(s, hook)  # the wake's claim removed waiting_for: the copy must not set it
-    s.park(woken, progress(1), HopEnd(0, "waiting"), {}, "shards")
+    woken.park(progress(1), HopEnd(0, "waiting"), {}, "shards")
     land_refused(s, hook)
     assert s.get(JOB).waits == 2
 
@@ -175,14 +175,14 @@ def late_park(s: JobStore, hook: lc.HoldCopies) -> None:
 def late_finish(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.status_write("SUCCEEDED"))
-    s.finish(c, progress(1), HopEnd(1, "finished"))
+    c.finish(progress(1), HopEnd(1, "finished"))
     land_refused(s, hook)
 
 
 def late_fail(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.status_write("FAILED"))
-    s.fail(c, "bad", HopEnd(0, "failed"))
+    c.fail("bad", HopEnd(0, "failed"))
     s.resume(JOB)
     land_refused(s, hook)  # the resume moved the epoch and removed the lease
 
@@ -190,7 +190,7 @@ def late_fail(s: JobStore, hook: lc.HoldCopies) -> None:
 def late_release(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     hook.hold(la.release_write)
-    s.record_failure(c, "boom", HopEnd(0, "error"))
+    c.record_failure("boom", HopEnd(0, "error"))
     land_refused(s, hook)
     claim(s, owner="r2")  # Lambda's retry
     land_refused(s, hook)
@@ -200,7 +200,7 @@ def late_stop(s: JobStore, hook: lc.HoldCopies) -> None:
     c = claim(s)
     s.request_pause(JOB)
     hook.hold(la.status_write("PAUSED"))
-    s.stop(c, JobStatus.PAUSED, HopEnd(0, "paused"))
+    c.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
     s.resume(JOB)
     land_refused(s, hook)
 
@@ -213,7 +213,7 @@ def late_flag(s: JobStore, hook: lc.HoldCopies) -> None:
     s.request_pause(JOB)
     held = hook.land()
     assert not held.refused  # the same flag on the same holder: nothing changes
-    s.stop(c, JobStatus.PAUSED, HopEnd(0, "paused"))
+    c.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
     land_refused(s, hook)
     s.resume(JOB)
     land_refused(s, hook)
@@ -282,9 +282,9 @@ def late_create_shard(s: JobStore, hook: lc.HoldCopies) -> None:
 
 
 def late_fail_exhausted(s: JobStore, hook: lc.HoldCopies) -> None:
-    s.record_failure(claim(s), "boom", HopEnd(0, "error"))
+    claim(s).record_failure("boom", HopEnd(0, "error"))
     s.resume(JOB, max_hops=2)
-    s.record_failure(claim(s, epoch=2, owner="r2"), "boom", HopEnd(0, "error"))
+    claim(s, epoch=2, owner="r2").record_failure("boom", HopEnd(0, "error"))
     hook.hold(la.status_write("FAILED"))  # both hops used: the retry's claim is refused
     assert s.fail_exhausted(s.get(JOB)) is not None
     s.resume(JOB, max_hops=5)
@@ -307,7 +307,7 @@ def late_own_pause(s: JobStore, hook: lc.HoldCopies) -> None:
     """An operator pauses by name a shard its parent's cascade paused."""
     c = claim(s)
     s.request_pause(JOB, cascaded=True)
-    s.stop(c, JobStatus.PAUSED, HopEnd(0, "paused"))
+    c.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
     assert s.get(JOB).pause_cascaded
     hook.hold(lambda op, body: la.update(op))
     s.request_pause(JOB)

@@ -3,7 +3,7 @@
 A resume, a cancel or pause, a watchdog re-arm or fail decides on what it read: a job whose
 lease had expired (its holder dead). Between that read and the write, Lambda's retry (or a late
 event) may claim the job and start working. The write's condition carries "no live lease"
-(`_unheld` in store/protocol.py) for exactly that moment: without it the write lands, the new
+(`unheld` in store/conditions.py) for exactly that moment: without it the write lands, the new
 epoch (or the terminal status) fences a holder that is alive and working, its next commit is
 refused, and everything it did since its claim is thrown away and done again by the next chain,
 which the re-arm has already sent on its way: two invocations work the same objects at once.
@@ -22,7 +22,8 @@ import pytest
 
 from baton.store import HopEnd, JobSpec, JobStatus, JobStore, Progress
 from baton.store.errors import ChangedMeanwhile, IllegalTransition
-from baton.store.records import Claim, Job
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import Job
 from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
@@ -35,9 +36,9 @@ def store() -> Iterator[JobStore]:
         yield s
 
 
-def claim(store: JobStore, owner: str, epoch: int = 1) -> Claim:
+def claim(store: JobStore, owner: str, epoch: int = 1) -> LeaseHolder:
     result = store.claim(JOB, epoch, owner, store.clock.now_ms() + DEADLINE_MS)
-    assert isinstance(result, Claim), result
+    assert isinstance(result, LeaseHolder), result
     return result
 
 
@@ -45,16 +46,16 @@ def stalled(store: JobStore) -> Job:
     """A job whose holder died after one checkpoint: RUNNING, its lease expired."""
     store.create(JobSpec(JOB, "s3-walk", {"bucket": "b"}, max_hops=10, max_attempts=3))
     dead = claim(store, "dead")
-    store.checkpoint(dead, Progress({"cursor": 1}, {"objects": 1}))
+    dead.checkpoint(Progress({"cursor": 1}, {"objects": 1}))
     store.clock.advance(DEADLINE_MS + store.skew_ms + 1)  # type: ignore[attr-defined]
     job = store.get(JOB)
     assert job.status is JobStatus.RUNNING and not job.lease_alive(store.clock.now_ms())
     return job
 
 
-def works_on(store: JobStore, holder: Claim) -> Job:
+def works_on(store: JobStore, holder: LeaseHolder) -> Job:
     """The live holder's next commit: it must go through, with its progress."""
-    job = store.checkpoint(holder, Progress({"cursor": 5}, {"objects": 5}))
+    job = holder.checkpoint(Progress({"cursor": 5}, {"objects": 5}))
     assert job.epoch == holder.lease.epoch and job.counters == {"objects": 5}
     return job
 
@@ -79,10 +80,10 @@ def test_a_watchdog_fail_read_before_a_claim_leaves_the_new_holder_alone(
     works_on(store, holder)
 
 
-def claim_after_read(store: JobStore) -> list[Claim]:
+def claim_after_read(store: JobStore) -> list[LeaseHolder]:
     """Make the store's next read of the job be followed at once by a claim (the race)."""
     real_get = store.get
-    claimed: list[Claim] = []
+    claimed: list[LeaseHolder] = []
 
     def get_then_claim(job_id: str) -> Any:
         job = real_get(job_id)
@@ -114,5 +115,5 @@ def test_a_cancel_read_before_a_claim_becomes_a_request_the_holder_honours(
     holder = claimed[0]
     seen = works_on(store, holder)
     assert seen.requested_stop is JobStatus.CANCELLED
-    ended = store.stop(holder, JobStatus.CANCELLED, HopEnd(4, "cancelled"))
+    ended = holder.stop(JobStatus.CANCELLED, HopEnd(4, "cancelled"))
     assert ended.status is JobStatus.CANCELLED and ended.counters == {"objects": 5}

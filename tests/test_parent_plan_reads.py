@@ -18,7 +18,7 @@ from baton.handler.children import planned_shards
 from baton.store import JobSpec, JobStatus, JobStore, Progress
 from baton.store.codec import StateCodec
 from baton.store.errors import StateCorrupt
-from baton.store.records import Claim
+from baton.store.lease_holder import LeaseHolder
 from tests.support.memory_store import memory_store
 
 BUCKET = "plan-state"
@@ -43,11 +43,11 @@ def test_the_plan_is_read_from_the_newer_commit_when_the_old_object_is_gone(
 ) -> None:
     store.create(JobSpec(PARENT, "s3-fanout", {"bucket": "b"}, max_hops=10, max_attempts=3))
     held = store.claim(PARENT, 1, "r1", store.clock.now_ms() + 60_000)
-    assert isinstance(held, Claim)
-    store.checkpoint(held, Progress(plan(3), {}))
+    assert isinstance(held, LeaseHolder)
+    held.checkpoint(Progress(plan(3), {}))
     asked = store.request_cancel(PARENT)  # the operator's read: the item as of that commit
     assert asked.status is JobStatus.RUNNING and asked.state_ref is not None
-    store.checkpoint(held, Progress(plan(4), {}))  # the holder commits; the old object goes
+    held.checkpoint(Progress(plan(4), {}))  # the holder commits; the old object goes
     with pytest.raises(StateCorrupt):
         store.load_state(asked)  # what the cascade read before: the object is gone
     assert planned_shards(store, asked) == [f"{PARENT}.s{i:04d}" for i in range(4)]
@@ -56,8 +56,8 @@ def test_the_plan_is_read_from_the_newer_commit_when_the_old_object_is_gone(
 def test_a_state_object_really_missing_is_still_an_error(store: JobStore) -> None:
     store.create(JobSpec(PARENT, "s3-fanout", {"bucket": "b"}, max_hops=10, max_attempts=3))
     held = store.claim(PARENT, 1, "r1", store.clock.now_ms() + 60_000)
-    assert isinstance(held, Claim)
-    job = store.checkpoint(held, Progress(plan(2), {}))
+    assert isinstance(held, LeaseHolder)
+    job = held.checkpoint(Progress(plan(2), {}))
     assert job.state_ref is not None
     store.codec.discard(job.state_ref)
     with pytest.raises(StateCorrupt, match="missing"):

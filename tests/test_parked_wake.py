@@ -24,7 +24,8 @@ from baton.cli.main import app
 from baton.handler import setup_failure
 from baton.handler.runtime import use_runtime
 from baton.handler.watchdog import Watchdog, WatchdogSettings
-from baton.store.records import Claim, Job, JobStatus
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import Job, JobStatus
 from tests.support import actions
 from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import Delivery
@@ -158,7 +159,7 @@ def test_a_shard_whose_holder_died_under_a_cancel_wakes_its_parent_when_the_watc
 ) -> None:
     park_with_one_shard_left(stack, "dead")
     claim = stack.store.claim("dead.s0000", 1, "dies", stack.clock.now_ms() + 1_000)
-    assert isinstance(claim, Claim)
+    assert isinstance(claim, LeaseHolder)
     assert stack.store.request_cancel("dead.s0000").cancel_requested, "a flag: it is held"
     stack.clock.advance(STALL_MS + 60_000)  # the holder's lease long gone
     refresh(stack, "dead")
@@ -198,14 +199,14 @@ def test_a_shard_cancelled_as_it_hands_off_wakes_its_parked_parent(
     """A cancel flagged during the shard's last step before its hand-off: the hop applies it
     after the hand-off write, with no claim to come."""
     held = park_with_one_shard_left(stack, "handoff")
-    real = stack.store.hand_off
+    real = LeaseHolder.hand_off
 
-    def cancel_first(claim: Claim, *args: Any, **kwargs: Any) -> Job:
-        if claim.lease.job_id == "handoff.s0000":
+    def cancel_first(holder: LeaseHolder, *args: Any, **kwargs: Any) -> Job:
+        if holder.lease.job_id == "handoff.s0000":
             stack.store.request_cancel("handoff.s0000")
-        return real(claim, *args, **kwargs)
+        return real(holder, *args, **kwargs)
 
-    monkeypatch.setattr(stack.store, "hand_off", cancel_first)
+    monkeypatch.setattr(LeaseHolder, "hand_off", cancel_first)
     actions.on_each.append(lambda: stack.clock.advance(200))  # a hop cannot take all 12 objects
     stack.sim.queue.extend(held)
     stack.sim.drain()

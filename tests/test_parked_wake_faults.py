@@ -18,7 +18,8 @@ from moto import mock_aws
 
 from baton.handler import faults
 from baton.handler.watchdog import Watchdog, WatchdogSettings
-from baton.store.records import Claim, Job, JobStatus
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import Job, JobStatus
 from tests.support import actions
 from tests.support import lost_answers as la
 from tests.support.inprocess_stack import Stack, local_stack
@@ -117,15 +118,15 @@ def test_a_parent_that_dies_after_parking_is_woken_by_lambdas_retry(
     the park write, before it reads its shards again. Lambda's retry of that invocation is the
     only one who knows: it must wake the parent rather than discard itself."""
     park_with_one_shard_left(stack, "parkdies")
-    real = stack.store.park
+    real = LeaseHolder.park
 
-    def shard_stops_first(claim: Claim, *args: Any, **kwargs: Any) -> Job:
-        if claim.lease.job_id == "parkdies":
+    def shard_stops_first(holder: LeaseHolder, *args: Any, **kwargs: Any) -> Job:
+        if holder.lease.job_id == "parkdies":
             stopped = stack.store.request_cancel("parkdies.s0000")
             assert stopped.status is JobStatus.CANCELLED
-        return real(claim, *args, **kwargs)
+        return real(holder, *args, **kwargs)
 
-    monkeypatch.setattr(stack.store, "park", shard_stops_first)
+    monkeypatch.setattr(LeaseHolder, "park", shard_stops_first)
     kill = KillAt(faults.AFTER_HAND_OFF_WRITE, lambda n: n == 1)
     stack.runtime.faults = kill
     job = stack.job("parkdies")
@@ -159,7 +160,9 @@ def test_the_watchdog_wakes_a_parked_parent_whose_wake_up_was_lost_while_every_s
         hog = f"hog{sweep}"
         stack.start({"bucket": BUCKET, "prefix": "none/", "action": RECORD}, job_id=hog)
         stack.sim.queue = deque(d for d in stack.sim.queue if d.event["job_id"] != hog)
-        assert isinstance(stack.store.claim(hog, 1, "hog", stack.clock.now_ms() + STALL_MS), Claim)
+        assert isinstance(
+            stack.store.claim(hog, 1, "hog", stack.clock.now_ms() + STALL_MS), LeaseHolder
+        )
         seen.append({a.job_id: a.action for a in dog.sweep()}.get("busy"))
     assert seen == ["resent", *["waiting"] * (len(seen) - 1)], seen
     assert [d.event["job_id"] for d in stack.sim.queue].count("busy") == 1, "one event queued"

@@ -12,8 +12,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from baton.store.errors import ParentStopped
-from baton.store.protocol import JobStore
-from baton.store.records import Claim, JobSpec, JobStatus
+from baton.store.job_store import JobStore
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import JobSpec, JobStatus
 from tests.support.lost_answers import LoseAnswers, install
 from tests.support.memory_store import memory_store
 
@@ -37,10 +38,10 @@ def shard(index: int = 0) -> JobSpec:
     )
 
 
-def running_parent(store: JobStore, owner: str = "r1") -> Claim:
+def running_parent(store: JobStore, owner: str = "r1") -> LeaseHolder:
     store.create(JobSpec("p", "s3-fanout", {"bucket": "b"}, max_hops=10, max_attempts=3))
     claim = store.claim("p", 1, owner, store.clock.now_ms() + DEADLINE_MS)
-    assert isinstance(claim, Claim)
+    assert isinstance(claim, LeaseHolder)
     return claim
 
 

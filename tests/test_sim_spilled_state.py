@@ -27,8 +27,8 @@ from pynamodb.exceptions import PynamoDBException
 
 from baton.store.codec import StateCodec
 from baton.store.errors import BatonError
+from baton.store.job_store import JobStore
 from baton.store.model import bind_job_model
-from baton.store.protocol import JobStore
 from baton.store.records import JobSpec, Progress
 from tests.sim.core import Rates
 from tests.sim.scenario import Config, Env
@@ -80,14 +80,14 @@ def claimed(store: JobStore, job_id: str) -> Any:
 def test_a_commit_whose_response_is_lost_keeps_its_state_object(spilled: Any) -> None:
     store, _, lose = spilled
     claim = claimed(store, "lost-response")
-    store.checkpoint(claim, Progress({"next": 3}, {"items": 3}))
+    claim.checkpoint(Progress({"next": 3}, {"items": 3}))
     lose.armed = True
     # The answer is lost past botocore's retries; reading the item back finds the write's token.
-    store.checkpoint(claim, Progress({"next": 5}, {"items": 5}))
+    claim.checkpoint(Progress({"next": 5}, {"items": 5}))
     job = store.get("lost-response")
     assert job.counters == {"items": 5}, "the second checkpoint landed"
     assert store.load_state(job) == {"next": 5}, "its state object must still be there"
-    store.checkpoint(claim, Progress({"next": 6}, {"items": 6}))  # the holder goes on
+    claim.checkpoint(Progress({"next": 6}, {"items": 6}))  # the holder goes on
 
 
 def test_a_timed_out_write_raises_a_store_error_not_attribute_error(spilled: Any) -> None:
@@ -95,7 +95,7 @@ def test_a_timed_out_write_raises_a_store_error_not_attribute_error(spilled: Any
     claim = claimed(store, "timeout")
     lose.armed = True
     try:
-        store.checkpoint(claim, Progress({"next": 1}, {"items": 1}))
+        claim.checkpoint(Progress({"next": 1}, {"items": 1}))
     except (PynamoDBException, BatonError):
         return
     except AttributeError as exc:

@@ -24,7 +24,8 @@ from baton.store import (
     StateTooLarge,
 )
 from baton.store.constants import RECENT_HOPS_KEPT, STATE_INLINE_LIMIT_BYTES
-from baton.store.records import Claim, ClaimRejected
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import ClaimRejected
 from tests.support.memory_store import memory_store
 
 DEADLINE_MS = 60_000
@@ -40,9 +41,9 @@ def spec(job_id: str = "job-1", **params: object) -> JobSpec:
     return JobSpec(job_id, "s3-walk", {"bucket": "b", **params}, max_hops=10, max_attempts=3)
 
 
-def claim(store: JobStore, job_id: str = "job-1", epoch: int = 1, owner: str = "r1") -> Claim:
+def claim(store: JobStore, job_id: str = "job-1", epoch: int = 1, owner: str = "r1") -> LeaseHolder:
     result = store.claim(job_id, epoch, owner, store.clock.now_ms() + DEADLINE_MS)
-    assert isinstance(result, Claim), result
+    assert isinstance(result, LeaseHolder), result
     return result
 
 
@@ -57,7 +58,7 @@ def rejected(
 def test_the_item_is_readable_without_baton(store: JobStore) -> None:
     store.create(spec())
     c = claim(store)
-    store.checkpoint(c, Progress({"start_after": "k"}, {"objects": 5, "bytes": 10}))
+    c.checkpoint(Progress({"start_after": "k"}, {"objects": 5, "bytes": 10}))
     raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=store.table_name, Key={"job_id": {"S": "job-1"}}
     )["Item"]
@@ -94,21 +95,21 @@ def test_claim_rejections_are_classified(store: JobStore) -> None:
     assert rejected(store, epoch=2) is RejectReason.FUTURE_EPOCH
     c = claim(store)
     assert rejected(store) is RejectReason.LEASE_HELD
-    store.hand_off(c, Progress({}, {}), HopEnd(1, "budget"), {})
+    c.hand_off(Progress({}, {}), HopEnd(1, "budget"), {})
     assert rejected(store, epoch=1) is RejectReason.STALE_EPOCH
     c2 = claim(store, epoch=2)
-    store.stop(c2, JobStatus.PAUSED, HopEnd(0, "paused"))
+    c2.stop(JobStatus.PAUSED, HopEnd(0, "paused"))
     assert rejected(store, epoch=2) is RejectReason.PAUSED
     resumed = store.resume("job-1")
     c3 = claim(store, epoch=resumed.epoch)
-    store.finish(c3, Progress({}, {}), HopEnd(0, "finished"))
+    c3.finish(Progress({}, {}), HopEnd(0, "finished"))
     assert rejected(store, epoch=resumed.epoch) is RejectReason.TERMINAL
 
 
 def test_hops_guard_refuses_the_claim_past_max_hops(store: JobStore) -> None:
     store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
     c = claim(store, "j")
-    store.record_failure(c, "boom", HopEnd(0, "error"))
+    c.record_failure("boom", HopEnd(0, "error"))
     assert rejected(store, "j") is RejectReason.HOPS_EXHAUSTED
     failed = store.fail_exhausted(store.get("j"))
     assert failed is not None and failed.status is JobStatus.FAILED
@@ -121,7 +122,7 @@ def test_a_job_out_of_hops_after_a_failed_hop_keeps_that_hops_error(store: JobSt
     what to fix before resuming with more hops."""
     store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=1, max_attempts=3))
     c = claim(store, "j")
-    store.record_failure(c, "ConnectionError: the source hung up", HopEnd(0, "error"))
+    c.record_failure("ConnectionError: the source hung up", HopEnd(0, "error"))
     assert rejected(store, "j") is RejectReason.HOPS_EXHAUSTED
     failed = store.fail_exhausted(store.get("j"))
     assert failed is not None and failed.last_error is not None
@@ -134,16 +135,16 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced(
 ) -> None:
     store.create(spec())
     old = store.claim("job-1", 1, "r1", store.clock.now_ms() + 100)
-    assert isinstance(old, Claim)
+    assert isinstance(old, LeaseHolder)
     assert rejected(store) is RejectReason.LEASE_HELD
     store.clock.advance(100 + store.skew_ms + 1)  # type: ignore[attr-defined]
     new = claim(store, owner="r2")
     assert new.job.hops == 2
     with pytest.raises(LeaseLost):
-        store.checkpoint(old, Progress({"zombie": True}, {"objects": 999}))
+        old.checkpoint(Progress({"zombie": True}, {"objects": 999}))
     with pytest.raises(LeaseLost):
-        store.hand_off(old, Progress({}, {}), HopEnd(0, "budget"), {})
-    store.checkpoint(new, Progress({"ok": True}, {"objects": 1}))
+        old.hand_off(Progress({}, {}), HopEnd(0, "budget"), {})
+    new.checkpoint(Progress({"ok": True}, {"objects": 1}))
     assert store.load_state(store.get("job-1")) == {"ok": True}
 
 
@@ -154,11 +155,11 @@ def test_a_dead_holders_lease_ends_one_term_after_its_last_commit_not_at_its_dea
     store.create(spec())
     fifteen_minutes = 900_000
     dead = store.claim("job-1", 1, "r1", store.clock.now_ms() + fifteen_minutes)
-    assert isinstance(dead, Claim)
+    assert isinstance(dead, LeaseHolder)
     assert dead.lease.expires_ms == dead.lease.started_ms + store.lease_ms + store.skew_ms
     store.clock.advance(20_000)  # type: ignore[attr-defined]
     before = store.clock.now_ms()
-    store.checkpoint(dead, Progress({"start_after": "k1"}, {"objects": 1}))
+    dead.checkpoint(Progress({"start_after": "k1"}, {"objects": 1}))
     renewed_to = store.get("job-1").lease_expires_ms
     assert renewed_to == dead.lease.expires_ms
     assert before < renewed_to - store.lease_ms - store.skew_ms < store.clock.now_ms()
@@ -178,14 +179,14 @@ def test_a_live_holder_whose_lease_lapsed_and_was_taken_over_commits_nothing(
     """The fence, not the lease's length, keeps a slow holder from counting twice."""
     store.create(spec())
     slow = claim(store)
-    store.checkpoint(slow, Progress({"start_after": "k1"}, {"objects": 1}))
+    slow.checkpoint(Progress({"start_after": "k1"}, {"objects": 1}))
     store.clock.advance(store.lease_ms + store.skew_ms + 1)  # type: ignore[attr-defined]
     taker = claim(store, owner="r2")
     with pytest.raises(LeaseLost):
-        store.checkpoint(slow, Progress({"start_after": "k9"}, {"objects": 9}))
+        slow.checkpoint(Progress({"start_after": "k9"}, {"objects": 9}))
     job = store.get("job-1")
     assert job.counters == {"objects": 1} and job.lease_owner == "r2"
-    store.checkpoint(taker, Progress({"start_after": "k2"}, {"objects": 2}))
+    taker.checkpoint(Progress({"start_after": "k2"}, {"objects": 2}))
     assert store.get("job-1").counters == {"objects": 2}
 
 
@@ -195,7 +196,7 @@ def test_a_lapsed_lease_nobody_took_is_renewed_by_its_holders_next_commit(
     store.create(spec())
     slow = claim(store)
     store.clock.advance(store.lease_ms + store.skew_ms + 5_000)  # type: ignore[attr-defined]
-    store.checkpoint(slow, Progress({"start_after": "k1"}, {"objects": 1}))
+    slow.checkpoint(Progress({"start_after": "k1"}, {"objects": 1}))
     assert store.get("job-1").lease_alive(store.clock.now_ms())
     assert rejected(store) is RejectReason.LEASE_HELD
 
@@ -203,11 +204,11 @@ def test_a_lapsed_lease_nobody_took_is_renewed_by_its_holders_next_commit(
 def test_the_lease_never_outlives_the_holders_deadline_plus_skew(store: JobStore) -> None:
     store.create(spec())
     short = store.claim("job-1", 1, "r1", store.clock.now_ms() + 5_000)
-    assert isinstance(short, Claim)
+    assert isinstance(short, LeaseHolder)
     deadline = short.lease.deadline_ms
     assert short.lease.expires_ms == deadline + store.skew_ms
     store.clock.advance(4_000)  # type: ignore[attr-defined]
-    store.checkpoint(short, Progress({}, {"objects": 1}))
+    short.checkpoint(Progress({}, {"objects": 1}))
     assert store.get("job-1").lease_expires_ms == deadline + store.skew_ms
 
 
@@ -226,14 +227,14 @@ def test_state_over_the_inline_budget_fails_with_the_limit_named(store: JobStore
     c = claim(store)
     noise = base64.b64encode(os.urandom(STATE_INLINE_LIMIT_BYTES * 2)).decode()
     with pytest.raises(StateTooLarge, match="65,536"):
-        store.checkpoint(c, Progress({"noise": noise}, {}))
+        c.checkpoint(Progress({"noise": noise}, {}))
     assert store.get("job-1").state_blob is None, "nothing was written"
 
 
 def test_corrupt_state_is_detected(store: JobStore) -> None:
     store.create(spec())
     c = claim(store)
-    store.checkpoint(c, Progress({"a": 1}, {}))
+    c.checkpoint(Progress({"a": 1}, {}))
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=store.table_name,
         Key={"job_id": {"S": "job-1"}},
@@ -249,12 +250,12 @@ def test_failure_releases_for_retry_then_fails_after_max_attempts(store: JobStor
     store.create(spec())
     for attempt in (1, 2):
         c = claim(store, owner=f"r{attempt}")
-        outcome = store.record_failure(c, "ValueError: bad", HopEnd(0, "error"))
+        outcome = c.record_failure("ValueError: bad", HopEnd(0, "error"))
         assert outcome.will_retry
         assert outcome.job.status is JobStatus.QUEUED and outcome.job.attempts == attempt
         assert outcome.job.epoch == 1 and outcome.job.lease_owner is None
     c = claim(store, owner="r3")
-    outcome = store.record_failure(c, "ValueError: bad", HopEnd(0, "error"))
+    outcome = c.record_failure("ValueError: bad", HopEnd(0, "error"))
     assert not outcome.will_retry
     assert outcome.job.status is JobStatus.FAILED
     assert outcome.job.last_error == "attempt 3 of 3 failed: ValueError: bad"
@@ -263,13 +264,13 @@ def test_failure_releases_for_retry_then_fails_after_max_attempts(store: JobStor
 def test_checkpoint_resets_attempts_and_reports_operator_requests(store: JobStore) -> None:
     store.create(spec())
     c = claim(store)
-    store.record_failure(c, "x", HopEnd(0, "error"))
+    c.record_failure("x", HopEnd(0, "error"))
     c = claim(store, owner="r2")
     assert c.job.attempts == 1
     store.request_pause("job-1")
-    seen = store.checkpoint(c, Progress({}, {"objects": 1}))
+    seen = c.checkpoint(Progress({}, {"objects": 1}))
     assert seen.attempts == 0 and seen.pause_requested
-    paused = store.stop(c, JobStatus.PAUSED, HopEnd(1, "paused"))
+    paused = c.stop(JobStatus.PAUSED, HopEnd(1, "paused"))
     assert paused.status is JobStatus.PAUSED and not paused.pause_requested
 
 
@@ -294,7 +295,7 @@ def test_resume_fences_the_old_epoch_and_refuses_a_live_lease(store: JobStore) -
     c = claim(store)
     with pytest.raises(IllegalTransition, match="holds it until"):
         store.resume("job-1")
-    store.fail(c, "boom", HopEnd(0, "failed"), Progress({"cursor": "k"}, {"objects": 7}))
+    c.fail("boom", HopEnd(0, "failed"), Progress({"cursor": "k"}, {"objects": 7}))
     resumed = store.resume("job-1")
     assert resumed.status is JobStatus.QUEUED and resumed.epoch == 2
     assert resumed.attempts == 0 and resumed.finished_at is None
@@ -307,7 +308,7 @@ def test_settle_applies_a_request_seen_at_hand_off(store: JobStore) -> None:
     store.create(spec())
     c = claim(store)
     store.request_cancel("job-1")
-    queued = store.hand_off(c, Progress({}, {}), HopEnd(3, "budget"), {})
+    queued = c.hand_off(Progress({}, {}), HopEnd(3, "budget"), {})
     assert queued.cancel_requested
     settled = store.settle_requests(queued)
     assert settled is not None and settled.status is JobStatus.CANCELLED
@@ -318,7 +319,7 @@ def test_timeline_keeps_the_last_hops_only(store: JobStore) -> None:
     store.create(JobSpec("j", "s3-walk", {"bucket": "b"}, max_hops=100, max_attempts=3))
     for epoch in range(1, RECENT_HOPS_KEPT + 6):
         c = claim(store, "j", epoch=epoch)
-        store.hand_off(c, Progress({}, {}), HopEnd(epoch, "budget"), {"step_ms": 1})
+        c.hand_off(Progress({}, {}), HopEnd(epoch, "budget"), {"step_ms": 1})
     hops = store.get("j").recent_hops
     assert len(hops) == RECENT_HOPS_KEPT
     assert hops[-1].epoch == RECENT_HOPS_KEPT + 5 and hops[-1].items == RECENT_HOPS_KEPT + 5
@@ -330,7 +331,7 @@ def test_audit_records_every_commit(store: JobStore) -> None:
     store.audit = events.append
     store.create(spec())
     c = claim(store)
-    store.finish(c, Progress({}, {}), HopEnd(0, "finished"))
+    c.finish(Progress({}, {}), HopEnd(0, "finished"))
     assert [e.op for e in events] == ["create", "claim", "finish"]  # type: ignore[attr-defined]
 
 
@@ -357,13 +358,13 @@ def test_a_late_landing_of_an_earlier_holder_write_cannot_undo_a_later_one(
     )
     store.create(spec())
     c = claim(store)
-    store.checkpoint(c, Progress({"start_after": "a"}, {"objects": 1, "bytes": 1}))
+    c.checkpoint(Progress({"start_after": "a"}, {"objects": 1, "bytes": 1}))
     early = sent[-1]
-    store.checkpoint(c, Progress({"start_after": "b"}, {"objects": 2, "bytes": 2}))
+    c.checkpoint(Progress({"start_after": "b"}, {"objects": 2, "bytes": 2}))
     with pytest.raises(client.exceptions.ConditionalCheckFailedException):
         client.update_item(**early)
     assert store.get("job-1").counters == {"objects": 2, "bytes": 2}
-    store.checkpoint(c, Progress({"start_after": "c"}, {"objects": 3, "bytes": 3}))
+    c.checkpoint(Progress({"start_after": "c"}, {"objects": 3, "bytes": 3}))
 
 
 def test_a_claim_sent_twice_counts_one_hop(store: JobStore) -> None:
@@ -376,7 +377,7 @@ def test_a_claim_sent_twice_counts_one_hop(store: JobStore) -> None:
     got = claim(store, "twice")
     assert not hook.armed and hook.landed == [("UpdateItem", 200)]
     assert got.job.hops == 1 and store.get("twice").hops == 1
-    store.finish(got, Progress({}, {}), HopEnd(0, "finished"))
+    got.finish(Progress({}, {}), HopEnd(0, "finished"))
     assert store.get("twice").status is JobStatus.SUCCEEDED
 
 
@@ -399,7 +400,7 @@ def test_watchdog_restarts_keep_the_item_attribute_rearms(store: JobStore) -> No
     item = raw.get_item(TableName=store.table_name, Key=key)["Item"]
     assert item["rearms"] == {"N": "3"} and "restarts" not in item
     c = claim(store)
-    store.checkpoint(c, Progress({"start_after": "k"}, {"objects": 1}))
+    c.checkpoint(Progress({"start_after": "k"}, {"objects": 1}))
     assert store.get("job-1").restarts == 0
     assert "rearms" not in raw.get_item(TableName=store.table_name, Key=key)["Item"]
 

@@ -239,8 +239,8 @@ def test_three_fan_outs_under_reserved_concurrency_three_all_finish() -> None:
 def test_dynamodb_throttles_one_partition_key_above_a_thousand_write_units_a_second() -> None:
     from botocore.exceptions import ClientError
 
+    from baton.store.job_store import JobStore
     from baton.store.model import bind_job_model
-    from baton.store.protocol import JobStore
     from benchmarks.twin.dynamodb import DynamoDBTwin
 
     with mock_aws():

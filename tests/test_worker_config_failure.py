@@ -16,7 +16,8 @@ from moto import mock_aws
 
 from baton.handler.runtime import use_runtime
 from baton.store.clock import SystemClock
-from baton.store.records import Claim, JobStatus
+from baton.store.lease_holder import LeaseHolder
+from baton.store.records import JobStatus
 from tests.support.inprocess_stack import Stack, local_stack
 
 BUCKET = "cfg-data"
@@ -88,7 +89,7 @@ def test_only_the_epoch_the_event_names_is_touched(
     untouched = stack.job(job.job_id)
     assert (untouched.attempts, untouched.last_error, untouched.hops) == (0, None, 0)
     held = stack.store.claim(job.job_id, 1, "live-holder", SystemClock().now_ms() + 600_000)
-    assert isinstance(held, Claim)
+    assert isinstance(held, LeaseHolder)
     stack.sim.send({"job_id": job.job_id, "epoch": 1})
     stack.sim.deliver(stack.sim.queue.popleft())
     still = stack.job(job.job_id)

@@ -33,8 +33,8 @@ from baton.handler.observability import logger
 from baton.handler.runtime import CLIENT_CONFIG, INVOKE_CONFIG, Runtime, use_runtime
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.store.codec import StateCodec
+from baton.store.job_store import JobStore
 from baton.store.model import JobModel, bind_job_model
-from baton.store.protocol import JobStore
 from baton.store.records import TERMINAL_STATUSES, Job
 from benchmarks.twin.dynamodb import DynamoDBTwin, item_level_transactions
 from benchmarks.twin.keyspace import KeySpace

@@ -3,14 +3,15 @@
 Each bug rewrites the condition of one kind of conditional write on its way to DynamoDB (a
 botocore `before-parameter-build` hook on the simulator's client), the kind of slip a
 refactoring makes. Working on the request rather than on a copy of the store code keeps the bugs
-faithful to whatever `store/protocol.py` becomes.
+faithful to whatever the store's modules become.
 
 - commit-without-lease: the holder's writes (checkpoint, hand-off, finish, release) are fenced
   by `epoch = e` alone, without `lease_owner = me`.
 - claim-ignores-lease: a claim checks epoch, status and hops, but not whether a live
   invocation holds the lease.
-- misread-refusal (`STORE_BUGS`, a store class for `Config.store_cls`): the holder's commit reads
-  every refusal as a lost lease and deletes the state object it wrote.
+- misread-refusal (`STORE_BUGS`, a store class for `Config.store_cls` whose claims return a
+  planted `LeaseHolder`): the holder's commit reads every refusal as a lost lease and deletes the
+  state object it wrote.
 - unchained-claim (I5, a store class): the claim without its read of the item and its clause on
   `last_write`, so a copy of it landing late (`Rates.late_copy`) claims again under the same
   holder or after its release: a hop counted twice, the holder's chain of writes broken.
@@ -58,8 +59,9 @@ from baton.handler.watchdog import SweepAction, Watchdog
 from baton.store.clock import iso_from_ms
 from baton.store.codec import StateRef
 from baton.store.errors import ChangedMeanwhile, LeaseLost, WriteUnknown
-from baton.store.protocol import JobStore, _NoState
-from baton.store.records import Claim, ClaimRejected, Job, JobStatus, Lease, Progress
+from baton.store.job_store import JobStore
+from baton.store.lease_holder import LeaseHolder, NoState
+from baton.store.records import ClaimRejected, Job, JobStatus, Lease, Progress
 from baton.store.writes import CONDITION_FAILED, Refused, error_code, new_token
 
 BUGS = ("commit-without-lease", "claim-ignores-lease")
@@ -138,7 +140,7 @@ def _drop_unused(params: dict[str, Any]) -> None:
             params[key] = {k: v for k, v in params[key].items() if k in used}
 
 
-class MisreadRefusalStore(JobStore):
+class MisreadRefusalHolder(LeaseHolder):
     """Planted bug "misread-refusal": the holder's commit as it was before store/writes.py.
 
     A refused write is read as "someone else took the lease": the state object just written is
@@ -148,15 +150,15 @@ class MisreadRefusalStore(JobStore):
     the store's logic rather than a request rewrite, because the bug is in how the answer is read.
     """
 
-    def _commit(
+    def _commit(  # type: ignore[override]
         self,
         op: str,
-        claim: Claim,
         actions: Sequence[Action],
-        written: StateRef | _NoState | None,
+        written: StateRef | NoState | None,
     ) -> Job:
-        m = self.model
-        lease = claim.lease
+        table = self.table
+        m = table.model
+        lease = self.lease
         condition = (m.epoch == lease.epoch) & (m.lease_owner == lease.owner)
         item = m(lease.job_id)
         try:
@@ -165,25 +167,27 @@ class MisreadRefusalStore(JobStore):
             if error_code(exc) != CONDITION_FAILED:
                 raise
             if isinstance(written, StateRef):
-                self.codec.discard(written)
+                table.codec.discard(written)
             raise LeaseLost(f"job {lease.job_id!r}: {op} refused") from None
-        self._audit(op, lease.job_id, lease.epoch, lease.owner, self._now())
-        if not isinstance(written, _NoState):
-            superseded = claim.committed_ref
-            claim.committed_ref = written
-            if superseded is not None and superseded != written:
-                self.codec.discard(superseded)
-        return self._to_job(item)
+        table.record(op, lease.job_id, lease.epoch, lease.owner, table.now())
+        self._superseded_by(written)
+        return table.to_job(item)
+
+
+class MisreadRefusalStore(JobStore):
+    """Planted "misread-refusal": a store whose claims return the holder above."""
+
+    holder_cls = MisreadRefusalHolder
 
 
 class RearmWipesIntentStore(JobStore):
     """Planted "rearm-wipes-intent": the watchdog's re-arm as it was,
     removing the operator's flags with the dead holder's lease."""
 
-    def _rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
+    def rearm_actions(self, job: Job, now: int, restarts: int | None = None) -> list[Action]:
         m = self.model
         return [
-            *super()._rearm_actions(job, now, restarts),
+            *super().rearm_actions(job, now, restarts),
             *([m.cancel_requested.remove(), m.pause_requested.remove()] if restarts else []),
         ]
 
@@ -201,15 +205,21 @@ class RearmWipesIntentWatchdog(Watchdog):
         return SweepAction(job.job_id, "rearmed", moved.epoch, "restarted as stalled")
 
 
-class AttemptsFromClaimStore(JobStore):
+class AttemptsFromClaimHolder(LeaseHolder):
     """Planted "attempts-from-claim": a checkpoint resets `attempts` on the
     item but the hop keeps counting from the value its claim read."""
 
-    def checkpoint(self, claim: Claim, progress: Progress) -> Job:
-        as_claimed = claim.job
-        job = super().checkpoint(claim, progress)
-        claim.job = as_claimed
+    def checkpoint(self, progress: Progress) -> Job:
+        as_claimed = self.job
+        job = super().checkpoint(progress)
+        self.job = as_claimed
         return job
+
+
+class AttemptsFromClaimStore(JobStore):
+    """Planted "attempts-from-claim": a store whose claims return the holder above."""
+
+    holder_cls = AttemptsFromClaimHolder
 
 
 class UnchainedClaimStore(JobStore):
@@ -218,8 +228,10 @@ class UnchainedClaimStore(JobStore):
     retry went through, meets `lease_owner = me` (or a released lease) and claims again: a
     second hop counted, and `last_write` taken back so the holder's next commit is refused."""
 
-    def claim(self, job_id: str, epoch: int, owner: str, deadline_ms: int) -> Claim | ClaimRejected:
-        now = self._now()
+    def claim(
+        self, job_id: str, epoch: int, owner: str, deadline_ms: int
+    ) -> LeaseHolder | ClaimRejected:
+        now = self.now()
         m = self.model
         token = new_token()
         condition = (
@@ -246,10 +258,10 @@ class UnchainedClaimStore(JobStore):
         outcome = self.writer.update(job_id, actions, condition, token)
         if isinstance(outcome, Refused):
             return self._classify(outcome.item, epoch)
-        self._audit("claim", job_id, epoch, owner, now, expires)
-        job = self._to_job(outcome.item)
+        self.record("claim", job_id, epoch, owner, now, expires)
+        job = self.to_job(outcome.item)
         lease = Lease(job_id=job_id, epoch=epoch, owner=owner, expires_ms=expires, started_ms=now)
-        return Claim(lease=lease, job=job, committed_ref=job.state_ref, version=token)
+        return self.holder_cls(self, lease, job, token)
 
 
 STORE_BUGS: dict[str, type[JobStore]] = {

@@ -42,8 +42,8 @@ from baton.handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
 from baton.handler.watchdog import WatchdogSettings
 from baton.store.codec import StateCodec
 from baton.store.constants import LEASE_TERM_MS
+from baton.store.job_store import JobStore
 from baton.store.model import JobModel, bind_job_model
-from baton.store.protocol import JobStore
 from tests.sim import core
 from tests.sim.checks import CountModel, FanOutLedgers, Ledger, Violation, WalkModel, plain
 from tests.sim.chooser import Chooser, sparse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from baton.store.protocol import CommitEvent
+from baton.store.audit import CommitEvent
 
 HOLDER_OPS = {"checkpoint", "hand_off", "finish", "fail", "release", "paused", "cancelled"}
 RELEASING_OPS = {"hand_off", "finish", "fail", "release", "paused", "cancelled"}

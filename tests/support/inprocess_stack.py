@@ -14,9 +14,10 @@ from baton.handler.config import RelaySettings
 from baton.handler.faults import FaultPoints, NoFaults
 from baton.handler.launch import launch, prepare
 from baton.handler.runtime import CLIENT_CONFIG, Runtime, use_runtime
+from baton.store.audit import CommitEvent
 from baton.store.codec import StateCodec
+from baton.store.job_store import JobStore
 from baton.store.model import bind_job_model
-from baton.store.protocol import CommitEvent, JobStore
 from baton.store.records import Job
 from baton.store.reports import ReportStore
 from tests.support.lambda_sim import FUNCTION, LambdaSim

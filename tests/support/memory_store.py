@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from moto import mock_aws
 
+from baton.store.job_store import JobStore
 from baton.store.model import bind_job_model
-from baton.store.protocol import JobStore
 from tests.support.virtual_clock import VirtualClock
 
 

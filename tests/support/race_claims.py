@@ -12,9 +12,9 @@ import json
 import sys
 import time
 
+from baton.store.job_store import JobStore
+from baton.store.lease_holder import LeaseHolder
 from baton.store.model import bind_job_model
-from baton.store.protocol import JobStore
-from baton.store.records import Claim
 
 STAGGER_MS = 40
 
@@ -36,7 +36,7 @@ def main() -> None:
         while time.time_ns() // 1_000_000 < start_ms + i * STAGGER_MS:
             time.sleep(0.0002)
         result = store.claim(f"race-{i:03d}", 1, owner, deadline)
-        if isinstance(result, Claim):
+        if isinstance(result, LeaseHolder):
             won.append(i)
     sys.stdout.write(json.dumps({"owner": owner, "won": won}) + "\n")
 
