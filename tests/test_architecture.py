@@ -147,3 +147,19 @@ def test_a_function_over_the_size_limit_is_reported_wherever_it_is(tree: Path) -
         "split it into functions that each do one thing"
     ]
     assert problems[0] in architecture.check(tree)
+
+
+def test_the_product_folders_hold_functions_to_80_lines_and_classes_to_400(tree: Path) -> None:
+    short, most_class = architecture.MAX_PRODUCT_FUNCTION_LINES, architecture.MAX_CLASS_LINES
+    (tree / "store" / "long_function.py").write_text(_function_of(short + 1), encoding="utf-8")
+    (tree / "store" / "fits.py").write_text(_function_of(short), encoding="utf-8")
+    body = "".join(f"    a{i} = {i}\n" for i in range(most_class))
+    (tree / "handler" / "big_class.py").write_text(f"class Big:\n{body}", encoding="utf-8")
+    (tree / "benchmarks" / "big_class.py").write_text(f"class Big:\n{body}", encoding="utf-8")
+    problems = architecture.long_functions(tree)
+    assert problems == [
+        f"handler/big_class.py:1: Big is {most_class + 1} lines (at most {most_class}): "
+        "move a role of it into a class of its own",
+        f"store/long_function.py:1: long is {short + 1} lines (at most {short}): "
+        "split it into functions that each do one thing",
+    ]

@@ -7,9 +7,11 @@ must follow), and reports imports the contract forbids and import circles betwee
 package may also be held to a few modules (`[tool.baton.architecture.only]`: baton's built-in
 tasks import only the public task API). It also draws the contract as the Mermaid diagram in
 docs/architecture.md, so the picture cannot drift.
-And it holds a size rule: no function anywhere in the project (product, tests, benchmarks,
-examples, infra) is longer than `MAX_FUNCTION_LINES`, since a function a reader cannot hold in
-one view is where the next change goes wrong.
+And it holds size rules: no function anywhere in the project (product, tests, benchmarks,
+examples, infra) is longer than `MAX_FUNCTION_LINES`, and in the product's runtime folders
+(`PRODUCT_FOLDERS`) no function is longer than `MAX_PRODUCT_FUNCTION_LINES` and no class longer
+than `MAX_CLASS_LINES`, since code a reader cannot hold in one view is where the next change goes
+wrong.
 
     python -m tests.support.architecture            # check the tree and the diagram
     python -m tests.support.architecture --write    # redraw the diagram in docs/architecture.md
@@ -36,6 +38,10 @@ ONLY = "only"
 
 # The longest function, in lines from its `def` (decorators excluded) to its last line.
 MAX_FUNCTION_LINES = 150
+# The folders of what runs on AWS or for the operator, held to tighter limits.
+PRODUCT_FOLDERS = ("handler", "store", "cli", "local")
+MAX_PRODUCT_FUNCTION_LINES = 80
+MAX_CLASS_LINES = 400
 # Folders that are no part of the project's source: environments, caches, build output.
 NOT_SOURCE = {"build", "node_modules", "__pycache__"}
 
@@ -268,19 +274,31 @@ def source_files(root: Path = ROOT) -> Iterator[Path]:
             yield path
 
 
+def _span(node: ast.AST) -> int:
+    return (getattr(node, "end_lineno", None) or node.lineno) - node.lineno + 1  # type: ignore[attr-defined]
+
+
 def long_functions(root: Path = ROOT, limit: int = MAX_FUNCTION_LINES) -> list[str]:
-    """Functions and methods longer than `limit` lines, anywhere in the project."""
+    """Functions longer than `limit` lines anywhere in the project; in `PRODUCT_FOLDERS`, functions
+    over MAX_PRODUCT_FUNCTION_LINES and classes over MAX_CLASS_LINES."""
     problems = []
     for path in source_files(root):
+        where = path.relative_to(root)
+        product = where.parts[0] in PRODUCT_FOLDERS
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                if lines > limit:
-                    problems.append(
-                        f"{path.relative_to(root)}:{node.lineno}: {node.name} is {lines} lines "
-                        f"(at most {limit}): split it into functions that each do one thing"
-                    )
+                most = min(limit, MAX_PRODUCT_FUNCTION_LINES) if product else limit
+                hint = "split it into functions that each do one thing"
+            elif isinstance(node, ast.ClassDef) and product:
+                most, hint = MAX_CLASS_LINES, "move a role of it into a class of its own"
+            else:
+                continue
+            lines = _span(node)
+            if lines > most:
+                problems.append(
+                    f"{where}:{node.lineno}: {node.name} is {lines} lines (at most {most}): {hint}"
+                )
     return problems
 
 
@@ -348,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "architecture: every import follows [tool.baton.architecture] and its "
             f"{ONLY!r} rules; no import circles; "
-            f"no function over {MAX_FUNCTION_LINES} lines"
+            f"no function over {MAX_FUNCTION_LINES} lines, none over {MAX_PRODUCT_FUNCTION_LINES} "
+            f"and no class over {MAX_CLASS_LINES} in {', '.join(PRODUCT_FOLDERS)}"
         )
     return 1 if problems else 0
 
