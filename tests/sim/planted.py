@@ -155,6 +155,8 @@ class MisreadRefusalHolder(LeaseHolder):
         op: str,
         actions: Sequence[Action],
         written: StateRef | NoState | None,
+        *,
+        lease_expires_ms: int | None = None,
     ) -> Job:
         table = self.table
         m = table.model
@@ -169,7 +171,7 @@ class MisreadRefusalHolder(LeaseHolder):
             if isinstance(written, StateRef):
                 table.codec.discard(written)
             raise LeaseLost(f"job {lease.job_id!r}: {op} refused") from None
-        table.record(op, lease.job_id, lease.epoch, lease.owner, table.now())
+        table.record(op, lease.job_id, lease.epoch, lease.owner, table.now(), lease_expires_ms)
         self._superseded_by(written)
         return table.to_job(item)
 
