@@ -30,8 +30,8 @@ from tests.support.tiers import examples
 SYNTHETIC_EXAMPLES = 650
 WALK_EXAMPLES = 200
 # How many of them `make test` runs (the slow tier runs them all).
-QUICK_SYNTHETIC = 250
-QUICK_WALK = 80
+QUICK_SYNTHETIC = 100
+QUICK_WALK = 30
 TAPE = 180  # decisions drawn per schedule; past the tape every decision is benign
 # A third of the schedules spill every state to S3 (Config.spill), the rest keep it inline.
 CONFIG = Config()

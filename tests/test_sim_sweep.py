@@ -67,7 +67,7 @@ def check(env: Env, result: SweepResult, name: str, seeds: range) -> None:
         )
 
 
-@pytest.mark.parametrize("seeds", tiered(SYNTHETIC_SEEDS, quick=250))
+@pytest.mark.parametrize("seeds", tiered(SYNTHETIC_SEEDS, quick=100))
 def test_synthetic_task_under_every_fault(env: Env, seeds: range) -> None:
     result = sweep(env, seeds, Config())
     check(env, result, f"synthetic {seeds}", seeds)
