@@ -912,20 +912,6 @@ def test_package_targets_the_template_runtime_and_architecture(sam: dict[str, An
     assert not requirements & {"typer", "rich", "moto", "pytest"}
 
 
-def test_user_code_is_packaged_and_its_modules_imported_by_the_check(tmp_path: Path) -> None:
-    """`make package USER_CODE=examples/primes USER_MODULES=primes_task`, proven the same way."""
-    example = ROOT / "examples" / "primes"
-    manifest = lambda_package.build(tmp_path, [example], None, ("primes_task",))
-    with zipfile.ZipFile(manifest["zip"]) as zf:
-        names = set(zf.namelist())
-    assert "primes_task.py" in names
-    assert "test_primes.py" not in names, "the user's tests stay out"
-    assert manifest["user_modules"] == ["primes_task"]
-    seen = lambda_package.verify(tmp_path)
-    assert seen["user_modules"] == ["primes_task"]
-    assert seen["outcome"] == "rejected"
-
-
 def test_user_code_may_not_replace_batons_own_packages(tmp_path: Path) -> None:
     code = tmp_path / "code"
     (code / "baton").mkdir(parents=True)
@@ -936,9 +922,41 @@ def test_user_code_may_not_replace_batons_own_packages(tmp_path: Path) -> None:
         lambda_package._add_user_code(tree, [code], [])
 
 
-def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
-    """The package `make deploy` ships: code and runtime deps only, importable on its own."""
-    manifest = lambda_package.build(tmp_path)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One package for the module, built and imported in a fresh venv once (about 30 s each).
+
+    It is what `make package USER_CODE=examples/primes USER_MODULES=primes_task` makes: baton's
+    code, its runtime dependencies and the user's module, so the checks on what `make deploy`
+    ships and on the user's code hold on the same build. Returns the manifest and what the
+    check in the fresh venv saw.
+    """
+    out = tmp_path_factory.mktemp("package")
+    manifest = lambda_package.build(out, [ROOT / "examples" / "primes"], None, ("primes_task",))
+    return manifest, lambda_package.verify(out)
+
+
+def test_user_code_is_packaged_and_its_modules_imported_by_the_check(
+    built: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """`make package USER_CODE=examples/primes USER_MODULES=primes_task`, proven the same way."""
+    manifest, seen = built
+    with zipfile.ZipFile(manifest["zip"]) as zf:
+        names = set(zf.namelist())
+    assert "primes_task.py" in names
+    assert "test_primes.py" not in names, "the user's tests stay out"
+    assert manifest["user_code"] == [f"copied {ROOT / 'examples' / 'primes'}"]
+    assert manifest["user_modules"] == ["primes_task"]
+    assert seen["user_modules"] == ["primes_task"]
+    assert seen["outcome"] == "rejected"
+
+
+def test_package_builds_and_imports_in_a_fresh_venv(
+    built: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """The package `make deploy` ships: code and runtime deps only (and the user's module, a
+    top-level file of its own), importable on its own."""
+    manifest, seen = built
     print("\n" + lambda_package.report(manifest))
     archive = Path(manifest["zip"])
     with zipfile.ZipFile(archive) as zf:
@@ -994,11 +1012,10 @@ def test_package_builds_and_imports_in_a_fresh_venv(tmp_path: Path) -> None:
     assert manifest["distributions"]["pydantic"]["version"] == pydantic.VERSION
     assert manifest["distributions"]["pynamodb"]["version"] == pynamodb.__version__
 
-    seen = lambda_package.verify(tmp_path)
     assert seen["outcome"] == "rejected"
     assert seen["import_ms"] > 0 and seen["import_ms_without_bytecode"] > 0
     modules = [p for pkg in ("handler", "store") for p in (ROOT / pkg).rglob("*.py")]
-    assert seen["modules"] == len(modules)
+    assert seen["modules"] == len(modules) + len(seen["user_modules"])
     print(
         f"imported {seen['modules']} modules with Python {seen['python']} "
         f"(runtime version matched: {seen['runtime_version_matched']})"
