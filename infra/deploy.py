@@ -40,6 +40,10 @@ TEMPLATE_BODY_MAX = 51_200
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 FAILED_SUFFIXES = ("_FAILED", "ROLLBACK_COMPLETE")
+# How long a deploy waits for CloudFormation: a change set is described in seconds, a stack
+# with a new function and table takes minutes; past these the deploy stops with the status seen.
+CHANGE_SET_WAIT_S = 600.0
+STACK_WAIT_S = 3600.0
 
 
 class DeployError(Exception):
@@ -226,7 +230,10 @@ def create_change_set(
             raise DeployError(f"change set failed: {answer.get('StatusReason', '?')}")
         return str(answer["Status"])
 
-    if _wait(status, {"CREATE_COMPLETE", "EMPTY"}, "change set", 600, poll_s) == "EMPTY":
+    if (
+        _wait(status, {"CREATE_COMPLETE", "EMPTY"}, "change set", CHANGE_SET_WAIT_S, poll_s)
+        == "EMPTY"
+    ):
         cloudformation.delete_change_set(StackName=stack_name, ChangeSetName=name)
         return None
     described = cloudformation.describe_change_set(StackName=stack_name, ChangeSetName=name)
@@ -261,7 +268,7 @@ def execute(cloudformation: Any, change_set: ChangeSet, poll_s: float = 5.0) -> 
         stack = cloudformation.describe_stacks(StackName=change_set.stack_name)["Stacks"][0]
         return str(stack["StackStatus"])
 
-    _wait(status, done, f"stack {change_set.stack_name}", 3600, poll_s)
+    _wait(status, done, f"stack {change_set.stack_name}", STACK_WAIT_S, poll_s)
     return outputs(cloudformation, change_set.stack_name)
 
 

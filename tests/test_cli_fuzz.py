@@ -101,6 +101,11 @@ def test_every_command_answers_bad_input_with_an_exit_code_and_one_line(
 ) -> None:
     monkeypatch.setattr("baton.cli.commands.inspect.time.sleep", lambda s: None)
     monkeypatch.setattr("baton.cli.commands.control.time.sleep", lambda s: None)
+    # A deploy the fuzz lets through runs against moto, whose stacks may stay in progress: it
+    # must still end with one line, within seconds rather than CloudFormation's hour.
+    monkeypatch.setattr("baton.infra.deploy.time.sleep", lambda s: None)
+    monkeypatch.setattr("baton.infra.deploy.STACK_WAIT_S", 2.0)
+    monkeypatch.setattr("baton.infra.deploy.CHANGE_SET_WAIT_S", 2.0)
     if baton("status", "fz-known").exit_code != 0:
         assert baton("init").exit_code == 0
         assert baton("start", "s3-walk", "--bucket", "b-1", "--job-id", "fz-known").exit_code == 0
