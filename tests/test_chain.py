@@ -2,11 +2,18 @@
 
 Every test ends by comparing the counters with the bucket's truth and by replaying the store's
 commit record to check I1 (one holder) and I2 (no fork).
+
+The cost of a walk here is mostly per hop (claim, checkpoint, hand-off and listing through moto),
+so the bucket is small and each clock reading costs PACE_MS of virtual time: a walk still takes a
+dozen hops, as the assertions on hops, kills and resumes need, without listing thousands of keys.
+Positions in the key list are fractions of OBJECTS, so they keep their place if it changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import boto3
 import pytest
@@ -21,7 +28,10 @@ from tests.support.inprocess_stack import Stack, local_stack
 from tests.support.lambda_sim import KillAt, Killed
 
 BUCKET = "awkward-keys"
-OBJECTS = 2_000
+OBJECTS = 500
+# Virtual milliseconds per clock reading: with the stack's 2 s hops this walks OBJECTS in about
+# 12 hops (the default 15 ms would take 5, too few for the hop and kill assertions below).
+PACE_MS = 30
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +40,15 @@ def truth() -> Iterator[BucketTruth]:
         yield fill_bucket(boto3.client("s3", region_name="us-east-1"), BUCKET, OBJECTS)
 
 
+def chain_stack(**options: Any) -> AbstractContextManager[Stack]:
+    """local_stack at this file's pace (see the module docstring)."""
+    return local_stack(tick_ms=PACE_MS, **options)
+
+
 @pytest.fixture
 def stack(truth: BucketTruth) -> Iterator[Stack]:
     actions.reset()
-    with local_stack() as s:
+    with chain_stack() as s:
         yield s
 
 
@@ -70,12 +85,13 @@ def test_prefix_and_start_after_limit_the_walk(stack: Stack, truth: BucketTruth)
     assert_exact(stack, job.job_id, truth, "unicode/")
 
     keys = sorted(truth.under("plus+sign/"), key=lambda k: k.encode())
-    after = keys[99]
+    skipped = len(keys) // 2
+    after = keys[skipped - 1]
     job = stack.start({"bucket": BUCKET, "prefix": "plus+sign/", "start_after": after})
     stack.sim.drain()
     done = stack.job(job.job_id)
     assert done.status is JobStatus.SUCCEEDED
-    assert done.counters["objects"] == len(keys) - 100
+    assert done.counters["objects"] == len(keys) - skipped
 
 
 def test_every_event_delivered_twice(stack: Stack, truth: BucketTruth) -> None:
@@ -109,9 +125,14 @@ def test_killed_invocations_resume_from_the_last_checkpoint(point: str, truth: B
     """Killed after a checkpoint (before any invoke), in the middle of the work, or right after
     the claim: Lambda retries the epoch once the dead holder's lease expires."""
     actions.reset()
-    every = {faults.AFTER_CHECKPOINT: 3, faults.MID_STEP: 150, faults.AFTER_CLAIM: 4}[point]
+    # Rates that strike a dozen-hop walk at least 3 times with room to spare: every other
+    # checkpoint, every third claim, and mid-step about once per hop and a half (more often, the
+    # retries of one epoch could all die before its next hand-off).
+    every = {faults.AFTER_CHECKPOINT: 2, faults.MID_STEP: OBJECTS // 8, faults.AFTER_CLAIM: 3}[
+        point
+    ]
     kill = KillAt(point, lambda n: n % every == 0)
-    with local_stack(faults=kill) as stack:
+    with chain_stack(faults=kill) as stack:
         # One object per step, so the kill points strike at a known rate (concurrent walks:
         # tests/test_walk_concurrency.py).
         params = {"bucket": BUCKET, "action": "tests.support.actions:record", "concurrency": 1}
@@ -135,7 +156,7 @@ def test_a_hop_renews_its_lease_before_each_term_runs_out_whatever_the_checkpoin
     after a crash can take it over. A live hop that commits rarely (BATON_CHECKPOINT_S=900)
     still commits before each term ends: no live holder loses its lease by expiry."""
     actions.reset()
-    with local_stack(timeout_ms=30_000, checkpoint_s=900) as stack:
+    with chain_stack(timeout_ms=30_000, checkpoint_s=900) as stack:
         store = stack.store
         store.lease_ms = 2_000
         params = {"bucket": BUCKET, "action": "tests.support.actions:record", "concurrency": 1}
@@ -172,7 +193,7 @@ def test_killed_between_hand_off_write_and_invoke_is_resent_by_lambdas_retry(
     (same request id) finds the job waiting at the next epoch with its own hop last in the
     timeline and sends the event again, so the chain goes on without the watchdog."""
     kill = KillAt(faults.AFTER_HAND_OFF_WRITE, lambda n: n == 3)
-    with local_stack(faults=kill) as stack:
+    with chain_stack(faults=kill) as stack:
         job = stack.start({"bucket": BUCKET})
         stack.sim.drain()
 
@@ -187,7 +208,7 @@ def test_a_stale_event_from_another_invocation_is_not_resent(truth: BucketTruth)
     """Only the retry of the invocation that handed off re-sends: a late duplicate of an older
     epoch, from another request, is discarded and adds nothing to the queue."""
     kill = KillAt(faults.AFTER_HAND_OFF_WRITE, lambda n: n == 3)
-    with local_stack(faults=kill) as stack:
+    with chain_stack(faults=kill) as stack:
         stack.sim.max_retries = 0  # the killed invocation is not retried: the event is lost
         job = stack.start({"bucket": BUCKET})
         stack.sim.drain()
@@ -209,7 +230,7 @@ def test_a_stale_event_from_another_invocation_is_not_resent(truth: BucketTruth)
 
 def test_task_error_is_retried_from_the_last_checkpoint(stack: Stack, truth: BucketTruth) -> None:
     keys = sorted(truth.sizes, key=lambda k: k.encode())
-    actions.fail_once.update({keys[500], keys[1500]})
+    actions.fail_once.update({keys[OBJECTS // 4], keys[OBJECTS * 3 // 4]})
     job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"})
     stack.sim.drain()
 
@@ -223,7 +244,8 @@ def test_task_error_is_retried_from_the_last_checkpoint(stack: Stack, truth: Buc
 
 
 def test_job_fails_after_max_attempts_with_last_error(stack: Stack, truth: BucketTruth) -> None:
-    bad = sorted(truth.sizes, key=lambda k: k.encode())[700]
+    at = OBJECTS * 7 // 20
+    bad = sorted(truth.sizes, key=lambda k: k.encode())[at]
     actions.fail_always.add(bad)
     job = stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"}, max_attempts=3)
     stack.sim.drain()
@@ -235,7 +257,7 @@ def test_job_fails_after_max_attempts_with_last_error(stack: Stack, truth: Bucke
     assert len(stack.sim.errors) == 2, "two errors re-raised for Lambda's retries, then FAILED"
     assert stack.sim.results[-1]["outcome"] == "failed"
     assert not stack.sim.dead_letters
-    assert 0 < failed.counters["objects"] <= 700, "the last checkpoint before the bad object"
+    assert 0 < failed.counters["objects"] <= at, "the last checkpoint before the bad object"
     check_one_holder_no_fork(stack.commits)
 
 
@@ -283,16 +305,17 @@ def test_max_hops_stops_a_runaway_job_and_resume_continues_it(
 def test_pause_seen_at_checkpoint_then_resume_finishes(stack: Stack, truth: BucketTruth) -> None:
     keys = sorted(truth.sizes, key=lambda k: k.encode())
     job_id = "pause-me"
-    actions.hooks[keys[300]] = lambda: stack.store.request_pause(job_id)
+    at = OBJECTS * 3 // 20
+    actions.hooks[keys[at]] = lambda: stack.store.request_pause(job_id)
     stack.start({"bucket": BUCKET, "action": "tests.support.actions:record"}, job_id=job_id)
     stack.sim.drain()
 
     paused = stack.job(job_id)
     assert paused.status is JobStatus.PAUSED
     assert not paused.pause_requested
-    # The request lands while object 300 is in flight on the pool: what is committed covers at
+    # The request lands while object `at` is in flight on the pool: what is committed covers at
     # least the objects below it, and the walk stopped before its end.
-    assert 300 <= paused.counters["objects"] < OBJECTS
+    assert at <= paused.counters["objects"] < OBJECTS
 
     resumed = stack.store.resume(job_id)
     stack.sim.send({"job_id": job_id, "epoch": resumed.epoch})
