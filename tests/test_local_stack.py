@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +263,7 @@ def test_baton_up_serves_start_and_status_from_another_shell_and_ctrl_c_cleans_u
 def test_baton_demo_walks_checks_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     demo = cli(
-        "demo", "--objects", "300", "--size", "512", "--timeout", "1", "--min-margin-ms", "400",
+        "demo", "--objects", "2000", "--size", "512", "--timeout", "1", "--min-margin-ms", "400",
         env=env,
         start_new_session=True,
     )  # fmt: skip
@@ -271,8 +271,10 @@ def test_baton_demo_walks_checks_and_leaves_nothing_behind(tmp_path: Path) -> No
     assert demo.returncode == 0, out + err
     assert "demo passed" in out
     assert "MISMATCH" not in out
-    hops = Counter(line.split(":")[0] for line in out.splitlines() if line.startswith("hop "))
-    assert len(hops) >= 3, f"the chain should hop several times:\n{out}"
-    assert "objects counted" in out and "300" in out
+    # Hops of 600 ms each: 2,000 objects (a GET each, through the moto server) take several
+    # whatever the machine's speed. The demo's closing line says how many there were.
+    summary = re.search(r"^(\d+) hops, (\d+) invocations", out, re.MULTILINE)
+    assert summary and int(summary[1]) >= 2, f"the chain should hop several times:\n{out}"
+    assert "objects counted" in out and "2,000" in out
     wait_until(lambda: not session_members(demo.pid), timeout_s=5, what="every child to be gone")
     assert list(tmp_path.iterdir()) == []
