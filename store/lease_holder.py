@@ -101,6 +101,14 @@ class LeaseHolder:
             WriteUnknown: the outcome is unknown.
             StateTooLarge, StateNotJson, CountersTooLarge: the progress cannot be stored.
         """
+        actions, ref = self._hand_off_actions(progress, hop, timing)
+        return self._commit("hand_off", actions, ref)
+
+    def _hand_off_actions(
+        self, progress: Progress, hop: HopEnd, timing: dict[str, int]
+    ) -> tuple[list[Action], StateRef | None]:
+        """What a hand-off and a park both write: the progress, the lease released, the next
+        epoch QUEUED, attempts reset."""
         m = self.table.model
         state_actions, ref = self._progress_actions(progress, "hand_off")
         actions = [
@@ -111,7 +119,7 @@ class LeaseHolder:
             m.attempts.set(0),
             m.timing.set(timing),
         ]
-        return self._commit("hand_off", actions, ref)
+        return actions, ref
 
     def park(
         self, progress: Progress, hop: HopEnd, timing: dict[str, int], waiting_for: str
@@ -128,17 +136,8 @@ class LeaseHolder:
         """
         m = self.table.model
         # Recorded (audit, fault points) as the hand-off it is; only its event is not sent here.
-        state_actions, ref = self._progress_actions(progress, "hand_off")
-        actions = [
-            *state_actions,
-            *self._release_actions(hop),
-            m.epoch.set(self.lease.epoch + 1),
-            *self.table.status_actions(self.lease.job_id, JobStatus.QUEUED),
-            m.attempts.set(0),
-            m.timing.set(timing),
-            *hop_limit.wait_not_counted(m),
-            m.waiting_for.set(waiting_for),
-        ]
+        actions, ref = self._hand_off_actions(progress, hop, timing)
+        actions += [*hop_limit.wait_not_counted(m), m.waiting_for.set(waiting_for)]
         return self._commit("hand_off", actions, ref)
 
     def finish(self, progress: Progress, hop: HopEnd, ending: Ending | None = None) -> Job:

@@ -12,9 +12,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from baton.handler import faults
 from baton.handler.watchdog import Watchdog, WatchdogSettings
@@ -30,23 +28,13 @@ from tests.test_parked_wake import (
     PREFIXES,
     STALL_MS,
     assert_failed_on,
+    aws,  # noqa: F401 (the bucket fixture, used by name)
     park_with_one_shard_left,
 )
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        for prefix in PREFIXES:
-            for i in range(PER_PREFIX):
-                s3.put_object(Bucket=BUCKET, Key=f"{prefix}{i:03d}", Body=b"w")
-        yield
-
-
 @pytest.fixture
-def stack(aws: None) -> Iterator[Stack]:
+def stack(aws: None) -> Iterator[Stack]:  # noqa: F811 (aws: the imported fixture)
     actions.reset()
     with local_stack(timeout_ms=1_500) as s:
         yield s
