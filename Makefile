@@ -23,16 +23,20 @@ typecheck-links:
 
 setup: $(STAMP) typecheck-links
 
-# The suite in minutes: every test but the long sweeps (marked `slow`), on two workers. Each
-# test file runs whole on one worker (--dist loadfile: module-scoped servers are built once and a
-# file's closing check sees its own sweep).
+# The suite in minutes: every test but the long sweeps (marked `slow`). Each test file runs whole
+# on one worker (--dist loadfile: module-scoped servers are built once and a file's closing check
+# sees its own sweep). Three workers on two cores: the local-stack files mostly wait on real hops,
+# so a third worker keeps both cores busy; they start first (tests/conftest.py), which is why
+# pytest-xdist's own reordering (most tests first) is off.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
 # The long sweeps: more seeds and schedules of what `make test` already checks (.ci/run runs both).
 # pytest exits 5 when it selects no test: a tree without slow tests passes.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m slow $(PYTEST_ARGS) \
+	$(BIN)/python -m pytest $(XDIST) -p no:cacheprovider -m slow $(PYTEST_ARGS) \
 		|| { rc=$$?; [ $$rc -eq 5 ] && echo "test-slow: no slow tests selected"; [ $$rc -eq 5 ]; }
 
 # Deterministic protocol simulation (tests/sim): 100,000 schedules with every fault kind on, or

@@ -261,35 +261,9 @@ def fill(bucket: str, count: str, prefix: str = "", size: str = "0") -> int:
     return int(count)
 
 
-def read_stored_timestamps_fast() -> None:
-    """moto renders a listing by parsing every stored object's timestamp string back with
-    dateutil (`moto.core.serialize`, botocore's `parse_to_aware_datetime`): about half a
-    millisecond per key, under the lock that serialises the server, so one 1,000-key page held
-    every other request for the better part of a second. Strings `datetime.fromisoformat` reads
-    as a time with a zone are read that way (the same instant, so the same XML); anything else
-    goes to botocore's function as before. Only speed changes."""
-    from datetime import UTC, datetime
-
-    from moto.core import serialize
-
-    from baton.handler.runtime import iso_time_with_zone
-
-    slow = getattr(serialize, "parse_to_aware_datetime")  # noqa: B009 - not exported by moto
-
-    def fast(value: Any) -> datetime:
-        parsed = iso_time_with_zone(value)
-        if parsed is not None:
-            return parsed.astimezone(UTC)  # in UTC, as botocore's function returns
-        result: datetime = slow(value)
-        return result
-
-    setattr(serialize, "parse_to_aware_datetime", fast)  # noqa: B010 - moto has no hook for it
-
-
 def serve(parent_pid: int) -> None:
     """moto's server as the local stack runs it, with every request counted, and connections
     kept open between requests as S3 keeps them (werkzeug's handler closes each one)."""
-    read_stored_timestamps_fast()
     serve_moto(parent_pid, wrap=CountingApp, switch_interval_s=None, keep_alive=True)
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from baton.local.aws_server import fast_answers
+
 # BATON_SLOW_TESTS chooses which tests run; it is no setting of baton's, so it is kept.
 KEPT = ("BATON_SLOW_TESTS",)
 for _name in list(os.environ):
@@ -52,3 +56,17 @@ def _one_data_loader() -> None:
 
 
 _one_data_loader()
+# moto's answers rendered faster, the same bytes (baton.local.aws_server.fast_answers): about
+# 13 ms less CPU per job-item write, half a millisecond less per listed key.
+fast_answers.install()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that run real worker processes (`pytestmark = pytest.mark.real_processes`) first.
+
+    They are paced by real hops and mostly wait, so started first they run beside the CPU-bound
+    files instead of forming the suite's tail (the Makefile turns off pytest-xdist's own
+    reordering, which puts the files with the most tests first). The order within each group
+    is the collection's.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("real_processes") is None)

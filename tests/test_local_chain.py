@@ -22,6 +22,9 @@ from baton.local.stack import LocalStack
 from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk, wait_until
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 ACTIONS = ("baton.local.demo.actions", LOCAL_ACTIONS)
 
 

@@ -18,6 +18,9 @@ from baton.store.records import JobStatus
 from tests.support.buckets import BucketTruth
 from tests.support.local_e2e import LOCAL_ACTIONS, SLOW, fill, wait_until
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 runner = CliRunner()
 BUCKET = "cli-walk"
 OBJECTS = 300

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from baton.handler.launch import launch, prepare
 from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from baton.store.records import JobStatus
 from tests.support.local_e2e import LOCAL_ACTIONS, SLOW
+
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
 
 RESERVED = 4
 FANOUTS = 3

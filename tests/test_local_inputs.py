@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from baton.handler.launch import launch, prepare
 from baton.handler.watchdog import Watchdog, WatchdogSettings
 from baton.local.demo.sample_inputs import inventory_key, json_lines, put_inventory
@@ -19,6 +21,9 @@ from baton.local.local_watchdog import LocalWatchdog
 from baton.local.stack import LocalStack
 from baton.store.records import Job
 from tests.support.local_e2e import LOCAL_ACTIONS
+
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
 
 PACE = "tests.support.local_record_actions"
 TIMEOUT_MS = 3_000

@@ -20,6 +20,9 @@ from baton.local.stack import LocalStack
 from baton.store.records import Job, JobStatus
 from tests.support.local_e2e import fill
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 OBJECTS = 2_000
 DROP_RATE = 0.15
 

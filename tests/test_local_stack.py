@@ -24,6 +24,9 @@ from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
 from tests.support.local_e2e import wait_until
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 HANDLER = "tests.support.local_handlers.handle"
 RACERS = 6
 RACED_JOBS = 30

@@ -30,6 +30,9 @@ from baton.local.stack import LocalStack
 from baton.store.constants import DEFAULT_MAX_HOPS
 from baton.store.records import Job, JobStatus
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 WALKER = '''
 """A user's task: tick through 0..n-1, one step each, leaving a trace line per tick."""
 import os

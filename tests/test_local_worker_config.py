@@ -3,9 +3,14 @@ real worker processes of the local Lambda service, moto's server, the real handl
 
 from __future__ import annotations
 
+import pytest
+
 from baton.handler.launch import launch, prepare
 from baton.local.lambda_service.function_config import FunctionConfig
 from baton.local.stack import LocalStack
+
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
 
 
 def test_a_worker_with_a_bad_setting_records_it_on_the_job() -> None:

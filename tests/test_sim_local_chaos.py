@@ -31,6 +31,9 @@ from baton.store.records import Job, JobStatus
 from tests.support.buckets import BucketTruth
 from tests.support.local_e2e import LOCAL_ACTIONS, fill, read_trace, start_walk
 
+# Real worker processes, paced by real hops: started first (tests/conftest.py).
+pytestmark = pytest.mark.real_processes
+
 SEEDS = range(int(os.environ.get("CHAOS_LOCAL_SEEDS", "20")))
 # The seeds `make test` runs; the others are more of the same sweep, in the slow tier.
 QUICK_SEEDS = 2

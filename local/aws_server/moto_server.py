@@ -102,6 +102,10 @@ def serve(
         sys.setswitchinterval(switch_interval_s)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    from baton.local.aws_server import fast_answers
+
+    fast_answers.install()
     from werkzeug.serving import make_server
 
     app: WsgiApp = SerialisedApp(dispatcher())
