@@ -62,15 +62,23 @@ def baton_json(*args: str) -> Any:
     return json.loads(result.stdout)  # stdout alone: logs go to stderr
 
 
+def start_walk(job_id: str, *options: str) -> Any:
+    """`baton start s3-walk` over the test bucket with `visit` (nothing per object), one object
+    per step: on the virtual clock a walk's hops grow with its objects (count would take a page
+    per step and end in a hop or two)."""
+    return baton(
+        "start", "s3-walk", "--bucket", BUCKET, "--job-id", job_id,
+        "--action", "tests.support.actions:visit", "--concurrency", "1", *options,
+    )  # fmt: skip
+
+
 def deliver(stack: Stack, n: int) -> None:
     for _ in range(n):
         stack.sim.deliver(stack.sim.queue.popleft())
 
 
 def test_status_shows_health_rate_eta_and_the_lease(stack: Stack) -> None:
-    baton(
-        "start", "s3-walk", "--bucket", BUCKET, "--job-id", "s1", "--expected-objects", str(OBJECTS)
-    )
+    start_walk("s1", "--expected-objects", str(OBJECTS))
     queued = baton_json("status", "s1")
     assert queued["health"] == "waiting for hand-off" and queued["rate_per_s"] is None
 
@@ -93,7 +101,7 @@ def test_status_shows_health_rate_eta_and_the_lease(stack: Stack) -> None:
 
 
 def test_status_of_a_held_job_names_the_holder_and_a_dead_one_is_stalled(stack: Stack) -> None:
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "held")
+    start_walk("held")
     claim = stack.store.claim("held", 1, "req-1/abc", stack.clock.now_ms() + 60_000)
     assert not isinstance(claim, type(None))
     view = baton_json("status", "held")
@@ -104,7 +112,7 @@ def test_status_of_a_held_job_names_the_holder_and_a_dead_one_is_stalled(stack: 
 
 
 def test_history_is_a_timeline_of_hops(stack: Stack) -> None:
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "h1")
+    start_walk("h1")
     stack.sim.drain()
     hops = baton_json("history", "h1")
     assert len(hops) >= 3
@@ -118,7 +126,7 @@ def test_history_is_a_timeline_of_hops(stack: Stack) -> None:
 
 def test_list_pages_newest_first_by_status(stack: Stack) -> None:
     for i in range(5):
-        baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", f"job-{i}")
+        start_walk(f"job-{i}")
     baton("pause", "job-0")
     first = baton_json("list", "--status", "queued", "--limit", "3")
     assert [j["job_id"] for j in first["jobs"]] == ["job-4", "job-3", "job-2"]
@@ -138,7 +146,7 @@ def test_list_pages_newest_first_by_status(stack: Stack) -> None:
 def test_pause_between_hops_then_resume_gives_exact_counters(
     stack: Stack, truth: BucketTruth
 ) -> None:
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "p1")
+    start_walk("p1")
     deliver(stack, 2)
     paused = baton_json("pause", "p1")
     assert paused["status"] == "PAUSED"
@@ -201,7 +209,7 @@ def test_cancel_stops_within_one_checkpoint_interval_and_never_runs_again(
 
 
 def test_resume_refuses_a_live_lease_and_force_waits_for_the_deadline(stack: Stack) -> None:
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "r1")
+    start_walk("r1")
     stack.store.claim("r1", 1, "busy/1", stack.clock.now_ms() + 10_000)
     refused = baton("resume", "r1")
     assert refused.exit_code == 1 and "refuses a live lease" in refused.output
@@ -228,7 +236,7 @@ def test_the_watchdog_completes_a_chain_whose_hand_off_was_lost(
         return False
 
     stack.sim.lose = lose_first_epoch_3
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "w1")
+    start_walk("w1")
     stack.sim.drain()
     assert stack.job("w1").status is JobStatus.QUEUED and stack.sim.lost
 
@@ -247,7 +255,7 @@ def test_a_chain_lost_again_and_again_fails_as_stalled_then_resumes(
 ) -> None:
     losing = {"on": True}
     stack.sim.lose = lambda event: losing["on"] and event["epoch"] >= 2
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "w2")
+    start_walk("w2")
     stack.sim.drain()
     for _ in range(3):
         stack.clock.advance(STALL_S * 1000 + 1)
@@ -274,7 +282,7 @@ def test_the_watchdog_rearms_a_chain_whose_holder_died_and_retries_ran_out(
     with local_stack(timeout_ms=1_500, faults=kill) as stack:
         operate(stack, monkeypatch)
         stack.sim.max_retries = 0
-        baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "w3")
+        start_walk("w3")
         stack.sim.drain()
         dead = stack.job("w3")
         assert dead.status is JobStatus.RUNNING and stack.sim.dead_letters
@@ -298,11 +306,11 @@ def test_watch_follows_the_job_to_its_end(stack: Stack, monkeypatch: pytest.Monk
         "SUCCEEDED" in watched.output and "hops" in watched.output and "objects" in watched.output
     )
 
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "v2")
+    start_walk("v2")
     baton("cancel", "v2")
     assert baton("watch", "v2").exit_code == 3
 
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "v3")
+    start_walk("v3")
     baton("pause", "v3")
     monkeypatch.setattr("baton.cli.commands.inspect.time.sleep", lambda s: stack.clock.advance(0))
     paused = baton("watch", "v3", "--interval", "0.01")
@@ -339,7 +347,7 @@ def test_the_watchdog_stands_down_while_the_kill_switch_is_on(
 ) -> None:
     make_function("baton-worker")
     stack.sim.lose = lambda event: event["epoch"] == 2 and len(stack.sim.lost) == 0
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "k1")
+    start_walk("k1")
     stack.sim.drain()
     assert baton("kill-switch", "on").exit_code == 0
     for _ in range(5):
@@ -360,7 +368,7 @@ def test_every_command_judges_a_stall_by_the_watchdog_threshold(
     from baton.cli.view import JobView
 
     monkeypatch.setenv("BATON_WATCHDOG_STALL_S", "60")
-    baton("start", "s3-walk", "--bucket", BUCKET, "--job-id", "queued")
+    start_walk("queued")
     stack.clock.advance(100_000)
     job = stack.store.get("queued")
     assert baton_json("status", "queued")["health"] == "stalled"

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import boto3
 
-from baton.handler.actions.count import CountAction
 from baton.handler.app import lambda_handler
 from baton.handler.config import RelaySettings
 from baton.handler.launch import launch, prepare
@@ -103,20 +102,6 @@ class TwinPool:
         for future in self._work:
             future.cancel()
         self._work.clear()
-
-
-@contextlib.contextmanager
-def counting_by_page() -> Iterator[None]:
-    """`count` does nothing per object: while the twin runs, s3-walk counts a listed page in one
-    step (as the walk allows for such actions), so 100 million objects cost 100,000 steps of CPU
-    here, not 10^8. One object's step is microseconds of Lambda time beside a page's listing,
-    which is modelled. Restored after the run: outside the twin, count steps per object."""
-    before = CountAction.per_object
-    CountAction.per_object = False
-    try:
-        yield
-    finally:
-        CountAction.per_object = before
 
 
 @contextlib.contextmanager
@@ -239,7 +224,7 @@ class World:
             self.loop.at(self.loop.now + WATCHDOG_EVERY_S * 1000, self._scheduled_sweep)
         self.loop.at(self.loop.now, self._sample)
         try:
-            with quiet(), counting_by_page():
+            with quiet():
                 try:
                     self.loop.run(max_ms=limit_ms)
                 finally:

@@ -62,13 +62,14 @@ class ObjectAction:
     max_concurrency: ClassVar[int] = 1
     # The action's `action_params`, declared once (see baton.handler.parameters); None: any.
     Params: ClassVar[type[TaskParams] | None] = None
-    # False: `process` does nothing, the walk's own counters are the whole result. The walk then
-    # takes a whole listed page per step, so its cost per object is a few additions. `count`
-    # keeps one object per step (the hop's budget and cursor move per object); the virtual-time
-    # twin turns it off for count, where 100 million objects' Python steps would cost minutes.
+    # False: `process` does nothing, the walk's own counters are the whole result (count). The
+    # walk then takes a whole listed page per step, so its cost per object is a few additions:
+    # the step is a listing's length either way, so the hop's budget sees what it saw, and the
+    # cursor moves to the page's last key. The virtual-time twin runs the same code.
     per_object: ClassVar[bool] = True
-    # True: `process` does nothing and never raises (count). The walk then counts each object
-    # as done without calling it or building its context, still one object per step.
+    # True: `process` does nothing and never raises (count). Where the walk still takes objects
+    # one by one (in flight, at a concurrency above 1), it counts each as done without calling
+    # it or building its context.
     inert: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any]) -> None:

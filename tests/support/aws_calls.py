@@ -161,10 +161,21 @@ def global_handler(event: str, handler: Callable[..., Any]) -> Iterator[None]:
 
 @contextmanager
 def recording(path: Path | None = None) -> Iterator[Recorder]:
-    """A recorder hooked into every session made inside the block."""
+    """A recorder hooked into every session made inside the block.
+
+    A job model bound earlier in this process (`bind_job_model` keeps the last few) would keep
+    its connection, whose session was made before the hook: the cache is emptied on the way in,
+    so the block's stores connect anew, and on the way out, so no later test gets a hooked one.
+    """
+    from baton.store.model import bind_job_model
+
     recorder = Recorder(path)
-    with global_handler(EVENT, recorder):
-        yield recorder
+    bind_job_model.cache_clear()
+    try:
+        with global_handler(EVENT, recorder):
+            yield recorder
+    finally:
+        bind_job_model.cache_clear()
 
 
 def install_from_env() -> Recorder | None:

@@ -36,6 +36,11 @@ class Stack:
     commits: list[CommitEvent] = field(default_factory=list)
 
     def start(self, params: dict[str, Any], task: str = "s3-walk", **options: Any) -> Job:
+        """Create and launch a job; an s3-walk that names no action walks with `visit`
+        one object at a time (tests.support.actions: one object per step, so hops grow with the
+        objects)."""
+        if task == "s3-walk":
+            params = {"action": f"{TEST_ACTIONS}:visit", "concurrency": 1, **params}
         spec = prepare(
             task,
             params,
