@@ -3,8 +3,9 @@
 Each object costs one real S3 request (`benchmarks.actions:tag`, PutObjectTagging) to the
 benchmark's server, which holds every S3 request 20-50 ms before moto serves it (see
 `benchmarks.server`), so the shards wait on S3 as they would on AWS and the two cores of the
-machine do not cap the speed-up until moto's own one-at-a-time service does. The parent polls
-its shards at the production interval (`poll_s` default, 5 s). The local Lambda service's
+machine do not cap the speed-up until moto's own one-at-a-time service does. The parent parks
+while its shards run (no invocation, no slot) and each shard that stops wakes it, as in
+production. The local Lambda service's
 workers use the benchmark's server for DynamoDB and S3, so every request is counted there. The
 workers are warmed by one untimed run first; only the number of shards (and the concurrency
 cap, set to it) changes between runs, each shard walking one object at a time (`concurrency`
@@ -30,7 +31,6 @@ from benchmarks.sizes import BenchConfig
 
 TAG = f"{ACTIONS}:tag"
 BUCKET = "fanout-bench"
-POLL_S = 5  # s3-fanout's default `poll_s`: what a production job waits between looks
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,6 @@ def measure(env: Env, stack: LocalStack, keys: list[str], shards: int, action: s
         "bucket": BUCKET,
         "split": "ranges",
         "max_concurrency": shards,
-        "poll_s": POLL_S,
         "action": action,
     }
     if boundaries:
@@ -103,7 +102,6 @@ def figure(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "serial": "concurrency" in one_at_a_time("s3-fanout", probe),
         "objects": cfg.fanout_objects,
         "latency_ms": [low, high],
-        "poll_s": POLL_S,
         "tag_requests": tags,
         "runs": [r.__dict__ for r in runs],
     }

@@ -471,7 +471,7 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             (
                 f"fan-out, {fan['objects']:,} tagged objects, 1 → {runs[-1]['shards']} shards",
                 f"{runs[0]['seconds'] / runs[-1]['seconds']:.2f}x faster",
-                f"poll interval {fan.get('poll_s', '?')} s (production default)",
+                "the parent parks while shards run; each shard's end wakes it",
             )
         )
     scale = results["scaling"]
@@ -681,8 +681,10 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
         "parser; a connection pool that holds every worker); the best plain loop is given the "
         "same parser and its own prefetch, so the verdict measures the relay, not the client. "
         "baton's own per-"
-        "object work is the task step, the budget check, an `ObjectRef` per object and the "
-        "counters (`count` is inert: no call and no `ActionContext` per object). The worker "
+        "object work is an `ObjectRef` per listed object and a few additions: `count` takes a "
+        "whole listed page per step (the step is a listing's length either way, and the "
+        "cursor moves to the page's last key), so the task step, the budget check and the "
+        "counters run once per page, not once per object. The worker "
         "freezes its init heap out of the collector's full collections "
         "(`baton.handler.runtime.freeze_init_heap`), and so does the benchmark's in-process "
         "relay, beside which the plain loops run: before, a full collection over the "
@@ -720,9 +722,11 @@ def _section_overhead(page: Page, results: dict[str, Any], meta: dict[str, Any])
             "budget's margin recomputed before every step, and each `ObjectRef` built through "
             "the NamedTuple's Python `__new__`: `count` is now inert (counted as done without "
             "a call), the margin is kept until an observation changes it, and the listing "
-            "builds the tuple directly (1.9 µs then). What remains per object is the step "
+            "builds the tuple directly (1.9 µs then). What remained per object was the step "
             "call itself, the buffer pop, two counter updates, the budget's bookkeeping and "
-            "the fault-point hook the simulator uses.\n"
+            "the fault-point hook the simulator uses; `count` now takes a whole page per step "
+            "(as the virtual-time twin already ran it), so those run once per page and what "
+            "remains per object is its `ObjectRef` and the page's sums.\n"
         )
     if not ok_ratio:
         missed = over.get("ratio_high", 0.0) < GOAL_RATIO
@@ -1201,8 +1205,9 @@ def _section_fanout(page: Page, results: dict[str, Any], meta: dict[str, Any]) -
         "shards, on the local Lambda service with warm workers. Each object costs one real S3 "
         "request (`PutObjectTagging`, the `tag` action) to the benchmark's server, which holds "
         f"every S3 request {_latency(fan)} before moto serves it, so the shards wait on S3 as "
-        "on AWS rather than share the two cores. The parent polls its shards every "
-        f"{fan['poll_s']} s, the production default (`poll_s`). "
+        "on AWS rather than share the two cores. The parent parks while its shards run (no "
+        "invocation, no concurrency slot) and each shard that stops wakes it, as in "
+        "production. "
         + (
             "Each shard walks one object at a time (`concurrency` 1), so the figure is about "
             "shards alone. "
@@ -1235,10 +1240,10 @@ def _section_fanout(page: Page, results: dict[str, Any], meta: dict[str, Any]) -
         )
     w(
         "What the speed-up loses is fixed cost per job that shards cannot share: planning (one "
-        "listing for the split), each child's first claim, and the parent's poll interval, "
-        f"which adds up to {fan['poll_s']} s after the last shard ends: the shorter the shards' "
-        "work, the larger its share. At a shard's work of minutes, as in production, the poll "
-        "is a rounding error; at the seconds of this figure it is not.\n"
+        "listing for the split), each child's first claim, and the parent's wake-ups (an "
+        "invocation and a claim each time a shard stops, and the last one's finish): the "
+        "shorter the shards' work, the larger its share. At a shard's work of minutes, as in "
+        "production, they are a rounding error; at the seconds of this figure they are not.\n"
     )
 
 
