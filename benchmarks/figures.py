@@ -136,6 +136,7 @@ def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         pairs.append(row)
     raw = [raw_listing(env.s3, bucket) for _ in range(2)]
     n = cfg.overhead_objects
+    job_cost = job_fixed_cost(env, runner, cfg.overhead_pairs)
     ratios = [p["ratio"] for p in pairs]
     low, high = median_interval(ratios)
     defaults = [p["ratio_defaults"] for p in pairs]
@@ -166,6 +167,34 @@ def relay_overhead(env: Env, cfg: BenchConfig) -> dict[str, Any]:
         "best_wall_us": best_wall_us,
         # Calculated, not measured: the ratio the CPU difference alone implies.
         "cpu_ratio": best_wall_us / (best_wall_us + _median(extra_cpu_us)),
+        **job_cost,
+    }
+
+
+def job_fixed_cost(env: Env, runner: RelayRunner, pairs: int) -> dict[str, Any]:
+    """What a job costs beyond its objects: a one-object job through the relay against the best
+    loop walking the same one object, alternated; the median difference with its interval.
+
+    It is the claim's read, the claim, the first listing's wait (the loop waits for it too) and
+    the finish: item writes the plain loop never makes, paid once per job (and once per hop).
+    """
+    bucket = env.bucket("one-object-job", 1)
+    runner.run(runner.start(bucket))
+    best_walk(env.worker_s3(), bucket)
+    extra: list[float] = []
+    for i in range(pairs):
+        timed = {}
+        for which in ("relay", "best") if i % 2 == 0 else ("best", "relay"):
+            if which == "relay":
+                timed[which] = runner.run(runner.start(bucket)).seconds
+            else:
+                timed[which] = best_walk(env.worker_s3(), bucket).seconds
+        extra.append(timed["relay"] - timed["best"])
+    low, high = median_interval(extra)
+    return {
+        "job_cost_ms": _median(extra) * 1000,
+        "job_cost_low_ms": low * 1000,
+        "job_cost_high_ms": high * 1000,
     }
 
 
