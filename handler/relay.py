@@ -43,6 +43,8 @@ from baton.store.records import ClaimRejected, Ending, Job, JobStatus, RejectRea
 HAND_OFF = "budget"
 # ... and a hop that parked the job to wait (a fan-out parent whose shards all run).
 PARKED = "waiting"
+# ... and a hop that released a failed attempt (the job QUEUED for a retry, or FAILED).
+RELEASED = "error"
 
 # Claims refused because the job stopped (ended, or paused): a shard's parked parent is woken.
 STOPPED = (RejectReason.TERMINAL, RejectReason.PAUSED)
@@ -101,7 +103,11 @@ def retry_of_own_stop(
     """Lambda's retry of the invocation whose hop stopped this shard (ended or paused it):
     that invocation may have died between its stopping write and its wake-up, and no other
     event for the shard is coming, so the retry wakes the parked parent in its place. Only a
-    retry of that invocation: any other event refused here stays as cheap as a discard."""
+    retry of that invocation: any other event refused here stays as cheap as a discard.
+
+    A hop that released a failed attempt (`ended_by` "error") stopped the shard only when that
+    was its last attempt (the shard FAILED): a shard an operator stopped after the release was
+    stopped by the operator, whose command wakes the parent."""
     if reason not in STOPPED or not job.parent_id:
         return False
     last = job.recent_hops[-1] if job.recent_hops else None
@@ -109,6 +115,7 @@ def retry_of_own_stop(
         last is not None
         and last.epoch == event.epoch
         and last.owner.startswith(f"{context.aws_request_id}/")
+        and (last.ended_by != RELEASED or job.status is JobStatus.FAILED)
     )
 
 
@@ -499,7 +506,7 @@ class Relay:
         ending = self._ending(hop, JobStatus.FAILED, error, committed=True) if last else None
         for attempt in range(1, RELEASE_TRIES + 1):
             try:
-                result = hop.holder.record_failure(error, hop.end("error"), ending)
+                result = hop.holder.record_failure(error, hop.end(RELEASED), ending)
                 break
             except LeaseLost as lost:
                 landed = lost.landed

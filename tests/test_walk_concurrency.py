@@ -625,6 +625,42 @@ def test_no_page_is_requested_ahead_when_it_could_not_hold_a_useful_page(
         assert bucket.calls[0]["MaxKeys"] == 150 and ahead == expected
 
 
+def test_count_lists_its_next_page_sized_to_the_window_not_a_whole_page_asked_blind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No measurement yet: the first page is a whole 1,000 keys, listed in 600 ms of a 1,000 ms
+    window. A per-object action asks for another whole page ahead (its objects' time lets it
+    arrive); count, which takes the page in one step, would wait for all of it in its next step
+    with 400 ms left, so it asks for none and lists its next page sized to what is left: 0.6 ms
+    a key, half the window's worth, 333 keys."""
+    ahead: list[int] = []
+    prefetch = Lister.prefetch
+    monkeypatch.setattr(
+        Lister,
+        "prefetch",
+        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
+    )
+    for action, expected in ((RECORD, [s3_walk.MAX_KEYS]), ("count", [])):
+        ahead.clear()
+        bucket = Bucket(3_000)
+        clock = Clock(remaining_ms=10_000, manual=True)
+        bucket.before_list[1] = lambda clock=clock: setattr(  # type: ignore[misc]
+            clock, "remaining", clock.remaining - 600
+        )
+        ctx = StepContext(
+            {}, clock.remaining_ms, lambda clock=clock: clock.remaining - 9_000, logger
+        )
+        walk = walk_of(bucket, action=action, concurrency=1)
+        state = walk.start()
+        walk.step(state, ctx)
+        assert bucket.calls[0]["MaxKeys"] == s3_walk.MAX_KEYS and ahead == expected, action
+        if action == "count":
+            walk.step(state, ctx)
+            assert bucket.calls[1]["MaxKeys"] == 333
+            assert ctx.counters["objects"] == 1_333 and state["start_after"] == "k0001332"
+        walk.close()
+
+
 def test_a_per_object_time_inflated_by_round_trips_does_not_shrink_pages_to_one_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

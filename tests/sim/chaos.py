@@ -3,6 +3,7 @@
     python -m tests.sim.chaos                    # CHAOS_SCHEDULES=100000, or CHAOS_SECONDS
     python -m tests.sim.chaos --seconds 600 --jobs 2 --task mixed
     python -m tests.sim.chaos --schedules 200 --task s3-fanout   # a fan-out parent and shards
+    python -m tests.sim.chaos --task count       # built-in count, a page a step (count-fanout)
 
 Every schedule runs with every fault kind on. Seeds are `seed_base + i`; a schedule that breaks
 an invariant is shrunk and printed with a replay line, and the run exits 1.
@@ -23,14 +24,18 @@ from moto import mock_aws
 
 from tests.sim.chooser import RandomChooser
 from tests.sim.core import Rates
-from tests.sim.scenario import FAN_TASK, FANOUT, Config, Env, run_schedule
+from tests.sim.scenario import COUNT, COUNT_FANOUT, FAN_TASK, FANOUT, Config, Env, run_schedule
 from tests.sim.sweep import minimise
 
 TASKS = ("sim-count", "s3-walk")
+# s3-walk and s3-fanout with the built-in count (tests/sim/count_walk.py).
+COUNTING = {"count": COUNT, "count-fanout": COUNT_FANOUT}
 
 
 def config_for(task: str, seed: int, spill: bool) -> Config:
     """A third of the schedules spill their state to S3 (all of them with --spill)."""
+    if task in COUNTING:
+        return replace(COUNTING[task], spill=1.0 if spill else 0.3)
     if task == FAN_TASK:
         return replace(FANOUT, spill=1.0 if spill else 0.3)
     chosen = TASKS[seed % 2] if task == "mixed" else task
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=float(env_seconds or 0) or None)
     parser.add_argument("--seed-base", type=int, default=int(os.environ.get("CHAOS_SEED", "0")))
-    parser.add_argument("--task", choices=(*TASKS, FAN_TASK, "mixed"), default="mixed")
+    parser.add_argument("--task", choices=(*TASKS, FAN_TASK, *COUNTING, "mixed"), default="mixed")
     parser.add_argument(
         "--spill",
         action="store_true",

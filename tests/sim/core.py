@@ -320,6 +320,11 @@ class Sim:
         self.processed: Counter[Any] = Counter()
         self.step_ms = (20, 250)
         self.slow_step_ms = (400, 4_000)
+        # Virtual time a ListObjectsV2 answer costs per key it returns (0: only its latency).
+        self.list_ms_per_key = 0
+        # True for an action with nothing to do per object (count): each key a walk's listing
+        # returns is recorded as that hop's work on it (tests/sim/count_walk.py).
+        self.listing_is_work = False
 
     # ------------------------------------------------------------------ decisions
 
@@ -334,6 +339,17 @@ class Sim:
             self.stats[kind] += 1
             return True
         return False
+
+    def record(self, actor: Actor, item: Any, before: Callable[[Any, Any], bool]) -> None:
+        """`actor` did the work of `item` (the side effect the checks read): how often each item
+        was processed, the hop's first and lowest item, and its count. `before(a, b)`: whether
+        item a comes before item b in the task's order."""
+        self.processed[item] += 1
+        if actor.first_item is None:
+            actor.first_item = item
+        if actor.lowest_item is None or before(item, actor.lowest_item):
+            actor.lowest_item = item
+        actor.items += 1
 
     def log(self, text: str) -> None:
         self.trace.append(f"{self.now - self.start_ms:>9} {text}")
@@ -830,16 +846,34 @@ def _no_kill_switch(**_: Any) -> Any:
     }
 
 
-def _s3_after(http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+def _s3_after(
+    http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+) -> None:
     sim = ACTIVE
     if sim is not None and model.name == "DeleteObject" and http_response.status_code < 300:
         key = context.get("sim_s3_key")
         if key and sim.on_s3_delete is not None:
             sim.on_s3_delete(key)
+    if sim is not None and model.name == "ListObjectsV2" and http_response.status_code < 300:
+        _listed(sim, parsed, delimited=context.get("sim_s3_delimiter") is not None)
+
+
+def _listed(sim: Sim, parsed: dict[str, Any], *, delimited: bool) -> None:
+    """A listing answered: it costs time per key returned; for count, each key of a walk's
+    listing (no delimiter: a fan-out's planning reads prefixes, not objects) is the hop's work."""
+    actor = current_actor()
+    if actor is None or actor.sim is not sim:
+        return
+    keys = [item["Key"] for item in parsed.get("Contents", [])]
+    sim.now += sim.list_ms_per_key * len(keys)
+    if sim.listing_is_work and not delimited:
+        for key in keys:
+            sim.record(actor, key, lambda a, b: bool(a.encode() < b.encode()))
 
 
 def _s3_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     context["sim_s3_key"] = params.get("Key")
+    context["sim_s3_delimiter"] = params.get("Delimiter")
 
 
 def install_hooks(*, dynamodb: Any, lambda_client: Any, s3: Any) -> None:

@@ -34,6 +34,9 @@ for one schedule):
 - attempts-from-claim (I9, a store class): attempts are counted from the value read at the
   claim, not reset by the hop's own checkpoints: progress, then one failure, fails the job as
   "attempt 3 of 3".
+
+Count bugs (I3, `COUNT_BUGS` in tests/sim/count_walk.py): s3-walk's page step for `count`
+counts a page's first object twice, or moves the cursor past its last object uncounted.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from baton.store.job_store import JobStore
 from baton.store.lease_holder import LeaseHolder, NoState
 from baton.store.records import ClaimRejected, Job, JobStatus, Lease, Progress
 from baton.store.writes import CONDITION_FAILED, Refused, error_code, new_token
+from tests.sim.count_walk import COUNT_BUGS, planted_count
 
 BUGS = ("commit-without-lease", "claim-ignores-lease")
 ACTIVE_BUG: str | None = None
@@ -78,7 +82,7 @@ def planted(bug: str | None) -> Iterator[None]:
     """Put `bug` in place for one schedule: a request rewrite, the old budget or a planted
     fan-out task (store bugs come in through `store_class`)."""
     global ACTIVE_BUG  # noqa: PLW0603 - one schedule runs at a time per process
-    known = (*BUGS, *STORE_BUGS, *TASK_BUGS, *BUDGET_BUGS)
+    known = (*BUGS, *STORE_BUGS, *TASK_BUGS, *BUDGET_BUGS, *COUNT_BUGS)
     if bug is not None and bug not in known:
         raise ValueError(f"unknown planted bug {bug!r}; known: {', '.join(known)}")
     ACTIVE_BUG = bug if bug in BUGS else None
@@ -90,7 +94,8 @@ def planted(bug: str | None) -> Iterator[None]:
     if budget is not None:
         relay.TimeBudget = budget  # type: ignore[misc]
     try:
-        yield
+        with planted_count(bug):
+            yield
     finally:
         ACTIVE_BUG = None
         TASKS[FanOut.name] = real_task

@@ -17,6 +17,10 @@ With `Config(task="s3-fanout")` the job is the real fan-out parent over a bucket
 it plans shards and starts them (s3-walk child jobs) through the shared shard machinery, and
 every job, parent and shards, runs under the same scheduler and faults. Operators act on the
 parent as the CLI does (the request, then the cascade to every shard the parent's state names).
+
+With `Config(action="count")` (`COUNT`, `COUNT_FANOUT`) the walks run the built-in `count`,
+which takes a whole listed page per step, over a bucket of neighbouring prefixes, with key
+limits drawn per schedule (tests/sim/count_walk.py says how its work is checked).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from tests.sim import core
 from tests.sim.checks import CountModel, FanOutLedgers, Ledger, Violation, WalkModel, plain
 from tests.sim.chooser import Chooser, sparse
 from tests.sim.core import FUNCTION, OPERATOR_ACTIONS, Actor, Rates, Sim, SimClock, SimFaults
+from tests.sim.count_walk import COUNT_BUCKET, draw_limits, fill_bucket, scaled_pages
 from tests.sim.planted import planted, store_class, watchdog_class
 from tests.sim.pool import SimPool
 from tests.sim.tasks import SIM_TASK, ensure_registered
@@ -81,6 +86,14 @@ class Env:
     walk_sizes: dict[str, int]
     raw_s3: Any
     fan_sizes: dict[str, int] = field(default_factory=dict)
+    # The count bucket (tests/sim/count_walk.py), made by the first schedule that counts.
+    count_sizes: dict[str, int] = field(default_factory=dict)
+
+    def count_bucket(self) -> dict[str, int]:
+        """The count bucket's sizes by key, creating the bucket on first use."""
+        if not self.count_sizes:
+            self.count_sizes = fill_bucket(self.s3)
+        return self.count_sizes
 
     @classmethod
     def create(cls) -> Env:
@@ -179,6 +192,17 @@ class Config:
     at_launch: tuple[str, ...] = ("cancel", "pause")
     # Hops the final resume adds (a fan-out parent polls through its shards' waits: more).
     resume_hops: int = 100
+    # The walks' action: the simulator's `slow_record`, or the built-in `count` (which walks
+    # the count bucket: tests/sim/count_walk.py).
+    action: str = "slow_record"
+    # s3-walk: draw a prefix, start_after or shard range per schedule (count_walk.draw_limits),
+    # or give them (pairs of a parameter and its key).
+    key_limits: bool = False
+    limits: tuple[tuple[str, str], ...] = ()
+    # s3-walk's page constants scaled to at most this many keys (None: the product's own).
+    page_keys: int | None = None
+    # Virtual time a listing costs per key it returns.
+    list_ms_per_key: int = 0
 
     def quiet(self) -> Config:
         return replace(self, rates=Rates.none())
@@ -198,6 +222,21 @@ FANOUT = Config(
     resume_hops=1_000,
     watchdog_every_ms=60_000,
 )
+
+
+# Count schedules: `count` one page per step, over the count bucket and drawn key limits, pages
+# of at most a dozen keys that cost 40 ms a key to list, so a hop of 2-4 s holds a few pages.
+COUNT = Config(
+    task="s3-walk",
+    action="count",
+    concurrency=(1, 1),
+    key_limits=True,
+    page_keys=12,
+    list_ms_per_key=80,
+)
+# The fan-out of count shards over the count bucket (its delimiter split cuts between `data`,
+# `data-backup/` and `data/`).
+COUNT_FANOUT = replace(FANOUT, action="count", concurrency=(1, 1), page_keys=12, list_ms_per_key=80)
 
 
 @dataclass
@@ -276,6 +315,8 @@ def run_schedule(
     sim = Sim(c, config.rates, timeout_ms=timeout, handler=handler)
     sim.faults_until = sim.start_ms + config.fault_window_ms
     sim.step_ms, sim.slow_step_ms = config.step_ms, config.slow_step_ms
+    sim.list_ms_per_key = config.list_ms_per_key
+    sim.listing_is_work = config.action == "count"
     clock = SimClock(sim)
     spill = c.chance(config.spill)
     store, runtime = _store_and_runtime(env, config, sim, clock, spill)
@@ -283,7 +324,7 @@ def run_schedule(
     fan = config.task == FAN_TASK
     params, model = _task_params(env, config, c)
     in_order = params.get("concurrency", 1) == 1
-    family, ledger = _ledgers(env, config, sim, job_id, model, in_order)
+    family, ledger = _ledgers(env, config, sim, job_id, model, in_order, _fan_sizes(env, config))
     summary: dict[str, Any] = {"job_id": job_id, "timeout_ms": timeout, "spill": spill, **params}
     watchdog = watchdog_class(config.bug)(store, env.lambda_client, FUNCTION, WatchdogSettings())
     sweeps = 0
@@ -361,7 +402,7 @@ def run_schedule(
     core.ACTIVE = sim
     use_runtime(runtime)
     try:
-        with quiet_logs(), planted(config.bug):
+        with quiet_logs(), planted(config.bug), scaled_pages(config.page_keys):
             spec = prepare(
                 config.task,
                 params,
@@ -415,12 +456,13 @@ def _ledgers(
     job_id: str,
     model: CountModel | WalkModel,
     in_order: bool,
+    fan_sizes: dict[str, int],
 ) -> tuple[FanOutLedgers | None, Ledger]:
     """The ledgers that check every committed write: one per job, a fan-out's family or one."""
     if config.task == FAN_TASK:
         family = FanOutLedgers(
             sim,
-            env.fan_sizes,
+            fan_sizes,
             job_id,
             env.raw_s3,
             in_order=in_order,
@@ -470,14 +512,24 @@ def _store_and_runtime(
     return store, runtime
 
 
+def _fan_sizes(env: Env, config: Config) -> dict[str, int]:
+    """The bucket a fan-out splits: the count bucket for count, else the fan-out bucket."""
+    return env.count_bucket() if config.action == "count" else env.fan_sizes
+
+
+def _action(config: Config) -> str:
+    """`count` is built in; any other action is the simulator's (tests/sim/tasks.py)."""
+    return config.action if config.action == "count" else f"{ACTION_MODULE}:{config.action}"
+
+
 def _task_params(
     env: Env, config: Config, c: Chooser
 ) -> tuple[dict[str, Any], CountModel | WalkModel]:
     """The job's parameters, drawn from the chooser, and the model of what it must count."""
     if config.task == FAN_TASK:
         params: dict[str, Any] = {
-            "bucket": FAN_BUCKET,
-            "action": f"{ACTION_MODULE}:slow_record",
+            "bucket": COUNT_BUCKET if config.action == "count" else FAN_BUCKET,
+            "action": _action(config),
             "concurrency": c.between(*config.concurrency),
             "split": "delimiter",
             "shards": FAN_PREFIXES,
@@ -485,18 +537,29 @@ def _task_params(
             "child_max_attempts": c.between(*config.max_attempts),
             "poll_s": config.poll_s,
         }
-        return params, WalkModel(env.fan_sizes)
+        return params, WalkModel(_fan_sizes(env, config))
     if config.task == SIM_TASK:
         params = {"items": c.between(*config.items)}
         if config.grow:
             params["grow"] = config.grow
         return params, CountModel(params["items"])
+    counting = config.action == "count"
+    sizes = env.count_bucket() if counting else env.walk_sizes
     params = {
-        "bucket": WALK_BUCKET,
-        "action": f"{ACTION_MODULE}:slow_record",
+        "bucket": COUNT_BUCKET if counting else WALK_BUCKET,
+        "action": _action(config),
         "concurrency": c.between(*config.concurrency),
     }
-    return params, WalkModel(env.walk_sizes)
+    limits = draw_limits(c, sorted(sizes)) if config.key_limits else dict(config.limits)
+    params.update(limits)
+    model = WalkModel(
+        sizes,
+        limits.get("start_after"),
+        prefix=limits.get("prefix", ""),
+        start_at=limits.get("start_at"),
+        end_before=limits.get("end_before"),
+    )
+    return params, model
 
 
 def _operator_acts(

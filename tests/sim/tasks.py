@@ -52,12 +52,7 @@ def work(item: Any) -> None:
         raise ConnectionError(f"injected transient error on item {item!r}")
     if directive == "task_permanent":
         raise JobFailure(f"injected permanent error on item {item!r}")
-    sim.processed[item] += 1
-    if actor.first_item is None:
-        actor.first_item = item
-    if actor.lowest_item is None or item_order(item) < item_order(actor.lowest_item):
-        actor.lowest_item = item
-    actor.items += 1
+    sim.record(actor, item, lambda a, b: bool(item_order(a) < item_order(b)))
 
 
 class SimCount(Task):

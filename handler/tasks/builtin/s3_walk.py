@@ -259,9 +259,17 @@ class S3Walk(Task):
         # not hold a useful page in that time (the hop would hand off before it used it).
         queued = len(self._buffer) + len(self._in_flight)
         left = window - (before - after) - queued * (object_ms or 0.0)
-        ahead = self._page_size(left, object_ms)
-        useful = min(MIN_PREFETCH_KEYS, max(1, size // 4))
-        if left > 0 and (ahead >= useful or object_ms is None):
+        if object_ms is None:
+            # Unmeasured, the page ahead is a whole MAX_KEYS page. An action that works per
+            # object gives it the page's objects' time to arrive; a walk that counts the page in
+            # one step (count) waits for all of it in its next step, and a window that held one
+            # such listing but not two would end the hop there (killed at its deadline, nothing
+            # committed, every retry the same): it lists its next page once this one has
+            # measured what a key costs, sized to the window.
+            wanted = self.actions.action.per_object
+        else:
+            wanted = self._page_size(left, object_ms) >= min(MIN_PREFETCH_KEYS, max(1, size // 4))
+        if left > 0 and wanted:
             self._lister.prefetch(self._last_listed, self._request_size(left, object_ms))
 
     def _take(self, page: Page) -> None:

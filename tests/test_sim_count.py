@@ -1,0 +1,186 @@
+"""Deterministic simulation of `count`, which takes a whole listed page per step: exact counters
+under every fault kind, over key limits, shard ranges and fan-outs, and the planted count bugs.
+
+The count schedules (tests/sim/count_walk.py) walk a bucket where `data-backup/` sorts between
+`data` and `data/`, with a prefix, `start_after` or a shard's [start_at, end_before) drawn per
+schedule, pages of at most a dozen keys that cost virtual time per key, crashes at every named
+point, lost write answers, duplicate and late deliveries, operators pausing, cancelling and
+resuming, and a resume of a FAILED or PAUSED job. In every committed version the `objects` and
+`bytes` counters must equal what the bucket holds below the committed cursor in the walk's range
+(I3): no page counted twice, no key passed over uncounted.
+
+Each sweep runs in two tiers (tests/support/tiers.py): its first seeds in `make test`, the rest
+in `make test-slow`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from moto import mock_aws
+
+from tests.sim.chooser import TapeChooser, dense
+from tests.sim.count_walk import COUNT_BUGS
+from tests.sim.scenario import COUNT, COUNT_FANOUT, Env, run_schedule
+from tests.sim.sweep import SweepResult, minimise, sweep
+from tests.support.tiers import tiered
+
+COUNT_SEEDS = range(60_000, 60_300)
+FANOUT_SEEDS = range(61_000, 61_030)
+# Twelve keys from data/000: exactly one full page (COUNT's pages hold at most 12), whose last
+# key is the range's last; the next listing starts at the range's end.
+PAGE_AT_RANGE_END = (("start_at", "data/000"), ("end_before", "data/012"))
+# The planted bugs are caught within this many seeds.
+BUG_SEARCH = range(60_000, 60_020)
+struck: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    with mock_aws():
+        yield Env.create()
+
+
+def check(env: Env, result: SweepResult) -> None:
+    struck.update(result.stats)
+    if result.failures:
+        seed, report = result.failures[0]
+        small = minimise(env, report, budget=120)
+        pytest.fail(
+            f"seed {seed} broke an invariant after {result.schedules} schedules.\n"
+            f"original:\n{report.describe(tail=40)}\n\nshrunk:\n{small.describe(tail=80)}"
+        )
+
+
+@pytest.mark.parametrize("seeds", tiered(COUNT_SEEDS, quick=15))
+def test_count_keeps_exact_counters_under_every_fault(env: Env, seeds: range) -> None:
+    result = sweep(env, seeds, COUNT)
+    check(env, result)
+    assert result.schedules == len(seeds)
+
+
+@pytest.mark.parametrize("seeds", tiered(FANOUT_SEEDS, quick=2))
+def test_count_shards_of_a_fan_out_add_up_to_the_bucket(env: Env, seeds: range) -> None:
+    """The delimiter split cuts the count bucket between `data`, `data-backup/` and `data/`;
+    each shard counts its range a page per step, and the parent's counters are theirs."""
+    result = sweep(env, seeds, COUNT_FANOUT)
+    check(env, result)
+    assert result.schedules == len(seeds)
+
+
+def test_a_page_that_ends_exactly_at_the_range_end_is_counted_once(env: Env) -> None:
+    quiet = replace(COUNT, key_limits=False, limits=PAGE_AT_RANGE_END).quiet()
+    report = run_schedule(env, TapeChooser([]), quiet)
+    assert report.ok, report.describe()
+    assert report.summary["status"] == "SUCCEEDED"
+    sizes = env.count_bucket()
+    mine = [f"data/{i:03d}" for i in range(12)]
+    assert report.summary["counters"] == {
+        "objects": 12,
+        "bytes": sum(sizes[k] for k in mine),
+    }
+    faulty = sweep(env, range(62_000, 62_010), replace(quiet, rates=COUNT.rates))
+    check(env, faulty)
+
+
+@pytest.mark.parametrize(
+    "timeout_ms",
+    [
+        pytest.param((800, 1_000), id="800ms"),
+        pytest.param((1_000, 1_400), id="1s", marks=pytest.mark.slow),
+    ],
+)
+def test_hops_whose_window_is_shorter_than_a_full_page_listing_still_count_exactly(
+    env: Env, timeout_ms: tuple[int, int]
+) -> None:
+    """A full page (12 keys at 40 ms) takes 480 ms to list, about the whole window of a hop of
+    800 ms less its 300 ms margin: a hop's first page may run past its window before it hands
+    off, and the next hops size their pages from what it measured."""
+    config = replace(COUNT, timeout_ms=timeout_ms, max_hops=(40, 80), list_ms_per_key=40)
+    result = sweep(env, range(63_000, 63_010), config)
+    check(env, result)
+
+
+@pytest.mark.parametrize("bug", sorted(COUNT_BUGS))
+def test_a_planted_count_bug_breaks_exact_counters_and_the_seed_is_clean_without_it(
+    env: Env, bug: str
+) -> None:
+    found = sweep(env, BUG_SEARCH, replace(COUNT, bug=bug), stop_after=1)
+    assert found.failures, f"{bug}: no violation in {found.schedules} schedules"
+    seed, report = found.failures[0]
+    assert report.violations[0].invariant == "I3", report.describe()
+    clean = sweep(env, [seed], COUNT)
+    assert not clean.failures, clean.failures[0][1].describe()
+
+
+@pytest.mark.slow
+def test_the_count_sweeps_met_every_fault_kind_and_both_resumes() -> None:
+    """The sweeps above are worth their count only if the faults really struck: crashes mid
+    step and after a checkpoint, lost answers, duplicates, and a resume of a FAILED and of a
+    PAUSED job (hops killed at their deadline strike in the short-window schedules above)."""
+    wanted = (
+        "crash@mid_step",
+        "crash@after_checkpoint",
+        "ddb_lost_answer",
+        "s3_lost_answer",
+        "duplicate",
+        "resumed_from_FAILED",
+        "resumed_from_PAUSED",
+    )
+    missing = [kind for kind in wanted if struck[kind] == 0]
+    assert not missing, f"never struck: {missing}; struck: {dict(struck)}"
+
+
+def test_count_schedules_walk_the_count_bucket_with_the_built_in_action(env: Env) -> None:
+    report = run_schedule(env, TapeChooser([]), replace(COUNT, key_limits=False).quiet())
+    assert report.ok, report.describe()
+    assert report.summary["action"] == "count" and report.summary["concurrency"] == 1
+    sizes = env.count_bucket()
+    assert report.summary["counters"] == {"objects": len(sizes), "bytes": sum(sizes.values())}
+    # More than one hop and more than one page: the cursor crosses hop boundaries.
+    assert report.summary["hops"] >= 2, report.summary
+
+
+# Found by the count fan-out sweep (seed 70,018, shrunk): a shard's hop fails an attempt (its
+# listing answered 500) and releases it; an operator's cancel then stops the shard; Lambda retries
+# the failed invocation under the same request id. The retry's claim is refused (the shard is
+# CANCELLED), and it took the released attempt for its own stop and read the parent to wake it.
+RETRY_AFTER_OPERATOR_STOP = {
+    1: 65535,
+    2: 2,
+    3: 1,
+    13: 65535,
+    14: 1088,
+    16: 65535,
+    33: 1,
+    38: 1,
+    51: 1,
+    53: 1,
+    94: 65535,
+    96: 1,
+    98: 1,
+    100: 2,
+    102: 1,
+    104: 1,
+    108: 1,
+    110: 1,
+    112: 1,
+    114: 1,
+    115: 65535,
+    117: 1,
+    119: 65535,
+}
+
+
+def test_a_retry_of_a_released_attempt_whose_shard_an_operator_stopped_is_a_plain_discard(
+    env: Env,
+) -> None:
+    """Only the retry of the invocation that stopped a shard wakes its parked parent; the
+    retry of one that released a failed attempt, the shard stopped since by an operator (whose
+    command wakes the parent), is discarded as cheaply as any duplicate (I5: three calls)."""
+    report = run_schedule(env, TapeChooser(dense(RETRY_AFTER_OPERATOR_STOP)), COUNT_FANOUT)
+    assert report.ok, report.describe()
+    assert report.stats["retry_same_request_id"] and report.stats["op_cancel"], report.stats
