@@ -67,9 +67,9 @@ class ObjectAction:
     # the step is a listing's length either way, so the hop's budget sees what it saw, and the
     # cursor moves to the page's last key. The virtual-time twin runs the same code.
     per_object: ClassVar[bool] = True
-    # True: `process` does nothing and never raises (count). Where the walk still takes objects
-    # one by one (in flight, at a concurrency above 1), it counts each as done without calling
-    # it or building its context.
+    # True: `process` does nothing and never raises (count). A walk that takes such an action's
+    # objects one by one inline counts each as done without calling it or building its context;
+    # at a concurrency above 1 each object still goes through the pool (a call and a context).
     inert: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any]) -> None:

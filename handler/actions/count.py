@@ -9,8 +9,7 @@ class CountAction(ObjectAction):
     name = "count"
     # Nothing to wait for; allowed in flight (it keeps no state) but never faster for it.
     max_concurrency = 64
-    # Nothing per object: the walk counts a listed page in one step (a few additions per object)
-    # and, in flight, counts each object without a call or a context.
+    # Nothing per object: the walk counts a listed page in one step (a few additions per object).
     per_object = False
     inert = True
 
