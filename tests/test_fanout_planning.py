@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from baton.handler.launch import prepare
 from baton.handler.observability import logger
 from baton.handler.tasks.builtin import s3_fanout
 from baton.handler.tasks.builtin.s3_fanout import FanOut
 from baton.handler.tasks.framework.base import Resources
+from tests.support.buckets import bucket_of
 
 BUCKET = "flat-bucket"
 FLAT = [f"hot/{i:05d}.log" for i in range(300)]
@@ -29,11 +28,7 @@ KEYS = ["a/1.log", "b/1.log", *FLAT, "hot/zz/1.log", "z/1.log", "z/2.log"]
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        for key in KEYS:
-            client.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    with bucket_of(BUCKET, KEYS) as client:
         yield client
 
 

@@ -25,7 +25,7 @@ from moto import mock_aws
 from tests.sim.chooser import TapeChooser, dense
 from tests.sim.count_walk import COUNT_BUGS
 from tests.sim.scenario import COUNT, COUNT_FANOUT, Env, run_schedule
-from tests.sim.sweep import SweepResult, minimise, sweep
+from tests.sim.sweep import SweepResult, first_failure, sweep
 from tests.support.tiers import tiered
 
 COUNT_SEEDS = range(60_000, 60_300)
@@ -46,13 +46,9 @@ def env() -> Iterator[Env]:
 
 def check(env: Env, result: SweepResult) -> None:
     struck.update(result.stats)
-    if result.failures:
-        seed, report = result.failures[0]
-        small = minimise(env, report, budget=120)
-        pytest.fail(
-            f"seed {seed} broke an invariant after {result.schedules} schedules.\n"
-            f"original:\n{report.describe(tail=40)}\n\nshrunk:\n{small.describe(tail=80)}"
-        )
+    failure = first_failure(env, result)
+    if failure is not None:
+        pytest.fail(failure)
 
 
 @pytest.mark.parametrize("seeds", tiered(COUNT_SEEDS, quick=15))

@@ -28,7 +28,7 @@ from tests.sim.core import (
     Rates,
 )
 from tests.sim.scenario import Config, Env
-from tests.sim.sweep import SweepResult, minimise, sweep
+from tests.sim.sweep import SweepResult, first_failure, sweep
 from tests.support.tiers import tiered
 
 SYNTHETIC_SEEDS = range(0, 1_000)
@@ -58,13 +58,9 @@ def check(env: Env, result: SweepResult, name: str, seeds: range) -> None:
     totals.update(result.stats)
     counted[name] = result.schedules
     wanted[name] = len(seeds)
-    if result.failures:
-        seed, report = result.failures[0]
-        small = minimise(env, report, budget=120)
-        pytest.fail(
-            f"seed {seed} broke an invariant after {result.schedules} schedules.\n"
-            f"original:\n{report.describe(tail=40)}\n\nshrunk:\n{small.describe(tail=80)}"
-        )
+    failure = first_failure(env, result)
+    if failure is not None:
+        pytest.fail(failure)
 
 
 @pytest.mark.parametrize("seeds", tiered(SYNTHETIC_SEEDS, quick=100))

@@ -594,6 +594,18 @@ def test_a_page_sized_to_the_window_is_reported_as_a_sized_wait(
         assert ctx.sized_ms == sized
 
 
+def prefetches_asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The MaxKeys of every page the walk requests ahead, recorded as it asks."""
+    ahead: list[int] = []
+    prefetch = Lister.prefetch
+    monkeypatch.setattr(
+        Lister,
+        "prefetch",
+        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
+    )
+    return ahead
+
+
 def test_no_page_is_requested_ahead_when_it_could_not_hold_a_useful_page(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -602,13 +614,7 @@ def test_no_page_is_requested_ahead_when_it_could_not_hold_a_useful_page(
     10 keys' worth is, under a quarter of a page, and none is (it would cost its round trip
     and likely never be used before the hand-off)."""
     monkeypatch.setattr(s3_walk, "carried_object_ms", lambda ctx: 1.0)
-    ahead: list[int] = []
-    prefetch = Lister.prefetch
-    monkeypatch.setattr(
-        Lister,
-        "prefetch",
-        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
-    )
+    ahead = prefetches_asked(monkeypatch)
     for list_ms, expected in ((30, [s3_walk.MIN_PAGE_KEYS]), (130, [])):
         ahead.clear()
         bucket = Bucket(2_000)
@@ -633,13 +639,7 @@ def test_count_lists_its_next_page_sized_to_the_window_not_a_whole_page_asked_bl
     arrive); count, which takes the page in one step, would wait for all of it in its next step
     with 400 ms left, so it asks for none and lists its next page sized to what is left: 0.6 ms
     a key, half the window's worth, 333 keys."""
-    ahead: list[int] = []
-    prefetch = Lister.prefetch
-    monkeypatch.setattr(
-        Lister,
-        "prefetch",
-        lambda self, after, keys: (ahead.append(keys), prefetch(self, after, keys)),
-    )
+    ahead = prefetches_asked(monkeypatch)
     for action, expected in ((RECORD, [s3_walk.MAX_KEYS]), ("count", [])):
         ahead.clear()
         bucket = Bucket(3_000)

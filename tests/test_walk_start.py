@@ -11,11 +11,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from baton.handler.observability import logger
 from baton.handler.tasks.builtin.s3_fanout import FanOut
@@ -23,6 +21,7 @@ from baton.handler.tasks.builtin.s3_walk import S3Walk
 from baton.handler.tasks.framework.base import Resources, StepContext
 from baton.handler.tasks.framework.work_pool import ThreadWorkPool
 from baton.handler.tasks.kit.key_order import MAX_KEY_BYTES, key_before
+from tests.support.buckets import bucket_of
 
 BUCKET = "neighbours"
 # More of the neighbour's keys than one page (1,000) holds, so a listing that starts in them
@@ -35,11 +34,7 @@ KEYS = sorted([*BACKUP, *DATA, *OTHERS])
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        for key in KEYS:
-            client.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    with bucket_of(BUCKET, KEYS) as client:
         yield client
 
 

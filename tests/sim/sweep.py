@@ -68,3 +68,16 @@ def minimise(env: Env, report: Report, budget: int = 300) -> Report:
     final.summary["shrunk_from"] = len(sparse(report.tape))
     final.summary["shrink_runs"] = shrunk.runs
     return final
+
+
+def first_failure(env: Env, result: SweepResult) -> str | None:
+    """What a test reports when a sweep broke an invariant: the first failing seed's schedule
+    and its shrunk form (None: every schedule kept every invariant)."""
+    if not result.failures:
+        return None
+    seed, report = result.failures[0]
+    small = minimise(env, report, budget=120)
+    return (
+        f"seed {seed} broke an invariant after {result.schedules} schedules.\n"
+        f"original:\n{report.describe(tail=40)}\n\nshrunk:\n{small.describe(tail=80)}"
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 KINDS = 8
 
@@ -50,3 +53,17 @@ def fill_bucket(s3: object, bucket: str, count: int) -> BucketTruth:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * size)  # type: ignore[attr-defined]
         sizes[key] = size
     return BucketTruth(bucket=bucket, sizes=sizes)
+
+
+@contextmanager
+def bucket_of(bucket: str, keys: Iterable[str]) -> Iterator[Any]:
+    """Inside moto: an S3 client and `bucket` holding `keys` (one byte each)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=bucket)
+        for key in keys:
+            client.put_object(Bucket=bucket, Key=key, Body=b"x")
+        yield client
