@@ -68,6 +68,8 @@ def test_a_chain_of_twenty_hops_succeeds_with_exact_counters(
     trace = tmp_path / "trace"
     job = start_walk(stack, "walk-me", {"sleep_ms": 25, "trace": str(trace)})
     done = stack.wait_for_job(job.job_id, ended, timeout_s=120, what="its end")
+    # The last hop writes the end before its invocation returns: let the service record it.
+    stack.lambda_.wait_until_idle(timeout_s=30)
 
     assert done.status is JobStatus.SUCCEEDED, done.last_error
     assert done.hops >= 20, f"the chain should hop many times, it hopped {done.hops}"
@@ -197,6 +199,7 @@ def test_a_worker_that_dies_mid_hop_is_resumed_by_lambdas_retry_before_its_deadl
         }
         job = start_walk(stack, "crashy", params)
         done = stack.wait_for_job(job.job_id, ended, timeout_s=45, what="its end")
+        stack.lambda_.wait_until_idle(timeout_s=30)
         invocations = list(stack.lambda_.invocations)
         service = stack.lambda_.snapshot()
 
@@ -246,6 +249,7 @@ def test_a_step_that_outlives_the_timeout_is_killed_and_retried_from_the_checkpo
         checkpoint = stack.store.load_state(blocked)["start_after"]
         stuck_pid = next(pid for pid, key in read_trace(trace) if key == f"BLOCK {block_key}")
         done = stack.wait_for_job(job.job_id, ended, timeout_s=90, what="its end")
+        stack.lambda_.wait_until_idle(timeout_s=30)
         invocations = list(stack.lambda_.invocations)
 
     assert done.status is JobStatus.SUCCEEDED, done.last_error

@@ -178,6 +178,22 @@ class LambdaService:
         with self._cond:
             return not self._queue and self._running == 0
 
+    def wait_until_idle(self, timeout_s: float) -> None:
+        """Block until nothing is queued or running, so every invocation so far is recorded.
+
+        A job's last hop writes its end before its invocation returns: a reader who saw the end
+        and wants the service's record of that hop waits here first.
+        Raises TimeoutError if the service is still busy after `timeout_s`.
+        """
+        with self._cond:
+            if not self._cond.wait_for(
+                lambda: not self._queue and self._running == 0, timeout=timeout_s
+            ):
+                raise TimeoutError(
+                    f"the local Lambda service still has {len(self._queue)} queued and "
+                    f"{self._running} running after {timeout_s} s"
+                )
+
     def busy_with(self, job_id: str) -> bool:
         """Whether an event for `job_id` waits in the queue (a retry included) or runs now."""
         with self._cond:
