@@ -661,6 +661,29 @@ def test_count_lists_its_next_page_sized_to_the_window_not_a_whole_page_asked_bl
         walk.close()
 
 
+def test_count_asks_for_its_next_page_ahead_sized_from_its_first_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No measurement yet, and a window of 9 s: the first 1,000 keys take 100 ms to list, so a
+    key costs 0.1 ms and the window left holds a whole page. Count asks for it ahead at once (as
+    the plain loop does), so its second page's listing overlaps its first page's step; asked
+    for blind, before any listing was timed, it could outrun a short window."""
+    ahead = prefetches_asked(monkeypatch)
+    bucket = Bucket(3_000)
+    clock = Clock(remaining_ms=10_000, manual=True)
+    bucket.before_list[1] = lambda: setattr(clock, "remaining", clock.remaining - 100)
+    ctx = StepContext({}, clock.remaining_ms, lambda: clock.remaining - 1_000, logger)
+    walk = walk_of(bucket, action="count", concurrency=1)
+    state = walk.start()
+    walk.step(state, ctx)
+    assert ahead == [s3_walk.MAX_KEYS], "the second page is asked for with the first one's step"
+    assert ctx.counters["objects"] == 1_000 and state["start_after"] == "k0000999"
+    walk.step(state, ctx)
+    assert bucket.calls[1]["StartAfter"] == "k0000999" and ahead == [s3_walk.MAX_KEYS] * 2
+    assert ctx.counters["objects"] == 2_000 and state["start_after"] == "k0001999"
+    walk.close()
+
+
 def test_a_per_object_time_inflated_by_round_trips_does_not_shrink_pages_to_one_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -257,15 +257,18 @@ class S3Walk(Task):
             return
         # Request the next page now, sized to the window left after this one, unless it could
         # not hold a useful page in that time (the hop would hand off before it used it).
+        if object_ms is None and not self.actions.action.per_object and page.objects:
+            # A walk that counts a page in one step (count) spends a step on its listing: the
+            # listing just measured what a key costs. Sized from it, the page ahead overlaps
+            # this one's step as the plain loop's does, and never outruns the window (a whole
+            # page asked blind would: a window that held one such listing but not two would
+            # end every hop there, killed at its deadline with nothing committed).
+            object_ms = max(before - after, 0) / len(page.objects)
         queued = len(self._buffer) + len(self._in_flight)
         left = window - (before - after) - queued * (object_ms or 0.0)
         if object_ms is None:
-            # Unmeasured, the page ahead is a whole MAX_KEYS page. An action that works per
-            # object gives it the page's objects' time to arrive; a walk that counts the page in
-            # one step (count) waits for all of it in its next step, and a window that held one
-            # such listing but not two would end the hop there (killed at its deadline, nothing
-            # committed, every retry the same): it lists its next page once this one has
-            # measured what a key costs, sized to the window.
+            # Unmeasured, the page ahead is a whole MAX_KEYS page: an action that works per
+            # object gives it the page's objects' time to arrive.
             wanted = self.actions.action.per_object
         else:
             wanted = self._page_size(left, object_ms) >= min(MIN_PREFETCH_KEYS, max(1, size // 4))
