@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.loaders import create_loader
+from botocore.parsers import ResponseParserError
 
 from .rehearsal import (
     LIMITS,
@@ -78,11 +79,16 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def valid_stack_name(stack_name: str) -> bool:
+    """CloudFormation's stack name pattern, short enough for the names derived from it."""
+    return len(stack_name) <= STACK_NAME_MAX and bool(STACK_NAME_PATTERN.fullmatch(stack_name))
+
+
 def offline_problems(stack_name: str, parameters: dict[str, str]) -> list[Problem]:
     """The stack name and the parameters against the template and the documented limits."""
     template = load_template()
     found: list[Problem] = []
-    if len(stack_name) > STACK_NAME_MAX or not STACK_NAME_PATTERN.fullmatch(stack_name):
+    if not valid_stack_name(stack_name):
         found.append(
             Problem(
                 f"stack name {stack_name!r} ({len(stack_name)} characters)",
@@ -128,10 +134,11 @@ class Unchecked(Exception):
 
 
 def concurrency_problems(
-    lambda_client: Any, stack_name: str, parameters: dict[str, str]
+    lambda_client: Any, stack_name: str | None, parameters: dict[str, str]
 ) -> tuple[int | None, int, list[Problem]]:
     """The account's Lambda concurrency quota against what the stack reserves: Lambda keeps 100
-    unreserved (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html)."""
+    unreserved (https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html).
+    With no stack name (an invalid one), an existing stack's reservations are not read."""
     try:
         needed = reserved_by_the_stack(parameters)
     except (ValueError, OverflowError):  # 'abc', 'inf'
@@ -151,7 +158,7 @@ def concurrency_problems(
     unreserved = int(settings["AccountLimit"]["UnreservedConcurrentExecutions"])
     # Updating the stack: its functions' reservations are already out of the unreserved pool.
     held = 0
-    for suffix in ("-worker", "-watchdog"):
+    for suffix in ("-worker", "-watchdog") if stack_name is not None else ():
         try:
             answer = lambda_client.get_function_concurrency(FunctionName=f"{stack_name}{suffix}")
             held += int(answer.get("ReservedConcurrentExecutions", 0) or 0)
@@ -261,9 +268,19 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
         needed = 0
     try:
         account = session.client("sts").get_caller_identity()["Account"]
+        named = valid_stack_name(stack_name)
+        if not named:
+            # Its problem is reported above; sent to AWS, the name can only fail (moto echoes
+            # a control character into an error botocore cannot parse).
+            unchecked.append(
+                Problem(
+                    "an existing stack of that name (its table, its functions' reservations)",
+                    "not looked for: run `baton doctor` again once the stack name is valid",
+                )
+            )
         try:
             quota, needed, found = concurrency_problems(
-                session.client("lambda"), stack_name, parameters
+                session.client("lambda"), stack_name if named else None, parameters
             )
             problems += found
         except Unchecked as exc:
@@ -275,10 +292,11 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
             parameters,
             region,
         )
-        problems += stack_problems(
-            session.client("cloudformation"), session.client("dynamodb"), stack_name
-        )
-    except (ClientError, BotoCoreError) as exc:
+        if named:
+            problems += stack_problems(
+                session.client("cloudformation"), session.client("dynamodb"), stack_name
+            )
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         problems.append(Problem("cannot read the account", f"{exc}: check the credentials"))
         return Report(region, "", None, 0, problems)
     return Report(region, str(account), quota, needed, problems, unchecked)

@@ -143,6 +143,25 @@ def test_preflight_finds_missing_buckets_tables_and_a_leftover_table() -> None:
     ]
 
 
+@pytest.mark.parametrize("stack_name", ["\x08", "9lives", "a" * 56, "ba ton"])
+def test_an_invalid_stack_name_is_one_problem_and_never_sent_to_aws(stack_name: str) -> None:
+    """Found by the CLI's fuzz: `baton doctor --stack-name $'\\b'` sent the name to
+    CloudFormation, whose error (as moto writes it) echoed the control character into XML that
+    botocore cannot parse, and the command died with a traceback."""
+    with warnings.catch_warnings(), mock_aws():
+        warnings.simplefilter("ignore")
+        session = boto3.session.Session(region_name=REGION)
+        sent: list[str] = []
+        session.events.register("before-call", lambda model, **_: sent.append(model.name))
+        report = preflight(session, stack_name, {})
+    assert [p.what for p in report.problems] == [
+        f"stack name {stack_name!r} ({len(stack_name)} characters)"
+    ]
+    assert report.account == "123456789012", "the rest of the account is still checked"
+    assert "DescribeStacks" not in sent and "GetFunctionConcurrency" not in sent
+    assert any("once the stack name is valid" in p.fix for p in report.unchecked)
+
+
 def test_remembered_answers_survive_a_round_trip(tmp_path: Any) -> None:
     from infra.deploy import DeployConfig
 
