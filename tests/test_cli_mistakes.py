@@ -240,6 +240,45 @@ def test_an_endpoint_that_never_answers_is_named_with_its_variable(
     assert len(taken) == aws_problems.ATTEMPTS
 
 
+@pytest.fixture
+def not_aws_endpoint() -> Iterator[str]:
+    """An endpoint that answers every request 200 with a web page: a proxy's or a captive
+    portal's, not the service's format."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<html><body>Sign in to continue & <b>browse</body>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_doctor_against_an_endpoint_answering_with_a_web_page_reports_it(
+    not_aws_endpoint: str,
+) -> None:
+    """botocore's answer parser raises an error that is not a BotoCoreError: doctor reports it
+    as the account it could not read, with the page's start, instead of a traceback."""
+    result = baton("doctor", "--stack-name", "baton", env={"AWS_ENDPOINT_URL": not_aws_endpoint})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    out = " ".join(result.stdout.split())
+    assert "cannot read the account" in out and "Sign in to continue" in out
+
+
 def test_every_cli_client_has_short_timeouts_and_a_bounded_retry_budget() -> None:
     context = CliContext(table="cli-jobs")  # builds clients only: no call is sent
     config = context.lambda_client.meta.config
