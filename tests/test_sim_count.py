@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from moto import mock_aws
 
+from tests.sim import core
 from tests.sim.chooser import TapeChooser, dense
 from tests.sim.count_walk import COUNT_BUGS
 from tests.sim.scenario import COUNT, COUNT_FANOUT, Env, run_schedule
@@ -98,6 +100,31 @@ def test_hops_whose_window_is_shorter_than_a_full_page_listing_still_count_exact
     config = replace(COUNT, timeout_ms=timeout_ms, max_hops=(40, 80), list_ms_per_key=40)
     result = sweep(env, range(63_000, 63_010), config)
     check(env, result)
+
+
+def test_a_hop_whose_first_listing_is_faster_than_the_rest_never_outruns_its_window(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unmeasured, count sizes its page ahead from its first listing's own time. Here every
+    hop's first listing costs 40 ms a key and every later one 80 ms (twice the estimate, the
+    slack a page sized to half the window has): no hop runs past its deadline on the page ahead,
+    no job stalls, and the counters stay exact under every fault."""
+    listed = core._listed
+
+    def first_fast(sim: Any, parsed: dict[str, Any], *, delimited: bool) -> None:
+        actor = core.current_actor()
+        if actor is None or actor.sim is not sim:
+            return listed(sim, parsed, delimited=delimited)
+        first = not getattr(actor, "listed_before", False)
+        actor.listed_before = True  # type: ignore[attr-defined]
+        sim.list_ms_per_key = 40 if first else 80
+        listed(sim, parsed, delimited=delimited)
+
+    monkeypatch.setattr(core, "_listed", first_fast)
+    config = replace(COUNT, timeout_ms=(1_300, 2_200), max_hops=(60, 120))
+    result = sweep(env, range(64_000, 64_020), config)
+    check(env, result)
+    assert result.stats["timeout_kill"] == 0 and "FAILED" not in result.statuses, result.line()
 
 
 @pytest.mark.parametrize("bug", sorted(COUNT_BUGS))

@@ -684,6 +684,39 @@ def test_count_asks_for_its_next_page_ahead_sized_from_its_first_listing(
     walk.close()
 
 
+def test_count_drops_its_page_ahead_at_a_hop_end_and_the_next_hop_counts_from_its_cursor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Count's first step now asks for its next page ahead (sized from its first listing). The
+    hop ends right after that step with the page ahead still listing: the hand-off does not wait
+    for it, and the next hop lists from its committed cursor, not from the dropped page, so a key
+    that appeared just past the cursor meanwhile is counted and every key is counted once."""
+    ahead = prefetches_asked(monkeypatch)
+    bucket = Bucket(2_500)
+    clock = Clock(remaining_ms=10_000, manual=True)
+    bucket.before_list[1] = lambda: setattr(clock, "remaining", clock.remaining - 100)
+    listing, release = threading.Event(), threading.Event()
+    bucket.before_list[2] = lambda: (listing.set(), release.wait(10))
+    counters: dict[str, int] = {}
+    ctx = StepContext(counters, clock.remaining_ms, lambda: clock.remaining - 1_000, logger)
+    walk = walk_of(bucket, action="count", concurrency=1)
+    state = walk.start()
+    try:
+        walk.step(state, ctx)
+        assert listing.wait(5) and ahead == [s3_walk.MAX_KEYS], "the page ahead is listing"
+        started = time.monotonic()
+        walk.close()  # the hop hands off here
+        assert time.monotonic() - started < 1, "the hand-off waited for the page ahead"
+    finally:
+        release.set()
+    assert state["start_after"] == "k0000999" and counters["objects"] == 1_000
+    bucket.objects["k0000999+"] = 7  # appears after the hand-off, just past the cursor
+    again = walk_of(bucket, action="count", concurrency=1)
+    run_to_end(again, state, context(counters, Clock()))
+    assert bucket.calls[2]["StartAfter"] == "k0000999", "the new hop lists from its own cursor"
+    assert counters == {"objects": 2_501, "bytes": sum(bucket.objects.values())}
+
+
 def test_a_per_object_time_inflated_by_round_trips_does_not_shrink_pages_to_one_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
