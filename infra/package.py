@@ -192,6 +192,20 @@ def _installable(path: Path) -> bool:
     )
 
 
+def _refuse_a_folder_holding(path: Path, out: Path) -> None:
+    """A folder of modules that holds the build's own output would be copied into itself, one
+    level deeper each time, until the path is too long (`--user-code .` or `--user-code ''`
+    with the default `--out build/lambda`). Raises SystemExit naming both."""
+    if not path.is_dir() or _installable(path):
+        return
+    folder, built = path.resolve(), out.resolve()
+    if built == folder or folder in built.parents:
+        raise SystemExit(
+            f"--user-code {str(path) or '.'} holds the package's build folder {out}: pass the "
+            f"folder of your modules alone, or build elsewhere (--out)"
+        )
+
+
 def _add_user_code(tree: Path, paths: list[Path], pip_target: list[str]) -> list[str]:
     """Copy folders of modules into the package root, install projects and wheels; return what
     was added (for the manifest). A user module may not shadow baton's own namespace (`baton`)."""
@@ -243,6 +257,8 @@ def build(
     target = lambda_target()
     if not allow_no_bytecode:
         require_python(target.python_version)
+    for path in user_code or ():
+        _refuse_a_folder_holding(path, out)
     tree = out / "package"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)

@@ -1046,3 +1046,19 @@ def test_user_code_may_name_a_module_like_a_repository_folder(tmp_path: Path) ->
     tree.mkdir()
     assert lambda_package._add_user_code(tree, [code], []) == [f"copied {code}"]
     assert (tree / "handler.py").exists()
+
+
+@pytest.mark.parametrize("given", ["", "."])
+def test_user_code_holding_the_build_folder_is_refused_before_anything_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Found by the CLI's fuzz: `baton deploy --user-code ''` (the current folder, which holds
+    the default build folder) copied the build into itself until the path was too long, and
+    died with a RecursionError after a whole install."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tasks.py").write_text("X = 1\n", encoding="utf-8")
+    installs: list[tuple[str, ...]] = []
+    monkeypatch.setattr(lambda_package, "_pip", lambda *args: installs.append(args))
+    with pytest.raises(SystemExit, match=r"holds the package's build folder build/lambda"):
+        lambda_package.build(Path("build/lambda"), [Path(given)], allow_no_bytecode=True)
+    assert installs == [] and not (tmp_path / "build").exists()
