@@ -207,3 +207,110 @@ def test_a_retry_of_a_released_attempt_whose_shard_an_operator_stopped_is_a_plai
     report = run_schedule(env, TapeChooser(dense(RETRY_AFTER_OPERATOR_STOP)), COUNT_FANOUT)
     assert report.ok, report.describe()
     assert report.stats["retry_same_request_id"] and report.stats["op_cancel"], report.stats
+
+
+RETRY_OF_A_SHARD_THAT_FINISHED_AND_DIED = {
+    0: 2039,
+    3: 1,
+    4: 68,
+    8: 65535,
+    9: 20997,
+    12: 65535,
+    13: 3751,
+    16: 65535,
+    17: 536,
+    24: 139,
+    25: 65535,
+    27: 341,
+    33: 1,
+    35: 1,
+    39: 1,
+    40: 65535,
+    41: 7,
+    42: 1,
+    44: 2,
+    47: 1,
+    56: 322,
+    57: 65535,
+    59: 49,
+    66: 65535,
+    67: 765,
+    74: 1,
+    78: 1,
+    82: 1,
+    84: 1,
+    86: 65535,
+    87: 4,
+    88: 240,
+    89: 65535,
+    90: 65535,
+    124: 65535,
+    125: 1227,
+    126: 65535,
+    127: 1,
+    128: 65535,
+    167: 65535,
+    168: 3,
+    169: 65535,
+    170: 380,
+    177: 65535,
+    178: 51480,
+    180: 65535,
+    181: 1697,
+    209: 65535,
+    210: 3,
+    212: 65535,
+    213: 1,
+    215: 65535,
+    216: 1393,
+    217: 65535,
+    218: 1,
+    225: 65535,
+    227: 1824,
+    231: 65535,
+    232: 12355,
+    233: 65535,
+    235: 216,
+    249: 1,
+    250: 65535,
+    251: 1381,
+    252: 1,
+    254: 1,
+    256: 1,
+    257: 65535,
+    258: 1,
+    259: 1,
+    260: 65535,
+    261: 298,
+    262: 1,
+    268: 1,
+    272: 1,
+    274: 1,
+    276: 1,
+    278: 1,
+    280: 1,
+    282: 1,
+    286: 1,
+    288: 1,
+    289: 65535,
+}
+
+
+def test_the_retry_of_a_shard_hop_that_died_after_its_last_write_wakes_the_parent(
+    env: Env,
+) -> None:
+    """A shard's hop is killed with its last write in flight (it lands); Lambda retries that
+    invocation under the same request id, the first retry meets a DynamoDB 500, the second is
+    refused at its claim and wakes the parked parent in the dead hop's place: a discard that
+    reads the parent once more (I5 allows it four calls, a plain duplicate three)."""
+    report = run_schedule(
+        env, TapeChooser(dense(RETRY_OF_A_SHARD_THAT_FINISHED_AND_DIED)), COUNT_FANOUT
+    )
+    assert report.ok, report.describe()
+    woke = {
+        line.split()[1]
+        for line in report.trace
+        if " a0]" not in line and "@invoke:" in line and line.split()[1].startswith("inv")
+    }
+    discarded = {line.split()[2].rstrip(":") for line in report.trace if line.endswith("discarded")}
+    assert woke & discarded, "a discarded Lambda retry sent the parent's wake-up"

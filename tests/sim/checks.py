@@ -27,7 +27,8 @@ request) made it, and the true virtual time. Per write it checks:
 - I9 attempts count from the last commit: a job fails for its attempts ("attempt N of M
   failed") only after M consecutive failed attempts with no progress committed between them.
 And at the end: the job is SUCCEEDED, FAILED, CANCELLED or PAUSED (I5); every hop began at
-the cursor its claim read (I6); a discarded duplicate cost at most three calls and no work (I5).
+the cursor its claim read (I6); a discarded duplicate cost at most three calls and no work, four
+for Lambda's retry of the invocation that stopped a shard, which wakes its parent (I5).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ FLAGS = frozenset({"pause_requested", "cancel_requested", "pause_cascaded"})
 # What only the lease holder may change (operators reset attempts when they resume).
 HOLDER_ONLY = frozenset({"state", "state_size", "counters", "hops", "recent_hops", "timing"})
 DUPLICATE_CALLS = 3
+# Lambda's retry of the invocation whose hop stopped a shard (same request id) is discarded at
+# its claim but reads the parent once more, to wake it in that invocation's place (it may have
+# died between its stopping write and the wake-up): one call more than a plain duplicate.
+RETRY_OF_OWN_STOP_CALLS = DUPLICATE_CALLS + 1
 # I8: a hop has room when its window holds this many margin floors; it must then hand off with
 # no more than this share of its window left (the budget's margin is at most a quarter of it).
 ROOM_MARGINS = 4
@@ -467,9 +472,12 @@ class Ledger:
             ]
             if missing:
                 self.fail("I4", f"SUCCEEDED but never processed: {missing[:5]}")
+        requests: set[str] = set()
         for actor in actors:
             if actor.kind != "invocation":
                 continue
+            retry = actor.request_id in requests
+            requests.add(actor.request_id)
             if actor.owner is not None and actor.first_item is not None:
                 cursor = actor.claim_cursor
                 if cursor is not None and cursor < self.model.n:
@@ -484,7 +492,8 @@ class Ledger:
                             f"{actor.label} began at {began!r}, but the cursor it "
                             f"claimed was at {start!r}",
                         )
-            if actor.outcome == "discarded" and (actor.ddb_calls > DUPLICATE_CALLS or actor.items):
+            calls = RETRY_OF_OWN_STOP_CALLS if retry else DUPLICATE_CALLS
+            if actor.outcome == "discarded" and (actor.ddb_calls > calls or actor.items):
                 self.fail(
                     "I5",
                     f"discarded {actor.label} cost {actor.ddb_calls} DynamoDB calls and "
