@@ -296,8 +296,17 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
             problems += stack_problems(
                 session.client("cloudformation"), session.client("dynamodb"), stack_name
             )
-    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+    except (ClientError, BotoCoreError) as exc:
         problems.append(Problem("cannot read the account", f"{exc}: check the credentials"))
+        return Report(region, "", None, 0, problems)
+    except ResponseParserError as exc:  # not a BotoCoreError: an answer not in AWS's format
+        problems.append(
+            Problem(
+                "cannot read the account",
+                f"{str(exc)[:300]}: the endpoint did not answer as AWS does; check "
+                f"AWS_ENDPOINT_URL and any proxy",
+            )
+        )
         return Report(region, "", None, 0, problems)
     return Report(region, str(account), quota, needed, problems, unchecked)
 

@@ -277,6 +277,7 @@ def test_doctor_against_an_endpoint_answering_with_a_web_page_reports_it(
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     out = " ".join(result.stdout.split())
     assert "cannot read the account" in out and "Sign in to continue" in out
+    assert "check AWS_ENDPOINT_URL" in out
 
 
 def test_every_cli_client_has_short_timeouts_and_a_bounded_retry_budget() -> None:
