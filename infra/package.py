@@ -215,6 +215,13 @@ def _add_user_code(tree: Path, paths: list[Path], pip_target: list[str]) -> list
             raise SystemExit(f"--user-code {path} does not exist")
         if _installable(path):
             _pip("install", "--target", str(tree), *pip_target, str(path))
+            if (tree / NAMESPACE).exists():
+                # baton itself (`--user-code .` in baton's own checkout), or a project that
+                # ships a `baton` package: the build copies baton's own code there next.
+                raise SystemExit(
+                    f"--user-code {str(path) or '.'} installs a package named {NAMESPACE!r}, "
+                    f"which would replace baton's own: pass the project of your tasks"
+                )
             added.append(f"installed {path}")
             continue
         if not path.is_dir():

@@ -10,6 +10,7 @@ explicit tests of their refusals (tests/test_cli_mistakes.py).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,8 +98,10 @@ def _start(draw: st.DrawFn) -> tuple[list[str], str]:
 )
 @given(data=st.data())
 def test_every_command_answers_bad_input_with_an_exit_code_and_one_line(
-    aws: list[Any], monkeypatch: pytest.MonkeyPatch, data: st.DataObject
+    aws: list[Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data: st.DataObject
 ) -> None:
+    # A deploy the fuzz lets through builds its package in the current folder: not the repo's.
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("baton.cli.commands.inspect.time.sleep", lambda s: None)
     monkeypatch.setattr("baton.cli.commands.control.time.sleep", lambda s: None)
     # A deploy the fuzz lets through runs against moto, whose stacks may stay in progress: it

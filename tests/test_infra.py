@@ -1062,3 +1062,23 @@ def test_user_code_holding_the_build_folder_is_refused_before_anything_is_instal
     with pytest.raises(SystemExit, match=r"holds the package's build folder build/lambda"):
         lambda_package.build(Path("build/lambda"), [Path(given)], allow_no_bytecode=True)
     assert installs == [] and not (tmp_path / "build").exists()
+
+
+def test_user_code_that_installs_a_baton_package_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the CLI's fuzz: `baton deploy --user-code ''` in baton's own checkout installed
+    baton itself as user code, and the build died copying baton's code over it
+    (`FileExistsError`)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'baton'\n", encoding="utf-8")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+
+    def pip(*args: str) -> None:  # what pip does with a project that ships `baton`
+        (tree / "baton").mkdir()
+
+    monkeypatch.setattr(lambda_package, "_pip", pip)
+    with pytest.raises(SystemExit, match=r"installs a package named 'baton'.*replace baton's own"):
+        lambda_package._add_user_code(tree, [project], [])
