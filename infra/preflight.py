@@ -296,17 +296,15 @@ def preflight(session: Any, stack_name: str, parameters: dict[str, str]) -> Repo
             problems += stack_problems(
                 session.client("cloudformation"), session.client("dynamodb"), stack_name
             )
-    except (ClientError, BotoCoreError) as exc:
-        problems.append(Problem("cannot read the account", f"{exc}: check the credentials"))
-        return Report(region, "", None, 0, problems)
-    except ResponseParserError as exc:  # not a BotoCoreError: an answer not in AWS's format
-        problems.append(
-            Problem(
-                "cannot read the account",
-                f"{str(exc)[:300]}: the endpoint did not answer as AWS does; check "
-                f"AWS_ENDPOINT_URL and any proxy",
-            )
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        # A ResponseParserError is not a BotoCoreError: an answer not in AWS's format.
+        fix = (
+            f"{str(exc)[:300]}: the endpoint did not answer as AWS does; check AWS_ENDPOINT_URL "
+            f"and any proxy"
+            if isinstance(exc, ResponseParserError)
+            else f"{exc}: check the credentials"
         )
+        problems.append(Problem("cannot read the account", fix))
         return Report(region, "", None, 0, problems)
     return Report(region, str(account), quota, needed, problems, unchecked)
 

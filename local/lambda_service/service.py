@@ -176,7 +176,10 @@ class LambdaService:
     def idle(self) -> bool:
         """Nothing queued and nothing running."""
         with self._cond:
-            return not self._queue and self._running == 0
+            return self._idle_locked()
+
+    def _idle_locked(self) -> bool:
+        return not self._queue and self._running == 0
 
     def wait_until_idle(self, timeout_s: float) -> None:
         """Block until nothing is queued or running, so every invocation so far is recorded.
@@ -186,9 +189,7 @@ class LambdaService:
         Raises TimeoutError if the service is still busy after `timeout_s`.
         """
         with self._cond:
-            if not self._cond.wait_for(
-                lambda: not self._queue and self._running == 0, timeout=timeout_s
-            ):
+            if not self._cond.wait_for(self._idle_locked, timeout=timeout_s):
                 raise TimeoutError(
                     f"the local Lambda service still has {len(self._queue)} queued and "
                     f"{self._running} running after {timeout_s} s"
